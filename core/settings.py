@@ -1,0 +1,77 @@
+"""One settings object for every part of Morphospace.
+
+Read from the environment (prefix ``MORPHOSPACE_``) and an optional ``.env`` file, through
+:func:`get_settings`. Nothing else in the code base reads the environment; factories take a
+``Settings`` explicitly so tests can build their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MORPHOSPACE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".morphospace"),
+        description="Where the embedded Tiled server, Prefect database and API key live.",
+    )
+    project: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Tiled namespace.")
+
+    # Tiled: leave the URI empty to run the embedded SimpleTiledServer.
+    tiled_uri: str | None = Field(None, description="e.g. http://127.0.0.1:8000/api/v1")
+    tiled_api_key: SecretStr | None = Field(None, description="Needed for writes.")
+
+    # Prefect: leave empty to run the embedded server. Read from PREFECT_API_URL as Prefect does.
+    prefect_api_url: str | None = Field(
+        None, validation_alias=AliasChoices("MORPHOSPACE_PREFECT_API_URL", "PREFECT_API_URL")
+    )
+    work_pool: str = Field("gpu", description="Work pool that GPU-heavy deployments go to.")
+
+    host: str = Field("127.0.0.1", description="Bind address of every embedded service.")
+    port: int = Field(8050, ge=1, le=65535, description="Web app port.")
+    prefect_port: int = Field(4200, ge=1, le=65535)
+
+    # Where files may be read from (ingest). Paths outside these roots are refused.
+    data_roots: list[Path] = Field(default_factory=lambda: [Path.cwd()])
+
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for workers.")
+
+    # The demo: a small, real image series shipped in the repository.
+    demo_epochs: int = Field(12, ge=1, le=500)
+    demo_projection: Literal["umap", "pca"] = "umap"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.data_dir / "tiled_api_key"
+
+    def resolved_tiled_api_key(self) -> str | None:
+        """The configured key, else the one the embedded server keeps in the data directory."""
+        if self.tiled_api_key is not None:
+            return self.tiled_api_key.get_secret_value()
+        if self.api_key_file.exists():
+            return self.api_key_file.read_text().strip()
+        return None
+
+    def ensure_api_key(self) -> str:
+        """Return the embedded server's key, generating it once (file mode 0600)."""
+        key = self.resolved_tiled_api_key()
+        if key:
+            return key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        self.api_key_file.write_text(key)
+        self.api_key_file.chmod(0o600)
+        return key
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

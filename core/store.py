@@ -1,0 +1,277 @@
+"""Results live in Tiled: one project namespace, one container per kind of result.
+
+Layout (``/<project>/<kind>/<id>``), each node a container of named arrays and tables whose
+metadata records the parameters and ids that produced it::
+
+    datasets/<id>     images (N, [C,] H, W) float32, frames table
+    models/<id>       weights (flat float32) + config, training parameters, history, metrics
+    latents/<id>      mu (N, d), logvar (N, d)          from (dataset, model)
+    projections/<id>  embedding (N, 2|3) + fitted projector arrays   from latents
+    clusterings/<id>  labels (N,), probabilities (N,) + quality metrics  from projection
+
+The store is plain Python over the Tiled client: usable from a notebook, a flow or a callback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["datasets", "models", "latents", "projections", "clusterings"]
+KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clusterings")
+_PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl"}
+_SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
+CHUNK_BYTES = 8 * 2**20  # ~8 MiB per chunk: few requests, and a chunk fits easily in memory.
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message says what to do."""
+
+
+class StoreUnavailable(StoreError):
+    """The Tiled server cannot be reached."""
+
+
+def new_id(kind: str) -> str:
+    """Sortable, unique, readable: ``ds-20261122T021501-3f9a1c``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{_PREFIX[kind]}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def clean_metadata(value: Any) -> Any:
+    """Make metadata JSON/msgpack-safe and drop anything that looks like a secret."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): clean_metadata(v)
+            for k, v in value.items()
+            if not _SECRET_KEY.search(str(k))
+        }
+    if isinstance(value, (list, tuple)):
+        return [clean_metadata(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return clean_metadata(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def frames_per_chunk(frame_shape: tuple[int, ...], itemsize: int = 4) -> int:
+    return max(1, CHUNK_BYTES // (int(np.prod(frame_shape)) * itemsize))
+
+
+@dataclass
+class Store:
+    """Project-scoped access to a Tiled server.
+
+    Build it with :meth:`from_uri` (a server by URL), :meth:`from_settings` or
+    :meth:`from_client` (an existing client, e.g. an in-process test server).
+    """
+
+    root: Any  # tiled.client.container.Container at the server root
+    project: str = "default"
+    _nodes: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_uri(cls, uri: str, *, api_key: str | None = None, project: str = "default") -> Store:
+        import httpx
+        from tiled.client import from_uri
+
+        try:
+            # One quick probe: the client itself retries a dead server for ~25 s.
+            httpx.get(uri, timeout=5, trust_env=False)
+            root = from_uri(uri, api_key=api_key)
+        except Exception as exc:  # httpx.ConnectError, auth errors, bad URLs ...
+            raise StoreUnavailable(
+                f"Tiled at {uri} is not reachable ({type(exc).__name__}: {exc}). "
+                "Start it with `morphospace demo`, or set MORPHOSPACE_TILED_URI and "
+                "MORPHOSPACE_TILED_API_KEY to a running server."
+            ) from exc
+        return cls(root, project)
+
+    @classmethod
+    def from_client(cls, client: Any, *, project: str = "default") -> Store:
+        return cls(client, project)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Store:
+        if not settings.tiled_uri:
+            raise StoreUnavailable(
+                "No Tiled server configured: set MORPHOSPACE_TILED_URI, or run `morphospace demo`, "
+                "which starts one and passes its address on."
+            )
+        return cls.from_uri(
+            settings.tiled_uri, api_key=settings.resolved_tiled_api_key(), project=settings.project
+        )
+
+    # -- generic nodes ---------------------------------------------------------------------
+    def _container(self, kind: str) -> Any:
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r} must be one of {KINDS}")
+        if kind not in self._nodes:
+            project = self._child_container(self.root, self.project, {"morphospace": "project"})
+            self._nodes[kind] = self._child_container(project, kind, {})
+        return self._nodes[kind]
+
+    @staticmethod
+    def _child_container(parent: Any, key: str, metadata: dict) -> Any:
+        if key in parent:
+            return parent[key]
+        try:
+            return parent.create_container(key, metadata=metadata)
+        except Exception:
+            # Another process may have created it between our check and our create.
+            if key in parent:
+                return parent[key]
+            raise
+
+    def node(self, kind: str, id: str) -> Any:
+        container = self._container(kind)
+        try:
+            return container[id]
+        except KeyError:
+            raise StoreError(
+                f"No {kind[:-1]} {id!r} in project {self.project!r}. "
+                f"Known: {', '.join(list(container)[-5:]) or 'none'}"
+            ) from None
+
+    def exists(self, kind: str, id: str) -> bool:
+        return id in self._container(kind)
+
+    def list(self, kind: str) -> list[dict]:
+        """Every node of a kind as ``{"id": ..., **metadata}``, newest first."""
+        container = self._container(kind)
+        items = [{"id": key, **dict(node.metadata)} for key, node in container.items()]
+        return sorted(items, key=lambda item: item["id"].split("-", 1)[-1], reverse=True)
+
+    def metadata(self, kind: str, id: str) -> dict:
+        return dict(self.node(kind, id).metadata)
+
+    def update_metadata(self, kind: str, id: str, **changes: Any) -> None:
+        node = self.node(kind, id)
+        node.update_metadata(metadata=clean_metadata(changes))
+
+    def put(
+        self,
+        kind: str,
+        *,
+        arrays: Mapping[str, np.ndarray] = {},
+        tables: Mapping[str, pd.DataFrame] = {},
+        metadata: Mapping[str, Any] = {},
+        id: str | None = None,
+    ) -> str:
+        """Write a node of named arrays and tables; returns its id.
+
+        The node is marked ``complete`` only after every child is written, so a reader never
+        mistakes a half-written result for a finished one.
+        """
+        id = id or new_id(kind)
+        meta = {"created": dt.datetime.now(dt.timezone.utc).isoformat(), **metadata}
+        node = self._container(kind).create_container(
+            id, metadata=clean_metadata({**meta, "complete": False})
+        )
+        for name, array in arrays.items():
+            node.write_array(np.ascontiguousarray(array), key=name)
+        for name, table in tables.items():
+            node.write_table(table, key=name)
+        node.update_metadata(metadata={"complete": True})
+        log.info("stored %s/%s/%s", self.project, kind, id)
+        return id
+
+    def array(self, kind: str, id: str, name: str, index: Any = slice(None)) -> np.ndarray:
+        return np.asarray(self.node(kind, id)[name][index])
+
+    def table(self, kind: str, id: str, name: str) -> pd.DataFrame:
+        return self.node(kind, id)[name].read()
+
+    def array_names(self, kind: str, id: str) -> list[str]:
+        return list(self.node(kind, id))
+
+    # -- datasets --------------------------------------------------------------------------
+    def dataset_writer(self, *, metadata: Mapping[str, Any], id: str | None = None) -> DatasetWriter:
+        return DatasetWriter(self, id or new_id("datasets"), dict(metadata))
+
+    def images(self, dataset_id: str, index: Any = slice(None)) -> np.ndarray:
+        return self.array("datasets", dataset_id, "images", index)
+
+    def iter_images(self, dataset_id: str, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, batch)`` over a dataset without holding it all in memory."""
+        node = self.node("datasets", dataset_id)["images"]
+        n = node.shape[0]
+        for start in range(0, n, batch_size):
+            yield start, np.asarray(node[start : start + batch_size])
+
+    def frames(self, dataset_id: str) -> pd.DataFrame:
+        return self.table("datasets", dataset_id, "frames")
+
+
+class DatasetWriter:
+    """Append image batches to a new dataset, then :meth:`finish` with the frames table.
+
+    Memory stays bounded by one batch. Used by ingest; the dataset is marked complete only
+    in :meth:`finish`.
+    """
+
+    def __init__(self, store: Store, id: str, metadata: dict):
+        self.store, self.id, self.metadata = store, id, metadata
+        self.n = 0
+        self._node = None
+        self._images = None
+
+    def append(self, batch: np.ndarray) -> None:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim not in (3, 4) or len(batch) == 0:
+            raise ValueError(f"expected a non-empty (B, [C,] H, W) batch, got shape {batch.shape}")
+        if self._images is None:
+            import dask.array as da
+
+            meta = {
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+                **self.metadata,
+                "complete": False,
+            }
+            self._node = self.store._container("datasets").create_container(
+                self.id, metadata=clean_metadata(meta)
+            )
+            chunks = (frames_per_chunk(batch.shape[1:]),) + batch.shape[1:]
+            self._images = self._node.write_array(da.from_array(batch, chunks=chunks), key="images")
+        else:
+            if batch.shape[1:] != tuple(self._images.shape[1:]):
+                raise ValueError(
+                    f"batch frames of shape {batch.shape[1:]} do not match the dataset's "
+                    f"{tuple(self._images.shape[1:])}"
+                )
+            self._images.patch(batch, offset=self.n, extend=True)
+        self.n += len(batch)
+
+    def finish(self, frames: pd.DataFrame, **metadata: Any) -> str:
+        if self._node is None:
+            raise ValueError("no images were written: nothing to finish")
+        if len(frames) != self.n:
+            raise ValueError(f"frames table has {len(frames)} rows for {self.n} images")
+        self._node.write_table(frames.reset_index(drop=True), key="frames")
+        self._node.update_metadata(
+            metadata=clean_metadata({**metadata, "n_frames": self.n,
+                                     "frame_shape": list(self._images.shape[1:]), "complete": True})
+        )
+        return self.id

@@ -1,0 +1,66 @@
+"""The Tiled store: round trips, incremental datasets, hygiene of metadata."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.store import Store, StoreError, StoreUnavailable, clean_metadata
+
+
+def test_put_and_read_back_arrays_tables_metadata(store, rng):
+    """Arrays, tables and metadata written with put come back unchanged."""
+    mu = rng.normal(size=(7, 4)).astype("float32")
+    table = pd.DataFrame({"index": range(3), "source": ["a", "b", "c"]})
+    id = store.put("latents", arrays={"mu": mu}, tables={"t": table}, metadata={"model_id": "m-1", "d": np.int64(4)})
+    assert np.array_equal(store.array("latents", id, "mu"), mu)
+    assert store.table("latents", id, "t")["source"].tolist() == ["a", "b", "c"]
+    meta = store.metadata("latents", id)
+    assert meta["model_id"] == "m-1" and meta["d"] == 4 and meta["complete"] is True
+    assert [item["id"] for item in store.list("latents")] == [id]
+
+
+def test_dataset_writer_appends_batches_and_chunks(store, rng):
+    """Batches appended one after another read back as one array in order."""
+    batches = [rng.random((5, 8, 8), dtype="float32") for _ in range(3)]
+    writer = store.dataset_writer(metadata={"preprocess": {"size": 8}})
+    for batch in batches:
+        writer.append(batch)
+    id = writer.finish(pd.DataFrame({"index": range(15)}))
+    assert np.array_equal(store.images(id), np.concatenate(batches))
+    starts = [start for start, _ in store.iter_images(id, batch_size=4)]
+    assert starts == [0, 4, 8, 12]
+    meta = store.metadata("datasets", id)
+    assert meta["n_frames"] == 15 and meta["frame_shape"] == [8, 8] and meta["complete"]
+
+
+def test_dataset_writer_refuses_mismatched_frames(store, rng):
+    """A batch of another frame size is refused with both shapes in the message."""
+    writer = store.dataset_writer(metadata={})
+    writer.append(rng.random((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(6, 6\).*\(8, 8\)"):
+        writer.append(rng.random((2, 6, 6)))
+
+
+def test_metadata_drops_secrets_and_non_finite():
+    """Keys that look like secrets never reach Tiled; NaN becomes None."""
+    cleaned = clean_metadata({"api_key": "x", "nested": {"token": 1, "ok": float("nan")}, "n": np.float32(2)})
+    assert cleaned == {"nested": {"ok": None}, "n": 2.0}
+
+
+def test_unknown_node_lists_what_exists(store):
+    """Asking for a missing id says which ids exist."""
+    store.put("models", arrays={"weights": np.zeros(3, "float32")}, id="m-known")
+    with pytest.raises(StoreError, match="m-known"):
+        store.metadata("models", "m-missing")
+
+
+def test_dead_server_gives_actionable_message():
+    """A Tiled URI nobody listens on raises StoreUnavailable naming the fix."""
+    with pytest.raises(StoreUnavailable, match="MORPHOSPACE_TILED_URI"):
+        Store.from_uri("http://127.0.0.1:9/api/v1", api_key="x")
+
+
+def test_writes_need_the_api_key(tiled_server):
+    """Without the API key the server refuses access."""
+    with pytest.raises(StoreUnavailable, match="API key"):
+        Store.from_uri(tiled_server.uri.split("?")[0])
