@@ -8,6 +8,7 @@ Read from the environment (prefix ``MORPHOSPACE_``) and an optional ``.env`` fil
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     # Where files may be read from (ingest). Paths outside these roots are refused.
     data_roots: list[Path] = Field(default_factory=lambda: [Path.cwd()])
 
+    debug: bool = Field(False, description="Show tracebacks instead of one-line errors.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for workers.")
 
     # The demo: a small, real image series shipped in the repository.
@@ -51,6 +53,21 @@ class Settings(BaseSettings):
     @property
     def api_key_file(self) -> Path:
         return self.data_dir / "tiled_api_key"
+
+    @property
+    def services_file(self) -> Path:
+        """Written by a running `morphospace demo`: the URLs of its services (no secrets)."""
+        return self.data_dir / "services.json"
+
+    def with_running_services(self) -> Settings:
+        """Fill URLs left unset from a running demo, so `morphospace ingest` finds it."""
+        if (self.tiled_uri and self.prefect_api_url) or not self.services_file.exists():
+            return self
+        found = json.loads(self.services_file.read_text())
+        return self.model_copy(update={
+            "tiled_uri": self.tiled_uri or found.get("tiled_uri"),
+            "prefect_api_url": self.prefect_api_url or found.get("prefect_api_url"),
+        })
 
     def resolved_tiled_api_key(self) -> str | None:
         """The configured key, else the one the embedded server keeps in the data directory."""

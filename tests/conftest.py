@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Prefect reads its settings when first imported: point it at the test server before that.
+PREFECT_PORT = _free_port()
+os.environ.update({
+    "PREFECT_HOME": tempfile.mkdtemp(prefix="morphospace-prefect-"),
+    "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+})
+os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = (
+    f"sqlite+aiosqlite:///{os.environ['PREFECT_HOME']}/prefect.db"
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEMO_DATA = Path(__file__).resolve().parents[1] / "app" / "demo_data"
@@ -42,3 +64,40 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (CI and developers have ../shared/data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` on 127.0.0.1 with SQLite, for the session."""
+    from app.services import Supervisor, http_ok, wait_until
+
+    sup = Supervisor(tmp_path_factory.mktemp("prefect-logs"))
+    url = os.environ["PREFECT_API_URL"]
+    child = sup.start("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
+                                         "--host", "127.0.0.1", "--port", str(PREFECT_PORT)])
+    wait_until(child, http_ok(f"{url}/health"), timeout=180)
+    yield url
+    sup.stop_all()
+
+
+INTEGRATION_PROJECT = "integration"
+
+
+@pytest.fixture(scope="session")
+def worker(prefect_server, tiled_server, tmp_path_factory):
+    """A real `morphospace worker` serving the flows, writing to the session's Tiled server."""
+    import json
+
+    from app.services import Supervisor
+
+    roots = tmp_path_factory.mktemp("images")
+    sup = Supervisor(tmp_path_factory.mktemp("worker-logs"))
+    sup.env.update({
+        "MORPHOSPACE_TILED_URI": tiled_server.uri.split("?")[0],
+        "MORPHOSPACE_TILED_API_KEY": tiled_server.api_key,
+        "MORPHOSPACE_PROJECT": INTEGRATION_PROJECT,
+        "MORPHOSPACE_DATA_ROOTS": json.dumps([str(roots), str(DEMO_DATA)]),
+    })
+    child = sup.start("worker", [sys.executable, "-m", "app.cli", "worker", "--limit", "4"])
+    yield {"roots": roots, "child": child}
+    sup.stop_all()

@@ -1,0 +1,190 @@
+"""The `morphospace` command: one subcommand per step, plus demo, serve and worker.
+
+Steps are submitted as Prefect flow runs and followed with a progress bar; bad input ends in
+one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("morphospace")
+
+# Which kind of result each step leaves in Tiled, to print its id when the run completes.
+RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
+               "project": "projections", "cluster": "clusterings"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="morphospace", description="Latent maps of materials images.")
+    parser.add_argument("--data-dir", type=Path, help="data directory (default ./.morphospace)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="start every service locally, build the demo map, serve the app")
+    demo.add_argument("--port", type=int, help="web app port (default 8050)")
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+    serve = sub.add_parser("serve", help="serve the web app against configured services")
+    serve.add_argument("--port", type=int)
+
+    worker = sub.add_parser("worker", help="serve the flows as Prefect deployments")
+    worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
+
+    ingest = sub.add_parser("ingest", help="files → dataset")
+    ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
+    ingest.add_argument("--name")
+    ingest.add_argument("--size", type=int, default=64, help="square size after resizing")
+    ingest.add_argument("--log", action="store_true", help="log1p transform")
+    ingest.add_argument("--clip", type=float, nargs=2, default=(0.5, 99.5), metavar=("LO", "HI"),
+                        help="percentile clipping")
+    ingest.add_argument("--no-clip", action="store_true")
+    ingest.add_argument("--mask-nonpositive", action="store_true", help="mask detector gaps (≤ 0)")
+    ingest.add_argument("--no-normalize", action="store_true")
+    ingest.add_argument("--patch-size", type=int, help="cut frames into patches of this size")
+    ingest.add_argument("--patch-stride", type=int)
+
+    train = sub.add_parser("train", help="dataset → VAE")
+    train.add_argument("dataset_id")
+    for flag, kind, default in (("--latent-dim", int, 32), ("--beta", float, 1.0), ("--epochs", int, 20),
+                                ("--batch-size", int, 64), ("--lr", float, 1e-3), ("--seed", int, 0)):
+        train.add_argument(flag, type=kind, default=default)
+
+    encode = sub.add_parser("encode", help="(dataset, model) → latents")
+    encode.add_argument("dataset_id")
+    encode.add_argument("model_id")
+
+    project = sub.add_parser("project", help="latents → map")
+    project.add_argument("latents_id")
+    project.add_argument("--method", choices=("umap", "pca"), default="umap")
+    project.add_argument("--dims", type=int, default=2, help="2 or 3")
+    project.add_argument("--n-neighbors", type=int, default=15)
+    project.add_argument("--min-dist", type=float, default=0.1)
+    project.add_argument("--metric", default="euclidean")
+
+    cluster = sub.add_parser("cluster", help="map → HDBSCAN clusters and quality figures")
+    cluster.add_argument("projection_id")
+    cluster.add_argument("--space", choices=("projection", "latent"), default="projection")
+    cluster.add_argument("--min-cluster-size", type=int, default=15)
+    cluster.add_argument("--min-samples", type=int)
+    return parser
+
+
+def step_params(args: argparse.Namespace):
+    """(flow name, validated parameters) for a step subcommand."""
+    from core.preprocess import PreprocessParams
+    from flows import params as p
+
+    if args.command == "ingest":
+        preprocess = PreprocessParams(
+            size=args.size, log=args.log, clip_percentiles=None if args.no_clip else tuple(args.clip),
+            mask_nonpositive=args.mask_nonpositive, normalize=not args.no_normalize,
+            patch_size=args.patch_size, patch_stride=args.patch_stride,
+        )
+        sources = [str(Path(s).resolve()) if "://" not in s else s for s in args.source]
+        return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess)
+    if args.command == "train":
+        return "train-vae", p.TrainParams(
+            dataset_id=args.dataset_id, latent_dim=args.latent_dim, beta=args.beta, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        )
+    if args.command == "encode":
+        return "encode", p.EncodeParams(dataset_id=args.dataset_id, model_id=args.model_id)
+    if args.command == "project":
+        return "project", p.ProjectParams(
+            latents_id=args.latents_id, method=args.method, n_components=args.dims,
+            n_neighbors=args.n_neighbors, min_dist=args.min_dist, metric=args.metric,
+        )
+    return "cluster", p.ClusterParams(
+        projection_id=args.projection_id, space=args.space,
+        min_cluster_size=args.min_cluster_size, min_samples=args.min_samples,
+    )
+
+
+def use_services(settings: Settings) -> Settings:
+    """Point this process at the configured (or running demo's) Tiled and Prefect."""
+    from app.demo import prefect_env
+
+    settings = settings.with_running_services()
+    if settings.prefect_api_url:
+        os.environ.update(prefect_env(settings, settings.prefect_api_url))
+    return settings
+
+
+def run_step(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.store import Store
+
+    flow_name, params = step_params(args)
+    settings = use_services(settings)
+    store = Store.from_settings(settings)  # fail fast, before submitting, when Tiled is down
+    from flows.submit import submit, wait
+
+    run_id = submit(flow_name, params)
+    with tqdm(total=100, desc=flow_name, bar_format="{l_bar}{bar}| {postfix}") as bar:
+        def show(status) -> None:
+            if status.progress is not None:
+                bar.n = status.progress
+            bar.set_postfix_str(status.description[:70] or status.state.lower())
+            bar.refresh()
+
+        wait(run_id, on_update=show)
+    kind = RESULT_KIND[flow_name]
+    made = [item for item in store.list(kind) if item.get("flow_run_id") == run_id]
+    print(made[0]["id"] if made else f"run {run_id} completed")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    overrides = {k: v for k, v in (("data_dir", args.data_dir), ("port", getattr(args, "port", None))) if v}
+    try:
+        settings = get_settings().model_copy(update=overrides)
+        if args.command == "demo":
+            from app.demo import run_demo
+
+            logging.getLogger().setLevel(logging.WARNING)
+            return run_demo(settings, open_browser=not args.no_browser)
+        if args.command == "serve":
+            from app.webapp import create_app
+
+            settings = use_services(settings)
+            create_app(settings).run(host=settings.host, port=settings.port, debug=False)
+            return 0
+        if args.command == "worker":
+            settings = use_services(settings)
+            from flows.deployments import serve_flows
+
+            serve_flows(limit=args.limit)
+            return 0
+        logging.getLogger().setLevel(logging.WARNING)
+        return run_step(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line, no traceback
+        if get_settings().debug:
+            raise
+        print(f"morphospace {args.command}: error: {describe(exc)}", file=sys.stderr)
+        return 2
+
+
+def describe(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}={err.get('input')!r}: {err['msg']}"
+            for err in exc.errors()
+        )
+    return str(exc) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

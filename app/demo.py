@@ -1,0 +1,164 @@
+"""`morphospace demo`: every service on this machine, the demo map built once, the app served.
+
+Starts (as child processes, each only when no URL for it is configured) Tiled and a Prefect
+server, then always a worker and the web app. The first start builds the demo map from the
+colloid frames shipped in ``app/demo_data``; later starts find it in Tiled and reuse it.
+Ctrl-C or SIGTERM stops every child.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import webbrowser
+from pathlib import Path
+
+from app.services import (
+    ServiceError, Supervisor, free_port, http_ok, port_in_use, python_module, wait_until,
+)
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
+DEMO_FILE = DEMO_DIR / "colloids_brightfield.npz"
+DEMO_TAG = "demo"
+
+
+def demo_params(settings: Settings):
+    from core.preprocess import PreprocessParams
+    from flows.params import BuildMapParams, ClusterOptions, IngestParams, ProjectOptions, TrainOptions
+
+    return BuildMapParams(
+        ingest=IngestParams(
+            source=str(DEMO_FILE),
+            name="Colloids in water, bright field (100 px patches of 50 frames)",
+            preprocess=PreprocessParams(size=64, patch_size=100),
+        ),
+        train=TrainOptions(latent_dim=16, epochs=settings.demo_epochs, batch_size=64),
+        project=ProjectOptions(method=settings.demo_projection, n_neighbors=15, min_dist=0.1),
+        cluster=ClusterOptions(min_cluster_size=20),
+        tag=DEMO_TAG,
+    )
+
+
+def prefect_env(settings: Settings, api_url: str) -> dict[str, str]:
+    """What every process that talks to Prefect needs; set before prefect is imported."""
+    home = settings.data_dir / "prefect"
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+    }
+
+
+def start_tiled(sup: Supervisor, settings: Settings) -> str:
+    port = free_port(settings.host)
+    child = sup.start("tiled", python_module(
+        "app.tiled_server", "--directory", str(settings.data_dir / "tiled"), "--port", str(port),
+        "--api-key-file", str(settings.api_key_file),
+    ))
+    wait_until(child, http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)
+    return f"http://127.0.0.1:{port}/api/v1"
+
+
+def start_prefect(sup: Supervisor, settings: Settings) -> str:
+    port = settings.prefect_port if not port_in_use(settings.host, settings.prefect_port) else free_port()
+    url = f"http://{settings.host}:{port}/api"
+    sup.env.update(prefect_env(settings, url))
+    child = sup.start("prefect-server", [
+        sys.executable, "-m", "prefect", "server", "start", "--host", settings.host, "--port", str(port),
+    ])
+    wait_until(child, http_ok(f"{url}/health"), timeout=180)
+    return url
+
+
+def find_demo_map(settings: Settings) -> str | None:
+    from core.store import Store
+
+    store = Store.from_settings(settings)
+    for item in store.list("clusterings"):
+        if item.get("tag") == DEMO_TAG and item.get("complete"):
+            return item["id"]
+    return None
+
+
+def build_demo_map(settings: Settings) -> None:
+    from tqdm import tqdm
+
+    from flows.submit import submit, wait
+
+    run_id = submit("build-map", demo_params(settings))
+    with tqdm(total=100, desc="demo map", unit="%", bar_format="{l_bar}{bar}| {postfix}") as bar:
+        def show(status) -> None:
+            bar.set_description(status.description.split(":")[0] or status.state.lower())
+            if status.progress is not None:
+                bar.n = status.progress
+            bar.set_postfix_str(status.description[:60] or status.state.lower())
+            bar.refresh()
+
+        wait(run_id, on_update=show)
+
+
+def run_demo(settings: Settings, *, open_browser: bool = True) -> int:
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    if port_in_use(settings.host, settings.port):
+        raise ServiceError(f"port {settings.port} on {settings.host} is in use: pass --port to choose another")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.ensure_api_key()
+    roots = [*settings.data_roots, DEMO_DIR]
+    sup = Supervisor(settings.data_dir / "logs")
+    sup.env.update({
+        "MORPHOSPACE_DATA_DIR": str(settings.data_dir),
+        "MORPHOSPACE_DATA_ROOTS": json.dumps([str(r) for r in roots]),
+    })
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        print("Starting services (logs in %s) ..." % sup.log_dir, flush=True)
+        tiled_uri = settings.tiled_uri or start_tiled(sup, settings)
+        prefect_url = settings.prefect_api_url or start_prefect(sup, settings)
+        sup.env.update({"MORPHOSPACE_TILED_URI": tiled_uri, **prefect_env(settings, prefect_url)})
+        os.environ.update(sup.env)  # this process submits the demo run too
+        settings = settings.model_copy(update={"tiled_uri": tiled_uri, "prefect_api_url": prefect_url,
+                                               "data_roots": roots})
+        settings.services_file.write_text(json.dumps({"tiled_uri": tiled_uri, "prefect_api_url": prefect_url}))
+        worker = sup.start("worker", python_module("app.cli", "worker"))
+        from flows.submit import deployments_registered
+
+        wait_until(worker, deployments_registered, timeout=120)
+
+        existing = find_demo_map(settings)
+        if existing:
+            print(f"Reusing the stored demo map {existing}", flush=True)
+        else:
+            print("Building the demo map (first start only) ...", flush=True)
+            build_demo_map(settings)
+
+        web = sup.start("web", python_module("app.cli", "serve", "--port", str(settings.port)))
+        url = f"http://{settings.host}:{settings.port}"
+        wait_until(web, http_ok(url + "/"), timeout=120)
+        print(f"Morphospace is ready at {url}", flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        while True:
+            for child in (worker, web, *sup.children):
+                if not child.alive():
+                    raise ServiceError(f"{child.name} stopped unexpectedly; see {child.log_path}")
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not orphan children
+            signal.signal(sig, signal.SIG_IGN)
+        sup.stop_all()
+        settings.services_file.unlink(missing_ok=True)
+
+
+def _raise_keyboard_interrupt(*_) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,47 @@
+"""Flow: a map (or its latents) → HDBSCAN labels, membership strengths and quality figures."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from core.clustering import cluster_hdbscan
+from core.quality import latent_quality
+from flows.params import ClusterParams
+from flows.progress import FlowProgress
+from flows.store import read_array, read_metadata, write_result
+
+
+@flow(name="cluster")
+def cluster_flow(params: ClusterParams) -> str:
+    log = get_run_logger()
+    progress = FlowProgress("cluster")
+    projection = read_metadata("projections", params.projection_id)
+    embedding = read_array("projections", params.projection_id, "embedding")
+    mu = read_array("latents", projection["latents_id"], "mu")
+    logvar = read_array("latents", projection["latents_id"], "logvar")
+    progress(0.1, f"HDBSCAN on {params.space}", force=True)
+    space = embedding if params.space == "projection" else mu
+    result = cluster_hdbscan(
+        space,
+        min_cluster_size=params.min_cluster_size,
+        min_samples=params.min_samples,
+    )
+    progress(0.6, "quality figures", force=True)
+    # Cluster scores describe the space that was clustered.
+    quality = latent_quality(mu, logvar, result.labels,
+                             embedding=embedding if params.space == "projection" else None)
+    log.info("%d clusters, %.1f%% noise; quality %s", result.n_clusters, 100 * result.noise_fraction, quality)
+    return write_result(
+        "clusterings",
+        {"labels": result.labels, "probabilities": result.probabilities},
+        {
+            "projection_id": params.projection_id,
+            "latents_id": projection["latents_id"],
+            "dataset_id": projection["dataset_id"],
+            "model_id": projection["model_id"],
+            "params": params.model_dump(),
+            "n_clusters": result.n_clusters,
+            "noise_fraction": result.noise_fraction,
+            "quality": quality,
+        },
+    )

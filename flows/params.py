@@ -1,0 +1,90 @@
+"""Flow parameters: one pydantic model per flow, so bad input is refused before any worker starts.
+
+Bounds live here (``Field``) and in the core dataclasses' ``validate()``; the submit helpers
+build these models on the caller's side, and Prefect checks them again on the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.preprocess import PreprocessParams
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestParams(_Params):
+    source: str | list[str] = Field(
+        ..., description="A folder, a glob, a file (file.h5::/dataset for HDF5), a list of these, "
+        "or a Tiled array node as tiled+http://..."
+    )
+    name: str | None = Field(None, max_length=200)
+    preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+
+    @model_validator(mode="after")
+    def _check_preprocess(self) -> IngestParams:
+        self.preprocess.validate()
+        return self
+
+
+class TrainOptions(_Params):
+    latent_dim: int = Field(32, ge=2, le=512, description="Size of z.")
+    beta: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the KL term.")
+    epochs: int = Field(20, ge=1, le=1000)
+    batch_size: int = Field(64, ge=2, le=4096)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)
+
+
+class TrainParams(TrainOptions):
+    dataset_id: str
+
+
+class EncodeParams(_Params):
+    dataset_id: str
+    model_id: str
+    batch_size: int = Field(256, ge=1, le=8192)
+
+
+class ProjectOptions(_Params):
+    method: Literal["pca", "umap"] = "umap"
+    n_components: Literal[2, 3] = 2
+    n_neighbors: int = Field(15, ge=2, le=200)
+    min_dist: float = Field(0.1, ge=0.0, le=1.0)
+    metric: Literal["euclidean", "cosine", "manhattan", "correlation"] = "euclidean"
+    random_state: int = Field(0, ge=0)
+    fit_sample: int = Field(
+        50_000, ge=100, le=2_000_000,
+        description="UMAP fits on at most this many points and transforms the rest.",
+    )
+
+
+class ProjectParams(ProjectOptions):
+    latents_id: str
+
+
+class ClusterOptions(_Params):
+    space: Literal["projection", "latent"] = Field(
+        "projection", description="Cluster the map's coordinates or the full latent vectors."
+    )
+    min_cluster_size: int = Field(15, ge=2, le=100_000)
+    min_samples: int | None = Field(None, ge=1, le=100_000)
+
+
+class ClusterParams(ClusterOptions):
+    projection_id: str
+
+
+class BuildMapParams(_Params):
+    """Everything from files to a clustered map, as one run (what the demo submits)."""
+
+    ingest: IngestParams
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    project: ProjectOptions = Field(default_factory=ProjectOptions)
+    cluster: ClusterOptions = Field(default_factory=ClusterOptions)
+    tag: str | None = Field(None, max_length=64, description="e.g. 'demo', to find the result later.")

@@ -1,0 +1,40 @@
+"""Progress of a run tree, readable by the CLI and the web app.
+
+Each flow reports through one Prefect progress artifact keyed by the *root* flow run, so a
+caller that submitted ``build-map`` sees the progress of whichever subflow is working now.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.runtime import flow_run
+
+
+def progress_key(root_flow_run_id: str) -> str:
+    return f"progress-{root_flow_run_id}"
+
+
+class FlowProgress:
+    """Report ``fraction`` in [0, 1] with a short description; at most every ``interval`` s."""
+
+    def __init__(self, step: str, *, interval: float = 0.5):
+        self.step = step
+        self.interval = interval
+        self._artifact_id = None
+        self._last = 0.0
+
+    def __call__(self, fraction: float, description: str = "", *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval and fraction < 1.0:
+            return
+        self._last = now
+        percent = round(100.0 * min(max(fraction, 0.0), 1.0), 1)
+        text = f"{self.step}: {description}" if description else self.step
+        if self._artifact_id is None:
+            self._artifact_id = create_progress_artifact(
+                percent, key=progress_key(str(flow_run.root_flow_run_id)), description=text
+            )
+        else:
+            update_progress_artifact(self._artifact_id, percent, description=text)

@@ -1,0 +1,41 @@
+"""The store and the retryable Tiled I/O steps that flows share."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from core.settings import get_settings
+from core.store import Store
+
+TILED_RETRIES = dict(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+
+
+@functools.cache
+def get_store() -> Store:
+    return Store.from_settings(get_settings())
+
+
+def provenance() -> dict[str, Any]:
+    """What every stored result records about the run that made it."""
+    return {"flow_run_id": str(flow_run.id), "flow_name": flow_run.flow_name}
+
+
+@task(**TILED_RETRIES)
+def read_array(kind: str, id: str, name: str) -> np.ndarray:
+    return get_store().array(kind, id, name)
+
+
+@task(**TILED_RETRIES)
+def read_metadata(kind: str, id: str) -> dict:
+    return get_store().metadata(kind, id)
+
+
+@task(**TILED_RETRIES)
+def write_result(kind: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> str:
+    return get_store().put(kind, arrays=arrays, metadata={**metadata, **provenance()})

@@ -1,0 +1,55 @@
+"""Flow: a dataset → a trained β-VAE stored in Tiled (weights as arrays, config as metadata)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import flow, get_run_logger, task
+
+from core.checkpoint import save_model
+from core.models.vae import VAEConfig
+from core.settings import get_settings
+from core.train import TrainParams as CoreTrainParams
+from core.train import train_vae
+from flows.params import TrainParams
+from flows.progress import FlowProgress
+from flows.store import TILED_RETRIES, get_store, provenance, read_array
+
+
+@task(**TILED_RETRIES)
+def store_model(model, metadata: dict) -> str:
+    return save_model(get_store(), model, family="vae", metadata={**metadata, **provenance()})
+
+
+@flow(name="train-vae")
+def train_vae_flow(params: TrainParams) -> str:
+    """Train on the whole dataset on the worker's device; report each epoch's loss terms."""
+    log = get_run_logger()
+    progress = FlowProgress("train")
+    images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
+    config = VAEConfig(
+        image_size=images.shape[-1],
+        channels=1 if images.ndim == 3 else images.shape[1],
+        latent_dim=params.latent_dim,
+        beta=params.beta,
+    )
+    train_params = CoreTrainParams(
+        epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,
+        device=get_settings().device,
+    )
+
+    def on_epoch(record: dict) -> None:
+        text = (f"epoch {record['epoch']}/{record['epochs']} loss {record['loss']:.4g} "
+                f"(rec {record['rec']:.4g}, kl {record['kl']:.4g}) val {record['val_loss']:.4g}")
+        log.info(text)
+        progress(record["epoch"] / record["epochs"], text, force=True)
+
+    model, history = train_vae(images, config, train_params, on_epoch=on_epoch)
+    last = history[-1]
+    return store_model(model, {
+        "name": params.name or f"VAE d={params.latent_dim} on {params.dataset_id}",
+        "dataset_id": params.dataset_id,
+        "train": asdict(train_params),
+        "history": history,
+        "metrics": {k: last[k] for k in ("loss", "rec", "kl", "val_loss")},
+    })

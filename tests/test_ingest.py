@@ -1,0 +1,274 @@
+"""Preprocessing by hand-checkable numbers, and ingest into a real Tiled store."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DEMO_DATA, shared_data
+from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
+from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
+
+RAW = dict(size=None, clip_percentiles=None, normalize=False)  # every step off
+
+
+# -- preprocessing ---------------------------------------------------------------------------
+def test_ramp_normalises_to_exactly_zero_to_one():
+    """A 4x4 ramp 0..15 becomes k/15: min exactly 0, max exactly 1."""
+    params = PreprocessParams(size=None, clip_percentiles=None)
+    out = preprocess_frame(np.arange(16).reshape(4, 4), params)
+    assert out.shape == (1, 4, 4) and out.dtype == np.float32
+    assert np.array_equal(out[0], (np.arange(16) / 15).reshape(4, 4).astype("float32"))
+    assert out.min() == 0.0 and out.max() == 1.0
+
+
+def test_log1p_of_known_values():
+    """log=True maps e^k - 1 to k."""
+    frame = np.expm1(np.array([[0.0, 1.0], [2.0, 3.0]]))
+    out = preprocess_frame(frame, PreprocessParams(log=True, **RAW))
+    assert np.allclose(out[0], [[0, 1], [2, 3]], atol=1e-6)
+
+
+def test_percentile_clip_uses_numpy_percentiles():
+    """Clipping 0..99 at (10, 90) percentiles bounds values to 9.9 and 89.1."""
+    frame = np.arange(100.0).reshape(10, 10)
+    params = PreprocessParams(size=None, clip_percentiles=(10, 90), normalize=False)
+    out = preprocess_frame(frame, params)
+    assert out.min() == pytest.approx(9.9) and out.max() == pytest.approx(89.1)
+    assert out[0, 5, 0] == 50.0  # inside the range: unchanged
+
+
+def test_hot_pixel_does_not_squash_the_image():
+    """One zinger at 1e6 is clipped away by the default percentiles; the ramp keeps its range."""
+    frame = np.tile(np.arange(100.0), (100, 1))
+    frame[3, 3] = 1e6
+    out = preprocess_frame(frame, PreprocessParams(size=None))[0]
+    assert out[50, 50] == pytest.approx(0.5, abs=0.02)
+
+
+def test_patches_500_by_100_gives_25_in_row_order():
+    """500x500 with patch_size=100 -> 25 patches, row by row, each the raw window."""
+    frame = np.random.default_rng(1).random((500, 500))
+    origins = patch_origins(frame.shape, 100)
+    assert len(origins) == 25 and origins[-1] == (400, 400)
+    assert origins[:6] == [(0, 0), (0, 100), (0, 200), (0, 300), (0, 400), (100, 0)]
+    out = preprocess_frame(frame, PreprocessParams(patch_size=100, **RAW))
+    assert out.shape == (25, 100, 100)
+    assert np.array_equal(out[7], frame[100:200, 200:300].astype("float32"))
+    assert len(patch_origins((500, 500), 100, 50)) == 81  # overlapping windows: 9 x 9
+
+
+def test_patch_larger_than_frame_is_refused():
+    """A patch larger than the frame says which to lower."""
+    with pytest.raises(ValueError, match=r"\(50, 60\) is smaller than patch_size=100"):
+        preprocess_frame(np.zeros((50, 60)), PreprocessParams(patch_size=100))
+
+
+def test_box_resize_averages_blocks_exactly():
+    """Shrinking 16x16 made of 2x2 blocks to 8x8 gives the block values (area averaging)."""
+    values = np.arange(64.0).reshape(8, 8)
+    params = PreprocessParams(size=8, clip_percentiles=None, normalize=False)
+    out = preprocess_frame(np.kron(values, np.ones((2, 2))), params)
+    assert np.allclose(out[0], values)
+
+
+def test_mask_nonpositive_fills_gaps_with_min_valid():
+    """Detector gaps (-1, -2, 0) become the smallest valid value instead of the darkest pixels."""
+    frame = np.array([[10.0, 20.0, -1.0], [30.0, -2.0, 40.0], [0.0, 50.0, 60.0]])
+    out = preprocess_frame(frame, PreprocessParams(mask_nonpositive=True, **RAW))[0]
+    assert out[0, 2] == out[1, 1] == out[2, 0] == 10.0
+    unmasked = preprocess_frame(frame, PreprocessParams(**RAW))[0]
+    assert unmasked[1, 1] == -2.0
+
+
+def test_nan_and_inf_pixels_are_masked():
+    """Partial NaN/inf pixels are filled like gaps; the output is finite."""
+    frame = np.array([[1.0, np.nan], [np.inf, 3.0]])
+    out = preprocess_frame(frame, PreprocessParams(size=None, clip_percentiles=None))[0]
+    assert np.array_equal(out, [[0.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("frame, params", [
+    (np.full((4, 4), np.nan), PreprocessParams()),
+    (np.full((4, 4), -1.0), PreprocessParams(mask_nonpositive=True)),
+])
+def test_frame_without_valid_pixels_is_refused(frame, params):
+    """All NaN, or all masked, raises 'frame is all NaN ...'."""
+    with pytest.raises(ValueError, match="frame is all NaN"):
+        preprocess_frame(frame, params)
+
+
+def test_constant_frame_becomes_zeros_not_nan():
+    """A flat frame normalises to zeros."""
+    out = preprocess_frame(np.full((20, 20), 7.0), PreprocessParams(size=16))
+    assert out.shape == (1, 16, 16) and not out.any()
+
+
+def test_colour_to_luminance_or_channels_first():
+    """RGB -> 0.299 R + 0.587 G + 0.114 B, or (C, H, W) with grayscale=False."""
+    frame = np.zeros((4, 4, 3))
+    frame[..., 0] = 100.0
+    grey = preprocess_frame(frame, PreprocessParams(**RAW))
+    assert grey.shape == (1, 4, 4) and np.allclose(grey, 29.9)
+    colour = preprocess_frame(frame, PreprocessParams(grayscale=False, size=8))
+    assert colour.shape == (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"size": 4}, "size=4 must be None or an integer between 8 and 1024"),
+    ({"size": 2048}, "size=2048 must be"),
+    ({"clip_percentiles": (50, 10)},
+     r"clip_percentiles=\(50, 10\) must be None or \(lo, hi\) with 0 <= lo < hi <= 100"),
+    ({"clip_percentiles": (-1, 50)}, r"clip_percentiles=\(-1, 50\)"),
+    ({"patch_stride": 50}, "patch_stride=50 needs patch_size"),
+    ({"patch_size": 3}, "patch_size=3 must be"),
+    ({"log": "yes"}, "log='yes' must be True or False"),
+])
+def test_out_of_range_params_quote_the_value(changes, message):
+    """validate() names the field, quotes the bad value and gives the allowed range."""
+    with pytest.raises(ValueError, match=message):
+        PreprocessParams(**changes).validate()
+
+
+def test_params_round_trip_through_json_lists():
+    """Params rebuilt from stored metadata (lists for tuples) are equal to the original."""
+    params = PreprocessParams(log=True, patch_size=100)
+    stored = {**asdict(params), "clip_percentiles": [0.5, 99.5]}
+    assert PreprocessParams(**stored) == params
+
+
+# -- ingest into Tiled -----------------------------------------------------------------------
+def save_png(path: Path, pixels: np.ndarray) -> None:
+    Image.fromarray(pixels.astype("uint8")).save(path)
+
+
+def test_bad_files_are_listed_while_good_ones_ingest(store, tmp_path, rng):
+    """A corrupt PNG and an all-NaN .npy are failures with reasons; the two good PNGs ingest."""
+    for i in range(2):
+        save_png(tmp_path / f"good{i}.png", np.arange(100).reshape(10, 10) + i)
+    (tmp_path / "corrupt.png").write_bytes(rng.bytes(300))
+    np.save(tmp_path / "nan.npy", np.full((10, 10), np.nan))
+    progress = []
+    result = ingest(tmp_path, store, PreprocessParams(size=8, clip_percentiles=None),
+                    roots=[tmp_path], name="mixed",
+                    on_progress=lambda done, total: progress.append((done, total)))
+
+    assert result.n_frames == 2 and progress == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+    reasons = {Path(f["source"]).name: f["reason"] for f in result.failures}
+    assert set(reasons) == {"corrupt.png", "nan.npy"}
+    assert "UnidentifiedImageError" in reasons["corrupt.png"] and "all NaN" in reasons["nan.npy"]
+
+    images = store.images(result.dataset_id)
+    assert images.shape == (2, 8, 8) and images.min() == 0.0 and images.max() == 1.0
+    frames = store.frames(result.dataset_id)
+    assert [Path(s).name for s in frames["source"]] == ["good0.png", "good1.png"]
+    assert frames[["index", "frame_in_file", "patch", "patch_y", "patch_x"]].values.tolist() == [
+        [0, 0, -1, 0, 0], [1, 0, -1, 0, 0]]
+    meta = store.metadata("datasets", result.dataset_id)
+    assert meta["name"] == "mixed" and meta["kind"] == "images" and meta["n_failures"] == 2
+    assert meta["sources"]["count"] == 4 and len(meta["sources"]["examples"]) == 3
+    assert meta["preprocess"]["size"] == 8 and len(meta["failures"]) == 2
+
+
+def test_small_batches_keep_frame_order_and_metadata_columns(store, tmp_path, rng):
+    """batch_size=2 over an HDF5 stack of 5: all frames in order, `dataset` column filled."""
+    import h5py
+
+    stack = rng.random((5, 12, 12))
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f["entry/data/data"] = stack
+    params = PreprocessParams(size=None, clip_percentiles=None)
+    spec = f"{tmp_path}/scan.h5::/entry/data/data"
+    result = ingest(spec, store, params, roots=[tmp_path], batch_size=2)
+    expected = np.concatenate([preprocess_frame(frame, params) for frame in stack])
+    assert np.allclose(store.images(result.dataset_id), expected)
+    frames = store.frames(result.dataset_id)
+    assert frames["frame_in_file"].tolist() == [0, 1, 2, 3, 4]
+    assert set(frames["dataset"]) == {"/entry/data/data"}
+
+
+def test_frames_of_another_shape_fail_when_size_is_none(store, tmp_path):
+    """Without resizing, a frame of a different shape is a failure that says to set size."""
+    save_png(tmp_path / "a.png", np.arange(100).reshape(10, 10))
+    save_png(tmp_path / "b.png", np.arange(144).reshape(12, 12))
+    result = ingest(tmp_path, store, PreprocessParams(size=None), roots=[tmp_path])
+    assert result.n_frames == 1 and store.images(result.dataset_id).shape == (1, 10, 10)
+    [failure] = result.failures
+    assert failure["source"].endswith("b.png") and "(12, 12)" in failure["reason"]
+    assert "set size" in failure["reason"]
+
+
+def test_nothing_readable_raises_ingest_error_with_reasons(store, tmp_path, rng):
+    """When every file fails, IngestError lists them and nothing is stored."""
+    (tmp_path / "a.png").write_bytes(rng.bytes(100))
+    with pytest.raises(IngestError, match=r"No frame could be ingested\. 1 failure\(s\): .*a\.png"):
+        ingest(tmp_path, store, PreprocessParams(), roots=[tmp_path])
+    assert store.list("datasets") == []
+
+
+def test_empty_folder_and_outside_root_are_refused_before_writing(store, tmp_path):
+    """An empty folder -> FileNotFoundError; a path outside the roots -> PermissionError."""
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="No readable files"):
+        ingest(tmp_path / "empty", store, PreprocessParams(), roots=[tmp_path])
+    with pytest.raises(PermissionError, match="MORPHOSPACE_DATA_ROOTS"):
+        ingest(DEMO_DATA, store, PreprocessParams(), roots=[tmp_path])
+    with pytest.raises(ValueError, match="size=2 must be"):
+        ingest(tmp_path, store, PreprocessParams(size=2), roots=[tmp_path])
+
+
+def test_demo_colloids_cut_into_1250_patches(store):
+    """The shipped demo: 50 frames x 25 patches of 100 px, resized to 64, in [0, 1]."""
+    params = PreprocessParams(patch_size=100, size=64)
+    result = ingest(DEMO_DATA / "colloids_brightfield.npz", store, params, roots=[DEMO_DATA])
+    assert result.n_frames == 1250 and result.failures == []
+    images = store.images(result.dataset_id)
+    assert images.shape == (1250, 64, 64) and images.min() >= 0 and images.max() <= 1
+    frames = store.frames(result.dataset_id)
+    assert len(frames) == 1250 and frames["index"].tolist() == list(range(1250))
+    row = frames.loc[32, ["frame_in_file", "patch", "patch_y", "patch_x"]]
+    assert row.tolist() == [1, 7, 100, 200]  # frame 1, patch 7 = second row, third column
+    assert set(frames["array"]) == {"frames"}
+
+
+def test_real_cbf_frames_ingest_with_header_columns(store):
+    """Three real PILATUS frames, log-scaled with gaps masked, keep their exposure times."""
+    folder = shared_data("gisaxs_insitu")
+    result = ingest(folder / "*.cbf", store, PreprocessParams(log=True, mask_nonpositive=True),
+                    roots=[folder])
+    assert result.n_frames == 3
+    images = store.images(result.dataset_id)
+    assert images.shape == (3, 64, 64) and np.isfinite(images).all()
+    frames = store.frames(result.dataset_id)
+    assert frames["exposure_time"].tolist() == pytest.approx([0.995] * 3)
+    assert frames["timestamp"].str.startswith("2024-10-26T").all()
+
+
+def test_in_memory_stack_from_a_package(store):
+    """sklearn's 8x8 digits ingest as an array, labelled by where they came from."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images[:200]
+    result = ingest_array(digits, store, PreprocessParams(size=8, clip_percentiles=None),
+                          name="digits", source_label="sklearn.datasets.load_digits")
+    images = store.images(result.dataset_id)
+    assert images.shape == (200, 8, 8)
+    assert np.allclose(images[0], digits[0] / digits[0].max())
+    assert set(store.frames(result.dataset_id)["source"]) == {"sklearn.datasets.load_digits"}
+
+
+def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng):
+    """A `tiled+http://` spec reads an array node from Tiled; the API key stays out of metadata."""
+    stack = rng.random((6, 16, 16)).astype("float32")
+    id = store.put("datasets", arrays={"raw": stack})
+    uri = store.node("datasets", id)["raw"].uri
+    part = read_tiled_array(uri, tiled_server.api_key, index=slice(2, 4))
+    assert np.array_equal(part, stack[2:4])
+
+    spec = [f"tiled+{uri}?api_key={tiled_server.api_key}"]  # a list of one, as the CLI sends
+    result = ingest(spec, store, PreprocessParams(size=8), roots=[])
+    assert result.n_frames == 6
+    assert store.frames(result.dataset_id)["source"].iloc[0] == uri
+    assert tiled_server.api_key not in str(store.metadata("datasets", result.dataset_id))
