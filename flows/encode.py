@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 from prefect import flow
 
 from core.checkpoint import load_model
 from core.device import pick_device
-from core.encode import encode_images
+from core.encode import encode_dataset
 from core.settings import get_settings
 from flows.params import EncodeParams
 from flows.progress import FlowProgress
-from flows.store import get_store, read_metadata, write_result
+from flows.store import get_store, write_result
 
 
 @flow(name="encode")
@@ -20,14 +19,10 @@ def encode_flow(params: EncodeParams) -> str:
     store = get_store()
     device = pick_device(get_settings().device)
     model = load_model(store, params.model_id, device=device)
-    n = read_metadata("datasets", params.dataset_id)["n_frames"]
-    mus, logvars = [], []
-    for start, batch in store.iter_images(params.dataset_id, params.batch_size):
-        mu, logvar = encode_images(model, batch, batch_size=params.batch_size, device=device)
-        mus.append(mu)
-        logvars.append(logvar)
-        progress((start + len(batch)) / n, f"{start + len(batch)}/{n} frames")
-    mu, logvar = np.concatenate(mus), np.concatenate(logvars)  # (N, d)
+    mu, logvar = encode_dataset(  # (N, d) each
+        model, store, params.dataset_id, batch_size=params.batch_size, device=device,
+        on_batch=lambda done, total: progress(done / max(total or 1, 1), f"{done}/{total} frames"),
+    )
     return write_result("latents", {"mu": mu, "logvar": logvar}, {
         "dataset_id": params.dataset_id,
         "model_id": params.model_id,

@@ -40,7 +40,9 @@ def train_vae_flow(params: TrainParams) -> str:
 
     def on_epoch(record: dict) -> None:
         text = (f"epoch {record['epoch']}/{record['epochs']} loss {record['loss']:.4g} "
-                f"(rec {record['rec']:.4g}, kl {record['kl']:.4g}) val {record['val_loss']:.4g}")
+                f"(rec {record['rec']:.4g}, kl {record['kl']:.4g})")
+        if record["val_loss"] is not None:
+            text += f" val {record['val_loss']:.4g}"
         log.info(text)
         progress(record["epoch"] / record["epochs"], text, force=True)
 

@@ -1,0 +1,123 @@
+"""Models in and out of Tiled (and local files) without pickles.
+
+In Tiled a model is one flat float32 array ``weights`` plus metadata: the family, the config
+dataclass as a dict, and the name and shape of every tensor in state-dict order, so loading is
+``Family(Config(**config))`` then slicing the flat array back into tensors. Nothing executable
+is ever stored, so opening a model someone else trained cannot run their code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from core.models.vae import VAE, VAEConfig
+
+# family -> (module class, config dataclass). A GAN family adds one line here.
+FAMILIES: dict[str, tuple[type[nn.Module], type]] = {"vae": (VAE, VAEConfig)}
+
+
+def build_model(family: str, config: dict) -> nn.Module:
+    """An untrained model of a registered family from its config dict."""
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} must be one of {sorted(FAMILIES)}")
+    model_cls, config_cls = FAMILIES[family]
+    return model_cls(config_cls(**config))
+
+
+def state_to_arrays(module: nn.Module) -> tuple[np.ndarray, list[dict]]:
+    """Flatten a state dict into one float32 array and a ``[{"name", "shape"}]`` index."""
+    parts, tensors = [], []
+    for name, t in module.state_dict().items():
+        if not t.is_floating_point():
+            raise ValueError(
+                f"state entry {name!r} has dtype {t.dtype}; only float state can be stored "
+                "(use GroupNorm/LayerNorm instead of BatchNorm, whose counters are integers)"
+            )
+        parts.append(t.detach().to("cpu", torch.float32).reshape(-1).numpy())
+        tensors.append({"name": name, "shape": list(t.shape)})
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return flat, tensors
+
+
+def arrays_to_state(flat: np.ndarray, tensors: list[dict]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`state_to_arrays`; checks the sizes add up before slicing."""
+    flat = np.asarray(flat, dtype=np.float32).reshape(-1)
+    sizes = [int(np.prod(t["shape"], dtype=np.int64)) for t in tensors]
+    if sum(sizes) != flat.size:
+        raise ValueError(
+            f"weights array has {flat.size} values but the tensor index describes {sum(sizes)}: "
+            "the model record is damaged or was written by another version; retrain or re-save it"
+        )
+    state, start = {}, 0
+    for t, size in zip(tensors, sizes):
+        state[t["name"]] = torch.from_numpy(flat[start : start + size].copy()).reshape(t["shape"])
+        start += size
+    return state
+
+
+def _family_of(model: nn.Module) -> str:
+    for family, (model_cls, _) in FAMILIES.items():
+        if type(model) is model_cls:
+            return family
+    raise ValueError(f"{type(model).__name__} is not a registered family ({sorted(FAMILIES)})")
+
+
+def save_model(store: Any, model: nn.Module, *, family: str = "vae", metadata: dict) -> str:
+    """Write ``model`` to ``models/<id>`` and return the id.
+
+    ``metadata`` carries what produced it (dataset id, TrainParams, history, metrics); it must
+    not use the keys ``family``, ``config`` or ``tensors``.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} must be one of {sorted(FAMILIES)}")
+    clash = {"family", "config", "tensors"} & set(metadata)
+    if clash:
+        raise ValueError(f"metadata keys {sorted(clash)} are reserved by save_model; rename them")
+    flat, tensors = state_to_arrays(model)
+    return store.put(
+        "models",
+        arrays={"weights": flat},
+        metadata={"family": family, "config": asdict(model.config), "tensors": tensors, **metadata},
+    )
+
+
+def load_model(store: Any, model_id: str, device: torch.device | str | None = None) -> nn.Module:
+    """Rebuild a stored model, in eval mode, on ``device`` (default CPU)."""
+    meta = store.metadata("models", model_id)
+    if meta.get("complete") is False:
+        raise ValueError(
+            f"model {model_id!r} was not completely written (its save was interrupted): "
+            "train or save it again"
+        )
+    model = build_model(meta.get("family", "vae"), dict(meta["config"]))
+    flat = store.array("models", model_id, "weights")
+    model.load_state_dict(arrays_to_state(flat, list(meta["tensors"])))
+    return model.eval().to(device or "cpu")
+
+
+def save_file(model: nn.Module, path: str | Path) -> Path:
+    """Export to a local ``.pt`` file readable with ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ckpt = {"family": _family_of(model), "config": asdict(model.config), "state_dict": state}
+    torch.save(ckpt, path)
+    return path
+
+
+def load_file(path: str | Path, device: torch.device | str | None = None) -> nn.Module:
+    """Load a :func:`save_file` export in eval mode; refuses anything but tensors and plain data."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not {"family", "config", "state_dict"} <= set(ckpt):
+        raise ValueError(
+            f"{str(path)!r} is not a Morphospace model file (expected keys family, config, "
+            "state_dict); export one with core.checkpoint.save_file"
+        )
+    model = build_model(ckpt["family"], ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval().to(device or "cpu")
