@@ -117,24 +117,16 @@ def use_services(settings: Settings) -> Settings:
 
 
 def run_step(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from app.progress import follow
     from core.store import Store
 
     flow_name, params = step_params(args)
     settings = use_services(settings)
     store = Store.from_settings(settings)  # fail fast, before submitting, when Tiled is down
-    from flows.submit import submit, wait
+    from flows.submit import submit
 
     run_id = submit(flow_name, params)
-    with tqdm(total=100, desc=flow_name, bar_format="{l_bar}{bar}| {postfix}") as bar:
-        def show(status) -> None:
-            if status.progress is not None:
-                bar.n = status.progress
-            bar.set_postfix_str(status.description[:70] or status.state.lower())
-            bar.refresh()
-
-        wait(run_id, on_update=show)
+    follow(run_id, flow_name)
     kind = RESULT_KIND[flow_name]
     made = [item for item in store.list(kind) if item.get("flow_run_id") == run_id]
     print(made[0]["id"] if made else f"run {run_id} completed")

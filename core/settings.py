@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device for workers.")
 
     # The demo: a small, real image series shipped in the repository.
-    demo_epochs: int = Field(12, ge=1, le=500)
+    demo_epochs: int = Field(20, ge=1, le=500)
     demo_projection: Literal["umap", "pca"] = "umap"
 
     @property

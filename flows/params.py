@@ -33,6 +33,7 @@ class IngestParams(_Params):
 
 class TrainOptions(_Params):
     latent_dim: int = Field(32, ge=2, le=512, description="Size of z.")
+    base_channels: int = Field(32, ge=4, le=256, description="Width of the first conv block; doubles per block.")
     beta: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the KL term.")
     epochs: int = Field(20, ge=1, le=1000)
     batch_size: int = Field(64, ge=2, le=4096)

@@ -31,6 +31,7 @@ def train_vae_flow(params: TrainParams) -> str:
         image_size=images.shape[-1],
         channels=1 if images.ndim == 3 else images.shape[1],
         latent_dim=params.latent_dim,
+        base_channels=params.base_channels,
         beta=params.beta,
     )
     train_params = CoreTrainParams(
