@@ -136,6 +136,7 @@ def run_step(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the log
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("port", getattr(args, "port", None))) if v}
     try:
         settings = get_settings().model_copy(update=overrides)

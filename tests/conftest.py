@@ -30,8 +30,9 @@ os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = (
     f"sqlite+aiosqlite:///{os.environ['PREFECT_HOME']}/prefect.db"
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEMO_DATA = Path(__file__).resolve().parents[1] / "app" / "demo_data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO_DATA = ROOT / "app" / "demo_data"
 
 
 @pytest.fixture(scope="session")

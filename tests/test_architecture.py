@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 CORE_MODULES = sorted(
     ".".join(p.relative_to(ROOT).with_suffix("").parts)
     for p in (ROOT / "core").rglob("*.py")
@@ -27,14 +28,3 @@ def test_core_imports_neither_dash_nor_prefect(forbidden):
                             cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(CORE_MODULES) >= 10
-
-
-def test_cli_error_is_one_line_without_traceback():
-    """Bad input on the command line: exit status 2 and a single line naming the parameter."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "project", "lat-x", "--n-neighbors", "1"],
-        capture_output=True, text=True, cwd=ROOT,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
-    assert "n_neighbors=1" in result.stderr and "greater than or equal to 2" in result.stderr
