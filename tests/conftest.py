@@ -93,12 +93,82 @@ def worker(prefect_server, tiled_server, tmp_path_factory):
 
     roots = tmp_path_factory.mktemp("images")
     sup = Supervisor(tmp_path_factory.mktemp("worker-logs"))
-    sup.env.update({
-        "MORPHOSPACE_TILED_URI": tiled_server.uri.split("?")[0],
+    tiled_uri = tiled_server.uri.split("?")[0]
+    env = {
+        "MORPHOSPACE_TILED_URI": tiled_uri,
         "MORPHOSPACE_TILED_API_KEY": tiled_server.api_key,
         "MORPHOSPACE_PROJECT": INTEGRATION_PROJECT,
         "MORPHOSPACE_DATA_ROOTS": json.dumps([str(roots), str(DEMO_DATA)]),
-    })
+    }
+    sup.env.update(env)
     child = sup.start("worker", [sys.executable, "-m", "app.cli", "worker", "--limit", "4"])
-    yield {"roots": roots, "child": child}
+    yield {"roots": roots, "child": child, "env": env, "tiled_uri": tiled_uri, "api_key": tiled_server.api_key}
     sup.stop_all()
+
+
+@pytest.fixture(scope="session")
+def built_map(worker):
+    """A real build-map run (the demo frames, small) through Prefect; returns the result ids."""
+    from app.services import wait_until
+    from core.preprocess import PreprocessParams
+    from flows.params import BuildMapParams, IngestParams, ProjectOptions, TrainOptions
+    from flows.submit import deployments_registered, submit, wait
+
+    wait_until(worker["child"], deployments_registered, timeout=120)
+    params = BuildMapParams(
+        ingest=IngestParams(source=str(DEMO_DATA / "colloids_brightfield.npz"), name="explorer test",
+                            preprocess=PreprocessParams(size=32, patch_size=125)),
+        train=TrainOptions(latent_dim=8, base_channels=8, epochs=2),
+        project=ProjectOptions(method="pca"),
+        tag="explorer-test",
+    )
+    run_id = submit("build-map", params)
+    wait(run_id, timeout=300, poll=0.5)
+    from core.store import Store
+
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    ids = {}
+    for kind in ("datasets", "models", "latents", "projections", "clusterings"):
+        ids[kind] = next(i["id"] for i in store.list(kind) if i.get("tag") == "explorer-test")
+    return ids
+
+
+@pytest.fixture(scope="session")
+def web_app(built_map, worker, tmp_path_factory):
+    """`morphospace serve` on a free port against the session's Tiled and Prefect; its URL."""
+    from app.services import Supervisor, http_ok, wait_until
+
+    port = _free_port()
+    sup = Supervisor(tmp_path_factory.mktemp("web-logs"))
+    sup.env.update(worker["env"])
+    child = sup.start("web", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_until(child, http_ok(url + "/"), timeout=120)
+    yield url
+    sup.stop_all()
+
+
+CHROME_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
+)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Selenium (WebGL through SwiftShader)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = Path("/usr/lib/chromium/chromium"), Path("/usr/bin/chromedriver")
+    if not (binary.exists() and driver_path.exists()):
+        pytest.skip("Debian chromium and chromium-driver are not installed (make test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(binary)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

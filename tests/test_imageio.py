@@ -8,7 +8,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import shared_data
+from tests.conftest import shared_data
 from core.imageio import (
     ImageReadError,
     Source,

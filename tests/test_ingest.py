@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DEMO_DATA, shared_data
+from tests.conftest import DEMO_DATA, shared_data
 from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
 

@@ -1,0 +1,11 @@
+"""Ids of the page-level stores that panels share. Panels' own ids live in their AIO classes."""
+
+# dcc.Store: {"clustering_id", "projection_id", "latents_id", "dataset_id", "model_id",
+#             "n_components"} of the map shown, or None.
+CURRENT = "current-map"
+# dcc.Store: {"indices": [int, ...], "how": "lasso" | "box" | "click" | "neighbours"}, or None.
+SELECTION = "selection"
+# dcc.Store: {"index": int} of the frame last clicked on the map, or None.
+CLICKED = "clicked-frame"
+# dcc.Store: int, bumped whenever a job completes, so selectors reload what Tiled holds.
+RESULTS_VERSION = "results-version"
