@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/morphospace demo
 
-test: $(VENV)/.installed
+# Browser tests drive Debian's Chromium; without root they are skipped, and say so.
+browser:
+	@command -v chromedriver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "could not install chromium + chromium-driver: browser tests will be skipped"
+
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q --durations=15
 
 bench: $(VENV)/.installed
