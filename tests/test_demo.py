@@ -77,6 +77,10 @@ def test_demo_starts_serves_the_map_and_stops_cleanly(tmp_path):
         lines = read_until(demo, "Morphospace is ready at", timeout=240)
         assert any("Reusing the stored demo map" in line for line in lines)
         stop_and_check_nothing_left(demo)
-    finally:
+    finally:  # even after a failed assertion, the demo's children must not outlive the test
         if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
+            family = [psutil.Process(demo.pid), *psutil.Process(demo.pid).children(recursive=True)]
+            demo.send_signal(signal.SIGINT)
+            _, alive = psutil.wait_procs(family, timeout=60)
+            for process in alive:
+                process.kill()
