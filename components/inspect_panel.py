@@ -1,13 +1,387 @@
-"""Selection panel (placeholder until its owner lands it)."""
+"""Inspect panel: what the map's selection holds, and the latent neighbours of a clicked frame.
+
+Reads the page-level ``SELECTION``, ``CURRENT`` and ``CLICKED`` stores (``components.ids``) and
+shows the selection's count and cluster composition, its pixel-wise mean and standard deviation
+images, a paged gallery of its frames, the nearest neighbours in latent space of the clicked
+frame (which can become the selection: the way to select in a 3-D map) and CSV / NPY exports.
+
+The views are plain functions of ``(store, selection, current, ...)`` returning Dash components,
+so they run in a unit test without a browser; the callbacks only route and turn exceptions into
+an alert in the panel, so a Tiled failure never breaks the page. The numbers come from
+``core.selection``.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
+from typing import Any
 
-from dash import html
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from components import context
+from components.ids import CLICKED, CURRENT, SELECTION
+from core.selection import (
+    NOISE,
+    export_csv,
+    export_latents_npy,
+    mean_std_images,
+    nearest_neighbours,
+    read_images,
+    selection_summary,
+    to_png_data_uri,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 24  # thumbnails per gallery page: one screenful in a 4-column panel
+STATS_CAP = 5000  # frames averaged at most; more are sampled (core.selection.mean_std_images)
+K_DEFAULT, K_MAX = 8, 500  # neighbours of a clicked frame; K_MAX bounds the selection it makes
+SHOWN_NEIGHBOURS = 24  # thumbnails drawn for the neighbours (all k are selectable)
+THUMB_PX, STATS_PX = 64, 256  # shown sizes; PNGs are shrunk to at most these
+HINT = "Lasso a region of the map (or box-select it) to see its frames here."
+THUMB_STYLE = {"width": f"{THUMB_PX}px", "height": f"{THUMB_PX}px", "imageRendering": "pixelated",
+               "objectFit": "contain", "background": "#000"}
+
+
+# -- data of the map shown, cached: results in Tiled never change once complete -----------------
+class _Cache:
+    """A small thread-safe LRU of arrays and tables read from Tiled, keyed by project and id."""
+
+    def __init__(self, maxsize: int = 8):
+        self.maxsize, self._items, self._lock = maxsize, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple, load) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = load()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return value
+
+
+_cache = _Cache()
+
+
+def map_array(store, current: dict, what: str) -> np.ndarray:
+    """``labels``, ``embedding`` or ``mu`` of the map in ``current``."""
+    kind, id_key, name = {
+        "labels": ("clusterings", "clustering_id", "labels"),
+        "embedding": ("projections", "projection_id", "embedding"),
+        "mu": ("latents", "latents_id", "mu"),
+    }[what]
+    id = current[id_key]
+    return _cache.get((store.project, kind, id, name), lambda: store.array(kind, id, name))
+
+
+def frames_table(store, current: dict):
+    id = current["dataset_id"]
+    return _cache.get((store.project, "datasets", id, "frames"), lambda: store.frames(id))
+
+
+def selected_indices(selection: dict | None) -> list[int]:
+    return list((selection or {}).get("indices") or [])
+
+
+def cluster_name(label: Any) -> str:
+    return "noise" if label in (NOISE, -1) else f"cluster {label}"
+
+
+# -- views: plain functions, testable without a browser ------------------------------------------
+def hint(text: str = HINT) -> html.Div:
+    return html.Div(text, className="text-muted small fst-italic my-2")
+
+
+def alert(exc: BaseException, doing: str) -> dbc.Alert:
+    """A readable message for a failed step; the page keeps working."""
+    colour = "warning" if isinstance(exc, ValueError) else "danger"
+    detail = str(exc) or type(exc).__name__
+    return dbc.Alert([html.B(f"Could not {doing}. "), detail], color=colour, className="small py-2 my-2")
+
+
+def thumbnail(image: np.ndarray, caption: str, *, title: str | None = None) -> html.Figure:
+    return html.Figure([
+        html.Img(src=to_png_data_uri(image, max_size=THUMB_PX * 2), style=THUMB_STYLE, title=title or caption,
+                 className="ms-thumb"),
+        html.Figcaption(caption, className="small text-muted text-center", style={"fontSize": "0.7rem"}),
+    ], className="d-inline-block m-1")
+
+
+def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
+    """The count line and the composition table; and whether the exports are disabled."""
+    indices = selected_indices(selection)
+    if not current or not indices:
+        return hint(), True
+    summary = selection_summary(indices, map_array(store, current, "labels"))
+    how = (selection or {}).get("how")
+    line = html.Div([
+        html.Span(f"{summary['count']:,}", className="fs-5 fw-bold ms-count"),
+        html.Span(f" frames selected ({summary['fraction']:.1%} of {summary['n_total']:,})"
+                  + (f" · {how}" if how else ""), className="small"),
+    ])
+    rows = [
+        html.Tr([
+            html.Td(cluster_name(label), className="py-0"),
+            html.Td(f"{count:,}", className="py-0 text-end"),
+            html.Td(html.Div(style={"width": f"{100 * count / summary['count']:.1f}%", "height": "0.6rem",
+                                    "background": "#adb5bd" if label == NOISE else "#0d6efd"}),
+                    className="py-0 align-middle", style={"width": "50%"}),
+        ]) for label, count in summary["clusters"].items()
+    ]
+    table = dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="small mb-1 ms-composition")
+    return html.Div([line, table]), False
+
+
+def stats_view(store, selection: dict | None, current: dict | None, *, cap: int = STATS_CAP) -> Any:
+    """Mean and standard-deviation images side by side, with a note when the frames were sampled."""
+    indices = selected_indices(selection)
+    if not current or not indices:
+        return []
+    started = time.perf_counter()
+    mean, std, info = mean_std_images(store, current["dataset_id"], indices, cap=cap)
+    seconds = time.perf_counter() - started
+    top = float(std.max())
+    images = dbc.Row([
+        dbc.Col(html.Figure([
+            html.Img(src=to_png_data_uri(mean, max_size=STATS_PX), className="ms-mean w-100",
+                     style={"imageRendering": "pixelated"}, title="pixel-wise mean, 0 = black, 1 = white"),
+            html.Figcaption("mean", className="small text-center"),
+        ])),
+        dbc.Col(html.Figure([
+            html.Img(src=to_png_data_uri(std, vmin=0.0, vmax=None, max_size=STATS_PX), className="ms-std w-100",
+                     style={"imageRendering": "pixelated"}, title=f"population std, white = {top:.3g}"),
+            html.Figcaption(f"std (white = {top:.3g})", className="small text-center"),
+        ])),
+    ], className="g-2")
+    if info["sampled"]:
+        note = dbc.Alert(f"Sampled: mean and std of {info['n_used']:,} frames drawn at random from the "
+                         f"{info['n_selected']:,} selected (cap {cap:,}).", color="info",
+                         className="small py-1 my-1 ms-sampled")
+    else:
+        note = None
+    timing = html.Div(f"{info['n_used']:,} frames read in {info['n_requests']} request(s), {seconds:.2f} s",
+                      className="text-muted", style={"fontSize": "0.7rem"})
+    return [images, note, timing]
+
+
+def n_pages(selection: dict | None) -> int:
+    return max(1, -(-len(set(selected_indices(selection))) // PAGE_SIZE))
+
+
+def gallery_view(store, selection: dict | None, current: dict | None, page: int) -> Any:
+    """Thumbnails of one page of the selection (frames in index order), captioned index · cluster."""
+    indices = sorted(set(selected_indices(selection)))
+    if not current or not indices:
+        return hint()
+    page = min(max(1, int(page or 1)), n_pages(selection))
+    shown = indices[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    labels = map_array(store, current, "labels")
+    frames = read_images(store, current["dataset_id"], shown)
+    return html.Div([
+        thumbnail(frame, f"#{i} · {'noise' if labels[i] == -1 else f'c{labels[i]}'}",
+                  title=f"frame {i}, {cluster_name(int(labels[i]))}")
+        for i, frame in zip(shown, frames)
+    ] + [html.Div(f"frames {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} "
+                  f"of {len(indices):,}", className="small text-muted")], className="ms-gallery")
+
+
+def neighbours_view(store, clicked: dict | None, current: dict | None, k: Any) -> tuple[Any, list[int]]:
+    """The clicked frame and its k nearest neighbours in latent space; and their indices."""
+    if not current or not clicked or clicked.get("index") is None:
+        return hint("Click a point of the map to see its nearest neighbours in latent space."), []
+    index = int(clicked["index"])
+    mu = map_array(store, current, "mu")
+    if k is None:
+        raise ValueError(f"k must be a whole number between 1 and {min(K_MAX, len(mu) - 1)}")
+    neighbours, distances = nearest_neighbours(mu, index, int(k))
+    shown = neighbours[:SHOWN_NEIGHBOURS]
+    frames = read_images(store, current["dataset_id"], [index, *shown.tolist()])
+    tiles = [thumbnail(frames[0], f"#{index} clicked")] + [
+        thumbnail(frame, f"#{i} · {d:.2f}", title=f"frame {i}, latent distance {d:.3f}")
+        for i, d, frame in zip(shown.tolist(), distances, frames[1:])
+    ]
+    more = (html.Div(f"{len(neighbours) - len(shown)} more not drawn; all {len(neighbours)} are selectable",
+                     className="small text-muted") if len(neighbours) > len(shown) else None)
+    return html.Div([*tiles, more], className="ms-neighbours"), [index, *neighbours.tolist()]
+
+
+def export_file(store, selection: dict | None, current: dict | None, what: str) -> dict:
+    """``dcc.send_string`` / ``dcc.send_bytes`` payload of the selection as CSV or latents NPY."""
+    indices = selected_indices(selection)
+    if not current:
+        raise ValueError("No map is shown: choose one in the sidebar first.")
+    stem = f"selection-{current['clustering_id']}-{len(indices)}"
+    if what == "csv":
+        text = export_csv(frames_table(store, current), indices, map_array(store, current, "labels"),
+                          map_array(store, current, "embedding"))
+        return dcc.send_string(text, f"{stem}.csv", type="text/csv")
+    data = export_latents_npy(map_array(store, current, "mu"), indices)
+    return dcc.send_bytes(data, f"{stem}-latents.npy", type="application/octet-stream")
+
+
+# -- the component -------------------------------------------------------------------------------
+def _id(subcomponent: str):
+    return staticmethod(lambda aio_id: {"component": "InspectAIO", "subcomponent": subcomponent, "aio_id": aio_id})
 
 
 class InspectAIO(html.Div):
+    class ids:
+        summary = _id("summary")
+        stats = _id("stats")
+        tabs = _id("tabs")
+        gallery = _id("gallery")
+        pages = _id("pages")
+        neighbours = _id("neighbours")
+        k = _id("k")
+        select_neighbours = _id("select-neighbours")
+        neighbour_indices = _id("neighbour-indices")
+        export_csv = _id("export-csv")
+        export_npy = _id("export-npy")
+        download_csv = _id("download-csv")
+        download_npy = _id("download-npy")
+        export_message = _id("export-message")
+
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
-        super().__init__(html.Div("Selection"), id={"component": "InspectAIO", "subcomponent": "root", "aio_id": aio_id})
+        ids = self.ids
+        exports = html.Div([
+            dbc.Button("Export CSV", id=ids.export_csv(aio_id), size="sm", color="secondary", outline=True,
+                       disabled=True, className="me-2", title="indices, clusters, map coordinates, frame metadata"),
+            dbc.Button("Export latents (NPY)", id=ids.export_npy(aio_id), size="sm", color="secondary",
+                       outline=True, disabled=True, title="latent means of the selected frames, (n, d) float32"),
+            dcc.Download(id=ids.download_csv(aio_id)), dcc.Download(id=ids.download_npy(aio_id)),
+            dcc.Loading(html.Div(id=ids.export_message(aio_id)), type="dot"),
+        ], className="my-2")
+        gallery = [
+            dcc.Loading(html.Div(id=ids.gallery(aio_id), className="mt-2"), type="circle"),
+            dbc.Pagination(id=ids.pages(aio_id), max_value=1, active_page=1, previous_next=True,
+                           fully_expanded=False, size="sm", className="mt-1 ms-pages"),
+        ]
+        neighbours = [
+            dbc.InputGroup([
+                dbc.InputGroupText("k"),
+                dbc.Input(id=ids.k(aio_id), type="number", min=1, max=K_MAX, step=1, value=K_DEFAULT,
+                          debounce=True, style={"maxWidth": "6rem"}),
+                dbc.Button("Select these", id=ids.select_neighbours(aio_id), size="sm", disabled=True,
+                           title="make the clicked frame and its k neighbours the selection"),
+            ], size="sm", className="mt-2"),
+            dcc.Loading(html.Div(id=ids.neighbours(aio_id), className="mt-2"), type="circle"),
+            dcc.Store(id=ids.neighbour_indices(aio_id)),
+        ]
+        super().__init__([
+            html.H6("Selection", className="mt-2"),
+            dcc.Loading(html.Div(hint(), id=ids.summary(aio_id)), type="dot"),
+            exports,
+            dbc.Tabs([
+                dbc.Tab(dcc.Loading(html.Div(id=ids.stats(aio_id), className="mt-2"), type="circle"),
+                        label="Mean / std", tab_id="stats"),
+                dbc.Tab(gallery, label="Gallery", tab_id="gallery"),
+                dbc.Tab(neighbours, label="Neighbours", tab_id="neighbours"),
+            ], id=ids.tabs(aio_id), active_tab="stats"),
+        ], className="ms-inspect")
+
+
+# -- callbacks: route, call a view, show failures in the panel ------------------------------------
+def _guarded(doing: str, view, *args, **kwargs):
+    try:
+        return view(context.store(), *args, **kwargs), None
+    except Exception as exc:  # Tiled down, a stale selection, a bad k: say so, keep the page alive
+        log.warning("inspect panel could not %s: %s", doing, exc, exc_info=not isinstance(exc, ValueError))
+        return None, alert(exc, doing)
+
+
+@callback(
+    Output(InspectAIO.ids.summary(MATCH), "children"),
+    Output(InspectAIO.ids.export_csv(MATCH), "disabled"),
+    Output(InspectAIO.ids.export_npy(MATCH), "disabled"),
+    Input(SELECTION, "data"),
+    Input(CURRENT, "data"),
+)
+def _summary(selection, current):
+    result, error = _guarded("count the selection", summary_view, selection, current)
+    if error is not None:
+        return error, True, True
+    view, disabled = result
+    return view, disabled, disabled
+
+
+@callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
+def _stats(selection, current):
+    view, error = _guarded("compute the mean and std images", stats_view, selection, current)
+    return error or view
+
+
+@callback(
+    Output(InspectAIO.ids.gallery(MATCH), "children"),
+    Output(InspectAIO.ids.pages(MATCH), "max_value"),
+    Output(InspectAIO.ids.pages(MATCH), "active_page"),
+    Input(SELECTION, "data"),
+    Input(CURRENT, "data"),
+    Input(InspectAIO.ids.pages(MATCH), "active_page"),
+    Input(InspectAIO.ids.tabs(MATCH), "active_tab"),
+)
+def _gallery(selection, current, page, tab):
+    new_selection = ctx.triggered_id in (SELECTION, CURRENT)
+    page = 1 if new_selection or not page else page
+    if tab != "gallery":  # read frames only when the gallery is open
+        return ([] if new_selection else no_update), n_pages(selection), page
+    view, error = _guarded("show the gallery", gallery_view, selection, current, page)
+    return error or view, n_pages(selection), page
+
+
+@callback(
+    Output(InspectAIO.ids.neighbours(MATCH), "children"),
+    Output(InspectAIO.ids.neighbour_indices(MATCH), "data"),
+    Output(InspectAIO.ids.select_neighbours(MATCH), "disabled"),
+    Input(CLICKED, "data"),
+    Input(CURRENT, "data"),
+    Input(InspectAIO.ids.k(MATCH), "value"),
+)
+def _neighbours(clicked, current, k):
+    result, error = _guarded("find the nearest neighbours", neighbours_view, clicked, current, k)
+    if error is not None:
+        return error, [], True
+    view, indices = result
+    return view, indices, not indices
+
+
+@callback(
+    Output(InspectAIO.ids.download_csv(MATCH), "data"),
+    Output(InspectAIO.ids.download_npy(MATCH), "data"),
+    Output(InspectAIO.ids.export_message(MATCH), "children"),
+    Input(InspectAIO.ids.export_csv(MATCH), "n_clicks"),
+    Input(InspectAIO.ids.export_npy(MATCH), "n_clicks"),
+    State(SELECTION, "data"),
+    State(CURRENT, "data"),
+    prevent_initial_call=True,
+)
+def _export(_csv_clicks, _npy_clicks, selection, current):
+    what = "csv" if ctx.triggered_id == InspectAIO.ids.export_csv(ctx.triggered_id["aio_id"]) else "npy"
+    payload, error = _guarded(f"export the selection as {what.upper()}", export_file, selection, current, what)
+    if error is not None:
+        return no_update, no_update, error
+    return (payload, no_update, None) if what == "csv" else (no_update, payload, None)
+
+
+@callback(
+    Output(SELECTION, "data", allow_duplicate=True),
+    Input(InspectAIO.ids.select_neighbours(ALL), "n_clicks"),
+    State(InspectAIO.ids.neighbour_indices(ALL), "data"),
+    prevent_initial_call=True,
+)
+def _select_neighbours(clicks, neighbour_lists):
+    """The clicked frame and its neighbours become the page's selection (how: "neighbours")."""
+    aio_ids = [item["id"]["aio_id"] for item in ctx.inputs_list[0]]
+    if not ctx.triggered_id or not any(clicks):
+        return no_update
+    chosen = dict(zip(aio_ids, neighbour_lists)).get(ctx.triggered_id["aio_id"])
+    return {"indices": chosen, "how": "neighbours"} if chosen else no_update

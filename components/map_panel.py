@@ -1,13 +1,589 @@
-"""Map panel (placeholder until its owner lands it)."""
+"""Map panel: the latent map of the chosen clustering, its colouring, hover cards and selection.
+
+Reads the page store ``CURRENT`` (which map), draws it with ``components.map_figure`` and
+publishes ``SELECTION`` (lasso, box, k nearest neighbours) and ``CLICKED``.
+
+Dash refuses a ``MATCH`` callback that writes a plain string id, so the panel writes its own
+``selection``/``clicked`` stores and two tiny client-side callbacks (``ALL`` inputs, no server
+round trip) forward whichever panel instance changed to the page stores.
+
+Every callback is a thin wrapper over a plain function that takes the store as an argument, so
+the logic can be tested without a browser and with any object that quacks like ``core.store.Store``.
+"""
 
 from __future__ import annotations
 
+import base64
+import io
+import logging
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from dash import html
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import (ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc,
+                  html, no_update)
+from dash.exceptions import PreventUpdate
+
+from components import context
+from components import map_figure as mf
+from components.ids import CLICKED, CURRENT, SELECTION
+
+log = logging.getLogger(__name__)
+
+K_RANGE = (1, 5000)  # nearest-neighbour selection: more than a few thousand is a lasso's job
+THUMB_PX = 96  # hover thumbnail's longest side
+HOVER_COLUMNS = 8  # frames-table columns shown on hover
+HIGHLIGHT_CAP = 50_000  # at most this many selected points are marked on the map by the panel
+
+
+# -- data --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MapData:
+    """What one map needs from Tiled; results never change once complete, so it is cached."""
+
+    embedding: np.ndarray  # (N, 2|3) float32
+    labels: np.ndarray  # (N,) int
+    frames: pd.DataFrame | None  # one row per frame, or None when the dataset has no table
+    note: str | None = None  # what is missing, for the user (the map still shows)
+
+    @property
+    def n(self) -> int:
+        return len(self.embedding)
+
+    @property
+    def dims(self) -> int:
+        return self.embedding.shape[1]
+
+
+class _Cache:
+    """A small thread-safe LRU: Dash serves callbacks from several threads."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: a slow read must not block other maps' hovers
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_maps, _latent_nn, _thumbs = _Cache(2), _Cache(2), _Cache(512)
+
+
+def _key(store: Any, *ids: Any) -> tuple:
+    return (id(store), getattr(store, "project", None), *ids)
+
+
+def load_map(store: Any, current: dict) -> MapData:
+    """Embedding, labels and frames table of the map named by a CURRENT value (cached)."""
+
+    def read() -> MapData:
+        embedding = store.array("projections", current["projection_id"], "embedding").astype(np.float32)
+        labels = store.array("clusterings", current["clustering_id"], "labels")
+        if embedding.ndim != 2 or embedding.shape[1] not in (2, 3):
+            raise ValueError(f"projection {current['projection_id']!r} has an embedding of shape "
+                             f"{embedding.shape}, not (N, 2) or (N, 3)")
+        if len(labels) != len(embedding):
+            raise ValueError(f"clustering {current['clustering_id']!r} has {len(labels)} labels for "
+                             f"{len(embedding)} points of projection {current['projection_id']!r}")
+        frames, note = None, None
+        try:
+            frames = store.frames(current["dataset_id"])
+        except Exception as exc:  # the map is still worth showing without its metadata
+            note = f"No frames table for dataset {current['dataset_id']} ({exc}): no metadata to colour by or show."
+        if frames is not None and len(frames) != len(embedding):
+            note = (f"The frames table of dataset {current['dataset_id']} has {len(frames)} rows for "
+                    f"{len(embedding)} points; its metadata is not used.")
+            frames = None
+        if note:
+            log.warning("%s", note)
+        return MapData(embedding, labels, frames, note)
+
+    return _maps.get(_key(store, current["clustering_id"], current["projection_id"], current["dataset_id"]), read)
+
+
+# -- drawing -----------------------------------------------------------------------------------
+def empty_figure(text: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(template="simple_white", xaxis_visible=False, yaxis_visible=False,
+                      margin=dict(l=10, r=10, t=10, b=10),
+                      annotations=[dict(text=text, showarrow=False, x=0.5, y=0.5, xref="paper",
+                                        yref="paper", font=dict(size=14, color="#666"))])
+    return fig
+
+
+def error_alert(what: str, exc: Exception) -> dbc.Alert:
+    return dbc.Alert([html.B(what + ": "), f"{exc}"], color="danger", className="py-2 small mb-2",
+                     dismissable=True)
+
+
+def view_of(current: dict, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
+    """The panel's view store: which map is drawn and how (read by the other callbacks)."""
+    return {"key": current["clustering_id"], "kind": view.kind, "n": view.n, "shown": view.shown,
+            "dims": view.dims, "colour": colour, "window": (window or mf.Window()).to_dict(),
+            "highlight": False}
+
+
+def draw(store: Any, current: dict | None, colour: str | None):
+    """A whole new map: (figure, colour options, colour value, view, error)."""
+    if not current:
+        return (empty_figure("No map yet: choose or build one"), mf.colour_options(None),
+                mf.COLOUR_CLUSTER, None, None)
+    data = load_map(store, current)
+    options = mf.colour_options(data.frames)
+    if colour not in {o["value"] for o in options}:
+        colour = mf.COLOUR_CLUSTER
+    colouring = mf.colouring(colour, data.labels, data.frames)
+    fig, view = mf.map_figure(data.embedding, colouring, uirevision=current["clustering_id"])
+    note = dbc.Alert(data.note, color="warning", className="py-1 small mb-2") if data.note else None
+    return fig, options, colour, view_of(current, view, colour), note
+
+
+def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch, Patch]:
+    """A Patch of the drawn map's colours only (the points stay where they are): (figure, view)."""
+    data = load_map(store, current)
+    colouring = mf.colouring(colour, data.labels, data.frames)
+    fig = Patch()
+    if view["kind"] == "density":
+        window = mf.Window.from_dict(view["window"])
+        traces, _ = mf.density_traces(data.embedding, colouring, window)
+        fig["data"] = traces
+    else:
+        indices = mf.sample_indices(data.n, mf.POINTS_LIMIT) if view["kind"] == "sampled" else None
+        fig["data"][0]["marker"] = mf.marker_json(colouring, data.n, data.dims, indices)
+    new_view = Patch()
+    new_view["colour"] = colour
+    return fig, new_view
+
+
+def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None):
+    """After zoom or pan in the density view, the visible window's points or density: (figure, view)."""
+    if not view or view.get("kind") != "density" or view.get("key") != current.get("clustering_id"):
+        return None
+    window = mf.window_from_relayout(relayout, mf.Window.from_dict(view["window"]))
+    if window is None:
+        return None
+    data = load_map(store, current)
+    colouring = mf.colouring(view["colour"], data.labels, data.frames)
+    traces, shown = mf.density_traces(data.embedding, colouring, window)
+    fig = Patch()
+    fig["data"] = traces
+    new_view = Patch()
+    new_view["window"], new_view["shown"] = window.to_dict(), shown
+    return fig, new_view
+
+
+def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict | None,
+               colour: str | None, relayout: dict | None, view: dict | None):
+    """What the map callback returns for what triggered it, or None for no update.
+
+    ``triggers`` names what changed: ``"current"`` (the page's map), ``"colour"``, ``"graph"``
+    (zoom or pan); several can change in one call (the map arriving with the first resize).
+    Outputs: (figure, colour options, colour value, view, error, panel selection). A new map
+    clears the selection; a colouring or a zoom patches the drawn figure; the same map sent
+    again changes nothing. A failure shows an alert and leaves the page working: a map that
+    cannot be read is replaced by an empty one, a colouring that fails leaves the map as it was.
+    """
+    same_map = bool(current and view and view.get("key") == current.get("clustering_id"))
+    if same_map:
+        try:
+            if "colour" in triggers and colour != view.get("colour"):
+                fig, new_view = recolour(get_store(), current, colour, view)
+                return fig, no_update, no_update, new_view, None, no_update
+            if "graph" in triggers:  # zoom or pan: only the density view redraws
+                changed = rewindow(get_store(), current, relayout, view)
+                if changed is not None:
+                    return changed[0], no_update, no_update, changed[1], no_update, no_update
+        except Exception as exc:
+            log.exception("map %s could not be redrawn", current.get("clustering_id"))
+            return (no_update, no_update, no_update, no_update,
+                    error_alert("Could not redraw the map", exc), no_update)
+        return None
+    if triggers == {"graph"}:  # a resize or zoom of no map (or of a map that failed): nothing to do
+        return None
+    try:
+        fig, options, colour, new_view, error = draw(get_store(), current, colour)
+        return fig, options, colour, new_view, error, None
+    except Exception as exc:
+        log.exception("map %s could not be drawn", (current or {}).get("clustering_id"))
+        return (empty_figure("The map could not be loaded"), no_update, no_update, None,
+                error_alert(f"Could not show map {(current or {}).get('clustering_id')}", exc), None)
+
+
+# -- selection ---------------------------------------------------------------------------------
+def drawn(store: Any, current: dict | None, view: dict | None) -> dict:
+    """Trace number → frames it draws, for the view the browser shows (see map_figure.drawn_frames)."""
+    if not current or not view or view.get("key") != current.get("clustering_id"):
+        return {}
+    if view["kind"] == "points":  # no need to read the map
+        return {0: None}
+    return mf.drawn_frames(load_map(store, current).embedding, view)
+
+
+def selection_from(store: Any, current: dict | None, selected: dict | None, view: dict | None) -> dict | None:
+    """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
+    if not current or not view:
+        return None
+    embedding = load_map(store, current).embedding if view.get("kind") == "density" else None
+    return mf.parse_selection(selected, drawn(store, current, view), embedding)
+
+
+def event_frame(store: Any, current: dict | None, event: dict | None, view: dict | None) -> int | None:
+    """The frame under a click or hover event, or None (a heatmap cell, nothing drawn)."""
+    points = (event or {}).get("points") or []
+    found = mf.event_frames(points[:1], drawn(store, current, view))
+    return found[0] if found else None
+
+
+def check_k(k: Any, n: int) -> int:
+    lo, hi = K_RANGE
+    try:
+        value = float(k)
+    except (TypeError, ValueError):
+        raise ValueError(f"k={k!r} must be a whole number between {lo} and {hi}") from None
+    k_int = int(value) if value.is_integer() else None
+    if k_int is None or not lo <= k_int <= hi:
+        raise ValueError(f"k={k!r} must be a whole number between {lo} and {hi}")
+    if k_int > n:
+        raise ValueError(f"k={k_int} is more than the {n} frames of this map; choose k ≤ {n}")
+    return k_int
+
+
+def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]:
+    """The k frames nearest to frame ``index`` in latent space (mu), itself first."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def fit():
+        mu = store.array("latents", latents_id, "mu").astype(np.float32)
+        return mu, NearestNeighbors().fit(mu)
+
+    mu, model = _latent_nn.get(_key(store, latents_id), fit)
+    k = check_k(k, len(mu))
+    if not 0 <= index < len(mu):
+        raise ValueError(f"frame {index} is not in this map's {len(mu)} frames")
+    _, found = model.kneighbors(mu[index : index + 1], n_neighbors=k)
+    found = found[0].tolist()
+    if index in found:  # ties at distance 0: the clicked frame first
+        found.remove(index)
+    return [index, *found][:k]
+
+
+def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, k: Any) -> tuple[dict, str]:
+    """(SELECTION value, message) for "select k nearest"; ValueError with the reason otherwise."""
+    if not current:
+        raise ValueError("No map is shown yet.")
+    check_k(k, K_RANGE[1])  # a bad k is named before anything else
+    if not clicked or clicked.get("index") is None:
+        raise ValueError("Click a frame on the map first, then select its nearest neighbours.")
+    index = int(clicked["index"])
+    found = nearest_frames(store, current["latents_id"], index, k)
+    message = f"Selected the {len(found)} frames nearest to frame {index} in latent space (itself included)."
+    return {"indices": found, "how": "neighbours"}, message
+
+
+def highlight(store: Any, current: dict | None, selection: dict | None, view: dict | None):
+    """Mark a selection made elsewhere (neighbours, another panel) on the map: (figure, view) or None.
+
+    Plotly already shows its own 2-D lasso, box and click selections (marking them again would
+    redraw every point), and the density view has no selection state; the count line reports those.
+    """
+    if not current or not view or view.get("key") != current["clustering_id"] or view["kind"] == "density":
+        return None
+    how = (selection or {}).get("how")
+    indices = np.asarray((selection or {}).get("indices") or [], dtype=np.int64)
+    if (view["dims"] == 2 and how in ("lasso", "box", "click")) or (not len(indices) and not view.get("highlight")):
+        return None
+    indices = indices[(indices >= 0) & (indices < view["n"])][:HIGHLIGHT_CAP]
+    fig, new_view = Patch(), Patch()
+    if view["dims"] == 3:
+        emb = load_map(store, current).embedding
+        xyz = emb[indices].astype(np.float32)
+        for axis, name in enumerate("xyz"):
+            fig["data"][1][name] = mf.typed_array(np.ascontiguousarray(xyz[:, axis]))
+        fig["data"][1]["customdata"] = indices.tolist()  # a list: dcc.Graph drops typed customdata
+    else:
+        fig["data"][0]["selectedpoints"] = indices.tolist() if len(indices) else None
+    new_view["highlight"] = bool(len(indices))
+    return fig, new_view
+
+
+# -- hover -------------------------------------------------------------------------------------
+def thumbnail_uri(image: np.ndarray, size: int = THUMB_PX) -> str:
+    """A small PNG data URI of one frame ((H, W), (1|3, H, W) or (H, W, 3)), contrast stretched."""
+    from PIL import Image
+
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = np.moveaxis(a, 0, -1)  # (C, H, W) → (H, W, C)
+    if a.ndim == 3:
+        a = a[..., 0] if a.shape[-1] != 3 else a
+    if a.ndim not in (2, 3):
+        raise ValueError(f"cannot show an image of shape {np.shape(image)} as a thumbnail")
+    finite = np.isfinite(a)
+    lo, hi = (np.percentile(a[finite], [1, 99]) if finite.any() else (0.0, 1.0))
+    a = np.clip((np.nan_to_num(a, nan=lo) - lo) / ((hi - lo) or 1.0), 0, 1)
+    img = Image.fromarray((a * 255).astype(np.uint8))
+    if max(img.size) > size:
+        img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def hover_card(store: Any, current: dict, index: int) -> list:
+    """Thumbnail, frame index, cluster and metadata of one frame, as a tooltip's children."""
+    data = load_map(store, current)
+    if not 0 <= index < data.n:
+        raise ValueError(f"frame {index} is not in this map's {data.n} frames")
+    label = int(data.labels[index])
+    lines = [html.Div([html.B(f"frame {index}"), f" · {'noise' if label < 0 else f'cluster {label}'}"])]
+    if data.frames is not None:
+        row = data.frames.iloc[index]
+        for name, value in list(row.items())[:HOVER_COLUMNS + 1]:
+            if name == "index":
+                continue
+            text = str(value)
+            lines.append(html.Div(f"{name}: {text if len(text) <= 48 else '…' + text[-47:]}"))
+    try:
+        uri = _thumbs.get(_key(store, current["dataset_id"], index),
+                          lambda: thumbnail_uri(store.images(current["dataset_id"], index)))
+        picture = html.Img(src=uri, className="ms-thumb")
+    except Exception as exc:
+        log.warning("no thumbnail for frame %s of %s: %s", index, current["dataset_id"], exc)
+        picture = html.Div(f"no image: {exc}", className="text-danger")
+    return [picture, html.Div(lines, className="small mt-1")]
+
+
+# -- count line --------------------------------------------------------------------------------
+def count_line(view: dict | None, selection: dict | None) -> str:
+    """"N points · M selected", and what the map draws when it is not every point."""
+    if not view:
+        return ""
+    selected = len((selection or {}).get("indices") or [])
+    text = f"{view['n']:,} points · {selected:,} selected"
+    if view["kind"] == "density":
+        text += (f" · density view ({view['shown']:,} points drawn here)" if view["shown"]
+                 else f" · density view: zoom in to ≤ {mf.WINDOW_POINTS_CAP:,} points to see them")
+    elif view["kind"] == "sampled":
+        text += f" · 3-D shows a fixed sample of {view['shown']:,}"
+    return text
+
+
+# -- the component -----------------------------------------------------------------------------
+def _id(subcomponent: str):
+    return lambda aio_id: {"component": "MapAIO", "subcomponent": subcomponent, "aio_id": aio_id}
 
 
 class MapAIO(html.Div):
-    def __init__(self, aio_id: str | None = None):
+    """The latent map with its colouring control, count line and nearest-neighbour selection."""
+
+    class ids:
+        graph = staticmethod(_id("graph"))
+        tooltip = staticmethod(_id("tooltip"))
+        colour = staticmethod(_id("colour"))
+        k = staticmethod(_id("k"))
+        neighbours = staticmethod(_id("neighbours"))
+        count = staticmethod(_id("count"))
+        error = staticmethod(_id("error"))
+        message = staticmethod(_id("message"))
+        view = staticmethod(_id("view"))
+        selection = staticmethod(_id("selection"))
+        clicked = staticmethod(_id("clicked"))
+
+    def __init__(self, aio_id: str | None = None, graph_props: dict | None = None):
         aio_id = aio_id or str(uuid.uuid4())
-        super().__init__(html.Div("Map"), id={"component": "MapAIO", "subcomponent": "root", "aio_id": aio_id})
+        graph_props = dict(graph_props or {})
+        graph_props.setdefault("style", {"height": "70vh"})
+        graph_props.setdefault("config", {"displaylogo": False, "scrollZoom": True})
+        controls = dbc.Row([
+            dbc.Col(dbc.InputGroup([
+                dbc.InputGroupText("colour by"),
+                dbc.Select(id=self.ids.colour(aio_id), value=mf.COLOUR_CLUSTER,
+                           options=mf.colour_options(None), className="ms-map-colour"),
+            ], size="sm"), width=6),
+            dbc.Col(dbc.InputGroup([
+                dbc.InputGroupText("k"),
+                dbc.Input(id=self.ids.k(aio_id), type="number", value=20, min=K_RANGE[0],
+                          max=K_RANGE[1], step=1, style={"maxWidth": "6em"}, className="ms-map-k"),
+                dbc.Button("select k nearest", id=self.ids.neighbours(aio_id), color="secondary",
+                           outline=True, className="ms-map-neighbours",
+                           title="the k frames nearest the clicked frame in latent space"),
+            ], size="sm"), width=6),
+        ], className="g-2 mb-1")
+        super().__init__([
+            controls,
+            html.Div(id=self.ids.error(aio_id)),
+            html.Div([
+                dcc.Graph(id=self.ids.graph(aio_id), className="ms-map", clear_on_unhover=True,
+                          figure=empty_figure("Loading the map…"), **graph_props),
+                dcc.Tooltip(id=self.ids.tooltip(aio_id), direction="right", className="ms-map-tooltip"),
+            ], style={"position": "relative"}),
+            html.Div(id=self.ids.count(aio_id), className="ms-map-count small text-muted"),
+            html.Div(id=self.ids.message(aio_id), className="ms-map-message small"),
+            dcc.Store(id=self.ids.view(aio_id)),
+            dcc.Store(id=self.ids.selection(aio_id)),
+            dcc.Store(id=self.ids.clicked(aio_id)),
+        ], id={"component": "MapAIO", "subcomponent": "root", "aio_id": aio_id})
+
+
+# -- callbacks (thin: read state, call the functions above, return) ----------------------------
+@callback(
+    Output(MapAIO.ids.graph(MATCH), "figure"),
+    Output(MapAIO.ids.colour(MATCH), "options"),
+    Output(MapAIO.ids.colour(MATCH), "value"),
+    Output(MapAIO.ids.view(MATCH), "data"),
+    Output(MapAIO.ids.error(MATCH), "children"),
+    Output(MapAIO.ids.selection(MATCH), "data"),
+    Input(CURRENT, "data"),
+    Input(MapAIO.ids.colour(MATCH), "value"),
+    Input(MapAIO.ids.graph(MATCH), "relayoutData"),
+    State(MapAIO.ids.view(MATCH), "data"),
+)
+def _draw(current, colour, relayout, view):
+    triggers = {"current" if cid == CURRENT else cid.get("subcomponent")
+                for cid in ctx.triggered_prop_ids.values() if cid}
+    outputs = update_map(context.store, triggers, current, colour, relayout, view)
+    if outputs is None:
+        raise PreventUpdate
+    return outputs
+
+
+@callback(
+    Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
+    Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
+    Input(MapAIO.ids.graph(MATCH), "selectedData"),
+    State(CURRENT, "data"),
+    State(MapAIO.ids.view(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _select(selected, current, view):
+    try:
+        return selection_from(context.store(), current, selected, view), None
+    except Exception as exc:
+        log.exception("selection on map %s failed", (current or {}).get("clustering_id"))
+        return no_update, error_alert("Could not read the selection", exc)
+
+
+@callback(
+    Output(MapAIO.ids.clicked(MATCH), "data"),
+    Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
+    Input(MapAIO.ids.graph(MATCH), "clickData"),
+    State(CURRENT, "data"),
+    State(MapAIO.ids.view(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _click(click, current, view):
+    try:
+        index = event_frame(context.store(), current, click, view)
+    except Exception as exc:
+        log.exception("click on map %s not understood", (current or {}).get("clustering_id"))
+        return no_update, error_alert("Could not tell which frame was clicked", exc)
+    if index is None:
+        raise PreventUpdate
+    return {"index": index}, html.Span(f"Frame {index} clicked: “select k nearest” selects its neighbours.",
+                                       className="text-muted")
+
+
+@callback(
+    Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
+    Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
+    Input(MapAIO.ids.neighbours(MATCH), "n_clicks"),
+    State(MapAIO.ids.k(MATCH), "value"),
+    State(CURRENT, "data"),
+    State(CLICKED, "data"),
+    prevent_initial_call=True,
+)
+def _neighbours(_, k, current, clicked):
+    try:
+        selection, message = neighbour_selection(context.store(), current, clicked, k)
+    except ValueError as exc:
+        return no_update, dbc.Alert(str(exc), color="warning", className="py-1 small mb-0")
+    except Exception as exc:
+        log.exception("nearest neighbours failed")
+        return no_update, error_alert("Could not find the nearest neighbours", exc)
+    return selection, html.Span(message, className="text-muted")
+
+
+@callback(
+    Output(MapAIO.ids.tooltip(MATCH), "show"),
+    Output(MapAIO.ids.tooltip(MATCH), "bbox"),
+    Output(MapAIO.ids.tooltip(MATCH), "children"),
+    Input(MapAIO.ids.graph(MATCH), "hoverData"),
+    State(CURRENT, "data"),
+    State(MapAIO.ids.view(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _hover(hover, current, view):
+    point = ((hover or {}).get("points") or [None])[0]
+    if point is None or not current:
+        return False, no_update, no_update
+    bbox = point.get("bbox") or {"x0": 10, "x1": 10, "y0": 10, "y1": 10}  # 3-D gives no bbox
+    try:
+        index = event_frame(context.store(), current, hover, view)
+        if index is None:
+            return False, no_update, no_update
+        children = hover_card(context.store(), current, index)
+    except Exception as exc:
+        log.exception("hover card on map %s failed", current.get("clustering_id"))
+        children = html.Div(f"Could not read the frame: {exc}", className="small text-danger")
+    return True, bbox, children
+
+
+@callback(
+    Output(MapAIO.ids.count(MATCH), "children"),
+    Output(MapAIO.ids.count(MATCH), "title"),
+    Input(MapAIO.ids.view(MATCH), "data"),
+    Input(SELECTION, "data"),
+)
+def _count(view, selection):
+    return count_line(view, selection), f"clustering {view['key']}" if view else ""
+
+
+@callback(
+    Output(MapAIO.ids.graph(MATCH), "figure", allow_duplicate=True),
+    Output(MapAIO.ids.view(MATCH), "data", allow_duplicate=True),
+    Input(SELECTION, "data"),
+    State(CURRENT, "data"),
+    State(MapAIO.ids.view(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _highlight(selection, current, view):
+    try:
+        changed = highlight(context.store(), current, selection, view)
+    except Exception:
+        log.exception("could not mark the selection on the map")
+        raise PreventUpdate from None
+    if changed is None:
+        raise PreventUpdate
+    return changed
+
+
+# Forward the instance that changed to the page stores, in the browser (no server round trip).
+_FORWARD = """function(values) {
+    const t = dash_clientside.callback_context.triggered;
+    if (!t || !t.length) { return dash_clientside.no_update; }
+    const v = t[0].value;
+    return v === undefined ? null : v;
+}"""
+clientside_callback(_FORWARD, Output(SELECTION, "data", allow_duplicate=True),
+                    Input(MapAIO.ids.selection(ALL), "data"), prevent_initial_call=True)
+clientside_callback(_FORWARD, Output(CLICKED, "data", allow_duplicate=True),
+                    Input(MapAIO.ids.clicked(ALL), "data"), prevent_initial_call=True)

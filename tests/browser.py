@@ -24,20 +24,31 @@ def wait_for_map(driver, graph_css: str, timeout: float = 90):
     return plot
 
 
-def drag(driver, element, path: list[tuple[float, float]]) -> None:
-    """Press at the first point of ``path`` (fractions of the element's box), move through the rest, release."""
-    w, h = element.size["width"], element.size["height"]
-    # Selenium offsets are from the element's centre.
-    points = [(int((fx - 0.5) * w), int((fy - 0.5) * h)) for fx, fy in path]
-    actions = ActionChains(driver)
-    actions.move_to_element_with_offset(element, *points[0]).click_and_hold()
-    previous = points[0]
-    for x, y in points[1:]:
-        actions.move_by_offset(x - previous[0], y - previous[1])
-        previous = (x, y)
+def to_viewport(driver, xy) -> list[list[float]]:
+    """Data coordinates → viewport pixels of the map's plot area (scrolled into view first)."""
+    return driver.execute_script("""
+        const gd = document.querySelector('.ms-map .js-plotly-plot');
+        gd.scrollIntoView({block: 'center'});
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        return arguments[0].map(([x, y]) => [box.left + xa._offset + xa.l2p(x), box.top + ya._offset + ya.l2p(y)]);
+    """, [[float(x), float(y)] for x, y in xy])
+
+
+def drag(driver, path: list[list[float]]) -> None:
+    """Press, move through viewport points, release. Viewport coordinates because Selenium 4.2
+    measures element offsets from the top-left corner, not the centre as later versions do."""
+    actions = ActionChains(driver, duration=50)
+    actions.move_to_location(int(path[0][0]), int(path[0][1])).click_and_hold()
+    for x, y in path[1:]:
+        actions.move_to_location(int(x), int(y))
     actions.release().perform()
 
 
 def lasso(driver, plot, x0=0.05, y0=0.05, x1=0.55, y1=0.95) -> None:
-    """A lasso around a rectangle of the plot area (the map's dragmode must be lasso)."""
-    drag(driver, plot, [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 0.01)])
+    """A lasso around a rectangle given in fractions of the element's box (dragmode lasso)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
+    box = driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                "return [r.left, r.top, r.width, r.height];", plot)
+    left, top, width, height = box
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 0.01)]
+    drag(driver, [[left + fx * width, top + fy * height] for fx, fy in corners])

@@ -1,0 +1,137 @@
+"""The map in headless Chromium, acting as a person: hover, lasso, recolour, nearest neighbours.
+
+One page load for the module (each costs seconds); the tests run in file order on that page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from components import map_figure as mf
+from tests.browser import drag, to_viewport, wait_for
+from tests.conftest import INTEGRATION_PROJECT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+COUNT = ".ms-map-count"
+COUNT_RE = re.compile(r"([\d,]+) points · ([\d,]+) selected")
+
+
+def count(driver) -> tuple[int, int] | None:
+    found = COUNT_RE.search(driver.find_element(By.CSS_SELECTOR, COUNT).text)
+    return (int(found[1].replace(",", "")), int(found[2].replace(",", ""))) if found else None
+
+
+@pytest.fixture(scope="module")
+def page(browser, web_app):
+    """The explorer with its map drawn (points painted, WebGL working)."""
+    browser.get(web_app)
+    try:
+        WebDriverWait(browser, 120).until(lambda d: count(d) is not None)
+    except Exception:
+        text = browser.find_element(By.TAG_NAME, "body").text
+        panel = text[text.find("colour by"):][:1500]
+        pytest.fail(f"the map never reported its points; the map panel reads:\n{panel}\n"
+                    f"browser log: {browser.get_log('browser')[-10:]}")
+    wait_for(browser, ".ms-map .js-plotly-plot .nsewdrag")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const gd = document.querySelector('.ms-map .js-plotly-plot');"
+        "return gd && gd._fullData && gd._fullData.length > 0 && gd._fullData[0]._length > 0;"))
+    assert "WebGL is not supported" not in browser.page_source
+    return browser
+
+
+@pytest.fixture(scope="module")
+def embedding(page, worker):
+    """The stored embedding of the map the page shows (its clustering id is the count line's title)."""
+    from core.store import Store
+
+    clustering_id = page.find_element(By.CSS_SELECTOR, COUNT).get_attribute("title").split()[-1]
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    projection_id = store.metadata("clusterings", clustering_id)["projection_id"]
+    return store.array("projections", projection_id, "embedding")
+
+
+def test_map_draws_every_stored_point(page, embedding):
+    """The count line reports the stored map's size and the drawn trace holds every point."""
+    assert count(page) == (len(embedding), 0)
+    drawn = page.execute_script("return document.querySelector('.ms-map .js-plotly-plot')._fullData[0]._length;")
+    assert drawn == len(embedding)
+
+
+def central_frame(embedding: np.ndarray) -> int:
+    """The frame nearest the middle of the map (well inside the plot area)."""
+    return int(np.argmin(np.linalg.norm(embedding[:, :2] - np.median(embedding[:, :2], axis=0), axis=1)))
+
+
+def test_hover_shows_a_thumbnail_and_the_frame(page, embedding):
+    """Hovering a point shows its thumbnail, frame index and cluster in a tooltip."""
+    i = central_frame(embedding)
+    [(x, y)] = to_viewport(page, embedding[i : i + 1, :2])
+    ActionChains(page, duration=50).move_to_location(int(x), int(y)).perform()
+    image = wait_for(page, ".ms-map-tooltip img[src^='data:image/png;base64,']", timeout=30)
+    card = image.find_element(By.XPATH, "./..").text
+    assert re.search(r"frame \d+ · (cluster \d+|noise)", card), card
+    ActionChains(page, duration=50).move_to_location(5, 5).perform()  # leave the map
+
+
+def test_lasso_selects_exactly_the_points_inside(page, embedding):
+    """A lasso's count equals the stored points inside the lasso Plotly drew (data coordinates)."""
+    centre = np.median(embedding[:, :2], axis=0)
+    half = embedding[:, :2].std(axis=0) * 0.8
+    corners = centre + half * np.array([[-1, -1], [1, -1], [1.2, 0.3], [1, 1], [-1, 1]])
+    path = to_viewport(page, corners)
+    drag(page, [*path, path[0]])
+    WebDriverWait(page, 60).until(lambda d: (count(d) or (0, 0))[1] > 0)
+    n, selected = count(page)
+    shape = page.execute_script(
+        "const s = document.querySelector('.ms-map .js-plotly-plot').layout.selections;"
+        "return s && s.length ? s[0].path : null;")
+    assert shape, "Plotly kept no selection shape"
+    inside = mf.points_in_polygon(embedding[:, :2], mf.parse_svg_path(shape))
+    assert selected == int(inside.sum())
+    assert 0 < selected < n
+
+
+def test_colour_by_frame_index_changes_the_colour_bar(page):
+    """Switching the colouring to frame index retitles the colour bar; the selection stays."""
+    title = "document.querySelector('.ms-map .js-plotly-plot .cbtitle')?.textContent"
+    assert page.execute_script(f"return {title};") == "cluster"
+    before = count(page)
+    Select(page.find_element(By.CSS_SELECTOR, ".ms-map-colour")).select_by_visible_text("frame index")
+    WebDriverWait(page, 30).until(lambda d: d.execute_script(f"return {title};") == "frame index")
+    assert count(page) == before
+
+
+def test_nearest_neighbours_of_a_clicked_frame(page, embedding):
+    """Click a frame, ask for its 7 nearest: the count says 7; k = 0 is refused with the range."""
+    k_input = page.find_element(By.CSS_SELECTOR, ".ms-map-k")
+    button = page.find_element(By.CSS_SELECTOR, ".ms-map-neighbours")
+    k_input.clear()
+    k_input.send_keys("0")
+    button.click()
+    message = ".ms-map-message"
+    WebDriverWait(page, 30).until(lambda d: "must be a whole number between 1 and 5000"
+                                  in d.find_element(By.CSS_SELECTOR, message).text)
+    # Clear the lasso (a double-click), else a click inside its outline edits the outline.
+    corner = page.execute_script("""
+        const r = document.querySelector('.ms-map .js-plotly-plot .nsewdrag').getBoundingClientRect();
+        return [r.left + 3, r.top + 3];""")
+    ActionChains(page, duration=50).move_to_location(int(corner[0]), int(corner[1])).double_click().perform()
+    WebDriverWait(page, 30).until(lambda d: (count(d) or (0, 1))[1] == 0)
+    i = central_frame(embedding)
+    [(x, y)] = to_viewport(page, embedding[i : i + 1, :2])
+    ActionChains(page, duration=50).move_to_location(int(x), int(y)).click().perform()
+    WebDriverWait(page, 30).until(lambda d: "clicked" in d.find_element(By.CSS_SELECTOR, message).text)
+    assert count(page)[1] == 1  # in lasso mode a click selects its point too
+    k_input.clear()
+    k_input.send_keys("7")
+    button.click()
+    WebDriverWait(page, 30).until(lambda d: (count(d) or (0, 0))[1] == 7)
+    assert "7 frames nearest to frame" in page.find_element(By.CSS_SELECTOR, message).text
