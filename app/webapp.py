@@ -6,6 +6,8 @@ map to show, the map publishes the selection, jobs bump the results version.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
@@ -20,6 +22,7 @@ from components.status_banner import ServiceBannerAIO
 from core.settings import Settings
 
 SIDEBAR = "sidebar"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
 def layout() -> dbc.Container:
@@ -38,14 +41,10 @@ def layout() -> dbc.Container:
 
 def create_app(settings: Settings) -> Dash:
     context.configure(settings)
-    app = Dash(__name__, title="Morphospace", external_stylesheets=[dbc.themes.BOOTSTRAP],
-               assets_folder=str(settings_assets()), suppress_callback_exceptions=True)
+    # Bootstrap comes from assets/ (no CDN): the app must look right on an offline beamline network.
+    app = Dash(__name__, title="Morphospace", assets_folder=str(ASSETS),
+               suppress_callback_exceptions=True)
     app.layout = layout
     register_current(SIDEBAR)
     return app
 
-
-def settings_assets():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "assets"

@@ -79,7 +79,7 @@ def loss_figure(history: list[dict] | None) -> go.Figure:
     fig.update_layout(
         height=200, margin={"l": 40, "r": 5, "t": 25, "b": 30}, template="plotly_white",
         title={"text": "Training loss", "font": {"size": 12}},
-        xaxis={"title": {"text": "epoch", "font": {"size": 10}}},
+        xaxis={"title": {"text": "epoch", "font": {"size": 10}}, **({"dtick": 1} if len(history) <= 10 else {})},
         # Reconstruction and KL differ by orders of magnitude: a log axis shows both.
         yaxis={"type": "log" if positive else "linear"},
         legend={"orientation": "h", "y": -0.3, "font": {"size": 9}},
