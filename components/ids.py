@@ -1,6 +1,6 @@
 """Ids of the page-level stores that panels share. Panels' own ids live in their AIO classes."""
 
-# dcc.Store: {"clustering_id", "projection_id", "latents_id", "dataset_id", "model_id",
+# dcc.Store: {"clustering_id" (or None), "projection_id", "latents_id", "dataset_id", "model_id",
 #             "n_components"} of the map shown, or None.
 CURRENT = "current-map"
 # dcc.Store: {"indices": [int, ...], "how": "lasso" | "box" | "click" | "neighbours"}, or None.

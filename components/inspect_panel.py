@@ -3,7 +3,8 @@
 Reads the page-level ``SELECTION``, ``CURRENT`` and ``CLICKED`` stores (``components.ids``) and
 shows the selection's count and cluster composition, its pixel-wise mean and standard deviation
 images, a paged gallery of its frames, the nearest neighbours in latent space of the clicked
-frame (which can become the selection: the way to select in a 3-D map) and CSV / NPY exports.
+frame, and CSV / NPY exports. (Making those neighbours the selection, the way to select in a 3-D
+map, is the map panel's "select k nearest".)
 
 The views are plain functions of ``(store, selection, current, ...)`` returning Dash components,
 so they run in a unit test without a browser; the callbacks only route and turn exceptions into
@@ -14,18 +15,17 @@ an alert in the panel, so a Tiled failure never breaks the page. The numbers com
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from components import context
+from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION
+from components.map_data import latent_means, load_map, map_id
 from core.selection import (
     NOISE,
     export_csv,
@@ -41,51 +41,25 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 24  # thumbnails per gallery page: one screenful in a 4-column panel
 STATS_CAP = 5000  # frames averaged at most; more are sampled (core.selection.mean_std_images)
-K_DEFAULT, K_MAX = 8, 500  # neighbours of a clicked frame; K_MAX bounds the selection it makes
-SHOWN_NEIGHBOURS = 24  # thumbnails drawn for the neighbours (all k are selectable)
-THUMB_PX, STATS_PX = 64, 256  # shown sizes; PNGs are shrunk to at most these
+N_NEIGHBOURS = 12  # neighbours of a clicked frame shown (the map panel selects any k of them)
+THUMB_PX, STATS_PX = 96, 256  # PNGs are shrunk to at most these (assets/style.css sizes .ms-thumb)
 HINT = "Lasso a region of the map (or box-select it) to see its frames here."
-THUMB_STYLE = {"width": f"{THUMB_PX}px", "height": f"{THUMB_PX}px", "imageRendering": "pixelated",
-               "objectFit": "contain", "background": "#000"}
+THUMB_STYLE = {"imageRendering": "pixelated", "objectFit": "contain", "background": "#000"}
 
 
-# -- data of the map shown, cached: results in Tiled never change once complete -----------------
-class _Cache:
-    """A small thread-safe LRU of arrays and tables read from Tiled, keyed by project and id."""
-
-    def __init__(self, maxsize: int = 8):
-        self.maxsize, self._items, self._lock = maxsize, OrderedDict(), threading.Lock()
-
-    def get(self, key: tuple, load) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = load()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return value
-
-
-_cache = _Cache()
-
-
+# -- data of the map shown (components.map_data caches it) ------------------------------------
 def map_array(store, current: dict, what: str) -> np.ndarray:
     """``labels``, ``embedding`` or ``mu`` of the map in ``current``."""
-    kind, id_key, name = {
-        "labels": ("clusterings", "clustering_id", "labels"),
-        "embedding": ("projections", "projection_id", "embedding"),
-        "mu": ("latents", "latents_id", "mu"),
-    }[what]
-    id = current[id_key]
-    return _cache.get((store.project, kind, id, name), lambda: store.array(kind, id, name))
+    if what == "mu":
+        return latent_means(store, current["latents_id"])
+    return getattr(load_map(store, current), what)
 
 
 def frames_table(store, current: dict):
-    id = current["dataset_id"]
-    return _cache.get((store.project, "datasets", id, "frames"), lambda: store.frames(id))
+    frames = load_map(store, current).frames
+    if frames is None:
+        raise ValueError(f"dataset {current['dataset_id']} has no usable frames table")
+    return frames
 
 
 def selected_indices(selection: dict | None) -> list[int]:
@@ -101,19 +75,12 @@ def hint(text: str = HINT) -> html.Div:
     return html.Div(text, className="text-muted small fst-italic my-2")
 
 
-def alert(exc: BaseException, doing: str) -> dbc.Alert:
-    """A readable message for a failed step; the page keeps working."""
-    colour = "warning" if isinstance(exc, ValueError) else "danger"
-    detail = str(exc) or type(exc).__name__
-    return dbc.Alert([html.B(f"Could not {doing}. "), detail], color=colour, className="small py-2 my-2")
-
-
 def thumbnail(image: np.ndarray, caption: str, *, title: str | None = None) -> html.Figure:
     return html.Figure([
-        html.Img(src=to_png_data_uri(image, max_size=THUMB_PX * 2), style=THUMB_STYLE, title=title or caption,
+        html.Img(src=to_png_data_uri(image, max_size=THUMB_PX), style=THUMB_STYLE, title=title or caption,
                  className="ms-thumb"),
         html.Figcaption(caption, className="small text-muted text-center", style={"fontSize": "0.7rem"}),
-    ], className="d-inline-block m-1")
+    ], className="m-0")
 
 
 def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
@@ -186,32 +153,29 @@ def gallery_view(store, selection: dict | None, current: dict | None, page: int)
     shown = indices[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     labels = map_array(store, current, "labels")
     frames = read_images(store, current["dataset_id"], shown)
-    return html.Div([
+    return [html.Div([
         thumbnail(frame, f"#{i} · {'noise' if labels[i] == -1 else f'c{labels[i]}'}",
                   title=f"frame {i}, {cluster_name(int(labels[i]))}")
         for i, frame in zip(shown, frames)
-    ] + [html.Div(f"frames {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} "
-                  f"of {len(indices):,}", className="small text-muted")], className="ms-gallery")
+    ], className="ms-gallery"), html.Div(f"frames {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} "
+                                          f"of {len(indices):,}", className="small text-muted ms-gallery-range")]
 
 
-def neighbours_view(store, clicked: dict | None, current: dict | None, k: Any) -> tuple[Any, list[int]]:
-    """The clicked frame and its k nearest neighbours in latent space; and their indices."""
+def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = N_NEIGHBOURS) -> Any:
+    """The clicked frame and its k nearest neighbours in latent space, captioned index · distance."""
     if not current or not clicked or clicked.get("index") is None:
-        return hint("Click a point of the map to see its nearest neighbours in latent space."), []
+        return hint("Click a point of the map to see its nearest neighbours in latent space.")
     index = int(clicked["index"])
     mu = map_array(store, current, "mu")
-    if k is None:
-        raise ValueError(f"k must be a whole number between 1 and {min(K_MAX, len(mu) - 1)}")
-    neighbours, distances = nearest_neighbours(mu, index, int(k))
-    shown = neighbours[:SHOWN_NEIGHBOURS]
-    frames = read_images(store, current["dataset_id"], [index, *shown.tolist()])
+    neighbours, distances = nearest_neighbours(mu, index, min(k, len(mu) - 1))
+    frames = read_images(store, current["dataset_id"], [index, *neighbours.tolist()])
     tiles = [thumbnail(frames[0], f"#{index} clicked")] + [
         thumbnail(frame, f"#{i} · {d:.2f}", title=f"frame {i}, latent distance {d:.3f}")
-        for i, d, frame in zip(shown.tolist(), distances, frames[1:])
+        for i, d, frame in zip(neighbours.tolist(), distances, frames[1:])
     ]
-    more = (html.Div(f"{len(neighbours) - len(shown)} more not drawn; all {len(neighbours)} are selectable",
-                     className="small text-muted") if len(neighbours) > len(shown) else None)
-    return html.Div([*tiles, more], className="ms-neighbours"), [index, *neighbours.tolist()]
+    note = html.Div(f"Frame {index} and its {len(neighbours)} nearest frames in latent space (Euclidean "
+                    "distance of the latent means).", className="small text-muted")
+    return [note, html.Div(tiles, className="ms-gallery ms-neighbours")]
 
 
 def export_file(store, selection: dict | None, current: dict | None, what: str) -> dict:
@@ -219,7 +183,7 @@ def export_file(store, selection: dict | None, current: dict | None, what: str) 
     indices = selected_indices(selection)
     if not current:
         raise ValueError("No map is shown: choose one in the sidebar first.")
-    stem = f"selection-{current['clustering_id']}-{len(indices)}"
+    stem = f"selection-{map_id(current)}-{len(indices)}"
     if what == "csv":
         text = export_csv(frames_table(store, current), indices, map_array(store, current, "labels"),
                           map_array(store, current, "embedding"))
@@ -241,9 +205,6 @@ class InspectAIO(html.Div):
         gallery = _id("gallery")
         pages = _id("pages")
         neighbours = _id("neighbours")
-        k = _id("k")
-        select_neighbours = _id("select-neighbours")
-        neighbour_indices = _id("neighbour-indices")
         export_csv = _id("export-csv")
         export_npy = _id("export-npy")
         download_csv = _id("download-csv")
@@ -266,17 +227,9 @@ class InspectAIO(html.Div):
             dbc.Pagination(id=ids.pages(aio_id), max_value=1, active_page=1, previous_next=True,
                            fully_expanded=False, size="sm", className="mt-1 ms-pages"),
         ]
-        neighbours = [
-            dbc.InputGroup([
-                dbc.InputGroupText("k"),
-                dbc.Input(id=ids.k(aio_id), type="number", min=1, max=K_MAX, step=1, value=K_DEFAULT,
-                          debounce=True, style={"maxWidth": "6rem"}),
-                dbc.Button("Select these", id=ids.select_neighbours(aio_id), size="sm", disabled=True,
-                           title="make the clicked frame and its k neighbours the selection"),
-            ], size="sm", className="mt-2"),
-            dcc.Loading(html.Div(id=ids.neighbours(aio_id), className="mt-2"), type="circle"),
-            dcc.Store(id=ids.neighbour_indices(aio_id)),
-        ]
+        neighbours = dcc.Loading(html.Div(hint("Click a point of the map to see its nearest neighbours "
+                                               "in latent space."), id=ids.neighbours(aio_id),
+                                          className="mt-2"), type="circle")
         super().__init__([
             html.H6("Selection", className="mt-2"),
             dcc.Loading(html.Div(hint(), id=ids.summary(aio_id)), type="dot"),
@@ -291,14 +244,6 @@ class InspectAIO(html.Div):
 
 
 # -- callbacks: route, call a view, show failures in the panel ------------------------------------
-def _guarded(doing: str, view, *args, **kwargs):
-    try:
-        return view(context.store(), *args, **kwargs), None
-    except Exception as exc:  # Tiled down, a stale selection, a bad k: say so, keep the page alive
-        log.warning("inspect panel could not %s: %s", doing, exc, exc_info=not isinstance(exc, ValueError))
-        return None, alert(exc, doing)
-
-
 @callback(
     Output(InspectAIO.ids.summary(MATCH), "children"),
     Output(InspectAIO.ids.export_csv(MATCH), "disabled"),
@@ -307,7 +252,7 @@ def _guarded(doing: str, view, *args, **kwargs):
     Input(CURRENT, "data"),
 )
 def _summary(selection, current):
-    result, error = _guarded("count the selection", summary_view, selection, current)
+    result, error = with_store("count the selection", summary_view, selection, current)
     if error is not None:
         return error, True, True
     view, disabled = result
@@ -316,7 +261,7 @@ def _summary(selection, current):
 
 @callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
 def _stats(selection, current):
-    view, error = _guarded("compute the mean and std images", stats_view, selection, current)
+    view, error = with_store("compute the mean and std images", stats_view, selection, current)
     return error or view
 
 
@@ -334,24 +279,14 @@ def _gallery(selection, current, page, tab):
     page = 1 if new_selection or not page else page
     if tab != "gallery":  # read frames only when the gallery is open
         return ([] if new_selection else no_update), n_pages(selection), page
-    view, error = _guarded("show the gallery", gallery_view, selection, current, page)
+    view, error = with_store("show the gallery", gallery_view, selection, current, page)
     return error or view, n_pages(selection), page
 
 
-@callback(
-    Output(InspectAIO.ids.neighbours(MATCH), "children"),
-    Output(InspectAIO.ids.neighbour_indices(MATCH), "data"),
-    Output(InspectAIO.ids.select_neighbours(MATCH), "disabled"),
-    Input(CLICKED, "data"),
-    Input(CURRENT, "data"),
-    Input(InspectAIO.ids.k(MATCH), "value"),
-)
-def _neighbours(clicked, current, k):
-    result, error = _guarded("find the nearest neighbours", neighbours_view, clicked, current, k)
-    if error is not None:
-        return error, [], True
-    view, indices = result
-    return view, indices, not indices
+@callback(Output(InspectAIO.ids.neighbours(MATCH), "children"), Input(CLICKED, "data"), Input(CURRENT, "data"))
+def _neighbours(clicked, current):
+    view, error = with_store("find the nearest neighbours", neighbours_view, clicked, current)
+    return error or view
 
 
 @callback(
@@ -366,22 +301,8 @@ def _neighbours(clicked, current, k):
 )
 def _export(_csv_clicks, _npy_clicks, selection, current):
     what = "csv" if ctx.triggered_id == InspectAIO.ids.export_csv(ctx.triggered_id["aio_id"]) else "npy"
-    payload, error = _guarded(f"export the selection as {what.upper()}", export_file, selection, current, what)
+    payload, error = with_store(f"export the selection as {what.upper()}", export_file, selection, current, what)
     if error is not None:
         return no_update, no_update, error
     return (payload, no_update, None) if what == "csv" else (no_update, payload, None)
 
-
-@callback(
-    Output(SELECTION, "data", allow_duplicate=True),
-    Input(InspectAIO.ids.select_neighbours(ALL), "n_clicks"),
-    State(InspectAIO.ids.neighbour_indices(ALL), "data"),
-    prevent_initial_call=True,
-)
-def _select_neighbours(clicks, neighbour_lists):
-    """The clicked frame and its neighbours become the page's selection (how: "neighbours")."""
-    aio_ids = [item["id"]["aio_id"] for item in ctx.inputs_list[0]]
-    if not ctx.triggered_id or not any(clicks):
-        return no_update
-    chosen = dict(zip(aio_ids, neighbour_lists)).get(ctx.triggered_id["aio_id"])
-    return {"indices": chosen, "how": "neighbours"} if chosen else no_update

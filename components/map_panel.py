@@ -13,19 +13,13 @@ the logic can be tested without a browser and with any object that quacks like `
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from dash import (ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc,
                   html, no_update)
@@ -33,7 +27,10 @@ from dash.exceptions import PreventUpdate
 
 from components import context
 from components import map_figure as mf
+from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, SELECTION
+from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
+from core.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
 
@@ -41,83 +38,6 @@ K_RANGE = (1, 5000)  # nearest-neighbour selection: more than a few thousand is 
 THUMB_PX = 96  # hover thumbnail's longest side
 HOVER_COLUMNS = 8  # frames-table columns shown on hover
 HIGHLIGHT_CAP = 50_000  # at most this many selected points are marked on the map by the panel
-
-
-# -- data --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MapData:
-    """What one map needs from Tiled; results never change once complete, so it is cached."""
-
-    embedding: np.ndarray  # (N, 2|3) float32
-    labels: np.ndarray  # (N,) int
-    frames: pd.DataFrame | None  # one row per frame, or None when the dataset has no table
-    note: str | None = None  # what is missing, for the user (the map still shows)
-
-    @property
-    def n(self) -> int:
-        return len(self.embedding)
-
-    @property
-    def dims(self) -> int:
-        return self.embedding.shape[1]
-
-
-class _Cache:
-    """A small thread-safe LRU: Dash serves callbacks from several threads."""
-
-    def __init__(self, size: int):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = make()  # outside the lock: a slow read must not block other maps' hovers
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_maps, _latent_nn, _thumbs = _Cache(2), _Cache(2), _Cache(512)
-
-
-def _key(store: Any, *ids: Any) -> tuple:
-    return (id(store), getattr(store, "project", None), *ids)
-
-
-def load_map(store: Any, current: dict) -> MapData:
-    """Embedding, labels and frames table of the map named by a CURRENT value (cached)."""
-
-    def read() -> MapData:
-        embedding = store.array("projections", current["projection_id"], "embedding").astype(np.float32)
-        labels = store.array("clusterings", current["clustering_id"], "labels")
-        if embedding.ndim != 2 or embedding.shape[1] not in (2, 3):
-            raise ValueError(f"projection {current['projection_id']!r} has an embedding of shape "
-                             f"{embedding.shape}, not (N, 2) or (N, 3)")
-        if len(labels) != len(embedding):
-            raise ValueError(f"clustering {current['clustering_id']!r} has {len(labels)} labels for "
-                             f"{len(embedding)} points of projection {current['projection_id']!r}")
-        frames, note = None, None
-        try:
-            frames = store.frames(current["dataset_id"])
-        except Exception as exc:  # the map is still worth showing without its metadata
-            note = f"No frames table for dataset {current['dataset_id']} ({exc}): no metadata to colour by or show."
-        if frames is not None and len(frames) != len(embedding):
-            note = (f"The frames table of dataset {current['dataset_id']} has {len(frames)} rows for "
-                    f"{len(embedding)} points; its metadata is not used.")
-            frames = None
-        if note:
-            log.warning("%s", note)
-        return MapData(embedding, labels, frames, note)
-
-    return _maps.get(_key(store, current["clustering_id"], current["projection_id"], current["dataset_id"]), read)
 
 
 # -- drawing -----------------------------------------------------------------------------------
@@ -130,14 +50,9 @@ def empty_figure(text: str) -> go.Figure:
     return fig
 
 
-def error_alert(what: str, exc: Exception) -> dbc.Alert:
-    return dbc.Alert([html.B(what + ": "), f"{exc}"], color="danger", className="py-2 small mb-2",
-                     dismissable=True)
-
-
 def view_of(current: dict, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
     """The panel's view store: which map is drawn and how (read by the other callbacks)."""
-    return {"key": current["clustering_id"], "kind": view.kind, "n": view.n, "shown": view.shown,
+    return {"key": map_id(current), "kind": view.kind, "n": view.n, "shown": view.shown,
             "dims": view.dims, "colour": colour, "window": (window or mf.Window()).to_dict(),
             "highlight": False}
 
@@ -152,7 +67,7 @@ def draw(store: Any, current: dict | None, colour: str | None):
     if colour not in {o["value"] for o in options}:
         colour = mf.COLOUR_CLUSTER
     colouring = mf.colouring(colour, data.labels, data.frames)
-    fig, view = mf.map_figure(data.embedding, colouring, uirevision=current["clustering_id"])
+    fig, view = mf.map_figure(data.embedding, colouring, uirevision=map_id(current))
     note = dbc.Alert(data.note, color="warning", className="py-1 small mb-2") if data.note else None
     return fig, options, colour, view_of(current, view, colour), note
 
@@ -176,7 +91,7 @@ def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch,
 
 def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None):
     """After zoom or pan in the density view, the visible window's points or density: (figure, view)."""
-    if not view or view.get("kind") != "density" or view.get("key") != current.get("clustering_id"):
+    if not view or view.get("kind") != "density" or view.get("key") != map_id(current):
         return None
     window = mf.window_from_relayout(relayout, mf.Window.from_dict(view["window"]))
     if window is None:
@@ -202,7 +117,7 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
     again changes nothing. A failure shows an alert and leaves the page working: a map that
     cannot be read is replaced by an empty one, a colouring that fails leaves the map as it was.
     """
-    same_map = bool(current and view and view.get("key") == current.get("clustering_id"))
+    same_map = bool(current and view and view.get("key") == map_id(current))
     if same_map:
         try:
             if "colour" in triggers and colour != view.get("colour"):
@@ -213,9 +128,9 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
                 if changed is not None:
                     return changed[0], no_update, no_update, changed[1], no_update, no_update
         except Exception as exc:
-            log.exception("map %s could not be redrawn", current.get("clustering_id"))
+            log.exception("map %s could not be redrawn", map_id(current))
             return (no_update, no_update, no_update, no_update,
-                    error_alert("Could not redraw the map", exc), no_update)
+                    problem("redraw the map", exc), no_update)
         return None
     if triggers == {"graph"}:  # a resize or zoom of no map (or of a map that failed): nothing to do
         return None
@@ -223,15 +138,15 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
         fig, options, colour, new_view, error = draw(get_store(), current, colour)
         return fig, options, colour, new_view, error, None
     except Exception as exc:
-        log.exception("map %s could not be drawn", (current or {}).get("clustering_id"))
+        log.exception("map %s could not be drawn", map_id(current))
         return (empty_figure("The map could not be loaded"), no_update, no_update, None,
-                error_alert(f"Could not show map {(current or {}).get('clustering_id')}", exc), None)
+                problem(f"show map {map_id(current)}", exc), None)
 
 
 # -- selection ---------------------------------------------------------------------------------
 def drawn(store: Any, current: dict | None, view: dict | None) -> dict:
     """Trace number → frames it draws, for the view the browser shows (see map_figure.drawn_frames)."""
-    if not current or not view or view.get("key") != current.get("clustering_id"):
+    if not current or not view or view.get("key") != map_id(current):
         return {}
     if view["kind"] == "points":  # no need to read the map
         return {0: None}
@@ -269,21 +184,12 @@ def check_k(k: Any, n: int) -> int:
 
 def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]:
     """The k frames nearest to frame ``index`` in latent space (mu), itself first."""
-    from sklearn.neighbors import NearestNeighbors
-
-    def fit():
-        mu = store.array("latents", latents_id, "mu").astype(np.float32)
-        return mu, NearestNeighbors().fit(mu)
-
-    mu, model = _latent_nn.get(_key(store, latents_id), fit)
+    mu = latent_means(store, latents_id)
     k = check_k(k, len(mu))
     if not 0 <= index < len(mu):
         raise ValueError(f"frame {index} is not in this map's {len(mu)} frames")
-    _, found = model.kneighbors(mu[index : index + 1], n_neighbors=k)
-    found = found[0].tolist()
-    if index in found:  # ties at distance 0: the clicked frame first
-        found.remove(index)
-    return [index, *found][:k]
+    found = nearest_neighbours(mu, index, k - 1)[0].tolist() if k > 1 else []
+    return [index, *found]
 
 
 def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, k: Any) -> tuple[dict, str]:
@@ -305,7 +211,7 @@ def highlight(store: Any, current: dict | None, selection: dict | None, view: di
     Plotly already shows its own 2-D lasso, box and click selections (marking them again would
     redraw every point), and the density view has no selection state; the count line reports those.
     """
-    if not current or not view or view.get("key") != current["clustering_id"] or view["kind"] == "density":
+    if not current or not view or view.get("key") != map_id(current) or view["kind"] == "density":
         return None
     how = (selection or {}).get("how")
     indices = np.asarray((selection or {}).get("indices") or [], dtype=np.int64)
@@ -326,28 +232,6 @@ def highlight(store: Any, current: dict | None, selection: dict | None, view: di
 
 
 # -- hover -------------------------------------------------------------------------------------
-def thumbnail_uri(image: np.ndarray, size: int = THUMB_PX) -> str:
-    """A small PNG data URI of one frame ((H, W), (1|3, H, W) or (H, W, 3)), contrast stretched."""
-    from PIL import Image
-
-    a = np.asarray(image, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
-        a = np.moveaxis(a, 0, -1)  # (C, H, W) → (H, W, C)
-    if a.ndim == 3:
-        a = a[..., 0] if a.shape[-1] != 3 else a
-    if a.ndim not in (2, 3):
-        raise ValueError(f"cannot show an image of shape {np.shape(image)} as a thumbnail")
-    finite = np.isfinite(a)
-    lo, hi = (np.percentile(a[finite], [1, 99]) if finite.any() else (0.0, 1.0))
-    a = np.clip((np.nan_to_num(a, nan=lo) - lo) / ((hi - lo) or 1.0), 0, 1)
-    img = Image.fromarray((a * 255).astype(np.uint8))
-    if max(img.size) > size:
-        img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def hover_card(store: Any, current: dict, index: int) -> list:
     """Thumbnail, frame index, cluster and metadata of one frame, as a tooltip's children."""
     data = load_map(store, current)
@@ -363,8 +247,8 @@ def hover_card(store: Any, current: dict, index: int) -> list:
             text = str(value)
             lines.append(html.Div(f"{name}: {text if len(text) <= 48 else '…' + text[-47:]}"))
     try:
-        uri = _thumbs.get(_key(store, current["dataset_id"], index),
-                          lambda: thumbnail_uri(store.images(current["dataset_id"], index)))
+        uri = thumbnails.get(cache_key(store, current["dataset_id"], index),
+                             lambda: to_png_data_uri(store.images(current["dataset_id"], index), max_size=THUMB_PX))
         picture = html.Img(src=uri, className="ms-thumb")
     except Exception as exc:
         log.warning("no thumbnail for frame %s of %s: %s", index, current["dataset_id"], exc)
@@ -475,11 +359,8 @@ def _draw(current, colour, relayout, view):
     prevent_initial_call=True,
 )
 def _select(selected, current, view):
-    try:
-        return selection_from(context.store(), current, selected, view), None
-    except Exception as exc:
-        log.exception("selection on map %s failed", (current or {}).get("clustering_id"))
-        return no_update, error_alert("Could not read the selection", exc)
+    selection, error = with_store("read the selection", selection_from, current, selected, view)
+    return (no_update, error) if error is not None else (selection, None)
 
 
 @callback(
@@ -491,11 +372,9 @@ def _select(selected, current, view):
     prevent_initial_call=True,
 )
 def _click(click, current, view):
-    try:
-        index = event_frame(context.store(), current, click, view)
-    except Exception as exc:
-        log.exception("click on map %s not understood", (current or {}).get("clustering_id"))
-        return no_update, error_alert("Could not tell which frame was clicked", exc)
+    index, error = with_store("tell which frame was clicked", event_frame, current, click, view)
+    if error is not None:
+        return no_update, error
     if index is None:
         raise PreventUpdate
     return {"index": index}, html.Span(f"Frame {index} clicked: “select k nearest” selects its neighbours.",
@@ -512,13 +391,10 @@ def _click(click, current, view):
     prevent_initial_call=True,
 )
 def _neighbours(_, k, current, clicked):
-    try:
-        selection, message = neighbour_selection(context.store(), current, clicked, k)
-    except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning", className="py-1 small mb-0")
-    except Exception as exc:
-        log.exception("nearest neighbours failed")
-        return no_update, error_alert("Could not find the nearest neighbours", exc)
+    found, error = with_store("select the nearest neighbours", neighbour_selection, current, clicked, k)
+    if error is not None:
+        return no_update, error
+    selection, message = found
     return selection, html.Span(message, className="text-muted")
 
 
@@ -542,7 +418,7 @@ def _hover(hover, current, view):
             return False, no_update, no_update
         children = hover_card(context.store(), current, index)
     except Exception as exc:
-        log.exception("hover card on map %s failed", current.get("clustering_id"))
+        log.exception("hover card on map %s failed", map_id(current))
         children = html.Div(f"Could not read the frame: {exc}", className="small text-danger")
     return True, bbox, children
 

@@ -15,6 +15,7 @@ from dash import MATCH, Input, Output, callback, dcc, html
 
 from components import context
 from components.ids import CURRENT
+from components.errors import problem
 from core.store import StoreError
 
 
@@ -136,7 +137,7 @@ def _show(current):
     try:
         body, figure, note = panel(current, context.store())
     except StoreError as exc:
-        return html.Span(f"Cannot read quality figures from Tiled: {exc}", className="text-danger"), go.Figure(), {"display": "none"}
+        return problem("read the quality figures", exc), go.Figure(), {"display": "none"}
     if note:
         body = [*body, html.Div(note, className="text-muted")]
     if figure is None:

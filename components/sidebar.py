@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, dcc, html
+from dash import MATCH, Input, Output, callback, dcc, html
 
 from components import context
+from components.errors import problem
 from components.ids import CURRENT, RESULTS_VERSION
 from core.store import Store, StoreError
 
@@ -34,46 +35,53 @@ def describe(kind: str, item: dict) -> str:
     return f"{item.get('n_clusters', '?')} clusters, min size {p.get('min_cluster_size')} · {item['id']}"
 
 
-def choices(store: Store, chosen: dict[str, str | None]) -> dict[str, list[dict]]:
-    """Options for every level given the choices above it (complete results only)."""
-    def complete(kind: str) -> list[dict]:
-        return [item for item in store.list(kind) if item.get("complete")]
-
-    datasets = complete("datasets")
-    models = [m for m in complete("models") if m.get("dataset_id") == chosen.get("datasets")]
-    projections = [
-        p for p in complete("projections")
-        if p.get("dataset_id") == chosen.get("datasets") and p.get("model_id") == chosen.get("models")
-    ]
-    clusterings = [c for c in complete("clusterings") if c.get("projection_id") == chosen.get("projections")]
-    found = {"datasets": datasets, "models": models, "projections": projections, "clusterings": clusterings}
-    return {kind: [{"label": describe(kind, item), "value": item["id"]} for item in items]
-            for kind, items in found.items()}
+def _options(kind: str, items: list[dict]) -> list[dict]:
+    return [{"label": describe(kind, item), "value": item["id"]} for item in items]
 
 
 def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list[dict]], dict[str, str | None]]:
-    """Options per level, and the choice per level (kept when still offered, else the newest)."""
+    """Options per level given the choices above it, and the choice per level.
+
+    A choice is kept while it is still offered; otherwise the newest result that leads to a
+    clustered map is taken (so a fresh projection without clusters does not blank the page),
+    else the newest. Only complete results are offered.
+    """
+    found = {kind: [item for item in store.list(kind) if item.get("complete")] for kind in LEVELS}
+    parent = {"models": "dataset_id", "projections": "model_id", "clusterings": "projection_id"}
+    mapped = {"datasets": {c.get("dataset_id") for c in found["clusterings"]},
+              "models": {c.get("model_id") for c in found["clusterings"]},
+              "projections": {c.get("projection_id") for c in found["clusterings"]}}
     chosen = dict(chosen)
     options: dict[str, list[dict]] = {}
-    for kind in LEVELS:  # each level's options depend on the choices above it
-        options = choices(store, chosen)
-        values = [o["value"] for o in options[kind]]
+    above: str | None = None
+    for kind in LEVELS:  # each level's options depend on the choice above it
+        items = found[kind]
+        if kind in parent:
+            items = [item for item in items if item.get(parent[kind]) == chosen[above]]
+            if kind == "projections":  # a projection belongs to its dataset too
+                items = [item for item in items if item.get("dataset_id") == chosen["datasets"]]
+        options[kind] = _options(kind, items)
+        values = [item["id"] for item in items]
         if chosen.get(kind) not in values:
-            chosen[kind] = values[0] if values else None
+            preferred = [v for v in values if v in mapped.get(kind, set())]
+            chosen[kind] = (preferred or values or [None])[0]
+        above = kind
     return options, chosen
 
 
-def current_map(store: Store, clustering_id: str | None) -> dict | None:
-    if not clustering_id:
+def current_map(store: Store, projection_id: str | None, clustering_id: str | None) -> dict | None:
+    """The CURRENT value (``components.ids``) of a projection and, optionally, its clustering."""
+    if not projection_id:
         return None
-    meta = store.metadata("clusterings", clustering_id)
-    projection = store.metadata("projections", meta["projection_id"])
+    projection = store.metadata("projections", projection_id)
+    if clustering_id and store.metadata("clusterings", clustering_id).get("projection_id") != projection_id:
+        clustering_id = None  # the two selectors are mid-update: show the projection alone
     return {
         "clustering_id": clustering_id,
-        "projection_id": meta["projection_id"],
-        "latents_id": meta["latents_id"],
-        "dataset_id": meta["dataset_id"],
-        "model_id": meta["model_id"],
+        "projection_id": projection_id,
+        "latents_id": projection["latents_id"],
+        "dataset_id": projection["dataset_id"],
+        "model_id": projection["model_id"],
         "n_components": projection.get("params", {}).get("n_components", 2),
     }
 
@@ -111,16 +119,18 @@ def _refresh(*values):
         options, chosen = resolve(context.store(), chosen)
     except StoreError as exc:
         empty = [[] for _ in LEVELS]
-        return (*empty, *[None for _ in LEVELS], f"Cannot read results from Tiled: {exc}")
+        return (*empty, *[None for _ in LEVELS], problem("list the results", exc))
     return (*[options[k] for k in LEVELS], *[chosen[k] for k in LEVELS], "")
 
 
 def register_current(sidebar_id: str) -> None:
-    """Publish the chosen clustering's chain in the page-level CURRENT store."""
+    """Publish the chosen map (projection and clustering) in the page-level CURRENT store."""
 
-    @callback(Output(CURRENT, "data"), Input(SidebarAIO.ids.select(sidebar_id, "clusterings"), "value"))
-    def _current(clustering_id):
+    @callback(Output(CURRENT, "data"),
+              Input(SidebarAIO.ids.select(sidebar_id, "projections"), "value"),
+              Input(SidebarAIO.ids.select(sidebar_id, "clusterings"), "value"))
+    def _current(projection_id, clustering_id):
         try:
-            return current_map(context.store(), clustering_id)
+            return current_map(context.store(), projection_id, clustering_id)
         except StoreError:
             return None

@@ -12,8 +12,13 @@ per frame: the indices are sorted and grouped into *windows*, each window one sl
 Two selected frames share a window when the frames between them cost less to transfer than a
 second request: measured against a SimpleTiledServer in another process on this 2-core machine, a
 request costs ~70 ms whatever its size and the payload then streams at ~35 MB/s, so a gap is worth
-reading through up to about 70 ms x 35 MB/s = 2.5 MB (:data:`MERGE_GAP_BYTES`). One frame per
-request would take ~70 ms x 5,000 = 6 min for a capped selection; windows take seconds.
+reading through up to about 70 ms x 35 MB/s = 2.5 MB (:data:`MERGE_GAP_BYTES`). Two windows are
+requested ahead of the one being averaged (:data:`PREFETCH`).
+
+Measured there on a 50,000-frame dataset of 32x32 frames (200 MB), mean and std of: 5,000
+contiguous frames 0.85 s (10 requests); 5,000 frames at random 7.0 s (96 requests, i.e. the whole
+dataset read through: 8.5 s without prefetch); 500 at random 5.9 s; 20,000 at random, capped to
+5,000, 7.0 s. One request per frame would cost ~70 ms x 5,000 = 6 min for a capped selection.
 
 Example
 -------
@@ -30,11 +35,14 @@ from __future__ import annotations
 import base64
 import io
 import logging
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image  # at import: a first import racing in two callback threads fails half-way
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ MERGE_GAP_BYTES = 2 * 2**20
 # Whatever ``chunk`` asks for, a window never holds more than this much float32 (nor 8x that in
 # the float64 statistics): large frames (e.g. 1024x1024) get fewer frames per read.
 MAX_WINDOW_BYTES = 64 * 2**20
+# Windows requested ahead while the current one is averaged: requests are mostly latency, so two
+# in flight roughly halve the time of a scattered selection (measured in the module docstring).
+PREFETCH = 2
 NOISE = "noise"
 
 
@@ -141,20 +152,40 @@ def _images_node(store: Any, dataset_id: str) -> Any:
 
 def iter_selected_images(
     store: Any, dataset_id: str, indices: Sequence[int], *, chunk: int = 512,
-    gap_bytes: int = MERGE_GAP_BYTES,
+    gap_bytes: int = MERGE_GAP_BYTES, prefetch: int = PREFETCH,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(indices, frames)`` for the selected frames, window by window, in index order.
 
-    Memory is bounded by one window (at most ``chunk`` frames). Each window is one Tiled request
-    (:func:`read_windows` says how they are grouped).
+    Each window is one Tiled request (:func:`read_windows` says how they are grouped); up to
+    ``prefetch`` further windows are requested while the caller works on the current one, so
+    memory is bounded by ``prefetch + 1`` windows of at most ``chunk`` frames.
     """
     node = _images_node(store, dataset_id)
     n = node.shape[0]
     selected = np.unique(_as_indices(indices, n))
     frame_bytes = int(np.prod(node.shape[1:])) * node.dtype.itemsize
-    for start, stop, rows in read_windows(selected, frame_bytes=frame_bytes, chunk=chunk, gap_bytes=gap_bytes):
+    windows = read_windows(selected, frame_bytes=frame_bytes, chunk=chunk, gap_bytes=gap_bytes)
+
+    def fetch(window: tuple[int, int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        start, stop, rows = window
         block = np.asarray(node[start:stop])  # (stop - start, [C,] H, W): one request
-        yield rows + start, block[rows]
+        return rows + start, block[rows]
+
+    if prefetch < 1 or len(windows) < 2:
+        yield from map(fetch, windows)
+        return
+    with ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="selection-read") as pool:
+        pending: deque = deque()
+        try:
+            for window in windows:
+                pending.append(pool.submit(fetch, window))
+                if len(pending) > prefetch:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # the caller stopped early or a read failed
+                future.cancel()
 
 
 def read_images(store: Any, dataset_id: str, indices: Sequence[int], *, chunk: int = 512) -> np.ndarray:
@@ -381,8 +412,6 @@ def to_png_data_uri(
         Shrink (never enlarge) so that the longer side is at most this many pixels; let the
         browser enlarge with CSS ``image-rendering: pixelated``.
     """
-    from PIL import Image
-
     x = np.asarray(image, dtype=np.float64)
     if x.ndim == 3:
         c = x.shape[0]

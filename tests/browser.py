@@ -24,6 +24,16 @@ def wait_for_map(driver, graph_css: str, timeout: float = 90):
     return plot
 
 
+def click(driver, element) -> None:
+    """Scroll the element to the middle of the window, then click it like a person.
+
+    The app turns off Bootstrap's smooth scrolling (assets/style.css): mid-animation, Selenium's
+    click would land on whatever scrolls past ("click intercepted").
+    """
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
 def to_viewport(driver, xy) -> list[list[float]]:
     """Data coordinates → viewport pixels of the map's plot area (scrolled into view first)."""
     return driver.execute_script("""

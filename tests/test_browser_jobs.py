@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.browser import wait_for, wait_for_text
+from tests.browser import click, wait_for, wait_for_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,17 +20,6 @@ SIDEBAR_PROJECTIONS = {"aio_id": "sidebar", "component": "SidebarAIO", "subcompo
 def id_css(dash_id: dict) -> str:
     """CSS for a Dash dict id (rendered as compact JSON with sorted keys)."""
     return f"[id='{json.dumps(dash_id, sort_keys=True, separators=(',', ':'))}']"
-
-
-def click(driver, element) -> None:
-    """Scroll the element to the middle of the window first, so nothing sticky covers it."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-    try:
-        element.click()
-    except ElementClickInterceptedException:
-        # Near the bottom of the page something (still unidentified) covers the form's buttons
-        # since Bootstrap is served locally; click through it. TODO: find the overlay.
-        driver.execute_script("arguments[0].click();", element)
 
 
 def type_number(driver, css: str, value: str) -> None:

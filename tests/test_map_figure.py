@@ -14,7 +14,9 @@ from dash import no_update
 from dash._utils import to_json
 
 from components import map_figure as mf
+from components import map_data
 from components import map_panel as mp
+from components import sidebar
 
 
 def blobs(n: int, seed: int = 0, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -315,8 +317,7 @@ CURRENT = {"clustering_id": "cl-1", "projection_id": "proj-1", "latents_id": "la
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    for cache in (mp._maps, mp._latent_nn, mp._thumbs):
-        cache.clear()
+    map_data.clear()
     yield
 
 
@@ -327,6 +328,40 @@ def test_draw_builds_the_map_options_and_view():
     assert [o["value"] for o in options] == ["cluster", "frame", "column:time"]
     assert view["kind"] == "points" and view["n"] == 300 and view["key"] == "cl-1"
     assert len(fig.data) == 1 and fig.layout.uirevision == "cl-1"
+
+
+def test_a_projection_without_clustering_is_a_map():
+    """No clustering yet: every point is noise, the map is keyed by the projection, and a note says so."""
+    current = {**CURRENT, "clustering_id": None}
+    fig, _, _, view, note = mp.draw(FakeStore(), current, "cluster")
+    assert view["key"] == "proj-1" and view["n"] == 300
+    assert (map_data.load_map(FakeStore(), current).labels == -1).all()
+    assert "no clustering yet" in str(note.children)
+
+
+class ListingStore:
+    """Just ``list`` of core.store.Store, newest first."""
+
+    def __init__(self, **kinds):
+        self.kinds = kinds
+
+    def list(self, kind):
+        return [{"complete": True, **item} for item in self.kinds.get(kind, [])]
+
+
+def test_sidebar_prefers_the_newest_clustered_map():
+    """A newer projection without clusters is offered but a clustered one is shown by default."""
+    store = ListingStore(
+        datasets=[{"id": "ds"}],
+        models=[{"id": "m", "dataset_id": "ds"}],
+        projections=[{"id": "p-new", "dataset_id": "ds", "model_id": "m"},
+                     {"id": "p-old", "dataset_id": "ds", "model_id": "m"}],
+        clusterings=[{"id": "c", "projection_id": "p-old", "model_id": "m", "dataset_id": "ds"}])
+    options, chosen = sidebar.resolve(store, dict.fromkeys(sidebar.LEVELS))
+    assert chosen == {"datasets": "ds", "models": "m", "projections": "p-old", "clusterings": "c"}
+    assert [o["value"] for o in options["projections"]] == ["p-new", "p-old"]
+    options, chosen = sidebar.resolve(store, {**chosen, "projections": "p-new"})  # the user's choice stays
+    assert chosen["projections"] == "p-new" and chosen["clusterings"] is None and options["clusterings"] == []
 
 
 def test_a_missing_frames_table_is_said_not_fatal():
@@ -452,19 +487,6 @@ def test_hover_card_has_thumbnail_cluster_and_metadata():
     assert "frame 7" in text and ("noise" if label < 0 else f"cluster {label}") in text
     assert "/data/f7.tif" in text and "time: 3.5" in text
     assert re.search(r"data:image/png;base64,", text)
-
-
-@pytest.mark.parametrize("shape", [(40, 50), (1, 40, 50), (3, 40, 50), (40, 50, 3), (300, 200)])
-def test_thumbnail_is_a_small_png(shape):
-    """Any frame layout becomes a PNG no larger than THUMB_PX, constant frames included."""
-    from io import BytesIO
-
-    from PIL import Image
-
-    for image in (np.random.default_rng(0).random(shape), np.ones(shape)):
-        uri = mp.thumbnail_uri(image)
-        img = Image.open(BytesIO(base64.b64decode(uri.split(",", 1)[1])))
-        assert img.format == "PNG" and max(img.size) <= mp.THUMB_PX
 
 
 def test_count_line():
