@@ -109,7 +109,7 @@ def check_worker(*, max_age: float = MAX_POLL_AGE) -> Check:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterId
 
-    from flows.deployments import DEPLOYMENT, FLOWS
+    from flows.names import DEPLOYMENT, FLOW_NAMES
 
     try:
         with get_client(sync_client=True, httpx_settings={"timeout": TIMEOUT}) as client:
@@ -125,7 +125,7 @@ def check_worker(*, max_age: float = MAX_POLL_AGE) -> Check:
     return worker_check(
         [{"flow": flows.get(d.flow_id), "last_polled": d.last_polled, "status": getattr(d.status, "value", d.status)}
          for d in found],
-        FLOWS, max_age=max_age,
+        FLOW_NAMES, max_age=max_age,
     )
 
 

@@ -11,18 +11,12 @@ from flows.cluster import cluster_flow
 from flows.encode import encode_flow
 from flows.ingest import ingest_flow
 from flows.project import project_flow
+from flows.names import DEPLOYMENT
 from flows.train import train_vae_flow
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT = "morphospace"
 FLOWS = {f.name: f for f in (ingest_flow, train_vae_flow, encode_flow, project_flow, cluster_flow, build_map_flow)}
-
-
-def deployment_name(flow_name: str) -> str:
-    if flow_name not in FLOWS:
-        raise ValueError(f"flow {flow_name!r} is not one of {sorted(FLOWS)}")
-    return f"{flow_name}/{DEPLOYMENT}"
 
 
 def serve_flows(*, limit: int = 2) -> None:

@@ -18,7 +18,7 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 from pydantic import BaseModel
 
-from flows.deployments import deployment_name
+from flows.names import FLOW_NAMES, deployment_name
 from flows.progress import progress_key
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
@@ -116,11 +116,9 @@ def cancel(flow_run_id: str) -> None:
 
 def deployments_registered() -> bool:
     """True once a worker has registered every flow's deployment with the server."""
-    from flows.deployments import FLOWS
-
     try:
         with get_client(sync_client=True) as client:
-            for name in FLOWS:
+            for name in FLOW_NAMES:
                 client.read_deployment_by_name(deployment_name(name))
     except Exception:
         return False

@@ -28,3 +28,19 @@ def test_core_imports_neither_dash_nor_prefect(forbidden):
                             cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(CORE_MODULES) >= 10
+
+
+def test_the_web_app_submits_without_importing_torch():
+    """The Dash process names flows through flows.names; importing the flows would load torch."""
+    code = ("import sys, flows.submit, components.jobs_panel, components.status_banner\n"
+            "sys.exit(1 if 'torch' in sys.modules else 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_flow_names_list_the_served_flows():
+    """flows.names (what the app submits) and flows.deployments (what a worker serves) agree."""
+    from flows.deployments import FLOWS
+    from flows.names import FLOW_NAMES
+
+    assert tuple(FLOWS) == FLOW_NAMES

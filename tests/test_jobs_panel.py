@@ -7,14 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from components.jobs_panel import (
-    build_params,
-    explain,
-    format_elapsed,
-    refresh,
-    status_row,
-    submit_job,
-)
+from components.job_forms import build_params, explain, submit_job
+from components.job_runs import format_elapsed, refresh, status_row
 from components.quality_panel import loss_figure, quality_rows
 from components.status_banner import Check, banner, check_prefect, check_tiled, worker_check
 

@@ -1,0 +1,112 @@
+"""Following the runs the jobs panel submitted: their state, progress, elapsed time and result.
+
+Plain functions of what ``flows.submit.status`` returns, so they are tested without Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+from components import context
+from components.job_forms import JOBS
+from components.sidebar import describe
+
+log = logging.getLogger(__name__)
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")  # as flows.submit.FINAL, without importing Prefect
+STATE_COLOURS = {
+    "SCHEDULED": "secondary", "PENDING": "secondary", "RUNNING": "primary", "COMPLETED": "success",
+    "FAILED": "danger", "CRASHED": "danger", "CANCELLING": "warning", "CANCELLED": "dark",
+    "PAUSED": "info", "UNKNOWN": "light",
+}
+
+
+def format_elapsed(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def status_row(status: Any) -> dict:
+    """A RunStatus (or anything with its fields) as a JSON-able row for the table."""
+    state = status.state
+    done = state in FINAL
+    progress = 100.0 if state == "COMPLETED" else status.progress
+    return {
+        "state": state,
+        "name": status.name,
+        "colour": STATE_COLOURS.get(state, "light"),
+        "progress": None if progress is None else float(progress),
+        "description": status.description,
+        "elapsed": format_elapsed(status.elapsed),
+        "error": status.message if state in ("FAILED", "CRASHED") else "",
+        "note": status.message if state in ("CANCELLED", "CANCELLING") else "",
+        "done": done,
+        "cancellable": not done and state != "CANCELLING",
+    }
+
+
+def unfinished(records: list[dict], rows: Mapping[str, dict]) -> bool:
+    return any(not rows.get(r["id"], {}).get("done") for r in records)
+
+
+def refresh(
+    records: list[dict],
+    rows: Mapping[str, dict],
+    *,
+    read_status: Callable[[str], Any],
+    find_result: Callable[[str, str], str | None],
+) -> tuple[dict[str, dict], int, str]:
+    """Poll the runs not yet finished.
+
+    Returns the rows by run id, how many runs completed since ``rows``, and a problem to show
+    ('' when Prefect answered). A completed row gets ``result``: the id of what it stored.
+    """
+    rows = dict(rows)
+    completed, problem = 0, ""
+    for record in records:
+        run_id = record["id"]
+        if rows.get(run_id, {}).get("done"):
+            continue
+        try:
+            row = status_row(read_status(run_id))
+        except Exception as exc:
+            problem = f"Cannot read run states from Prefect ({type(exc).__name__}: {exc})."
+            break
+        if row["state"] == "COMPLETED":
+            completed += 1
+            try:
+                row["result"] = find_result(JOBS[record["job"]].result_kind, run_id)
+            except Exception as exc:
+                log.warning("could not find the result of run %s: %s", run_id, exc)
+        rows[run_id] = row
+    return rows, completed, problem
+
+
+def find_result(kind: str, run_id: str) -> str | None:
+    """The id of the result a run stored (every result records its flow_run_id)."""
+    made = [item["id"] for item in context.store().list(kind) if item.get("flow_run_id") == run_id]
+    return made[0] if made else None
+
+
+def result_options(kind: str, items: list[dict]) -> list[dict]:
+    """Dropdown options for complete results of a kind, newest first."""
+    options = []
+    for item in items:
+        if not item.get("complete"):
+            continue
+        if kind == "latents":
+            label = f"{item.get('n', '?')} × d={item.get('latent_dim', '?')} from {item.get('model_id')} · {item['id']}"
+        else:
+            label = describe(kind, item)
+        options.append({"label": label, "value": item["id"]})
+    return options
