@@ -17,6 +17,7 @@ from components.sidebar import describe
 
 log = logging.getLogger(__name__)
 
+RESULT_LOOKS = 10  # polls after COMPLETED spent looking for the run's result before giving up
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")  # as flows.submit.FINAL, without importing Prefect
 STATE_COLOURS = {
     "SCHEDULED": "secondary", "PENDING": "secondary", "RUNNING": "primary", "COMPLETED": "success",
@@ -83,11 +84,15 @@ def refresh(
             problem = f"Cannot read run states from Prefect ({type(exc).__name__}: {exc})."
             break
         if row["state"] == "COMPLETED":
-            completed += 1
             try:
                 row["result"] = find_result(JOBS[record["job"]].result_kind, run_id)
             except Exception as exc:
                 log.warning("could not find the result of run %s: %s", run_id, exc)
+            looks = rows.get(run_id, {}).get("result_looks", 0) + 1
+            if not row.get("result") and looks < RESULT_LOOKS:  # not listed yet: look again next poll
+                row.update(done=False, result_looks=looks, note="looking for its result in Tiled…")
+            else:
+                completed += 1
         rows[run_id] = row
     return rows, completed, problem
 

@@ -115,6 +115,18 @@ def test_refresh_polls_unfinished_runs_and_counts_completions():
     assert asked == ["b"] and completed == 0
 
 
+def test_a_completed_run_whose_result_is_not_listed_yet_is_looked_up_again():
+    """COMPLETED before its result is listed: polled again (not counted) until found, then counted once."""
+    records = [{"id": "a", "job": "project"}]
+    found = iter([None, None, "proj-1"])
+    rows, counted = {}, []
+    for _ in range(3):
+        rows, completed, _ = refresh(records, rows, read_status=lambda run_id: _status("COMPLETED"),
+                                     find_result=lambda kind, run_id: next(found))
+        counted.append(completed)
+    assert counted == [0, 0, 1] and rows["a"]["result"] == "proj-1" and rows["a"]["done"]
+
+
 def test_refresh_reports_prefect_down():
     """A status that cannot be read keeps the old rows and says why."""
     def dead(run_id):
