@@ -29,8 +29,9 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["datasets", "models", "latents", "projections", "clusterings"]
-KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clusterings")
+Kind = Literal["datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations", "live"]
+KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations",
+                          "live")
 _PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl"}
 _SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
 CHUNK_BYTES = 8 * 2**20  # ~8 MiB per chunk: few requests, and a chunk fits easily in memory.
