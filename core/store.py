@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 Kind = Literal["datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations", "live"]
 KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations",
                           "live")
-_PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl"}
+_PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl",
+           "variations": "var", "calibrations": "cal", "live": "live"}
 _SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
 CHUNK_BYTES = 8 * 2**20  # ~8 MiB per chunk: few requests, and a chunk fits easily in memory.
 
