@@ -210,6 +210,10 @@ class Store:
         return list(self.node(kind, id))
 
     # -- datasets --------------------------------------------------------------------------
+    def writer(self, kind: str, *, metadata: Mapping[str, Any], id: str | None = None) -> NodeWriter:
+        """A node written piece by piece (see :class:`NodeWriter`)."""
+        return NodeWriter(self, kind, id or new_id(kind), dict(metadata))
+
     def dataset_writer(self, *, metadata: Mapping[str, Any], id: str | None = None) -> DatasetWriter:
         return DatasetWriter(self, id or new_id("datasets"), dict(metadata))
 
@@ -227,53 +231,83 @@ class Store:
         return self.table("datasets", dataset_id, "frames")
 
 
-class DatasetWriter:
-    """Append image batches to a new dataset, then :meth:`finish` with the frames table.
+class NodeWriter:
+    """Write one result node piece by piece, then :meth:`finish` it.
 
-    Memory stays bounded by one batch. Used by ingest; the dataset is marked complete only
-    in :meth:`finish`.
+    For results made as a flow goes (ingested frames, sampled variations): arrays grow by
+    :meth:`append` (memory bounded by one batch, chunks of ~8 MiB), small pieces are written
+    whole, and the node is marked ``complete`` only in :meth:`finish`, so a reader never takes
+    a half-written (or stopped) result for a finished one.
     """
 
-    def __init__(self, store: Store, id: str, metadata: dict):
-        self.store, self.id, self.metadata = store, id, metadata
-        self.n = 0
+    def __init__(self, store: Store, kind: str, id: str, metadata: dict):
+        self.store, self.kind, self.id, self.metadata = store, kind, id, metadata
+        self.lengths: dict[str, int] = {}
         self._node = None
-        self._images = None
+        self._arrays: dict[str, Any] = {}
 
-    def append(self, batch: np.ndarray) -> None:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim not in (3, 4) or len(batch) == 0:
-            raise ValueError(f"expected a non-empty (B, [C,] H, W) batch, got shape {batch.shape}")
-        if self._images is None:
+    @property
+    def node(self) -> Any:
+        if self._node is None:
+            meta = {"created": dt.datetime.now(dt.timezone.utc).isoformat(), **self.metadata, "complete": False}
+            self._node = self.store._container(self.kind).create_container(self.id, metadata=clean_metadata(meta))
+        return self._node
+
+    def append(self, name: str, batch: np.ndarray) -> None:
+        """Add rows to array ``name`` (created by the first batch; later batches match its shape)."""
+        batch = np.ascontiguousarray(batch)
+        if batch.ndim < 1 or len(batch) == 0:
+            raise ValueError(f"expected a non-empty batch for {name!r}, got shape {batch.shape}")
+        if name not in self._arrays:
             import dask.array as da
 
-            meta = {
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-                **self.metadata,
-                "complete": False,
-            }
-            self._node = self.store._container("datasets").create_container(
-                self.id, metadata=clean_metadata(meta)
-            )
-            chunks = (frames_per_chunk(batch.shape[1:]),) + batch.shape[1:]
-            self._images = self._node.write_array(da.from_array(batch, chunks=chunks), key="images")
+            chunks = (frames_per_chunk(batch.shape[1:], batch.dtype.itemsize),) + batch.shape[1:]
+            self._arrays[name] = self.node.write_array(da.from_array(batch, chunks=chunks), key=name)
+            self.lengths[name] = 0
         else:
-            if batch.shape[1:] != tuple(self._images.shape[1:]):
-                raise ValueError(
-                    f"batch frames of shape {batch.shape[1:]} do not match the dataset's "
-                    f"{tuple(self._images.shape[1:])}"
-                )
-            self._images.patch(batch, offset=self.n, extend=True)
-        self.n += len(batch)
+            shape = tuple(self._arrays[name].shape[1:])
+            if batch.shape[1:] != shape:
+                raise ValueError(f"rows of shape {batch.shape[1:]} do not match {name!r}'s {shape}")
+            self._arrays[name].patch(batch, offset=self.lengths[name], extend=True)
+        self.lengths[name] += len(batch)
 
-    def finish(self, frames: pd.DataFrame, **metadata: Any) -> str:
-        if self._node is None:
+    def write_array(self, name: str, array: np.ndarray) -> None:
+        self.node.write_array(np.ascontiguousarray(array), key=name)
+
+    def write_table(self, name: str, table: pd.DataFrame) -> None:
+        self.node.write_table(table.reset_index(drop=True), key=name)
+
+    def update_metadata(self, **metadata: Any) -> None:
+        """Progress notes on an unfinished node (e.g. how far a run got before it stopped)."""
+        self.node.update_metadata(metadata=clean_metadata(metadata))
+
+    def finish(self, **metadata: Any) -> str:
+        self.node.update_metadata(metadata=clean_metadata({**metadata, "complete": True}))
+        log.info("stored %s/%s/%s", self.store.project, self.kind, self.id)
+        return self.id
+
+
+class DatasetWriter(NodeWriter):
+    """Append image batches to a new dataset, then :meth:`finish` with the frames table."""
+
+    def __init__(self, store: Store, id: str, metadata: dict):
+        super().__init__(store, "datasets", id, metadata)
+
+    @property
+    def n(self) -> int:
+        return self.lengths.get("images", 0)
+
+    def append(self, batch: np.ndarray) -> None:  # type: ignore[override]
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim not in (3, 4):
+            raise ValueError(f"expected a non-empty (B, [C,] H, W) batch, got shape {batch.shape}")
+        super().append("images", batch)
+
+    def finish(self, frames: pd.DataFrame, **metadata: Any) -> str:  # type: ignore[override]
+        if not self.n:
             raise ValueError("no images were written: nothing to finish")
         if len(frames) != self.n:
             raise ValueError(f"frames table has {len(frames)} rows for {self.n} images")
-        self._node.write_table(frames.reset_index(drop=True), key="frames")
-        self._node.update_metadata(
-            metadata=clean_metadata({**metadata, "n_frames": self.n,
-                                     "frame_shape": list(self._images.shape[1:]), "complete": True})
-        )
-        return self.id
+        self.write_table("frames", frames)
+        frame_shape = list(self._arrays["images"].shape[1:])
+        return super().finish(**metadata, n_frames=self.n, frame_shape=frame_shape)

@@ -41,6 +41,22 @@ def test_dataset_writer_refuses_mismatched_frames(store, rng):
         writer.append(rng.random((2, 6, 6)))
 
 
+def test_node_writer_grows_arrays_and_is_complete_only_when_finished(store, rng):
+    """Two appends make one array in order; the node reads as incomplete until finish()."""
+    writer = store.writer("variations", metadata={"gamma": 1.0})
+    a, b = rng.random((3, 2, 4, 4)).astype(np.float32), rng.random((5, 2, 4, 4)).astype(np.float32)
+    writer.append("images", a)
+    writer.append("images", b)
+    writer.write_table("samples", pd.DataFrame({"kept": [True, False]}))
+    assert store.metadata("variations", writer.id)["complete"] is False
+    with pytest.raises(ValueError, match="do not match"):
+        writer.append("images", np.zeros((1, 2, 5, 5), np.float32))
+    writer.finish(n_kept=8)
+    meta = store.metadata("variations", writer.id)
+    assert meta["complete"] is True and meta["n_kept"] == 8 and meta["gamma"] == 1.0
+    np.testing.assert_array_equal(store.array("variations", writer.id, "images"), np.concatenate([a, b]))
+
+
 def test_metadata_drops_secrets_and_non_finite():
     """Keys that look like secrets never reach Tiled; NaN becomes None."""
     cleaned = clean_metadata({"api_key": "x", "nested": {"token": 1, "ok": float("nan")}, "n": np.float32(2)})
