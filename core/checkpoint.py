@@ -16,10 +16,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from core.models.gan import GAN, GANConfig
 from core.models.vae import VAE, VAEConfig
 
-# family -> (module class, config dataclass). A GAN family adds one line here.
-FAMILIES: dict[str, tuple[type[nn.Module], type]] = {"vae": (VAE, VAEConfig)}
+# family -> (module class, config dataclass). A "gan" is one GAN module: generator, critic and
+# the growth buffers (level, alpha) in one flat array, so a half-grown model resumes its stage.
+FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
+    "vae": (VAE, VAEConfig),
+    "gan": (GAN, GANConfig),
+}
 
 
 def build_model(family: str, config: dict) -> nn.Module:
