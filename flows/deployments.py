@@ -13,10 +13,12 @@ from flows.ingest import ingest_flow
 from flows.project import project_flow
 from flows.names import DEPLOYMENT
 from flows.train import train_vae_flow
+from flows.variations import sample_variations_flow
 
 log = logging.getLogger(__name__)
 
-FLOWS = {f.name: f for f in (ingest_flow, train_vae_flow, encode_flow, project_flow, cluster_flow, build_map_flow)}
+FLOWS = {f.name: f for f in (ingest_flow, train_vae_flow, encode_flow, project_flow, cluster_flow, build_map_flow,
+                             sample_variations_flow)}
 
 
 def serve_flows(*, limit: int = 2) -> None:

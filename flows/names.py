@@ -8,7 +8,7 @@ this list and the flows it serves agree.
 from __future__ import annotations
 
 DEPLOYMENT = "morphospace"
-FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map")
+FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map", "sample-variations")
 
 
 def deployment_name(flow_name: str) -> str:

@@ -89,3 +89,45 @@ class BuildMapParams(_Params):
     project: ProjectOptions = Field(default_factory=ProjectOptions)
     cluster: ClusterOptions = Field(default_factory=ClusterOptions)
     tag: str | None = Field(None, max_length=64, description="e.g. 'demo', to find the result later.")
+
+
+# -- material variations (DESIGN §1, Dao et al. 2025) ------------------------------------------
+class ReferenceStates(_Params):
+    """Where the reference latents z_i come from: frames of a map (a lasso), or prior draws."""
+
+    latents_id: str | None = Field(None, description="Latents of the map the frames were lassoed on.")
+    indices: list[int] = Field(default_factory=list, max_length=5000, description="Frames (rows of the latents).")
+    n_prior: int = Field(0, ge=0, le=5000, description="Draws from N(0, I) instead of frames.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReferenceStates:
+        if bool(self.indices) == bool(self.n_prior):
+            raise ValueError("give either frame indices (a lasso on the map) or n_prior > 0 draws from the "
+                             "prior, not both and not neither")
+        if self.indices and not self.latents_id:
+            raise ValueError("frame indices need the latents_id of the map they were selected on")
+        if any(i < 0 for i in self.indices):
+            raise ValueError("frame indices must be >= 0")
+        return self
+
+
+class VariationFilters(_Params):
+    """Plausibility filters; None switches one off (defaults from the paper)."""
+
+    entropy_max: float | None = Field(0.2, ge=0.0, le=8.0, description="Keep |ΔH| ≤ this (bits).")
+    iou_min: float | None = Field(0.5, ge=0.0, le=1.0, description="Keep foreground IoU ≥ this.")
+    intensity_max: float | None = Field(0.2, ge=0.0, le=10.0, description="Keep |ΔΣI|/ΣI ≤ this.")
+
+
+class SampleVariationsParams(_Params):
+    model_id: str
+    references: ReferenceStates
+    gamma: float = Field(1.0, gt=0.0, le=10.0, description="Half-width of U[−γ, γ] per latent component.")
+    n_per_reference: int = Field(100, ge=1, le=100_000)
+    seed: int = Field(0, ge=0)
+    batch_size: int = Field(256, ge=1, le=8192)
+    filters: VariationFilters = Field(default_factory=VariationFilters)
+    descriptors: list[str] | None = Field(None, description="Names from core.descriptors.DESCRIPTORS; None = all.")
+    n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
+    min_cluster_size: int = Field(5, ge=2, le=10_000)
+    name: str | None = Field(None, max_length=200)

@@ -38,3 +38,29 @@ class FlowProgress:
             )
         else:
             update_progress_artifact(self._artifact_id, percent, description=text)
+
+
+class CancelCheck:
+    """``should_stop`` for long loops: True once the run is being cancelled (asked every ``interval`` s).
+
+    A worker kills a cancelled run's process, but a loop that notices first stops between two
+    batches and leaves its partial result marked as stopped instead of half-written.
+    """
+
+    def __init__(self, *, interval: float = 2.0):
+        self.interval, self._last, self._cancelling = interval, time.monotonic(), False
+
+    def __call__(self) -> bool:
+        if self._cancelling or time.monotonic() - self._last < self.interval:
+            return self._cancelling
+        self._last = time.monotonic()
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.objects import StateType
+
+        try:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+        except Exception:  # the server is briefly unreachable: keep working, ask again later
+            return False
+        self._cancelling = state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED)
+        return self._cancelling

@@ -95,3 +95,39 @@ def test_path_outside_data_roots_fails_the_run(submit_and_wait, tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
     with pytest.raises(RunFailed, match="MORPHOSPACE_DATA_ROOTS"):
         submit_and_wait("ingest", IngestParams(source=str(image)))
+
+
+def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_and_wait, tiled_server):
+    """Four lassoed frames × 16 samples: each kept image in Tiled is G(z_i + ε_ij), in ‖ε‖ order."""
+    from core.checkpoint import load_model
+    from core.generator import decode
+    from core.store import Store
+    from core.variations import perturbations
+    from flows.params import ReferenceStates, SampleVariationsParams
+
+    store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key, project=INTEGRATION_PROJECT)
+    indices = [0, 5, 10, 15]
+    params = SampleVariationsParams(
+        model_id=built_map["models"], gamma=0.5, n_per_reference=16, seed=3, batch_size=8,
+        references=ReferenceStates(latents_id=built_map["latents"], indices=indices))
+    run_id, status = submit_and_wait("sample-variations", params)
+    assert status.progress == 100.0
+    [found] = [v for v in store.list("variations") if v.get("flow_run_id") == run_id]
+    meta, vid = found, found["id"]
+    assert meta["complete"] and meta["status"] == "completed" and meta["n_references"] == 4
+    samples = store.table("variations", vid, "samples")
+    descriptors = store.table("variations", vid, "descriptors")
+    images = store.array("variations", vid, "images") if meta["n_kept"] else np.zeros((0,))
+    assert len(samples) == 64 and len(descriptors) == 4 and samples["kept"].sum() == meta["n_kept"] == len(images)
+    assert len(store.array("variations", vid, "hac_labels")) == 4
+    mu = store.array("latents", built_map["latents"], "mu")
+    np.testing.assert_allclose(store.array("variations", vid, "references"), mu[indices], rtol=1e-6)
+    # Recompute one kept sample from the seed: same ε, same decoded image.
+    kept = samples[samples["kept"]]
+    if len(kept):
+        row = kept.iloc[-1]
+        i, j = int(row["reference"]), int(row["sample"])
+        eps = perturbations(3, i, 16, mu.shape[1], 0.5)[j]
+        model = load_model(store, built_map["models"])
+        expected = decode(model, (mu[indices[i]] + eps)[None].astype(np.float32), "cpu")[0]
+        np.testing.assert_allclose(images[int(row["image"])], expected, atol=1e-5)
