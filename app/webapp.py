@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
 from components import context
-from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION
+from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION, SUBMITTED
 from components.inspect_panel import InspectAIO
 from components.jobs_panel import JobsAIO
 from components.map_panel import MapAIO
@@ -27,7 +27,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 def layout() -> dbc.Container:
     return dbc.Container([
-        dcc.Store(id=CURRENT), dcc.Store(id=SELECTION), dcc.Store(id=CLICKED),
+        dcc.Store(id=CURRENT), dcc.Store(id=SELECTION), dcc.Store(id=CLICKED), dcc.Store(id=SUBMITTED),
         dcc.Store(id=RESULTS_VERSION, data=0),
         dbc.Row(dbc.Col([html.H4("Morphospace", className="my-2"), ServiceBannerAIO(aio_id="status")])),
         dbc.Row([

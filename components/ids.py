@@ -9,3 +9,6 @@ SELECTION = "selection"
 CLICKED = "clicked-frame"
 # dcc.Store: int, bumped whenever a job completes, so selectors reload what Tiled holds.
 RESULTS_VERSION = "results-version"
+# dcc.Store: a run submitted by a panel other than the jobs panel ({"id", "job", "flow", "kind",
+#             "label", "submitted"}), which the jobs panel then follows like its own.
+SUBMITTED = "submitted-run"

@@ -268,7 +268,10 @@ def submit_job(job: str, values: Mapping[str, Any], submit: Callable[[str, BaseM
         run_id = submit(JOBS[job].flow, params)
     except Exception as exc:  # SubmitError says what to do; anything else still gets shown
         return Submitted(error=str(exc) or type(exc).__name__)
-    return Submitted(record={
-        "id": run_id, "job": job, "flow": JOBS[job].flow, "label": summarize(job, params),
-        "submitted": dt.datetime.now().strftime("%H:%M:%S"),
-    })
+    return Submitted(record=run_record(run_id, job, JOBS[job].flow, JOBS[job].result_kind, summarize(job, params)))
+
+
+def run_record(run_id: str, job: str, flow: str, kind: str, label: str) -> dict:
+    """What the jobs panel keeps of a submitted run (any panel may submit one: ids.SUBMITTED)."""
+    return {"id": run_id, "job": job, "flow": flow, "kind": kind, "label": label,
+            "submitted": dt.datetime.now().strftime("%H:%M:%S")}

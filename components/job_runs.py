@@ -85,7 +85,7 @@ def refresh(
             break
         if row["state"] == "COMPLETED":
             try:
-                row["result"] = find_result(JOBS[record["job"]].result_kind, run_id)
+                row["result"] = find_result(record.get("kind") or JOBS[record["job"]].result_kind, run_id)
             except Exception as exc:
                 log.warning("could not find the result of run %s: %s", run_id, exc)
             looks = rows.get(run_id, {}).get("result_looks", 0) + 1

@@ -21,7 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from components import context
-from components.ids import RESULTS_VERSION
+from components.ids import RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, Problem, submit_job
 from components.job_runs import find_result, refresh, result_options, unfinished
 from core.store import StoreError
@@ -158,6 +158,19 @@ def _register_submit(job: str) -> None:
 
 for _job in JOBS:
     _register_submit(_job)
+
+
+@callback(
+    Output(JobsAIO.ids.runs(MATCH), "data", allow_duplicate=True),
+    Input(SUBMITTED, "data"),
+    State(JobsAIO.ids.runs(MATCH), "data"),
+    prevent_initial_call=True,
+)
+def _follow_submitted(record, records):
+    """A run another panel submitted joins this panel's table (state, progress, cancel)."""
+    if not record or any(r["id"] == record["id"] for r in records or []):
+        return no_update
+    return [record, *(records or [])]
 
 
 @callback(
