@@ -47,8 +47,11 @@ class StoreUnavailable(StoreError):
 
 
 def new_id(kind: str) -> str:
-    """Sortable, unique, readable: ``ds-20261122T021501-3f9a1c``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    """Sortable to the millisecond, unique, readable: ``ds-20261122T021501042-3f9a1c`` (ms last).
+
+    (Whole seconds were not enough: results made in the same second listed in random order.)
+    """
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
     return f"{_PREFIX[kind]}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
