@@ -48,7 +48,8 @@ from dash._utils import to_json  # noqa: E402
 from components import context  # noqa: E402
 from components import map_figure as mf  # noqa: E402
 from components.ids import CLICKED, CURRENT, SELECTION  # noqa: E402
-from components.map_panel import MapAIO, _maps  # noqa: E402
+from components import map_data  # noqa: E402
+from components.map_panel import MapAIO  # noqa: E402
 
 CHROME_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             tries = []
             for _ in range(args.repeats):
-                _maps.clear()  # every run reads the map again, as a fresh page of the app would
+                map_data.clear()  # every run reads the map again, as a fresh page of the app would
                 tries.append(run_one(url, kind, n, store.maps[n][0], args.limit))
                 if tries[-1].get("timeout"):
                     break  # a second try would time out too
