@@ -95,17 +95,43 @@ def hac(
         raise ValueError(
             f"n_clusters={n_clusters!r}, distance={distance!r}: give exactly one of them"
         )
-    n = len(X)
-    if n_clusters is not None and not (isinstance(n_clusters, int) and 1 <= n_clusters <= n):
-        raise ValueError(f"n_clusters={n_clusters!r} must be between 1 and {n} (the variations)")
     if distance is not None and not (isinstance(distance, (int, float)) and distance >= 0):
         raise ValueError(f"distance={distance!r} must be >= 0")
     Z = hierarchy.linkage(X, method="average", metric="euclidean")
     if n_clusters is not None:
-        labels = hierarchy.fcluster(Z, t=n_clusters, criterion="maxclust")
-    else:
-        labels = hierarchy.fcluster(Z, t=distance, criterion="distance")
-    return labels.astype(np.int64) - 1, Z
+        return cut(Z, n_clusters), Z
+    return hierarchy.fcluster(Z, t=distance, criterion="distance").astype(np.int64) - 1, Z
+
+
+def _check_cut(linkage: np.ndarray, n_clusters: int) -> int:
+    """The number of variations in a linkage; raises unless 1 ≤ n_clusters ≤ that."""
+    n = len(linkage) + 1
+    if not (isinstance(n_clusters, (int, np.integer)) and 1 <= n_clusters <= n):
+        raise ValueError(f"n_clusters={n_clusters!r} must be between 1 and {n} (the variations)")
+    return n
+
+
+def cut(linkage: np.ndarray, n_clusters: int) -> np.ndarray:
+    """0-based labels (n,) of a stored tree cut into at most ``n_clusters`` clusters.
+
+    The page re-cuts the linkage a run stored when the user moves the cut, so changing the
+    number of clusters never re-clusters (nor re-reads the descriptors).
+    """
+    _check_cut(linkage, n_clusters)
+    return hierarchy.fcluster(linkage, t=int(n_clusters), criterion="maxclust").astype(np.int64) - 1
+
+
+def cut_height(linkage: np.ndarray, n_clusters: int) -> float:
+    """Height of the horizontal line that cuts the dendrogram into ``n_clusters`` clusters.
+
+    Halfway between the last merge kept and the first merge undone (average linkage merges at
+    non-decreasing heights), so the line drawn crosses exactly the branches :func:`cut` separates.
+    """
+    n = _check_cut(linkage, n_clusters)
+    heights = np.sort(np.asarray(linkage, dtype=np.float64)[:, 2])  # (n − 1,)
+    below = heights[n - n_clusters - 1] if n_clusters < n else 0.0
+    above = heights[n - n_clusters] if n_clusters > 1 else 1.1 * heights[-1]
+    return float((below + above) / 2)
 
 
 def dendrogram_data(Z: np.ndarray, labels: list[str] | None = None) -> dict:

@@ -8,7 +8,8 @@ this list and the flows it serves agree.
 from __future__ import annotations
 
 DEPLOYMENT = "morphospace"
-FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map", "sample-variations")
+FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map", "sample-variations", "train-gan",
+              "calibrate-gamma", "gan-map")
 
 
 def deployment_name(flow_name: str) -> str:

@@ -6,9 +6,9 @@ build these models on the caller's side, and Prefect checks them again on the wo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.preprocess import PreprocessParams
 
@@ -131,3 +131,59 @@ class SampleVariationsParams(_Params):
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
     min_cluster_size: int = Field(5, ge=2, le=10_000)
     name: str | None = Field(None, max_length=200)
+
+
+# -- GAN: training, γ calibration, a map of generated and inverted frames ------------------------
+class TrainGANParams(_Params):
+    """A progressively grown WGAN-GP (core.train_gan); defaults are ProGAN's, as there."""
+
+    dataset_id: str
+    latent_dim: int = Field(64, ge=2, le=512, description="Size of z, the space the variations perturb.")
+    base_channels: int = Field(32, ge=1, le=1024, description="Width at the final resolution; doubles per halving.")
+    epochs_per_stage: int = Field(10, ge=1, le=1000, description="Epochs at each resolution, 4×4 up.")
+    batch_size: int = Field(32, ge=2, le=4096)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    n_critic: int = Field(1, ge=1, le=100, description="Critic steps per generator step.")
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)
+
+
+GAMMA_SWEEP = [0.25 * k for k in range(1, 9)]  # 0.25 … 2.0, as core.calibration.DEFAULT_GAMMAS (no torch here)
+
+
+class CalibrateParams(_Params):
+    """A γ sweep compared with the change between consecutive real frames (DESIGN §1)."""
+
+    model_id: str
+    references: ReferenceStates
+    dataset_id: str | None = Field(
+        None, description="Real frames for the bands, read in order; None = the model's training dataset."
+    )
+    n_real_frames: int = Field(300, ge=2, le=5000, description="Consecutive real frames read (the first ones).")
+    gammas: list[Annotated[float, Field(gt=0.0, le=10.0)]] = Field(
+        default_factory=lambda: list(GAMMA_SWEEP), min_length=1, max_length=40,
+        description="γ values to try, each in (0, 10]; sorted and de-duplicated.",
+    )
+    n_per_reference: int = Field(32, ge=1, le=10_000, description="Samples per reference and γ.")
+    seed: int = Field(0, ge=0)
+
+    @field_validator("gammas")
+    @classmethod
+    def _sorted(cls, gammas: list[float]) -> list[float]:
+        return sorted(set(gammas))
+
+
+class GANMapParams(_Params):
+    """A map for a generator: prior draws decoded, plus real frames placed by inversion."""
+
+    model_id: str
+    n_samples: int = Field(2000, ge=2, le=1_000_000, description="Draws from N(0, I) to decode.")
+    seed: int = Field(0, ge=0)
+    dataset_id: str | None = Field(None, description="Real frames to invert onto the map; None for prior draws only.")
+    n_real: int = Field(200, ge=1, le=100_000, description="Real frames inverted, evenly spaced over the dataset.")
+    invert_steps: int = Field(100, ge=1, le=10_000, description="Adam steps per inversion.")
+    invert_restarts: int = Field(2, ge=1, le=32, description="Starting points per frame; the best fit is kept.")
+    batch_size: int = Field(256, ge=1, le=8192)
+    project: ProjectOptions = Field(default_factory=ProjectOptions)
+    cluster: ClusterOptions = Field(default_factory=ClusterOptions)
+    tag: str | None = Field(None, max_length=64, description="e.g. 'gan', to find the result later.")

@@ -1,0 +1,97 @@
+"""Flow: sweep γ around reference states and suggest the one that moves images as much as time does.
+
+``calibrations/<id>`` holds the tables of :class:`core.calibration.Calibration`:
+  sweep     gamma, metric, mean, median, q10, q90   one row per (γ, metric)
+  distance  gamma, distance_per_dim, expected_distance_per_dim
+  bands     metric, mean, median, q10, q90, n_pairs  (only with real frames)
+  scores    gamma, outside, distance                (only with real frames)
+  real_indices  (T,)   rows of the dataset whose consecutive pairs made the bands
+Metadata: suggested_gamma (None without real frames), status ("completed" or "stopped": then
+the tables hold the finished γ only), model_id, latents_id, dataset_id, params, provenance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger, task
+
+from core.calibration import Calibration, calibrate_gamma
+from core.checkpoint import load_model
+from core.device import pick_device
+from core.generator import latent_dim_of
+from core.selection import read_images
+from core.settings import get_settings
+from flows.params import CalibrateParams
+from flows.progress import CancelCheck, FlowProgress
+from flows.store import TILED_RETRIES, get_store, provenance, read_metadata
+from flows.variations import reference_latents
+
+PATCH_COLUMNS = ("patch", "patch_y", "patch_x")
+
+
+def consecutive_frames(frames: pd.DataFrame, limit: int) -> np.ndarray:
+    """Rows of one time series in acquisition order: the first ``limit`` at the first frame's patch.
+
+    A dataset cut into patches interleaves the patches of each frame, so neighbouring rows are
+    different places, not consecutive times; rows at one patch position, in index order, are.
+    """
+    same = np.ones(len(frames), dtype=bool)
+    for column in PATCH_COLUMNS:
+        if column in frames.columns:
+            same &= (frames[column] == frames[column].iloc[0]).to_numpy()
+    order = frames["index"].to_numpy() if "index" in frames.columns else np.arange(len(frames))
+    return np.sort(order[same])[:limit]
+
+
+@task(**TILED_RETRIES)
+def read_real_frames(dataset_id: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, frames) of up to ``limit`` consecutive frames of a dataset."""
+    store = get_store()
+    indices = consecutive_frames(store.frames(dataset_id), limit)
+    if len(indices) < 2:
+        raise ValueError(f"dataset {dataset_id} has {len(indices)} frame(s) in one series; the real "
+                         "bands need at least 2 consecutive frames: pick another dataset")
+    return indices, read_images(store, dataset_id, indices)
+
+
+@task(**TILED_RETRIES)
+def store_calibration(result: Calibration, real_indices: np.ndarray | None, metadata: dict) -> str:
+    tables = {"sweep": result.sweep, "distance": result.distance, "bands": result.bands, "scores": result.scores}
+    return get_store().put(
+        "calibrations", tables={k: t for k, t in tables.items() if len(t)},
+        arrays={} if real_indices is None else {"real_indices": real_indices},
+        metadata={**metadata, "suggested_gamma": result.suggested_gamma, "status": result.status, **provenance()},
+    )
+
+
+@flow(name="calibrate-gamma")
+def calibrate_flow(params: CalibrateParams) -> str:
+    """Sweep γ on the worker's device; the bands come from the model's own data unless told otherwise."""
+    log = get_run_logger()
+    progress = FlowProgress("calibrate γ")
+    store = get_store()
+    model_meta = read_metadata("models", params.model_id)
+    device = pick_device(get_settings().device)
+    model = load_model(store, params.model_id, device=device)
+    latents_id = params.references.latents_id
+    if latents_id and read_metadata("latents", latents_id).get("model_id") != params.model_id:
+        raise ValueError(f"latents {latents_id} were not made by model {params.model_id}: "
+                         "lasso the references on a map of this model")
+    refs = reference_latents(params.references, latent_dim_of(model), params.seed)  # (M, d)
+    dataset_id = params.dataset_id or model_meta.get("dataset_id")
+    indices, real = read_real_frames(dataset_id, params.n_real_frames) if dataset_id else (None, None)
+    result = calibrate_gamma(
+        model, refs, params.gammas, n_per_reference=params.n_per_reference, seed=params.seed,
+        real_images=real, device=device, should_stop=CancelCheck(),
+        on_progress=lambda done, total: progress(done / total, f"{done:,}/{total:,} samples"),
+    )
+    log.info("γ sweep %s over %d references: suggested γ = %s (%s)", params.gammas, len(refs),
+             result.suggested_gamma, result.status)
+    progress(1.0, f"suggested γ = {result.suggested_gamma}", force=True)
+    return store_calibration(result, indices, {
+        "name": f"γ sweep on {params.model_id}",
+        "model_id": params.model_id, "model_family": model_meta.get("family", "vae"),
+        "latents_id": latents_id, "dataset_id": dataset_id,
+        "n_references": len(refs), "params": params.model_dump(mode="json"),
+    })
