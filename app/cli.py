@@ -72,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--space", choices=("projection", "latent"), default="projection")
     cluster.add_argument("--min-cluster-size", type=int, default=15)
     cluster.add_argument("--min-samples", type=int)
+
+    simulate = sub.add_parser("simulate", help="replay a frame series as a detector would (live mode)")
+    simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
+    to = simulate.add_mutually_exclusive_group(required=True)
+    to.add_argument("--zmq", metavar="ADDRESS", help="send to a `morphospace live` (tcp://127.0.0.1:5555)")
+    to.add_argument("--folder", type=Path, help="write .npy files into this folder")
+    simulate.add_argument("--rate", type=float, default=10.0, help="frames per second (0: as fast as possible)")
+    simulate.add_argument("--two-time", type=int, metavar="WINDOW", help="send sliding two-time maps instead")
+    simulate.add_argument("--step", type=int, help="frames between two-time windows (default WINDOW)")
+
+    live = sub.add_parser("live", help="place incoming frames on a map, for browsers and Tiled")
+    live.add_argument("projection_id")
+    live.add_argument("--source", help="tcp://HOST:PORT (ZMQ), a folder, or tiled+http://... "
+                      "(default MORPHOSPACE_LIVE_SOURCE)")
+    live.add_argument("--clustering", dest="clustering_id")
+    live.add_argument("--session")
+    live.add_argument("--ws-port", type=int, default=8765)
+    live.add_argument("--max-batch", type=int, default=32)
+    live.add_argument("--queue-size", type=int, default=64)
+    live.add_argument("--connect", action="store_true", help="ZMQ: connect to a detector that binds")
+    live.add_argument("--sub", action="store_true", help="ZMQ: SUB socket (detector publishes) instead of PULL")
     return parser
 
 
@@ -157,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_flows(limit=args.limit)
             return 0
+        if args.command == "simulate":
+            return run_simulate(args)
+        if args.command == "live":
+            return run_live(settings, args)
         logging.getLogger().setLevel(logging.WARNING)
         return run_step(settings, args)
     except KeyboardInterrupt:
@@ -166,6 +191,68 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"morphospace {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 2
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Replay a series at the given rate, printing progress on one line."""
+    from streaming.simulator import load_series, replay_folder, replay_zmq, two_time_series
+
+    frames = load_series(args.series)
+    if args.two_time:
+        frames = two_time_series(frames, args.two_time, args.step)
+    rate = args.rate or None
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsent {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    if args.zmq:
+        sent = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress)
+    else:
+        sent = replay_folder(frames, args.folder, rate=rate, progress=progress)
+    print(file=sys.stderr)
+    print(f"sent {sent} frames")
+    return 0
+
+
+def run_live(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a live session until SIGINT/SIGTERM, then finish what was received and store it."""
+    import asyncio
+    import secrets
+    import signal
+
+    from streaming.pipeline import LiveConfig, run_pipeline
+
+    config = LiveConfig(
+        projection_id=args.projection_id, source=args.source or settings.live_source,
+        clustering_id=args.clustering_id, session=args.session, ws_host=settings.host,
+        ws_port=args.ws_port, max_batch=args.max_batch, queue_size=args.queue_size,
+        bind=not args.connect, zmq_kind="sub" if args.sub else "pull", device=settings.device,
+    )
+    settings = settings.with_running_services()  # Tiled only: live mode needs no Prefect
+    if settings.live_token is not None:  # the app passes its pages' token (MORPHOSPACE_LIVE_TOKEN)
+        token, where = settings.live_token.get_secret_value(), "MORPHOSPACE_LIVE_TOKEN"
+    else:
+        token, token_file = secrets.token_urlsafe(32), settings.data_dir / "live_token"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        where = str(token_file)
+
+    def ready(info: dict) -> None:
+        print(f"live session {info['session']}: frames from {info['source']}, browsers on "
+              f"{info['ws_url']}?token=<{where}>, table {info['table']}", flush=True)
+
+    async def main() -> dict:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_pipeline(settings, config, token=token, stop_event=stop, on_ready=ready)
+
+    stats = asyncio.run(main())
+    print(f"processed {stats['processed']} images, {stats['errors']} errors, "
+          f"{stats['stored_rows']} rows stored")
+    return 0
 
 
 def describe(exc: Exception) -> str:

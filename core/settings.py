@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         None, validation_alias=AliasChoices("MORPHOSPACE_PREFECT_API_URL", "PREFECT_API_URL")
     )
-    work_pool: str = Field("gpu", description="Work pool that GPU-heavy deployments go to.")
 
     host: str = Field("127.0.0.1", description="Bind address of every embedded service.")
     port: int = Field(8050, ge=1, le=65535, description="Web app port.")
@@ -49,6 +48,10 @@ class Settings(BaseSettings):
     # The demo: a small, real image series shipped in the repository.
     demo_epochs: int = Field(20, ge=1, le=500)
     demo_projection: Literal["umap", "pca"] = "umap"
+
+    # Live mode: where detector frames arrive, and the secret that lets the app's pages subscribe.
+    live_source: str = Field("tcp://127.0.0.1:5557", description="ZMQ address, folder or tiled+http:// node.")
+    live_token: SecretStr | None = Field(None, description="Websocket token; generated when unset.")
 
     @property
     def api_key_file(self) -> Path:

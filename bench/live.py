@@ -1,0 +1,479 @@
+"""How fast does live mode put detector frames on the map, and what does each update cost the browser?
+
+**Pipeline.** For each frame size, a map is stored in a SimpleTiledServer (temp dir) the way
+the flows store one: a dataset whose metadata carries its ``PreprocessParams`` (size = the frame
+side), an untrained VAE of that image size (``core.checkpoint.save_model``; weights don't change
+the arithmetic), a PCA fitted on random clustered latents and an HDBSCAN clustering of it. Real
+frames (the colloid series in ``../shared/data``, else the demo frames) are cropped to a square
+and resized to the side, then replayed by ``streaming.simulator.replay_zmq`` into the real
+``LivePipeline`` (ZMQ listener -> ``LiveOperator`` -> Tiled table + websocket), read by a
+``websockets`` client in this process. Each frame's send time (the simulator's progress callback)
+and receive time (its batch arriving at the client) are recorded per index, with
+``time.perf_counter`` in this one process. The operator runs with ``max_batch`` 32 and 1:
+
+- **sustained**: every frame sent as fast as possible; frames / (last received - first sent);
+- **latency**: frames sent at half the slower mode's sustained rate; p50/p90/p99 of received - sent.
+
+Every frame is counted (sent, received over the websocket, stored in the Tiled table); a lost,
+duplicated or gap-reported frame makes the script exit non-zero after printing the table.
+
+**Browser.** A local page (temp dir) loads plotly.js (the ``plotly`` package's) and
+``assets/live.js``, with a ``.ms-map`` graph. ``window.WebSocket`` is replaced by a stub before
+live.js runs, so result batches (encoded by ``streaming.messages.encode_batch``) are handed to
+live.js's own ``onmessage`` and go through its real path (``receive`` -> ``deliver`` -> ``apply``:
+decode, ``Plotly.extendTraces`` on the "live" trace, ``restyle`` of the end marker) with no network.
+N points are preloaded (batches of 10,000), then 50 batches of 32 are applied one by one (fewer
+once a case has run ``--browser-budget`` seconds), each timed with ``performance.now()`` until live.js is done (the next macrotask) and until the next
+``requestAnimationFrame`` (drawing included). Naive: ``Plotly.react`` of the whole figure (the
+same three traces, new arrays of N + 32 points) per update, JSON transfer and parsing not counted.
+The last column checks what the page holds: points sent / the live trace's x / its colours.
+
+    .venv/bin/python bench/live.py                 # 64, 128, 512 px; 1k and 100k points
+    .venv/bin/python bench/live.py --quick         # fewer frames and updates (~1 min)
+    .venv/bin/python bench/live.py --sizes 512 --frames 128 --no-browser
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.checkpoint import save_model  # noqa: E402
+from core.clustering import cluster_hdbscan  # noqa: E402
+from core.encode import encode_images  # noqa: E402
+from core.models.vae import VAE, VAEConfig  # noqa: E402
+from core.preprocess import PreprocessParams  # noqa: E402
+from core.projection import Projector  # noqa: E402
+from core.store import Store  # noqa: E402
+from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa: E402
+from streaming.operator import PROJECTOR_PREFIX, LiveModel  # noqa: E402
+from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402
+from streaming.simulator import replay_zmq  # noqa: E402
+
+REAL_FRAMES = ROOT.parent / "shared/data/colloids_bulk_water/frames.npz"
+DEMO_FRAMES = ROOT / "app/demo_data/colloids_brightfield.npz"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data/plotly.min.js"
+LIVE_JS = ROOT / "assets/live.js"
+TOKEN = "bench-live-token-0123456789"
+ANCHOR_S_PER_512 = 0.05  # the anchor's GPU figure: seconds per 512² frame, one at a time
+PRELOAD_CHUNK = 10_000  # points per preload message
+CHROME_FLAGS = (  # tests/conftest.py's (importing it would set Prefect's environment)
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
+)
+
+
+# -- pipeline ------------------------------------------------------------------------------------
+def load_frames(path: Path, size: int, n: int) -> np.ndarray:
+    """(n, size, size) uint8: centre squares of the series resized to ``size``, cycled to n."""
+    raw = np.load(path)["frames"][: max(n, 1)]  # (T, H, W) uint8
+    h, w = raw.shape[1:3]
+    side = min(h, w)
+    square = raw[:, (h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+    x = torch.from_numpy(np.ascontiguousarray(square)).float()[:, None]  # (T, 1, side, side)
+    mode = {"mode": "area"} if size <= side else {"mode": "bilinear", "align_corners": False}
+    x = F.interpolate(x, size=(size, size), **mode)[:, 0].round().clamp(0, 255)
+    x = x.to(torch.uint8).numpy()
+    return np.ascontiguousarray(np.resize(x, (n, size, size)))
+
+
+def build_map(store: Store, size: int, latent_dim: int, seed: int = 0) -> tuple[str, str]:
+    """A stored map for ``size`` px frames; returns (projection_id, clustering_id)."""
+    rng = np.random.default_rng(seed)
+    params = PreprocessParams(size=size)
+    dataset_id = store.put("datasets", metadata={"name": f"bench {size}px", "kind": "images",
+                                                 "preprocess": asdict(params)})
+    torch.manual_seed(seed)
+    model = VAE(VAEConfig(image_size=size, latent_dim=latent_dim)).eval()
+    model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
+    centres = rng.normal(scale=4.0, size=(8, latent_dim))
+    mu = (centres[rng.integers(0, 8, 2000)] + rng.normal(size=(2000, latent_dim))).astype(np.float32)
+    ids = {"dataset_id": dataset_id, "model_id": model_id}
+    latents_id = store.put("latents", arrays={"mu": mu}, metadata=ids)
+    ids["latents_id"] = latents_id
+    projector = Projector("pca")
+    embedding = projector.fit_transform(mu)
+    arrays, fitted = projector.to_arrays()
+    projection_id = store.put(
+        "projections", arrays={"embedding": embedding,
+                               **{PROJECTOR_PREFIX + k: v for k, v in arrays.items()}},
+        metadata={**ids, "projector": fitted, "n": len(mu)})
+    clusters = cluster_hdbscan(embedding, min_cluster_size=20)
+    clustering_id = store.put(
+        "clusterings", arrays={"labels": clusters.labels, "probabilities": clusters.probabilities},
+        metadata={**ids, "projection_id": projection_id,
+                  "params": {"space": "projection", "min_cluster_size": 20, "min_samples": None}})
+    return projection_id, clustering_id
+
+
+@dataclass
+class Run:
+    """One replay through the pipeline."""
+
+    size: int
+    max_batch: int
+    rate: float | None  # frames per second asked of the simulator; None: as fast as possible
+    sent: int
+    received: int
+    stored: int
+    problems: list[str]
+    fps: float
+    latency_ms: np.ndarray  # (n,) received - sent, per frame
+    frames_per_batch: float
+    backpressure: int
+
+
+async def stream(live: LiveModel, store: Store, frames: np.ndarray, *, max_batch: int,
+                 rate: float | None, timeout: float) -> Run:
+    """Replay ``frames`` through a fresh pipeline; time every frame from send to receipt."""
+    from websockets.asyncio.client import connect
+
+    config = LiveConfig(projection_id=live.ids["projection_id"],
+                        clustering_id=live.ids["clustering_id"], source="tcp://127.0.0.1:*",
+                        ws_port=0, max_batch=max_batch)
+    pipeline = await LivePipeline.create(config, store=store, token=TOKEN, roots=[], live=live)
+    await pipeline.start()
+    n = len(frames)
+    sent_at, got_at = np.full(n, np.nan), np.full(n, np.nan)
+    copies = np.zeros(n, np.int64)
+    problems: list[str] = []
+
+    def on_sent(done: int, total: int) -> None:
+        sent_at[done - 1] = time.perf_counter()  # frame done-1 has just left the simulator
+
+    async def read(ws) -> None:
+        async for text in ws:
+            now = time.perf_counter()
+            message = decode_message(text)
+            if message["type"] == "batch":
+                index = message["index"]
+                got_at[index] = now
+                np.add.at(copies, index, 1)
+                problems.extend(f"frame {e['index']}: {e['reason']}" for e in message["errors"])
+            elif message["type"] == "gap":
+                problems.append(f"gap: batches {message['first_seq']}..{message['last_seq']}")
+            elif message["type"] == "end":
+                return
+
+    try:
+        async with connect(f"{pipeline.websocket.url}?token={TOKEN}", max_size=None) as ws:
+            await ws.recv()  # hello
+            reader = asyncio.create_task(read(ws))
+            sent = await asyncio.to_thread(replay_zmq, frames, pipeline.info["source"], rate=rate,
+                                           progress=on_sent, timeout=timeout)
+            try:
+                await asyncio.wait_for(reader, timeout)
+            except TimeoutError:
+                problems.append(f"no end-of-stream within {timeout:g} s")
+    finally:
+        stats = await pipeline.stop()
+    received = int((copies > 0).sum())
+    if received < n:
+        problems.append(f"{n - received} frames never received (first {np.flatnonzero(copies == 0)[:5].tolist()})")
+    if (copies > 1).any():
+        problems.append(f"{int((copies > 1).sum())} frames received more than once")
+    if stats["stored_rows"] != n:
+        problems.append(f"{stats['stored_rows']} rows stored in Tiled for {n} frames")
+    ok = copies > 0
+    span = np.nanmax(got_at) - np.nanmin(sent_at) if ok.any() else float("nan")
+    return Run(size=frames.shape[1], max_batch=max_batch, rate=rate, sent=sent, received=received,
+               stored=stats["stored_rows"], problems=problems, fps=received / span,
+               latency_ms=1000 * (got_at[ok] - sent_at[ok]),
+               frames_per_batch=stats["processed"] / max(stats["batches"], 1),
+               backpressure=stats["backpressure"])
+
+
+async def bench_size(store: Store, size: int, n: int, args: argparse.Namespace) -> list[Run]:
+    """Sustained rate batched and one at a time, then latency at half the slower rate."""
+    projection_id, clustering_id = await asyncio.to_thread(build_map, store, size, args.latent_dim)
+    live = await asyncio.to_thread(LiveModel.from_store, store, projection_id, clustering_id,
+                                   device=args.device)
+    frames = load_frames(args.data, size, n)
+    for batch in (32, 1):  # warm-up: the first forward pass of each shape is slow
+        images = np.zeros((batch, size, size), np.float32)
+        await asyncio.to_thread(encode_images, live.model, images, batch_size=batch)
+    runs = []
+    for max_batch in (32, 1):
+        runs.append(await stream(live, store, frames, max_batch=max_batch, rate=None,
+                                 timeout=args.timeout))
+        print(f"  {size}px max_batch {max_batch:>2}: {runs[-1].fps:.1f} frames/s sustained", flush=True)
+    rate = 0.5 * min(r.fps for r in runs)
+    paced = frames[: int(np.clip(rate * args.paced_seconds, 10, n))]
+    for max_batch in (32, 1):
+        runs.append(await stream(live, store, paced, max_batch=max_batch, rate=rate,
+                                 timeout=args.timeout))
+        p50 = np.percentile(runs[-1].latency_ms, 50)
+        print(f"  {size}px max_batch {max_batch:>2}: p50 {p50:.0f} ms at {rate:.1f} frames/s", flush=True)
+    return runs
+
+
+def pipeline_table(runs: list[Run]) -> str:
+    rows = ["| frame | operator | mode | frames | frames/s | ms/frame | frames/batch | "
+            "p50 ms | p90 ms | p99 ms | sent/received/stored |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in runs:
+        mode = "as fast as possible" if r.rate is None else f"paced {r.rate:.1f}/s"
+        p50, p90, p99 = (np.percentile(r.latency_ms, q) if len(r.latency_ms) else float("nan")
+                         for q in (50, 90, 99))
+        operator = "batched (max 32)" if r.max_batch > 1 else "one at a time"
+        per_frame = f"{1000 / r.fps:.1f}" if r.rate is None else "–"  # paced: the pace, not the cost
+        rows.append(f"| {r.size}² | {operator} | {mode} | {r.sent} | {r.fps:.1f} | "
+                    f"{per_frame} | {r.frames_per_batch:.1f} | {p50:.0f} | {p90:.0f} | "
+                    f"{p99:.0f} | {r.sent}/{r.received}/{r.stored} |")
+    return "\n".join(rows)
+
+
+def bench_pipeline(args: argparse.Namespace) -> list[Run]:
+    """Every size through a SimpleTiledServer in a temp dir (started outside the event loop)."""
+    from tiled.server import SimpleTiledServer
+
+    async def sizes(store: Store) -> list[Run]:
+        runs = []
+        for size, n in zip(args.sizes, args.frames):
+            runs += await bench_size(store, size, n, args)
+        return runs
+
+    with tempfile.TemporaryDirectory(prefix="bench-live-tiled-") as directory:
+        server = SimpleTiledServer(directory=directory, api_key="benchkey0123")
+        try:
+            store = Store.from_uri(server.uri.split("?")[0], api_key=server.api_key, project="bench")
+            return asyncio.run(sizes(store))
+        finally:
+            server.close()
+
+
+# -- browser -------------------------------------------------------------------------------------
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>
+/* A stand-in for the browser's WebSocket: the bench hands messages to live.js's onmessage. */
+window.WebSocket = class {{
+  constructor(url) {{ this.url = url; window.__socket = this; setTimeout(() => this.onopen && this.onopen(), 0); }}
+  send() {{}}
+  close() {{}}
+}};
+</script>
+<script src="{plotly}"></script>
+<script src="{live}"></script>
+</head><body>
+<div id="live-status"></div>
+<div class="ms-map"><div id="graph" style="width: 1000px; height: 700px"></div></div>
+<script>
+const LAYOUT = {{margin: {{l: 40, r: 10, t: 10, b: 30}}, dragmode: "lasso", showlegend: false}};
+const gd = document.getElementById("graph");
+const macrotask = () => new Promise(done => {{
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => done();
+  channel.port2.postMessage(0);
+}});
+const frame = () => new Promise(done => requestAnimationFrame(() => done()));
+const points = () => Number(document.getElementById("live-status").dataset.points || 0);
+
+/* live.js: preload messages (untimed), then each update timed through live.js's onmessage. */
+window.benchLive = async function (preload, updates, budgetMs) {{
+  await Plotly.newPlot(gd, [], LAYOUT);
+  window.morphoLive.configure({{mode: "live", ws_url: "ws://bench/", token: "t", session: "bench", dims: 2}});
+  await macrotask();
+  for (const text of preload) {{ window.__socket.onmessage({{data: text}}); await macrotask(); }}
+  await frame();
+  const times = [], start = performance.now();
+  for (const text of updates) {{
+    const t0 = performance.now();
+    window.__socket.onmessage({{data: text}});
+    await macrotask();
+    const t1 = performance.now();
+    await frame();
+    times.push([t1 - t0, performance.now() - t0]);
+    if (performance.now() - start > budgetMs) {{ break; }}
+  }}
+  const live = gd.data.find(t => t.meta === "live") || {{x: [], marker: {{color: []}}}};
+  return {{times, points: points(), drawn: live.x.length, colours: live.marker.color.length}};
+}};
+
+/* Naive: the whole figure again (same traces as live.js, new arrays) with Plotly.react. */
+function figure(x, y, index) {{
+  return [
+    {{type: "scattergl", mode: "markers", name: "live frames", meta: "live", x, y, customdata: index,
+      hovertemplate: "live frame %{{customdata}}<extra></extra>",
+      marker: {{color: index, colorscale: "Viridis", size: 7, line: {{width: 1, color: "#222"}},
+               colorbar: {{title: {{text: "live frame"}}, x: 1.02, len: 0.5, y: 0.25}}}}}},
+    {{type: "scattergl", mode: "markers", meta: "live-start", x: x.slice(0, 1), y: y.slice(0, 1),
+      marker: {{symbol: "star", size: 14, color: "#2ca02c"}}}},
+    {{type: "scattergl", mode: "markers", meta: "live-end", x: x.slice(-1), y: y.slice(-1),
+      marker: {{symbol: "x", size: 14, color: "#d62728"}}}},
+  ];
+}}
+window.benchReact = async function (preload, updates, budgetMs) {{
+  let [x, y, index] = preload;
+  await Plotly.newPlot(gd, figure(x, y, index), LAYOUT);
+  await frame();
+  const times = [], start = performance.now();
+  for (const [bx, by, bi] of updates) {{
+    const t0 = performance.now();
+    x = x.concat(bx); y = y.concat(by); index = index.concat(bi);
+    await Plotly.react(gd, figure(x, y, index), LAYOUT);
+    const t1 = performance.now();
+    await frame();
+    times.push([t1 - t0, performance.now() - t0]);
+    if (performance.now() - start > budgetMs) {{ break; }}
+  }}
+  return {{times, points: index.length, drawn: gd.data[0].x.length, colours: gd.data[0].marker.color.length}};
+}};
+</script></body></html>
+"""
+
+
+def batch_message(seq: int, first: int, xy: np.ndarray) -> str:
+    """A websocket batch message of points ``first ..`` at ``xy``, as the pipeline encodes it."""
+    n = len(xy)
+    batch = ResultBatch(seq=seq, index=np.arange(first, first + n), patch=np.full(n, -1, np.int32),
+                        source=["bench"] * n, coords=xy.astype(np.float32),
+                        cluster=np.zeros(n, np.int32), received=np.full(n, time.time()),
+                        processed=time.time(), timings={})
+    return encode_batch(batch, session="bench", stored_seq=seq)
+
+
+def browser():
+    """Headless Chromium with the flags of tests/conftest.py (as bench/map.py, without its page hooks)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/lib/chromium/chromium"
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_script_timeout(600)
+    return driver
+
+
+def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
+    """ms per update with N points on the live trace: live.js (extendTraces) vs Plotly.react."""
+    rng = np.random.default_rng(0)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-live-page-") as directory:
+        page = Path(directory) / "live.html"
+        page.write_text(PAGE.format(plotly=PLOTLY_JS.as_uri(), live=LIVE_JS.as_uri()))
+        driver = browser()
+        try:
+            version = driver.capabilities.get("browserVersion", "?")
+            for n in args.points:
+                xy = rng.normal(size=(n + 32 * args.updates, 2)).astype(np.float32)
+                starts = range(0, n, PRELOAD_CHUNK)
+                preload = [batch_message(k, s, xy[s:min(s + PRELOAD_CHUNK, n)])
+                           for k, s in enumerate(starts)]
+                firsts = range(n, n + 32 * args.updates, 32)
+                updates = [batch_message(len(preload) + k, s, xy[s:s + 32]) for k, s in enumerate(firsts)]
+                columns = [xy[:, 0].tolist(), xy[:, 1].tolist(), list(range(len(xy)))]
+                naive_preload = [c[:n] for c in columns]
+                naive_updates = [[c[s:s + 32] for c in columns] for s in firsts]
+                for name, script, data in (
+                    ("live.js: extendTraces", "benchLive", (preload, updates)),
+                    ("naive: Plotly.react of the figure", "benchReact", (naive_preload, naive_updates)),
+                ):
+                    driver.get(page.as_uri())
+                    out = driver.execute_async_script(
+                        f"const done = arguments[arguments.length - 1];"
+                        f"window.{script}(arguments[0], arguments[1], arguments[2]).then(done);",
+                        *data, 1000 * args.browser_budget)
+                    times = np.array(out["times"])
+                    expected = n + 32 * len(times)
+                    if out["points"] != expected:
+                        raise SystemExit(f"{name}: the page took {out['points']} of {expected} points")
+                    results.append({"n": n, "approach": name, "updates": len(times),
+                                    "call_ms": float(np.median(times[:, 0])),
+                                    "frame_ms": float(np.median(times[:, 1])),
+                                    "p90_ms": float(np.percentile(times[:, 1], 90)),
+                                    "held": (expected, out["drawn"], out["colours"])})
+                    print(f"  {n:,} points, {name}: {results[-1]['frame_ms']:.1f} ms per update", flush=True)
+        finally:
+            driver.quit()
+    return results, version
+
+
+def browser_table(results: list[dict]) -> str:
+    rows = ["| points on the trace | approach | updates | ms per update (call) | "
+            "ms per update (to next frame) | p90 ms (to next frame) | points sent / trace x / colours |",
+            "|---:|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        rows.append(f"| {r['n']:,} | {r['approach']} | {r['updates']} | {r['call_ms']:.1f} | "
+                    f"{r['frame_ms']:.1f} | {r['p90_ms']:.1f} | {'/'.join(f'{v:,}' for v in r['held'])} |")
+    return "\n".join(rows)
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 512], help="frame sides")
+    parser.add_argument("--frames", type=int, nargs="+",
+                        help="frames per sustained run, one count or one per size "
+                             "(default 256, 64 for sides over 256; a quarter with --quick)")
+    parser.add_argument("--paced-seconds", type=float, default=6.0,
+                        help="length of each latency run (at least 10 frames)")
+    parser.add_argument("--points", type=int, nargs="*", default=[1_000, 100_000],
+                        help="points already on the live trace")
+    parser.add_argument("--updates", type=int, default=50, help="batches of 32 points per browser case")
+    parser.add_argument("--browser-budget", type=float, default=15.0,
+                        help="seconds per browser case; fewer updates are timed past it")
+    parser.add_argument("--quick", action="store_true",
+                        help="a quarter of the frames, --paced-seconds 4 --updates 20")
+    parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="torch device for the model (auto, cpu, cuda)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds a replay may take")
+    parser.add_argument("--data", type=Path, default=REAL_FRAMES if REAL_FRAMES.exists() else DEMO_FRAMES)
+    args = parser.parse_args()
+    if args.frames is None:
+        args.frames = [(256 if side <= 256 else 64) // (4 if args.quick else 1) for side in args.sizes]
+    if args.quick:
+        args.paced_seconds, args.updates = 4.0, 20
+    if len(args.frames) == 1:
+        args.frames = args.frames * len(args.sizes)
+    if len(args.frames) != len(args.sizes):
+        parser.error(f"--frames gives {len(args.frames)} counts for {len(args.sizes)} sizes")
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    load0 = os.getloadavg()
+    print(f"torch {torch.__version__} ({args.device}, {torch.get_num_threads()} threads), "
+          f"{os.cpu_count()} CPUs, load average {load0[0]:.2f}; frames from {args.data}", flush=True)
+    t0 = time.perf_counter()
+    runs = bench_pipeline(args)
+    browser_results, version = ([], "") if args.no_browser else bench_browser(args)
+    load1 = os.getloadavg()
+
+    print(f"\n{platform.processor() or platform.machine()}, nproc={os.cpu_count()}, python "
+          f"{platform.python_version()}, torch {torch.__version__} on {args.device}; load average "
+          f"{load0[0]:.2f} -> {load1[0]:.2f}; {time.perf_counter() - t0:.0f} s in all\n")
+    print(pipeline_table(runs))
+    single_512 = [r for r in runs if r.size == 512 and r.max_batch == 1 and r.rate is None]
+    if single_512:
+        s = 1 / single_512[0].fps
+        print(f"\n512² one at a time: {s:.3f} s per frame; anchor {ANCHOR_S_PER_512} s (GPU): "
+              f"ours / anchor = {s / ANCHOR_S_PER_512:.2f}")
+    if browser_results:
+        print(f"\nChromium {version} headless (SwiftShader), plotly.js 4.1.1\n")
+        print(browser_table(browser_results))
+    lost = [f"{r.size}px max_batch {r.max_batch} rate {r.rate}: {p}" for r in runs for p in r.problems]
+    if lost:
+        sys.exit("FRAMES NOT ACCOUNTED FOR:\n" + "\n".join(lost))
+
+
+if __name__ == "__main__":
+    main()

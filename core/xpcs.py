@@ -1,0 +1,222 @@
+"""Two-time correlation maps of a frame series, and how far a map is from equilibrium.
+
+A two-time map over the pixels P of a region (a q-ring for speckle, any mask for microscopy)::
+
+    C(t1, t2) = <I(t1) I(t2)>_P / (<I(t1)>_P <I(t2)>_P)
+
+At equilibrium the dynamics do not depend on the age of the sample, so C depends only on the lag
+t2 - t1 and the map is constant along each diagonal (a Toeplitz matrix). The non-equilibrium
+measure (:func:`non_equilibrium`) is the fraction of the variance of C that is left after
+subtracting each diagonal's mean: 0 at equilibrium, towards 1 when C depends on t1 itself
+(ageing, intermittent avalanches, a sample that changes state during the scan).
+
+The diagonal t1 = t2 is left out of that measure by default (``min_lag=1``): it holds the
+speckle contrast plus the shot noise of a single frame, so it sits far above its neighbours,
+and authors often overwrite it (the yolk-plasma map of ``../shared/data`` has it set to 0.04).
+Either way it says nothing about ageing, and kept in it would dominate the total variance.
+
+Noise counts as deviation: a map estimated from few pixels or frames scatters around its
+diagonal means, and that scatter reads as non-equilibrium (the noisy BNL map of ``../shared/data``
+gives ~0.97). Average over more pixels, or smooth the map, before comparing values.
+
+Example
+-------
+>>> frames = np.random.default_rng(0).poisson(5.0, size=(20, 16, 16))
+>>> C = two_time(frames)
+>>> C.shape, bool(np.allclose(C, C.T))
+((20, 20), True)
+>>> 0.0 <= non_equilibrium(C) <= 1.0
+True
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+# Pixels per block of the product: T x 2**16 float64 is 512 KiB per frame of the window, so a
+# window of a few hundred full detector frames never needs the whole stack in float64 at once.
+_PIXEL_BLOCK = 2**16
+
+
+def two_time(frames: Any, roi: np.ndarray | None = None) -> np.ndarray:
+    """Two-time correlation map of a frame series over the pixels of a region.
+
+    Parameters
+    ----------
+    frames : array-like of shape (T, H, W)
+        Intensities (counts); T >= 2.
+    roi : bool array of shape (H, W), optional
+        Pixels to average over; ``None`` uses every pixel.
+
+    Returns
+    -------
+    C : ndarray of shape (T, T), float64, symmetric
+        ``C[t1, t2] = mean(I[t1] * I[t2]) / (mean(I[t1]) * mean(I[t2]))`` over the region,
+        computed as one matrix product (in pixel blocks, to bound memory).
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, non-finite intensities in the region, an empty region, or a frame whose
+        mean intensity in the region is not positive (the ratio is undefined).
+
+    Examples
+    --------
+    >>> two_time(np.ones((3, 4, 4)))
+    array([[1., 1., 1.],
+           [1., 1., 1.],
+           [1., 1., 1.]])
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.shape[0] < 2:
+        raise ValueError(f"frames of shape {frames.shape} must be (T, H, W) with T >= 2")
+    if frames.dtype.kind not in "biuf":
+        raise ValueError(f"frames have non-numeric dtype {frames.dtype}")
+    t = frames.shape[0]
+    pixels = frames.reshape(t, -1)  # (T, H*W), a view for contiguous input
+    if roi is not None:
+        roi = np.asarray(roi, dtype=bool)
+        if roi.shape != frames.shape[1:]:
+            raise ValueError(f"roi of shape {roi.shape} must match the frames' {frames.shape[1:]}")
+        pixels = pixels[:, roi.reshape(-1)]  # (T, P)
+    n_pixels = pixels.shape[1]
+    if n_pixels == 0:
+        raise ValueError("the roi selects no pixel; select at least one")
+
+    gram = np.zeros((t, t))  # sum over pixels of I(t1) I(t2)
+    sums = np.zeros(t)
+    for start in range(0, n_pixels, _PIXEL_BLOCK):
+        block = pixels[:, start : start + _PIXEL_BLOCK].astype(np.float64)  # (T, B)
+        if not np.isfinite(block).all():
+            raise ValueError("frames hold NaN or inf inside the roi; mask those pixels out")
+        gram += block @ block.T
+        sums += block.sum(axis=1)
+    means = sums / n_pixels
+    bad = np.flatnonzero(means <= 0)
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} frame(s) have no positive mean intensity in the roi (first: "
+            f"{bad[:5].tolist()}); C is undefined there: enlarge the roi or drop those frames"
+        )
+    C = (gram / n_pixels) / np.outer(means, means)
+    return (C + C.T) / 2  # exact symmetry; the product is symmetric up to rounding
+
+
+def sliding_two_time(
+    frames: Iterable[np.ndarray] | np.ndarray,
+    window: int,
+    step: int = 1,
+    roi: np.ndarray | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Two-time maps over a window sliding along a (possibly endless) frame stream.
+
+    Parameters
+    ----------
+    frames : iterable of (H, W) arrays, or an array (T, H, W)
+        Consumed lazily: only the last ``window`` frames (their roi pixels) are kept.
+    window : int
+        Frames per map, at least 2.
+    step : int, default 1
+        Frames between the starts of consecutive maps, at least 1.
+    roi : bool array (H, W), optional
+
+    Yields
+    ------
+    (start, C) : the index of the window's first frame and its (window, window) map.
+
+    Examples
+    --------
+    >>> series = np.random.default_rng(0).poisson(5.0, size=(10, 8, 8))
+    >>> [start for start, _ in sliding_two_time(series, window=4, step=3)]
+    [0, 3, 6]
+    """
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
+        raise ValueError(f"window={window!r} must be an integer of at least 2")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step={step!r} must be an integer of at least 1")
+    keep = None if roi is None else np.asarray(roi, dtype=bool)
+    buffer: deque[np.ndarray] = deque(maxlen=window)
+    for i, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if keep is not None and frame.shape != keep.shape:
+            raise ValueError(f"frame {i} of shape {frame.shape} does not match the roi {keep.shape}")
+        buffer.append(frame[keep][None, :] if keep is not None else frame.reshape(1, -1))
+        start = i - window + 1
+        if start >= 0 and start % step == 0:
+            yield start, two_time(np.stack(buffer, axis=0))  # (window, 1, P) -> (window, window)
+
+
+def diagonal_baseline(C: np.ndarray, *, min_lag: int = 1) -> np.ndarray:
+    """The time-translation-invariant part of a map: each diagonal replaced by its mean.
+
+    Entries with ``|t2 - t1| < min_lag`` and NaN entries are ignored and come back as NaN.
+    Each diagonal is averaged after subtracting its first kept value, so a diagonal of equal
+    values returns exactly that value (a Toeplitz map is its own baseline, bit for bit).
+    """
+    C = _check_map(C)
+    t = C.shape[0]
+    if isinstance(min_lag, bool) or not isinstance(min_lag, (int, np.integer)) or not 0 <= min_lag < t:
+        raise ValueError(f"min_lag={min_lag!r} must be an integer between 0 and {t - 1}")
+    baseline = np.full_like(C, np.nan)
+    rows = np.arange(t)
+    for k in range(-(t - 1), t):
+        if abs(k) < min_lag:
+            continue
+        i = rows[max(0, -k) : t - max(0, k)]
+        values = C[i, i + k]
+        kept = np.isfinite(values)
+        if not kept.any():
+            continue
+        reference = values[kept][0]
+        mean = reference + (values[kept] - reference).mean()
+        baseline[i[kept], i[kept] + k] = mean
+    return baseline
+
+
+def non_equilibrium(C: Any, *, min_lag: int = 1) -> float:
+    """Fraction of the variance of a two-time map not explained by its diagonal averages.
+
+    ``sum((C - B)**2) / sum((C - mean(C))**2)`` over the kept entries, where B is
+    :func:`diagonal_baseline`. Since B holds the per-diagonal means, the total variance splits
+    exactly into a between-diagonals part and this deviation, so the result lies in [0, 1].
+
+    Parameters
+    ----------
+    C : array-like of shape (T, T)
+        A two-time map; NaN entries are ignored.
+    min_lag : int, default 1
+        Diagonals with ``|t2 - t1| < min_lag`` are left out (1: the main diagonal only; see the
+        module docstring for why; 0 keeps it).
+
+    Returns
+    -------
+    float in [0, 1]; 0 for a map constant along every diagonal, and for a constant map.
+
+    Examples
+    --------
+    >>> lag = np.abs(np.subtract.outer(np.arange(5), np.arange(5)))
+    >>> non_equilibrium(np.exp(-lag / 2.0))
+    0.0
+    """
+    C = _check_map(C)
+    baseline = diagonal_baseline(C, min_lag=min_lag)
+    kept = np.isfinite(baseline)
+    if not kept.any():
+        raise ValueError("the map has no finite entry off the excluded diagonals")
+    values = C[kept]
+    total = np.sum((values - values.mean()) ** 2)
+    if total == 0:
+        return 0.0
+    deviation = np.sum((values - baseline[kept]) ** 2)
+    return float(min(1.0, deviation / total))
+
+
+def _check_map(C: Any) -> np.ndarray:
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 2:
+        raise ValueError(f"a two-time map must be square (T, T) with T >= 2, got shape {C.shape}")
+    return C

@@ -1,0 +1,173 @@
+"""Live mode as one asyncio program: listener -> operator -> Tiled table + websocket.
+
+::
+
+    listener (ZMQ | folder | Tiled) --submit--> [bounded queue] --> LiveOperator (worker thread)
+        --> TiledPublisher (appends /<project>/live/<session>/points)
+        --> WebSocketPublisher (every connected browser)
+
+:func:`run_pipeline` is what ``morphospace live`` runs; :class:`LivePipeline` is the same in
+pieces, for tests and for the app. Stopping is orderly: the listener stops taking frames, the
+operator processes everything already queued, the Tiled publisher writes everything it holds,
+and browsers get what is buffered for them before the server closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.imageio import strip_query
+from core.live_store import LiveSession
+from streaming.listeners import listener_for
+from streaming.operator import LiveModel, LiveOperator
+from streaming.publishers import TiledPublisher, WebSocketPublisher
+
+log = logging.getLogger(__name__)
+
+
+class LiveConfig(BaseModel):
+    """What a live session runs; validated before anything starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    projection_id: str = Field(..., description="The map to place frames on (its model, "
+                               "dataset preprocessing and fitted projection are used).")
+    source: str = Field(..., description="tcp://HOST:PORT (ZMQ), tiled+http(s)://... (a growing "
+                        "array node) or a folder path.")
+    clustering_id: str | None = Field(None, description="A clustering of that map; none: -1.")
+    session: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                description="Session id; default a new live-<time>-<hex>.")
+    ws_host: str = "127.0.0.1"
+    ws_port: int = Field(8765, ge=0, le=65535, description="0 picks a free port.")
+    max_batch: int = Field(32, ge=1, le=4096)
+    queue_size: int = Field(64, ge=1, le=65536)
+    client_buffer: int = Field(256, ge=1, le=65536, description="Batches per slow browser.")
+    zmq_kind: Literal["pull", "sub"] = "pull"
+    bind: bool = Field(True, description="ZMQ: bind the address (producers connect) or connect.")
+    stop_at_end: bool = Field(False, description="Stop when a producer sends end-of-stream.")
+    device: str = Field("auto", description="Torch device: auto, cpu, cuda or cuda:N.")
+
+
+class LivePipeline:
+    """A wired, not yet started pipeline; build it with :meth:`create`."""
+
+    def __init__(self, operator: LiveOperator, listener: Any, tiled: TiledPublisher,
+                 websocket: WebSocketPublisher, session: LiveSession, config: LiveConfig):
+        self.operator, self.listener = operator, listener
+        self.tiled, self.websocket = tiled, websocket
+        self.session, self.config = session, config
+        self._tasks: list[asyncio.Task] = []
+
+    @classmethod
+    async def create(cls, config: LiveConfig, *, store: Any, token: str,
+                     roots: list[Path], api_key: str | None = None,
+                     live: LiveModel | None = None) -> LivePipeline:
+        """Load the map (unless ``live`` is given), open the source, create the session node."""
+        if live is None:
+            live = await asyncio.to_thread(LiveModel.from_store, store, config.projection_id,
+                                           config.clustering_id, device=config.device)
+        operator = LiveOperator(live, max_batch=config.max_batch, queue_size=config.queue_size)
+        listener = listener_for(operator, config.source, roots=roots, api_key=api_key,
+                                bind=config.bind, kind=config.zmq_kind)
+        metadata = {**live.ids, "source": strip_query(getattr(listener, "endpoint", config.source)),
+                    "preprocess": asdict(live.preprocess), "projector": live.projector.method,
+                    "cluster_method": live.clusters.method, "max_batch": config.max_batch}
+        try:
+            session = await asyncio.to_thread(LiveSession.create, store,
+                                              n_components=live.n_components,
+                                              metadata=metadata, id=config.session)
+        except BaseException:
+            await listener.stop()  # releases its socket or watch
+            raise
+        tiled = TiledPublisher(session)
+        websocket = WebSocketPublisher(
+            token, session=session.id, host=config.ws_host, port=config.ws_port,
+            client_buffer=config.client_buffer, stored_seq=lambda: tiled.stored_seq,
+            hello=lambda: {"table": session.path, "n_components": live.n_components,
+                           "stats": operator.stats.as_dict()},
+        )
+        operator.add_publisher(tiled)  # the table first: what a browser sees is being stored
+        operator.add_publisher(websocket)
+        operator.listeners.append(listener)
+        return cls(operator, listener, tiled, websocket, session, config)
+
+    @property
+    def info(self) -> dict:
+        """Addresses a client needs (no token)."""
+        return {"session": self.session.id, "table": self.session.path,
+                "ws_url": self.websocket.url,
+                "source": getattr(self.listener, "endpoint", self.config.source)}
+
+    async def start(self) -> None:
+        await self.tiled.start()
+        await self.websocket.start()
+        self._tasks = [asyncio.create_task(self.operator.start(), name="operator"),
+                       asyncio.create_task(self.listener.start(), name="listener")]
+
+    async def wait(self, stop_event: asyncio.Event | None = None) -> None:
+        """Until ``stop_event`` is set, the stream ends (``stop_at_end``) or a part fails."""
+        waiters = [asyncio.create_task((stop_event or asyncio.Event()).wait())]
+        if self.config.stop_at_end:
+            waiters.append(asyncio.create_task(self.operator.ended.wait()))
+        done, _ = await asyncio.wait([*waiters, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        for task in self._tasks:
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+
+    async def stop(self) -> dict:
+        """Stop taking frames, finish what was taken, store it, flush browsers; final stats."""
+        operator_task = self._tasks[0] if self._tasks else None
+        await self.listener.stop()
+        if operator_task is not None and not operator_task.done():
+            await self.operator.close()
+            await operator_task
+        await self.tiled.stop()
+        await self.websocket.stop()
+        stats = {**self.operator.stats.as_dict(), "stored_rows": self.tiled.rows,
+                 "store_waits": self.tiled.waits, "store_failures": self.tiled.failures}
+        await asyncio.to_thread(self.session.update_metadata, ended=True, stats=stats)
+        self._tasks = []
+        log.info("live session %s stopped: %s", self.session.id, stats)
+        return stats
+
+
+async def run_pipeline(
+    settings: Any,
+    config: LiveConfig,
+    *,
+    token: str,
+    stop_event: asyncio.Event | None = None,
+    on_ready: Callable[[dict], None] | None = None,
+    store: Any = None,
+    live: LiveModel | None = None,
+) -> dict:
+    """Run a live session until ``stop_event`` (or end-of-stream with ``stop_at_end``).
+
+    ``settings`` gives the Tiled store (unless ``store`` is passed) and the data roots a
+    watched folder must lie in. ``live`` skips loading the map (one already in memory).
+    ``on_ready(info)`` is called once everything listens. Returns the final counters.
+    """
+    if store is None:
+        from core.store import Store
+
+        store = await asyncio.to_thread(Store.from_settings, settings)
+    pipeline = await LivePipeline.create(config, store=store, token=token,
+                                         roots=list(settings.data_roots),
+                                         api_key=settings.resolved_tiled_api_key(), live=live)
+    await pipeline.start()
+    if on_ready is not None:
+        on_ready(pipeline.info)
+    try:
+        await pipeline.wait(stop_event)
+    finally:
+        stats = await pipeline.stop()
+    return stats

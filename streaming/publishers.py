@@ -1,0 +1,306 @@
+"""Where results go: every open browser (websocket) and the session's Tiled table.
+
+Both are :class:`arroyopy.Publisher` subclasses (arroyopy 0.2.2 ships only a Redis publisher).
+``publish`` never waits on a browser: the websocket publisher encodes a batch once and drops it
+into a bounded buffer per client, sent by that client's own task. The Tiled publisher appends
+in a worker thread behind a bounded queue: when Tiled is slower than the stream, ``publish``
+waits, which holds the operator and, through its queue, the listener -- nothing is dropped.
+
+Slow browsers: when a client's buffer is full its *oldest* batch is dropped (the newest points
+matter most on a live map) and, before its next batch, the client is sent
+``{"type": "gap", "first_seq", "last_seq", "n_batches", "first_index", "last_index"}``; the
+batches of that range are in the Tiled table (column ``batch``) once ``stored_seq`` has reached
+``last_seq``, so the page can fill the hole from there.
+
+Security: the server binds 127.0.0.1 by default; a client must present the session token as
+``?token=`` (compared with :func:`hmac.compare_digest`), otherwise the connection is closed with
+code 1008 (policy violation) -- a close code, rather than an HTTP 403, because a browser's
+``WebSocket`` can read a close code and stop retrying, while a refused handshake looks to it
+just like a server that is down. The token never appears in logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from arroyopy import Publisher
+
+from core.live_store import LiveSession
+from streaming.messages import ResultBatch, StreamEnd, encode_batch
+
+log = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+
+
+@dataclass
+class _Item:
+    """One encoded batch waiting for one client."""
+
+    seq: int
+    first_index: int | None
+    last_index: int | None
+    payload: str
+
+
+class _Client:
+    """A connected browser: a bounded buffer of encoded batches and the task that sends them."""
+
+    def __init__(self, connection: Any, hello: str, maxlen: int):
+        self.connection = connection
+        self.hello = hello  # always sent first, never dropped
+        self.maxlen = maxlen
+        self.pending: deque[_Item] = deque()
+        self.wakeup = asyncio.Event()
+        self.gap: dict | None = None
+        self.dropped = 0
+
+    def offer(self, item: _Item) -> None:
+        if len(self.pending) >= self.maxlen:
+            self._note_dropped(self.pending.popleft())
+        self.pending.append(item)
+        self.wakeup.set()
+
+    def _note_dropped(self, item: _Item) -> None:
+        self.dropped += 1
+        if self.gap is None:
+            self.gap = {"type": "gap", "first_seq": item.seq, "last_seq": item.seq,
+                        "n_batches": 0, "first_index": item.first_index,
+                        "last_index": item.last_index}
+        gap = self.gap
+        gap["last_seq"] = item.seq
+        gap["n_batches"] += 1
+        for key, pick in (("first_index", min), ("last_index", max)):
+            values = [v for v in (gap[key], getattr(item, key)) if v is not None]
+            gap[key] = pick(values) if values else None
+
+    async def run(self) -> None:
+        await self.connection.send(self.hello)
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.gap is not None or self.pending:
+                if self.gap is not None:  # the dropped batches are older than all pending ones
+                    message, self.gap = json.dumps(self.gap), None
+                else:
+                    message = self.pending.popleft().payload
+                await self.connection.send(message)
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and self.gap is None
+
+
+class WebSocketPublisher(Publisher):
+    """Sends each result batch to every connected browser; see the module docstring.
+
+    Parameters
+    ----------
+    token : str
+        Clients must connect with ``?token=<token>``.
+    session : str
+        Sent in every message, so a page can tell sessions apart.
+    host, port : bind address; ``port=0`` picks a free port (see :attr:`port`).
+    client_buffer : int, default 256
+        Batches that may wait for one client before its oldest is dropped.
+    hello : callable returning a dict, optional
+        Extra fields for the ``hello`` message sent on connect (table path, stats).
+    stored_seq : callable returning int, optional
+        The last batch already in the Tiled table, sent with each batch.
+    origins : optional list of accepted ``Origin`` headers (None accepts any, e.g. scripts).
+    """
+
+    def __init__(self, token: str, *, session: str, host: str = "127.0.0.1", port: int = 0,
+                 client_buffer: int = 256, hello: Callable[[], dict] | None = None,
+                 stored_seq: Callable[[], int] | None = None,
+                 origins: Sequence[str | None] | None = None):
+        if not token:
+            raise ValueError("token must be a non-empty string; generate one with secrets.token_urlsafe()")
+        if not (isinstance(client_buffer, int) and client_buffer >= 1):
+            raise ValueError(f"client_buffer={client_buffer!r} must be an integer >= 1")
+        self._token = token.encode()
+        self.session = session
+        self.host, self._port = host, port
+        self.client_buffer = client_buffer
+        self._hello = hello or dict
+        self._stored_seq = stored_seq or (lambda: -1)
+        self.origins = origins
+        self.next_seq = 0
+        self.clients: set[_Client] = set()
+        self._server: Any = None
+
+    @property
+    def port(self) -> int:
+        return self._server.sockets[0].getsockname()[1] if self._server else self._port
+
+    @property
+    def url(self) -> str:
+        """The address without the token (safe to log)."""
+        return f"ws://{self.host}:{self.port}/"
+
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        # compression=None: per-message deflate compresses per connection, so a batch would be
+        # compressed once per client, and base64 floats hardly compress anyway.
+        self._server = await serve(self._handle, self.host, self._port, compression=None,
+                                   origins=self.origins)
+        log.info("live websocket on %s (session %s)", self.url, self.session)
+
+    async def _handle(self, connection: Any) -> None:
+        query = parse_qs(urlsplit(connection.request.path).query)
+        given = query.get("token", [""])[0].encode()
+        if not hmac.compare_digest(given, self._token):
+            log.warning("refused a live client from %s: wrong or missing token",
+                        connection.remote_address[0])
+            await connection.close(POLICY_VIOLATION, "invalid token")
+            return
+        hello = json.dumps({"type": "hello", "session": self.session, "next_seq": self.next_seq,
+                            "stored_seq": self._stored_seq(), **self._hello()})
+        client = _Client(connection, hello, self.client_buffer)
+        self.clients.add(client)  # no await since the hello was made: no batch slips between
+        sender = asyncio.create_task(client.run())
+        try:
+            async for _ in connection:  # browsers send nothing; reading keeps pings flowing
+                pass
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+
+    async def publish(self, message: Any) -> None:
+        if isinstance(message, ResultBatch):
+            index = message.index
+            item = _Item(message.seq, int(index.min()) if len(index) else None,
+                         int(index.max()) if len(index) else None,
+                         encode_batch(message, session=self.session,
+                                      stored_seq=self._stored_seq()))
+            self.next_seq = message.seq + 1
+        elif isinstance(message, StreamEnd):
+            item = _Item(self.next_seq - 1, None, None, json.dumps(
+                {"type": "end", "session": self.session, "sent": message.sent,
+                 "last_seq": self.next_seq - 1}))
+        else:
+            return
+        for client in list(self.clients):
+            client.offer(item)
+
+    async def stop(self, flush_timeout: float = 2.0) -> None:
+        """Give clients up to ``flush_timeout`` s to receive what is buffered, then close."""
+        if self._server is None:
+            return
+        deadline = time.monotonic() + flush_timeout
+        while any(not c.idle for c in self.clients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        self._server.close()  # closes every connection with 1001 (going away)
+        await self._server.wait_closed()
+        self._server = None
+
+
+class TiledPublisher(Publisher):
+    """Appends every result (and every error) to the session's tables in Tiled.
+
+    Batches that pile up while an append is in flight are written together in one append.
+    A failed append is retried with back-off (0.5 s doubling to 10 s), holding the stream,
+    rather than losing rows; :meth:`stop` tries once more and logs any rows it could not write.
+    An append whose response was lost may then be written twice; ``(index, patch, batch)``
+    identifies such duplicates.
+    """
+
+    def __init__(self, session: LiveSession, *, queue_size: int = 64):
+        self.session = session
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.stored_seq = -1
+        self.rows = 0
+        self.waits = 0  # publish calls that found the queue full (Tiled slower than the stream)
+        self.failures = 0
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def publish(self, message: Any) -> None:
+        if isinstance(message, ResultBatch):
+            if self.queue.full():
+                self.waits += 1
+            await self.queue.put(message)
+
+    async def stop(self) -> None:
+        """Write everything queued, then stop."""
+        if self._task is None:
+            return
+        await self.queue.put(None)
+        await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        done = False
+        while not done:
+            batches = [await self.queue.get()]
+            while not self.queue.empty():
+                batches.append(self.queue.get_nowait())
+            done = None in batches
+            batches = [b for b in batches if b is not None]
+            if batches:
+                await self._write(batches, final=done)
+
+    async def _write(self, batches: list[ResultBatch], *, final: bool) -> None:
+        points, errors = _points_columns(batches), _error_columns(batches)
+        delay = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self.session.append_points, points)
+                points = None
+                await asyncio.to_thread(self.session.append_errors, errors)
+                break
+            except Exception as exc:  # noqa: BLE001  Tiled down or slow: retry, do not drop
+                self.failures += 1
+                if final:
+                    lost = len(points["index"]) if points is not None else 0
+                    log.error("could not store %d rows and %d errors of session %s in Tiled: %s",
+                              lost, len(errors["index"]), self.session.id, exc)
+                    return
+                log.warning("Tiled append failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(10.0, 2 * delay)
+                points = points or _points_columns([])  # points already written are not resent
+        self.rows += sum(len(b) for b in batches)
+        self.stored_seq = batches[-1].seq
+
+
+def _points_columns(batches: list[ResultBatch]) -> dict[str, Any]:
+    def cat(name: str, dtype: Any) -> np.ndarray:
+        parts = [np.asarray(getattr(b, name), dtype=dtype) for b in batches]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    coords = (np.concatenate([b.coords for b in batches]) if batches
+              else np.zeros((0, 3), np.float32))
+    columns = {
+        "index": cat("index", np.int64), "patch": cat("patch", np.int32),
+        "source": [s for b in batches for s in b.source],
+        "batch": np.concatenate([np.full(len(b), b.seq, np.int64) for b in batches])
+        if batches else np.zeros(0, np.int64),
+        "cluster": cat("cluster", np.int32), "received": cat("received", np.float64),
+        "processed": np.concatenate([np.full(len(b), b.processed) for b in batches])
+        if batches else np.zeros(0),
+    }
+    for k, axis in enumerate("xyz"):
+        columns[axis] = coords[:, k] if k < coords.shape[1] else np.zeros(len(coords), np.float32)
+    return columns
+
+
+def _error_columns(batches: list[ResultBatch]) -> dict[str, list]:
+    errors = [e for b in batches for e in b.errors]
+    return {"index": [-1 if e.index is None else e.index for e in errors],
+            "source": [e.source for e in errors], "reason": [e.reason for e in errors],
+            "received": [e.received for e in errors]}

@@ -1,0 +1,152 @@
+"""Replay a real frame series as if a detector were producing it, over ZMQ or into a folder.
+
+So live mode can be shown and tested without a beamline: ``morphospace simulate`` loads a series
+(an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.imageio` reads), optionally turns
+it into sliding two-time correlation maps (:mod:`core.xpcs`), and sends it at a chosen rate.
+
+Pacing is against a monotonic schedule (frame i leaves at ``start + i / rate``), so a slow send
+does not stretch the whole replay; waits go through ``stop.wait`` so a replay stops at once.
+Progress goes to a plain ``progress(done, total)`` callback.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from core.imageio import iter_array_frames, read_frames, resolve_sources
+from core.xpcs import sliding_two_time
+from streaming.messages import end_parts, frame_to_parts
+
+Progress = Callable[[int, int], None]
+
+
+def load_series(path: str | Path) -> np.ndarray:
+    """A frame stack (N, H, W[, C]) from an npz/npy stack, an image file or a folder of them."""
+    path = Path(path).expanduser().resolve()
+    root = path if path.is_dir() else path.parent
+    frames = [frame for source in resolve_sources(path, [root])
+              for frame, _ in read_frames(source)]
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"{str(path)!r} holds frames of {len(shapes)} different shapes "
+                         f"({sorted(shapes)[:3]}); replay one series at a time")
+    return np.stack(frames)
+
+
+def two_time_series(frames: np.ndarray, window: int, step: int | None = None,
+                    roi: np.ndarray | None = None) -> np.ndarray:
+    """Sliding two-time maps (M, window, window) float32 of a series (step defaults to window)."""
+    maps = [C for _, C in sliding_two_time(frames, window, step or window, roi)]
+    if not maps:
+        raise ValueError(f"window={window} is longer than the series ({len(frames)} frames)")
+    return np.stack(maps).astype(np.float32)
+
+
+class _Pacer:
+    def __init__(self, rate: float | None, stop: threading.Event):
+        if rate is not None and not rate > 0:
+            raise ValueError(f"rate={rate!r} must be > 0 frames per second, or None for as fast as possible")
+        self.rate, self.stop = rate, stop
+        self.start = time.monotonic()
+
+    def wait(self, i: int) -> bool:
+        """Wait for frame i's slot; False when asked to stop."""
+        if self.rate is not None:
+            self.stop.wait(max(0.0, self.start + i / self.rate - time.monotonic()))
+        return not self.stop.is_set()
+
+
+def replay_zmq(
+    frames: np.ndarray,
+    address: str,
+    *,
+    rate: float | None = None,
+    kind: Literal["push", "pub"] = "push",
+    bind: bool = False,
+    source: str | None = None,
+    start_index: int = 0,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    timeout: float = 30.0,
+    end: bool = True,
+) -> int:
+    """Send each frame as a two-part ZMQ message, then (``end``) an end marker; returns frames sent.
+
+    PUSH (default) waits for the pipeline when it is behind, so nothing is lost; ``timeout``
+    seconds without being able to send ends the replay with TimeoutError. ``bind=False`` connects
+    to a pipeline that binds (its default).
+    """
+    import zmq
+
+    stop = stop or threading.Event()
+    pacer = _Pacer(rate, stop)
+    source = source or address
+    context = zmq.Context()  # its own, never an asyncio one (see streaming.listeners)
+    socket = context.socket(zmq.PUSH if kind == "push" else zmq.PUB)
+    socket.setsockopt(zmq.LINGER, int(timeout * 1000))  # let queued frames leave on close
+    (socket.bind if bind else socket.connect)(address)
+    sent = 0
+    try:
+        for i, frame in enumerate(iter_array_frames(frames)):
+            if not pacer.wait(i):
+                break
+            _send(socket, frame_to_parts(start_index + i, frame, source), stop, timeout)
+            sent += 1
+            if progress is not None:
+                progress(sent, len(frames))
+        if end and not stop.is_set():
+            _send(socket, end_parts(sent), stop, timeout)
+    finally:
+        socket.close()  # waits up to `timeout` (LINGER) for queued frames to leave
+        context.term()
+    return sent
+
+
+def _send(socket, parts: list[bytes], stop: threading.Event, timeout: float) -> None:
+    import zmq
+
+    deadline = time.monotonic() + timeout
+    while not socket.poll(100, zmq.POLLOUT):  # short polls so a stop request is seen
+        if stop.is_set():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no pipeline took a frame for {timeout:g} s; is `morphospace live` running?")
+    socket.send_multipart(parts)
+
+
+def replay_folder(
+    frames: np.ndarray,
+    folder: str | Path,
+    *,
+    rate: float | None = None,
+    prefix: str = "frame",
+    start_index: int = 0,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Write each frame as ``<prefix>_<index:06d>.npy`` the way a careful detector does: into a
+    hidden ``.part`` file first, renamed when complete (a watcher never sees half a frame)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    pacer = _Pacer(rate, stop)
+    sent = 0
+    for i, frame in enumerate(iter_array_frames(frames)):
+        if not pacer.wait(i):
+            break
+        name = f"{prefix}_{start_index + i:06d}.npy"
+        part = folder / f".{name}.part"
+        with open(part, "wb") as f:
+            np.save(f, frame)
+        os.replace(part, folder / name)
+        sent += 1
+        if progress is not None:
+            progress(sent, len(frames))
+    return sent

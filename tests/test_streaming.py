@@ -1,0 +1,404 @@
+"""Live mode: simulator -> ZMQ/folder/Tiled -> operator -> websocket clients and the Tiled table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import zmq
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from core.live_store import LiveSession
+from core.settings import Settings
+from core.store import Store
+from streaming.listeners import FolderListener, TiledFrameListener
+from streaming.messages import (
+    FrameError,
+    ResultBatch,
+    StreamEnd,
+    decode_message,
+    end_parts,
+    frame_from_parts,
+    frame_to_parts,
+)
+from streaming.operator import STAGES, LiveModel
+from streaming.pipeline import LiveConfig, LivePipeline, run_pipeline
+from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
+from streaming.simulator import replay_folder, replay_zmq
+from tests.conftest import DEMO_DATA
+
+TOKEN = "test-token-0123456789"
+TIMEOUT = 30  # seconds any single wait may take before the test fails instead of hanging
+
+
+@pytest.fixture(scope="module")
+def live_map(tiled_server):
+    """A tiny real map in its own project: dataset, VAE, latents, PCA, HDBSCAN, as flows store them."""
+    from core.checkpoint import save_model
+    from core.clustering import cluster_hdbscan
+    from core.encode import encode_images
+    from core.ingest import ingest_array
+    from core.models.vae import VAEConfig
+    from core.preprocess import PreprocessParams
+    from core.projection import Projector
+    from core.train import TrainParams, train_vae
+
+    store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
+                           project=f"t{uuid.uuid4().hex[:8]}")
+    # The demo's real frames, every 4th pixel: (50, 125, 125) uint8, quick to preprocess.
+    frames = np.ascontiguousarray(np.load(DEMO_DATA / "colloids_brightfield.npz")["frames"][:, ::4, ::4])
+    dataset_id = ingest_array(frames, store, PreprocessParams(size=32), name="live test",
+                              source_label="demo").dataset_id
+    images = store.images(dataset_id)  # (50, 32, 32)
+    model, _ = train_vae(images, VAEConfig(image_size=32, latent_dim=4, base_channels=4),
+                         TrainParams(epochs=1, batch_size=25, val_fraction=0, device="cpu"))
+    model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
+    mu, logvar = encode_images(model, images)
+    latents_id = store.put("latents", arrays={"mu": mu, "logvar": logvar},
+                           metadata={"dataset_id": dataset_id, "model_id": model_id})
+    projector = Projector("pca")
+    embedding = projector.fit_transform(mu)
+    arrays, fitted = projector.to_arrays()
+    ids = {"dataset_id": dataset_id, "model_id": model_id, "latents_id": latents_id}
+    projection_id = store.put(
+        "projections", arrays={"embedding": embedding, **{f"projector_{k}": v for k, v in arrays.items()}},
+        metadata={**ids, "projector": fitted})
+    result = cluster_hdbscan(embedding, min_cluster_size=5)
+    clustering_id = store.put(
+        "clusterings", arrays={"labels": result.labels, "probabilities": result.probabilities},
+        metadata={**ids, "projection_id": projection_id,
+                  "params": {"space": "projection", "min_cluster_size": 5, "min_samples": None}})
+    live = LiveModel.from_store(store, projection_id, clustering_id, device="cpu")
+    return SimpleNamespace(store=store, live=live, frames=frames, projection_id=projection_id,
+                           clustering_id=clustering_id, api_key=tiled_server.api_key)
+
+
+def _config(live_map, **changes) -> LiveConfig:
+    return LiveConfig(projection_id=live_map.projection_id, clustering_id=live_map.clustering_id,
+                      source="tcp://127.0.0.1:*", ws_port=0, device="cpu", **changes)
+
+
+async def _pipeline(live_map, **changes) -> LivePipeline:
+    pipeline = await LivePipeline.create(_config(live_map, **changes), store=live_map.store,
+                                         token=TOKEN, roots=[], live=live_map.live)
+    await pipeline.start()
+    return pipeline
+
+
+class Client:
+    """A websocket client that records every message and lets a test await conditions on them."""
+
+    def __init__(self, url: str, token: str = TOKEN, sock: socket.socket | None = None, **kwargs):
+        self.uri, self.sock, self.kwargs = f"{url}?token={token}", sock, kwargs
+        self.messages: list[dict] = []
+        self.changed = asyncio.Condition()
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Client:
+        self.ws = await connect(self.uri, sock=self.sock, **self.kwargs)
+        self.task = asyncio.create_task(self._read())
+        await self.until(lambda: self.of("hello"))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.ws.close()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.ws:
+                async with self.changed:
+                    self.messages.append(decode_message(text))
+                    self.changed.notify_all()
+        finally:
+            async with self.changed:
+                self.messages.append({"type": "closed"})
+                self.changed.notify_all()
+
+    async def until(self, predicate, timeout: float = TIMEOUT):
+        async with self.changed:
+            return await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+
+    def of(self, kind: str) -> list[dict]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    def indices(self) -> list[int]:
+        return [int(i) for m in self.of("batch") for i in m["index"]]
+
+
+def _crops(live_map, n: int) -> np.ndarray:
+    """Smaller real frames (crops of the demo series) so a test streams quickly."""
+    return np.ascontiguousarray(live_map.frames[:n, :96, :96])
+
+
+def test_end_to_end_every_frame_accounted_for(live_map):
+    """Simulator -> ZMQ -> operator -> websocket and Tiled: indices sent == received == stored."""
+    frames = live_map.frames[:40]
+
+    async def scenario():
+        ready, info = asyncio.Event(), {}
+        settings = Settings(data_roots=[])
+
+        def on_ready(found: dict) -> None:
+            info.update(found)
+            ready.set()
+
+        run = asyncio.create_task(run_pipeline(
+            settings, _config(live_map, stop_at_end=True, max_batch=8), token=TOKEN,
+            on_ready=on_ready, store=live_map.store, live=live_map.live))
+        await asyncio.wait_for(ready.wait(), TIMEOUT)
+        async with Client(info["ws_url"]) as client:
+            sent = await asyncio.to_thread(replay_zmq, frames, info["source"], rate=200)
+            stats = await asyncio.wait_for(run, TIMEOUT)
+            await client.until(lambda: client.of("closed"))
+        return info, client, sent, stats
+
+    info, client, sent, stats = asyncio.run(scenario())
+    print(stats)
+    assert sent == len(frames)
+    assert client.indices() == list(range(len(frames)))
+    assert client.of("end")[0]["sent"] == len(frames)
+    batches = client.of("batch")
+    assert [m["seq"] for m in batches] == list(range(len(batches)))
+    first = batches[0]
+    assert first["coords"].shape == (first["n"], 2) and set(first["timings_ms"]) <= set(STAGES)
+    assert {"preprocess", "encode", "project", "cluster"} <= set(first["timings_ms"])
+    session = LiveSession.open(live_map.store, info["session"])
+    table = session.points()
+    assert sorted(table["index"]) == list(range(len(frames))) and session.errors().empty
+    coords = np.concatenate([m["coords"] for m in batches])
+    assert np.allclose(table.sort_values("index")[["x", "y"]].to_numpy(), coords)
+    assert set(table["cluster"]) <= set(range(-1, 10))
+    assert stats["processed"] == stats["stored_rows"] == len(frames) and stats["errors"] == 0
+    assert live_map.live.clusters.method == "approximate_predict"
+
+
+def test_client_reconnects_and_fills_the_gap_from_the_table(live_map):
+    """A client that drops out gets the rest after reconnecting; the table fills what it missed."""
+    frames = _crops(live_map, 30)
+
+    async def scenario():
+        pipeline = await _pipeline(live_map)
+        url, endpoint = pipeline.websocket.url, pipeline.info["source"]
+        async with Client(url) as watcher:  # stays connected: tells when frames were processed
+            async with Client(url) as client:
+                await asyncio.to_thread(replay_zmq, frames[:10], endpoint, end=False)
+                await client.until(lambda: len(client.indices()) == 10)
+            last_seen = client.of("batch")[-1]["seq"]
+            await asyncio.to_thread(replay_zmq, frames[10:20], endpoint, start_index=10, end=False)
+            await watcher.until(lambda: len(watcher.indices()) == 20)
+            async with Client(url) as again:
+                await asyncio.to_thread(replay_zmq, frames[20:], endpoint, start_index=20)
+                await again.until(lambda: again.of("end"))
+        await pipeline.stop()
+        return pipeline, client, again, last_seen
+
+    pipeline, client, again, last_seen = asyncio.run(scenario())
+    hello = again.of("hello")[0]
+    assert hello["next_seq"] > last_seen + 1 and hello["table"] == pipeline.session.path
+    table = pipeline.session.points()
+    gap = table[(table["batch"] > last_seen) & (table["batch"] < hello["next_seq"])]
+    assert sorted(gap["index"]) == list(range(10, 20))
+    assert again.indices() == list(range(20, 30))
+    assert sorted(client.indices() + list(gap["index"]) + again.indices()) == list(range(30))
+
+
+def test_wrong_or_missing_token_is_refused_with_policy_violation():
+    """Only clients presenting the session token are served; others get close code 1008."""
+
+    async def scenario():
+        server = WebSocketPublisher(TOKEN, session="s")
+        await server.start()
+        codes = []
+        for query in ("?token=wrong", "", "?token="):
+            async with connect(server.url + query) as ws:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                codes.append(closed.value.rcvd.code)
+        async with connect(f"{server.url}?token={TOKEN}") as ws:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        await server.stop()
+        return codes, hello
+
+    codes, hello = asyncio.run(scenario())
+    assert codes == [POLICY_VIOLATION] * 3
+    assert hello["type"] == "hello" and hello["session"] == "s"
+
+
+def test_malformed_frames_are_reported_and_skipped(live_map):
+    """Wrong shape, NaN, a truncated payload and a garbage header become errors; the stream goes on."""
+    good = _crops(live_map, 2)
+
+    def send(endpoint: str) -> None:
+        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock.connect(endpoint)
+        header, payload = frame_to_parts(3, good[0], "sim")
+        for parts in (frame_to_parts(0, good[0], "sim"),
+                      frame_to_parts(1, good[0][:50], "sim"),  # wrong shape
+                      frame_to_parts(2, np.full(good[0].shape, np.nan), "sim"),  # all NaN
+                      [header, payload[:-7]],  # truncated
+                      [b"{not json", b""],  # unreadable header
+                      frame_to_parts(4, good[1], "sim"),
+                      end_parts(6)):
+            sock.send_multipart(parts)
+        sock.close(linger=5000)
+
+    async def scenario():
+        pipeline = await _pipeline(live_map)
+        async with Client(pipeline.websocket.url) as client:
+            await asyncio.to_thread(send, pipeline.info["source"])
+            await client.until(lambda: client.of("end"))
+        stats = await pipeline.stop()
+        return pipeline, client, stats
+
+    pipeline, client, stats = asyncio.run(scenario())
+    assert client.indices() == [0, 4]
+    errors = {e["index"]: e["reason"] for m in client.of("batch") for e in m["errors"]}
+    assert set(errors) == {1, 2, 3, None}
+    assert "shape" in errors[1] and "NaN" in errors[2] and "payload" in errors[3]
+    assert "header" in errors[None]
+    assert sorted(pipeline.session.errors()["index"]) == [-1, 1, 2, 3]
+    assert sorted(pipeline.session.points()["index"]) == [0, 4]
+    assert stats["errors"] == 4 and stats["processed"] == 2
+
+
+def test_backpressure_is_counted_and_no_frame_is_lost(live_map):
+    """A producer faster than a one-slot queue makes listeners wait (counted), never drop."""
+    frames = _crops(live_map, 30)
+
+    async def scenario():
+        pipeline = await _pipeline(live_map, queue_size=1, max_batch=1)
+        async with Client(pipeline.websocket.url) as client:
+            await asyncio.to_thread(replay_zmq, frames, pipeline.info["source"])  # no rate limit
+            await client.until(lambda: client.of("end"))
+        stats = await pipeline.stop()
+        return pipeline, client, stats
+
+    pipeline, client, stats = asyncio.run(scenario())
+    assert stats["backpressure"] > 0
+    assert client.indices() == list(range(30))
+    assert sorted(pipeline.session.points()["index"]) == list(range(30))
+    assert client.of("batch")[-1]["stats"]["backpressure"] > 0
+
+
+def test_slow_client_does_not_stall_the_stream_or_a_fast_client():
+    """A client that stops reading loses its oldest batches (told by a gap); the others get all."""
+    n_batches, rows = 150, 1500
+
+    def batch(seq: int) -> ResultBatch:
+        index = np.arange(seq * rows, (seq + 1) * rows)
+        return ResultBatch(seq=seq, index=index, patch=np.full(rows, -1), source=["s"] * rows,
+                           coords=np.random.default_rng(seq).normal(size=(rows, 2)),
+                           cluster=np.zeros(rows), received=np.zeros(rows), processed=0.0,
+                           timings={})
+
+    async def scenario():
+        server = WebSocketPublisher(TOKEN, session="s", client_buffer=4)
+        await server.start()
+        slow_sock = socket.create_connection(("127.0.0.1", server.port))
+        slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with Client(server.url) as fast, Client(server.url, sock=slow_sock, max_queue=1) as slow:
+            slow.task.cancel()  # the slow client stops reading altogether
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for seq in range(n_batches):
+                await server.publish(batch(seq))
+                await asyncio.sleep(0)  # let client senders run, as between real batches
+            publish_seconds = loop.time() - started
+            await fast.until(lambda: len(fast.of("batch")) == n_batches)
+            slow_client = next(c for c in server.clients if c.dropped)
+            slow.ws.transport.abort()  # a vanished browser: no close handshake to wait for
+            await server.stop(flush_timeout=0)
+        return fast, slow_client, publish_seconds
+
+    fast, slow_client, publish_seconds = asyncio.run(scenario())
+    assert [m["seq"] for m in fast.of("batch")] == list(range(n_batches)) and not fast.of("gap")
+    assert slow_client.dropped > 0 and len(slow_client.pending) <= 4
+    assert publish_seconds < 10
+
+
+def test_zmq_frame_encoding_round_trips_and_rejects_nonsense():
+    """The two-part ZMQ format keeps dtype, shape and values; bad messages become errors."""
+    array = np.arange(12, dtype=">u2").reshape(3, 4)
+    frame = frame_from_parts(frame_to_parts(7, array, "det", {"exposure": 0.1}), "tcp://x")
+    assert frame.index == 7 and np.array_equal(frame.array, array)
+    assert frame.metadata == {"exposure": 0.1}
+    assert isinstance(frame_from_parts(end_parts(5), "tcp://x"), StreamEnd)
+    header = json.dumps({"index": 1, "dtype": "O", "shape": [2]}).encode()
+    assert isinstance(frame_from_parts([header, b"12345678"], "tcp://x"), FrameError)
+    assert isinstance(frame_from_parts([b"[1]"], "tcp://x"), FrameError)
+
+
+class _Sink:
+    """Stands in for the operator: collects what a listener submits."""
+
+    def __init__(self, want: int):
+        self.items, self.want, self.done = [], want, asyncio.Event()
+
+    async def submit(self, item) -> None:
+        self.items.append(item)
+        if len(self.items) >= self.want:
+            self.done.set()
+
+
+def test_folder_listener_reads_complete_files_and_reports_bad_ones(tmp_path, live_map):
+    """Frames written into a watched folder arrive in order; an unreadable file is an error."""
+    frames = _crops(live_map, 4)
+
+    async def scenario():
+        sink = _Sink(want=5)
+        listener = FolderListener.from_folder(sink, tmp_path, roots=[tmp_path], settle=0.02)
+        task = asyncio.create_task(listener.start())
+        await asyncio.sleep(0)  # the watch begins at the listener's first await
+        await asyncio.to_thread(replay_folder, frames, tmp_path)
+        (tmp_path / "zz_broken.npy").write_bytes(b"not an npy file")
+        await asyncio.wait_for(sink.done.wait(), TIMEOUT)
+        await listener.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        return sink.items
+
+    items = asyncio.run(scenario())
+    assert [item.index for item in items] == [0, 1, 2, 3, 4]
+    assert all(np.array_equal(item.array, f) for item, f in zip(items, frames))
+    assert isinstance(items[4], FrameError) and "zz_broken" in items[4].source
+    with pytest.raises(PermissionError):
+        FolderListener.from_folder(_Sink(1), tmp_path, roots=[tmp_path / "elsewhere"])
+
+
+def test_tiled_listener_picks_up_appended_frames(live_map):
+    """Frames appended to a Tiled array node after the listener started arrive, indexed by position."""
+    frames = _crops(live_map, 5).astype(np.float32)
+    node = live_map.store.root.create_container(f"det-{uuid.uuid4().hex[:6]}")
+    array = node.write_array(frames[:3], key="frames")
+
+    async def scenario():
+        sink = _Sink(want=5)
+        listener = TiledFrameListener(sink, array, "det", poll=0.05)
+        task = asyncio.create_task(listener.start())
+        await asyncio.to_thread(array.patch, frames[3:], offset=3, extend=True)
+        await asyncio.wait_for(sink.done.wait(), TIMEOUT)
+        await listener.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        return sink.items
+
+    items = asyncio.run(scenario())
+    assert [item.index for item in items] == list(range(5))
+    assert np.array_equal(np.stack([item.array for item in items]), frames)
+    assert items[4].source == "det[4]"
+
+
+def test_cli_simulate_writes_frames_and_refuses_bad_input(tmp_path, capsys):
+    """`morphospace simulate` replays a series into a folder; a missing file is one error line."""
+    from app.cli import main
+
+    assert main(["simulate", str(DEMO_DATA / "colloids_brightfield.npz"), "--folder",
+                 str(tmp_path / "out"), "--rate", "0"]) == 0
+    assert len(list((tmp_path / "out").glob("frame_*.npy"))) == 50
+    assert main(["simulate", str(tmp_path / "missing.npz"), "--folder", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err
