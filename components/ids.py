@@ -12,3 +12,11 @@ RESULTS_VERSION = "results-version"
 # dcc.Store: a run submitted by a panel other than the jobs panel ({"id", "job", "flow", "kind",
 #             "label", "submitted"}), which the jobs panel then follows like its own.
 SUBMITTED = "submitted-run"
+
+# Clientside JS for clientside_callback: the triggered value of an ALL-pattern input, to a page store.
+FORWARD_TRIGGERED = """function(values) {
+    const t = dash_clientside.callback_context.triggered;
+    if (!t || !t.length) { return dash_clientside.no_update; }
+    const v = t[0].value;
+    return v === undefined ? null : v;
+}"""

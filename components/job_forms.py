@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
+import dash_bootstrap_components as dbc
 from annotated_types import Ge, Gt, Le, Lt
+from dash import html
 from pydantic import BaseModel, ValidationError
 
 from core.preprocess import PreprocessParams
@@ -75,6 +77,16 @@ JOBS: dict[str, Job] = {
         FormField("lr", "Learning rate", "number", _default(fp.TrainParams, "lr")),
         FormField("name", "Name", "text"),
     )),
+    "train-gan": Job("train-gan", "Train GAN", fp.TrainGANParams, "models", (
+        FormField("dataset_id", "Dataset", "result", result_kind="datasets",
+                  hint="Frames of 32, 64, 128, 256 or 512 px: ingest with one of those sizes."),
+        FormField("latent_dim", "Latent dim", "number", _default(fp.TrainGANParams, "latent_dim")),
+        FormField("epochs_per_stage", "Epochs per stage", "number", _default(fp.TrainGANParams, "epochs_per_stage"),
+                  hint="One stage per resolution, from 4 px up to the frames' size."),
+        FormField("batch_size", "Batch size", "number", _default(fp.TrainGANParams, "batch_size")),
+        FormField("lr", "Learning rate", "number", _default(fp.TrainGANParams, "lr")),
+        FormField("name", "Name", "text"),
+    )),
     "encode": Job("encode", "Encode", fp.EncodeParams, "latents", (
         FormField("dataset_id", "Dataset", "result", result_kind="datasets"),
         FormField("model_id", "Model", "result", result_kind="models"),
@@ -97,6 +109,16 @@ JOBS: dict[str, Job] = {
         FormField("min_cluster_size", "Min cluster size", "number", _default(fp.ClusterParams, "min_cluster_size")),
         FormField("min_samples", "Min samples", "number", _default(fp.ClusterParams, "min_samples"),
                   hint="Empty: same as min cluster size. Larger: more points called noise."),
+    )),
+    "calibrate": Job("calibrate-gamma", "Calibrate γ", fp.CalibrateParams, "calibrations", (
+        FormField("model_id", "Model", "result", result_kind="models",
+                  hint="Real frames for the bands come from the dataset it was trained on."),
+        FormField("references", "References", "number", 16,
+                  hint="Prior draws to perturb (references lassoed on a map come from the variations panel)."),
+        FormField("gammas", "γ values", "text", ", ".join(f"{g:g}" for g in fp.GAMMA_SWEEP),
+                  hint="Comma-separated, each in (0, 10]; empty for 0.25 … 2."),
+        FormField("n_per_reference", "Samples per γ", "number", _default(fp.CalibrateParams, "n_per_reference"),
+                  hint="Per reference and γ."),
     )),
 }
 RESULT_FIELDS = [(job, f) for job, spec in JOBS.items() for f in spec.fields if f.kind == "result"]
@@ -131,12 +153,18 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
         )
     names = {f.name for f in spec.fields}
     data = {k: v for k, v in values.items() if k in names}
+    if job == "calibrate":
+        data["references"] = {"n_prior": data.get("references")}
+        if data.get("gammas") is None:
+            del data["gammas"]  # the default sweep
+        else:  # pydantic reads each token as a number and names the one that is not
+            data["gammas"] = [t for t in re.split(r"[,;\s]+", data["gammas"]) if t]
     if job == "project" and data.get("n_components") is not None:
         data["n_components"] = int(data["n_components"])  # radio values come back as sent, but be sure
     return spec.model(**data)
 
 
-def _bounds(model: type[BaseModel], name: str) -> str:
+def bounds_text(model: type[BaseModel], name: str) -> str:
     """'between 2 and 200', '> 0 and ≤ 1', "one of 'pca', 'umap'" or '' for a model field."""
     info = model.model_fields.get(name)
     if info is None:
@@ -201,6 +229,8 @@ def explain(job: str, exc: ValidationError) -> list[Problem]:
         loc = [p for p in err["loc"] if isinstance(p, str)]
         msg = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
+        if isinstance(value, dict) and len(value) == 1:  # a form field that fills one nested parameter
+            value = next(iter(value.values()))
         if loc[:2] == ["preprocess", "clip_percentiles"]:
             index = next((p for p in err["loc"] if isinstance(p, int)), 0)
             name = ("clip_lo", "clip_hi")[index]
@@ -219,7 +249,7 @@ def explain(job: str, exc: ValidationError) -> list[Problem]:
             continue
         else:
             name = loc[0]  # unions add the member's type to loc ('source', 'str'): keep the field
-            bounds = _bounds(model, name)
+            bounds = bounds_text(model, name)
         if name in problems:
             continue
         if value is None:
@@ -232,6 +262,14 @@ def explain(job: str, exc: ValidationError) -> list[Problem]:
     return list(problems.values())
 
 
+def problems_alert(problems: list[Problem]) -> dbc.Alert:
+    """The problems that stopped a submission, as the alert any panel's form shows."""
+    return dbc.Alert([
+        html.Div("Not submitted; fix:", className="fw-bold"),
+        html.Ul([html.Li(str(p)) for p in problems], className="mb-0"),
+    ], color="danger", className="py-1 px-2 mb-0 jobs-problems")
+
+
 def summarize(job: str, params: BaseModel) -> str:
     """One line saying what a run does, for the runs table."""
     p = params
@@ -240,6 +278,11 @@ def summarize(job: str, params: BaseModel) -> str:
         return f"ingest {source} at {p.preprocess.size} px"
     if job == "train":
         return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs on {p.dataset_id}"
+    if job == "train-gan":
+        return f"GAN d={p.latent_dim}, {p.epochs_per_stage} epochs per stage on {p.dataset_id}"
+    if job == "calibrate":
+        return (f"γ sweep {p.gammas[0]:g}…{p.gammas[-1]:g} ({len(p.gammas)} values), "
+                f"{p.references.n_prior}×{p.n_per_reference} samples on {p.model_id}")
     if job == "encode":
         return f"encode {p.dataset_id} with {p.model_id}"
     if job == "project":

@@ -22,7 +22,7 @@ from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_
 
 from components import context
 from components.ids import RESULTS_VERSION, SUBMITTED
-from components.job_forms import JOBS, RESULT_FIELDS, FormField, Problem, submit_job
+from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
 from components.job_runs import find_result, refresh, result_options, unfinished
 from core.store import StoreError
 
@@ -122,13 +122,6 @@ class JobsAIO(html.Div):
         ], className="mb-1")
 
 
-def _problems_alert(problems: list[Problem]) -> dbc.Alert:
-    return dbc.Alert([
-        html.Div("Not submitted; fix:", className="fw-bold"),
-        html.Ul([html.Li(str(p)) for p in problems], className="mb-0"),
-    ], color="danger", className="py-1 px-2 mb-0 jobs-problems")
-
-
 def _register_submit(job: str) -> None:
     names = [f.name for f in JOBS[job].fields]
 
@@ -148,7 +141,7 @@ def _register_submit(job: str) -> None:
 
         done = submit_job(job, dict(zip(names, values)), submit)
         if done.problems:
-            return _problems_alert(done.problems), no_update
+            return problems_alert(done.problems), no_update
         if done.error:
             return dbc.Alert(done.error, color="danger", className="py-1 px-2 mb-0 jobs-problems"), no_update
         record = done.record

@@ -28,7 +28,7 @@ from dash.exceptions import PreventUpdate
 from components import context
 from components import map_figure as mf
 from components.errors import problem, with_store
-from components.ids import CLICKED, CURRENT, SELECTION
+from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION
 from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
 from core.selection import nearest_neighbours, to_png_data_uri
 
@@ -453,13 +453,7 @@ def _highlight(selection, current, view):
 
 
 # Forward the instance that changed to the page stores, in the browser (no server round trip).
-_FORWARD = """function(values) {
-    const t = dash_clientside.callback_context.triggered;
-    if (!t || !t.length) { return dash_clientside.no_update; }
-    const v = t[0].value;
-    return v === undefined ? null : v;
-}"""
-clientside_callback(_FORWARD, Output(SELECTION, "data", allow_duplicate=True),
+clientside_callback(FORWARD_TRIGGERED, Output(SELECTION, "data", allow_duplicate=True),
                     Input(MapAIO.ids.selection(ALL), "data"), prevent_initial_call=True)
-clientside_callback(_FORWARD, Output(CLICKED, "data", allow_duplicate=True),
+clientside_callback(FORWARD_TRIGGERED, Output(CLICKED, "data", allow_duplicate=True),
                     Input(MapAIO.ids.clicked(ALL), "data"), prevent_initial_call=True)

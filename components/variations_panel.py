@@ -1,0 +1,469 @@
+"""Material variations panel: sample variations around the map's selection, then explore them.
+
+Left, the "Sample variations" form: the reference states are the frames selected on the map
+(``SELECTION``; at most :data:`REFERENCE_CAP`, evenly spaced) or, with nothing selected, M draws
+from the prior; γ, N, seed, the three plausibility filters and the dendrogram cut. It builds the
+flow's own parameter model (``flows.params.SampleVariationsParams``) so a bad value is refused
+here with the field, the value and the range, then submits a ``sample-variations`` run and hands
+its record to the jobs panel (``SUBMITTED``), which shows its progress and lets it be cancelled.
+Beside γ, the newest γ calibration of the map's model; right and below, the results (reloaded on
+``RESULTS_VERSION``): a variations node's summary, reference states, clusters and exports.
+
+What those show is in ``components.variations_views``, plain functions of ``(store, ...)``; this
+module holds the form helpers, the component and the callbacks. Callbacks only route, and every
+failure becomes a message in the panel (``components.errors``) while the page keeps working.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from pydantic import BaseModel, ValidationError
+
+from components.errors import with_store
+from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED
+from components.inspect_panel import hint, selected_indices
+from components.job_forms import FormField, Problem, Submitted, bounds_text, problems_alert, run_record
+from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
+                                         clusters_view, export_file, reference_view, summary_view,
+                                         variations_options)
+from flows import params as fp
+
+
+FLOW = "sample-variations"
+REFERENCE_CAP = 200  # lassoed frames used as references at most: M × N decodes, and a readable dendrogram
+PLAY_MS = 400  # one step of the player
+
+_P, _FILTERS = fp.SampleVariationsParams.model_fields, fp.VariationFilters()
+FIELDS: tuple[FormField, ...] = (
+    FormField("gamma", "γ", "number", _P["gamma"].default, hint="Each latent component moves by U[−γ, γ]."),
+    FormField("n_per_reference", "N per reference", "number", _P["n_per_reference"].default),
+    FormField("seed", "Seed", "number", _P["seed"].default),
+    FormField("entropy_max", "Max |ΔH| (bits)", "number", _FILTERS.entropy_max, hint="Filters: blank = off."),
+    FormField("iou_min", "Min IoU", "number", _FILTERS.iou_min),
+    FormField("intensity_max", "Max intensity dev.", "number", _FILTERS.intensity_max),
+    FormField("n_clusters", "Clusters (cut)", "number", _P["n_clusters"].default,
+              hint="The results can be re-cut without a new run."),
+    FormField("n_prior", "Prior draws M", "number", 20, hint="Used only when nothing is selected on the map."),
+)
+FILTER_FIELDS = ("entropy_max", "iou_min", "intensity_max")
+NESTED = {"filters": fp.VariationFilters, "references": fp.ReferenceStates}  # where a nested field's bounds are
+RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+# -- the form: reference states, parameters, their problems -----------------------------------
+def capped(indices: list[int], cap: int = REFERENCE_CAP) -> list[int]:
+    """At most ``cap`` of the sorted indices, evenly spaced, so a large lasso is represented over
+    its whole extent rather than by its first frames."""
+    if len(indices) <= cap:
+        return indices
+    return [indices[i] for i in np.linspace(0, len(indices) - 1, cap).round().astype(int)]
+
+
+def references_note(selection: dict | None, current: dict | None) -> Any:
+    """What the run will use as reference states, in words."""
+    if not current:
+        return hint(NO_MAP)
+    n = len(set(selected_indices(selection)))
+    if not n:
+        return html.Span("Nothing selected on the map: the reference states are M draws from the prior "
+                         "N(0, I). Lasso frames on the map to use them instead.")
+    if n <= REFERENCE_CAP:
+        return html.Span([html.B(f"{n:,}"), f" frame{'s' if n > 1 else ''} selected on the map → "
+                          f"{n:,} reference state{'s' if n > 1 else ''}."])
+    return html.Span([html.B(f"{n:,}"), f" frames selected: {REFERENCE_CAP} of them, evenly spaced, are the "
+                      f"reference states (cap {REFERENCE_CAP})."])
+
+
+def build_params(values: Mapping[str, Any], selection: dict | None, current: dict) -> fp.SampleVariationsParams:
+    """The flow's parameters from the form; raises pydantic's ValidationError.
+
+    A blank filter is None (off); a blank γ, N, seed or cut stays None and is reported as empty
+    rather than silently replaced by its default.
+    """
+    values = {k: None if v is None or (isinstance(v, str) and not v.strip()) else v for k, v in values.items()}
+    indices = capped(sorted(set(selected_indices(selection))))
+    references = ({"latents_id": current.get("latents_id"), "indices": indices} if indices
+                  else {"n_prior": values.get("n_prior")})
+    return fp.SampleVariationsParams(
+        model_id=current.get("model_id"), references=references,
+        filters={name: values.get(name) for name in FILTER_FIELDS},
+        **{name: values.get(name) for name in ("gamma", "n_per_reference", "seed", "n_clusters")},
+    )
+
+
+def _label(name: str) -> str:
+    """'γ [gamma]': the form's label and the parameter it fills."""
+    return next(f"{f.label} [{name}]" for f in FIELDS if f.name == name)
+
+
+def explain(exc: ValidationError) -> list[Problem]:
+    """One readable problem per bad field: its label, the value given, the allowed range."""
+    known = {f.name for f in FIELDS}
+    problems: dict[str, Problem] = {}
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if isinstance(p, str)]
+        name, msg = (loc[-1] if loc else "form"), err["msg"].removeprefix("Value error, ")
+        if name not in known:  # a model validator (which references) or a field the form does not fill
+            problems.setdefault(name, Problem("form", None, f"{name}: {msg}" if name != "references" else msg))
+            continue
+        model = NESTED.get(loc[0], fp.SampleVariationsParams) if len(loc) > 1 else fp.SampleVariationsParams
+        bounds = bounds_text(model, name)
+        value = err.get("input")
+        if value is None:
+            text = f"enter a value {bounds}"
+        elif err["type"] in RANGE_ERRORS:
+            text = f"must be {bounds}"
+        else:
+            text = msg[:1].lower() + msg[1:]
+        problems.setdefault(name, Problem(_label(name), value, text))
+    return list(problems.values())
+
+
+def summarize(params: fp.SampleVariationsParams) -> str:
+    """One line for the runs table."""
+    refs = params.references
+    source = f"{len(refs.indices)} lassoed frames" if refs.indices else f"{refs.n_prior} prior draws"
+    return f"variations γ={params.gamma:g}, {params.n_per_reference} per reference of {source} on {params.model_id}"
+
+
+def submit_variations(values: Mapping[str, Any], selection: dict | None, current: dict | None,
+                      submit: Callable[[str, BaseModel], str]) -> Submitted:
+    """Validate the form, then submit; nothing reaches Prefect when a value is out of range."""
+    if not current or not current.get("model_id"):
+        return Submitted(error=NO_MAP)
+    try:
+        params = build_params(values, selection, current)
+    except ValidationError as exc:
+        return Submitted(problems=explain(exc))
+    try:
+        run_id = submit(FLOW, params)
+    except Exception as exc:  # SubmitError says what to do; anything else still gets shown
+        return Submitted(error=str(exc) or type(exc).__name__)
+    return Submitted(record=run_record(run_id, "variations", FLOW, "variations", summarize(params)))
+
+
+def submitted_message(done: Submitted) -> Any:
+    if done.problems:
+        return problems_alert(done.problems)
+    if done.error:
+        return dbc.Alert(done.error, color="danger", className="py-1 px-2 mb-0 small")
+    return html.Span(f"Submitted {FLOW} run {done.record['id'][:8]}…: its progress is in the Jobs panel; "
+                     "the result appears below when it completes.", className="text-success small")
+
+
+# -- the component ---------------------------------------------------------------------------------
+def _id(subcomponent: str) -> staticmethod:
+    return staticmethod(lambda aio_id: {"component": "VariationsAIO", "subcomponent": subcomponent, "aio_id": aio_id})
+
+
+class VariationsAIO(html.Div):
+    """The "Material variations" panel (collapsed until opened)."""
+
+    class ids:
+        field = staticmethod(lambda aio_id, name: {"component": "VariationsAIO", "subcomponent": f"field-{name}",
+                                                   "aio_id": aio_id})
+        references = _id("references")
+        submit = _id("submit")
+        message = _id("message")
+        submitted = _id("submitted")  # the last run record, forwarded to the page's SUBMITTED
+        calibration = _id("calibration")
+        suggested = _id("suggested")
+        use_suggested = _id("use-suggested")
+        results = _id("results")
+        results_message = _id("results-message")
+        summary = _id("summary")
+        reference = _id("reference")
+        images = _id("images")
+        gallery = _id("gallery")
+        frames = _id("frames")
+        player = _id("player")
+        caption = _id("caption")
+        slider = _id("slider")
+        play = _id("play")
+        tick = _id("tick")
+        cut = _id("cut")
+        clusters = _id("clusters")
+        embedding = _id("embedding")
+        export_csv = _id("export-csv")
+        export_npz = _id("export-npz")
+        export_tiff = _id("export-tiff")
+        download = _id("download")
+        export_message = _id("export-message")
+
+    def __init__(self, aio_id: str | None = None):
+        aio_id = aio_id or str(uuid.uuid4())
+        ids = self.ids
+        form = html.Div([
+            html.Div(hint(NO_MAP), id=ids.references(aio_id), className="small mb-2 ms-var-refs"),
+            *[self._input(aio_id, f) for f in FIELDS],
+            dbc.Button("Sample variations", id=ids.submit(aio_id), size="sm", color="primary",
+                       className="mt-1 variations-submit"),
+            html.Div(id=ids.message(aio_id), className="mt-2 variations-message"),
+            dcc.Store(id=ids.submitted(aio_id)),
+        ])
+        calibration = html.Div([
+            html.Div("γ calibration", className="fw-bold small"),
+            dcc.Loading(html.Div(hint(NO_CALIBRATION), id=ids.calibration(aio_id), className="ms-var-calibration"),
+                        type="dot"),
+            dbc.Button("Use the suggested γ", id=ids.use_suggested(aio_id), size="sm", color="link",
+                       disabled=True, className="p-0"),
+            dcc.Store(id=ids.suggested(aio_id)),
+        ])
+        player = html.Figure([
+            html.Img(id=ids.player(aio_id), className="w-100 ms-var-player",
+                     style={"imageRendering": "pixelated", "background": "#000", "minHeight": "2rem"}),
+            html.Figcaption(id=ids.caption(aio_id), className="small text-center text-muted ms-var-caption"),
+            dcc.Slider(id=ids.slider(aio_id), min=0, max=0, step=1, value=0, marks=None, updatemode="drag",
+                       className="ms-var-slider"),
+            dbc.Button("▶ Play", id=ids.play(aio_id), size="sm", color="secondary", outline=True,
+                       className="py-0 ms-var-play"),
+            dcc.Interval(id=ids.tick(aio_id), interval=PLAY_MS, disabled=True),
+            dcc.Store(id=ids.frames(aio_id)),
+        ], className="m-0")
+        exports = html.Div([
+            dbc.Button("Descriptors CSV", id=ids.export_csv(aio_id), size="sm", color="secondary", outline=True,
+                       className="me-2", title="one row per reference: descriptors, HAC cluster at the cut, embedding"),
+            dbc.Button("Reference NPZ", id=ids.export_npz(aio_id), size="sm", color="secondary", outline=True,
+                       className="me-2", title="reference, trace, every kept sample and its ‖ε‖"),
+            dbc.Button("Reference TIFF", id=ids.export_tiff(aio_id), size="sm", color="secondary", outline=True,
+                       title="multi-page: reference, trace, then the kept samples by ‖ε‖"),
+            dcc.Download(id=ids.download(aio_id)),
+            html.Div(id=ids.export_message(aio_id)),
+        ], className="my-2")
+        results = html.Div([
+            dbc.Select(id=ids.results(aio_id), size="sm", options=[], placeholder="no variations of this model yet",
+                       className="ms-var-results"),
+            html.Div(id=ids.results_message(aio_id)),
+            dcc.Loading(html.Div(id=ids.summary(aio_id), className="my-2"), type="dot"),
+            dbc.Row([
+                dbc.Col(dbc.Label("Reference state", className="small mb-0"), width="auto"),
+                dbc.Col(dcc.Dropdown(id=ids.reference(aio_id), clearable=False, className="ms-var-reference")),
+            ], align="center", className="g-2"),
+            dbc.Row([
+                dbc.Col(dcc.Loading(html.Div(id=ids.images(aio_id), className="d-flex gap-2"), type="dot"), md=8),
+                dbc.Col(player, md=4),
+            ], className="g-2 mt-1"),
+            dcc.Loading(html.Div(id=ids.gallery(aio_id), className="mt-1"), type="dot"),
+            exports,
+        ])
+        body = [
+            dbc.Row([
+                dbc.Col([html.H6("Sample variations"), form], md=3),
+                dbc.Col(calibration, md=3),
+                dbc.Col([html.H6("Results"), results], md=6),
+            ]),
+            dbc.Row([
+                dbc.Col(dbc.Label("HAC clusters (cut)", className="small mb-0"), width="auto"),
+                dbc.Col(dbc.Input(id=ids.cut(aio_id), type="number", min=1, step=1, size="sm", debounce=True,
+                                  className="variations-cut"), width=2),
+            ], align="center", className="g-2 mt-2"),
+            dcc.Loading(html.Div(id=ids.clusters(aio_id), className="mt-1"), type="circle"),
+        ]
+        super().__init__(dbc.Accordion(dbc.AccordionItem(body, title="Material variations: Monte Carlo samples "
+                                                         "around the selected states", item_id="variations"),
+                                       start_collapsed=True), className="my-2 ms-variations")
+
+    @classmethod
+    def _input(cls, aio_id: str, f: FormField) -> dbc.Row:
+        return dbc.Row([
+            dbc.Label(f.label, width=6, className="small py-1"),
+            dbc.Col([dbc.Input(id=cls.ids.field(aio_id, f.name), type="number", value=f.default, step="any",
+                               size="sm", className=f"variations-{f.name}"),
+                     dbc.FormText(f.hint) if f.hint else None], width=6),
+        ], className="mb-1")
+
+
+# -- callbacks: route, call a view, show failures in the panel -----------------------------------
+@callback(
+    Output(VariationsAIO.ids.references(MATCH), "children"),
+    Output(VariationsAIO.ids.field(MATCH, "n_prior"), "disabled"),
+    Input(SELECTION, "data"),
+    Input(CURRENT, "data"),
+)
+def _references(selection, current):
+    return references_note(selection, current), bool(selected_indices(selection))
+
+
+@callback(
+    Output(VariationsAIO.ids.message(MATCH), "children"),
+    Output(VariationsAIO.ids.submitted(MATCH), "data"),
+    Input(VariationsAIO.ids.submit(MATCH), "n_clicks"),
+    [State(VariationsAIO.ids.field(MATCH, f.name), "value") for f in FIELDS],
+    State(SELECTION, "data"),
+    State(CURRENT, "data"),
+    prevent_initial_call=True,
+)
+def _submit(n_clicks, *args):
+    if not n_clicks:
+        return no_update, no_update
+    *values, selection, current = args
+    from flows.submit import submit  # Prefect loads on first use
+
+    done = submit_variations(dict(zip([f.name for f in FIELDS], values)), selection, current, submit)
+    return submitted_message(done), done.record or no_update
+
+
+clientside_callback(FORWARD_TRIGGERED, Output(SUBMITTED, "data", allow_duplicate=True),
+                    Input(VariationsAIO.ids.submitted(ALL), "data"), prevent_initial_call=True)
+
+
+@callback(
+    Output(VariationsAIO.ids.calibration(MATCH), "children"),
+    Output(VariationsAIO.ids.suggested(MATCH), "data"),
+    Output(VariationsAIO.ids.use_suggested(MATCH), "disabled"),
+    Input(CURRENT, "data"),
+    Input(RESULTS_VERSION, "data"),
+)
+def _calibration(current, _version):
+    result, error = with_store("read the γ calibration", calibration_view, current)
+    view, suggested = result or (error, None)
+    return view, suggested, suggested is None
+
+
+clientside_callback(
+    "function(n, gamma) { return (n && gamma !== null && gamma !== undefined) ? gamma : dash_clientside.no_update; }",
+    Output(VariationsAIO.ids.field(MATCH, "gamma"), "value"),
+    Input(VariationsAIO.ids.use_suggested(MATCH), "n_clicks"),
+    State(VariationsAIO.ids.suggested(MATCH), "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(VariationsAIO.ids.results(MATCH), "options"),
+    Output(VariationsAIO.ids.results(MATCH), "value"),
+    Output(VariationsAIO.ids.results_message(MATCH), "children"),
+    Input(CURRENT, "data"),
+    Input(RESULTS_VERSION, "data"),
+    State(VariationsAIO.ids.results(MATCH), "options"),
+    State(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _results(current, _version, before, value):
+    options, error = with_store("list the variations", variations_options, current)
+    if error is not None:
+        return [], None, error
+    if not options:
+        text = NO_MAP if not current else "No variations of this model yet: sample some with the form."
+        return [], None, hint(text)
+    same_map = ctx.triggered_id == RESULTS_VERSION  # a new map's results are not "new"
+    return options, chosen_variations(options, before if same_map else None, value), None
+
+
+@callback(
+    Output(VariationsAIO.ids.summary(MATCH), "children"),
+    Output(VariationsAIO.ids.reference(MATCH), "options"),
+    Output(VariationsAIO.ids.reference(MATCH), "value"),
+    Output(VariationsAIO.ids.cut(MATCH), "value"),
+    Output(VariationsAIO.ids.cut(MATCH), "disabled"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _summary(variations_id):
+    if not variations_id:
+        return None, [], None, None, True
+    result, error = with_store("read the variations", summary_view, variations_id)
+    if error is not None:
+        return error, [], None, None, True
+    view, options, cut_value = result
+    return view, options, options[0]["value"] if options else None, cut_value, cut_value is None
+
+
+@callback(
+    Output(VariationsAIO.ids.images(MATCH), "children"),
+    Output(VariationsAIO.ids.gallery(MATCH), "children"),
+    Output(VariationsAIO.ids.frames(MATCH), "data"),
+    Output(VariationsAIO.ids.slider(MATCH), "max"),
+    Output(VariationsAIO.ids.slider(MATCH), "value"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+    Input(VariationsAIO.ids.reference(MATCH), "value"),
+)
+def _reference(variations_id, reference):
+    if not variations_id or reference is None:
+        return None, None, None, 0, 0
+    result, error = with_store("show the reference state", reference_view, variations_id, int(reference))
+    if error is not None:
+        return error, None, None, 0, 0
+    images, gallery, frames = result
+    return images, gallery, frames, len(frames["src"]) - 1, 0
+
+
+# The player runs in the browser: a tick advances the slider, the slider picks the frame shown.
+clientside_callback(
+    """function(n, disabled) {
+        if (!n) { return [dash_clientside.no_update, dash_clientside.no_update]; }
+        return disabled ? [false, "⏸ Pause"] : [true, "▶ Play"];
+    }""",
+    Output(VariationsAIO.ids.tick(MATCH), "disabled"),
+    Output(VariationsAIO.ids.play(MATCH), "children"),
+    Input(VariationsAIO.ids.play(MATCH), "n_clicks"),
+    State(VariationsAIO.ids.tick(MATCH), "disabled"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    "function(n, value, max) { return max > 0 ? ((value || 0) + 1) % (max + 1) : 0; }",
+    Output(VariationsAIO.ids.slider(MATCH), "value", allow_duplicate=True),
+    Input(VariationsAIO.ids.tick(MATCH), "n_intervals"),
+    State(VariationsAIO.ids.slider(MATCH), "value"),
+    State(VariationsAIO.ids.slider(MATCH), "max"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    """function(value, frames) {
+        if (!frames || !frames.src.length) { return ["", ""]; }
+        const i = Math.min(value || 0, frames.src.length - 1);
+        return [frames.src[i], frames.caption[i]];
+    }""",
+    Output(VariationsAIO.ids.player(MATCH), "src"),
+    Output(VariationsAIO.ids.caption(MATCH), "children"),
+    Input(VariationsAIO.ids.slider(MATCH), "value"),
+    Input(VariationsAIO.ids.frames(MATCH), "data"),
+)
+
+
+@callback(
+    Output(VariationsAIO.ids.clusters(MATCH), "children"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+    Input(VariationsAIO.ids.cut(MATCH), "value"),
+    State(VariationsAIO.ids.clusters(MATCH), "id"),
+)
+def _clusters(variations_id, n_clusters, own_id):
+    if not variations_id:
+        return None
+    view, error = with_store("cluster the variations", clusters_view, variations_id,
+                             None if n_clusters is None else int(n_clusters),
+                             VariationsAIO.ids.embedding(own_id["aio_id"]))
+    return error or view
+
+
+@callback(
+    Output(VariationsAIO.ids.reference(MATCH), "value", allow_duplicate=True),
+    Input(VariationsAIO.ids.embedding(MATCH), "clickData"),
+    prevent_initial_call=True,
+)
+def _pick_reference(click):
+    """A click on a variation in the embedding shows its reference state."""
+    found = [p["customdata"] for p in (click or {}).get("points") or [] if "customdata" in p]
+    return int(found[0]) if found else no_update
+
+
+@callback(
+    Output(VariationsAIO.ids.download(MATCH), "data"),
+    Output(VariationsAIO.ids.export_message(MATCH), "children"),
+    Input(VariationsAIO.ids.export_csv(MATCH), "n_clicks"),
+    Input(VariationsAIO.ids.export_npz(MATCH), "n_clicks"),
+    Input(VariationsAIO.ids.export_tiff(MATCH), "n_clicks"),
+    State(VariationsAIO.ids.results(MATCH), "value"),
+    State(VariationsAIO.ids.reference(MATCH), "value"),
+    State(VariationsAIO.ids.cut(MATCH), "value"),
+    prevent_initial_call=True,
+)
+def _export(_csv, _npz, _tiff, variations_id, reference, n_clusters):
+    what = ctx.triggered_id["subcomponent"].removeprefix("export-")
+    payload, error = with_store(f"export the variations as {what.upper()}", export_file, variations_id, what,
+                                reference, None if n_clusters is None else int(n_clusters))
+    return (no_update, error) if error is not None else (payload, None)

@@ -1,0 +1,378 @@
+"""The material variations panel's views: γ calibration, results, reference states, clusters, exports.
+
+Beside γ, the newest γ calibration of the map's model (``calibrations`` in Tiled), so γ is chosen
+against how much real frames change from one to the next. Below the form, the results: one
+complete variations node of the map's model, its summary, and per reference state the reference,
+its trace and its kept samples ordered by ‖ε‖ (a gallery, and the frames of a player that steps
+through them in the browser); the variations' embedding coloured by HAC cluster, the dendrogram
+with its cut, descriptor box plots per cluster (the cut is re-applied to the stored linkage, never
+re-clustered), exports.
+
+The views are plain functions of ``(store, ...)`` returning Dash components or file payloads, so
+they are unit-tested without a browser; ``components.variations_panel`` holds the form, the layout
+and the callbacks, which only route values to these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+from plotly.subplots import make_subplots
+
+from components.inspect_panel import hint, thumbnail
+from components.map_data import LRUCache, cache_key
+from components.map_figure import CLUSTER_PALETTE
+from core.selection import to_png_data_uri
+from core.variation_clusters import cut, cut_height, dendrogram_data
+
+GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first
+IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
+NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
+NO_CALIBRATION = ("No γ calibration of this model yet: run the γ sweep from the Jobs panel's "
+                  "“Calibrate γ” tab, then choose γ here where the generated change matches the real one.")
+BOOKKEEPING = ("reference", "n_kept", "image_start")  # descriptor-table columns that are not descriptors
+FILTER_TEXT = {"entropy_max": "|ΔH| > {:g} bits", "iou_min": "IoU < {:g}", "intensity_max": "intensity dev. > {:g}",
+               "area_max": "area Δ > {:g}"}
+
+
+# -- γ calibration beside γ --------------------------------------------------------------------
+def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggested: float | None) -> go.Figure:
+    """Each metric's median against γ with its 10–90 % band; the real frames' band shaded."""
+    metrics = list(dict.fromkeys(sweep["metric"]))
+    rows = math.ceil(len(metrics) / 2)
+    fig = make_subplots(rows=rows, cols=2, subplot_titles=metrics, shared_xaxes=True,
+                        vertical_spacing=0.16, horizontal_spacing=0.14)
+    real = {} if bands is None else {row["metric"]: row for _, row in bands.iterrows()}
+    for k, metric in enumerate(metrics):
+        at = dict(row=k // 2 + 1, col=k % 2 + 1)
+        s = sweep[sweep["metric"] == metric].sort_values("gamma")
+        fig.add_trace(go.Scatter(x=s["gamma"], y=s["q90"], mode="lines", line_width=0, hoverinfo="skip",
+                                 showlegend=False), **at)
+        fig.add_trace(go.Scatter(x=s["gamma"], y=s["q10"], mode="lines", line_width=0, fill="tonexty",
+                                 fillcolor="rgba(13,110,253,0.2)", name="generated q10–q90", showlegend=k == 0,
+                                 hoverinfo="skip"), **at)
+        fig.add_trace(go.Scatter(x=s["gamma"], y=s["median"], mode="lines+markers", line_color="#0d6efd",
+                                 marker_size=4, name="generated median", showlegend=k == 0,
+                                 hovertemplate="γ=%{x:g}: median %{y:.3g}<extra></extra>"), **at)
+        band = real.get(metric)
+        if band is not None and np.isfinite([band["q10"], band["q90"]]).all():
+            fig.add_hrect(y0=band["q10"], y1=band["q90"], fillcolor="#fd7e14", opacity=0.2, line_width=0, **at)
+            fig.add_hline(y=band["median"], line_dash="dash", line_color="#fd7e14", line_width=1, **at)
+    if suggested is not None:
+        fig.add_vline(x=suggested, line_dash="dot", line_color="#198754", row="all", col="all")
+    fig.update_layout(template="simple_white", height=150 * rows + 70, margin=dict(l=30, r=10, t=30, b=30),
+                      font_size=10, legend=dict(orientation="h", y=-0.12, font_size=9))
+    fig.update_annotations(font_size=10)
+    fig.update_xaxes(title_text="γ", row=rows)
+    return fig
+
+
+def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | None]:
+    """The newest complete calibration of the map's model as a figure, and its suggested γ."""
+    if not current:
+        return hint(NO_MAP), None
+    found = next((c for c in store.list("calibrations")
+                  if c.get("complete") and c.get("model_id") == current.get("model_id")), None)
+    if found is None:
+        return hint(NO_CALIBRATION), None
+    names = store.array_names("calibrations", found["id"])
+    if "sweep" not in names:
+        return hint(f"Calibration {found['id']} holds no finished γ: run the sweep again."), None
+    sweep = store.table("calibrations", found["id"], "sweep")
+    bands = store.table("calibrations", found["id"], "bands") if "bands" in names else None
+    suggested = found.get("suggested_gamma")
+    note = (f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange)."
+            if suggested is not None else "No real frames were compared, so no γ is suggested.")
+    if found.get("status") == "stopped":
+        note += " The sweep was stopped: only the γ it finished are shown."
+    return [
+        dcc.Graph(figure=calibration_figure(sweep, bands, suggested), config={"displayModeBar": False}),
+        html.Div([note, f" · {found['id']}"], className="small text-muted"),
+    ], suggested
+
+
+# -- a variations node, read once (complete results never change) ------------------------------
+@dataclass(frozen=True)
+class Variations:
+    """What the page needs of ``variations/<id>`` besides images (read per reference)."""
+
+    id: str
+    meta: dict
+    descriptors: pd.DataFrame  # one row per reference: descriptors, reference, n_kept, image_start
+    kept: pd.DataFrame  # kept samples: reference, image (row of ``images``), magnitude; in image order
+    linkage: np.ndarray | None  # (M − 1, 4), absent below 3 references
+    embedding: np.ndarray | None  # (M, 2)
+
+    @property
+    def n(self) -> int:
+        return len(self.descriptors)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.meta.get("descriptor_columns") or [
+            c for c in self.descriptors.columns
+            if c not in BOOKKEEPING and pd.api.types.is_numeric_dtype(self.descriptors[c])]
+
+    def frame(self, i: int) -> int | None:
+        """The map frame reference i came from, or None for a prior draw."""
+        indices = (self.meta.get("params") or {}).get("references", {}).get("indices") or []
+        return indices[i] if i < len(indices) else None
+
+
+_loaded = LRUCache(4)
+
+
+def load_variations(store: Any, variations_id: str) -> Variations:
+    """The node's metadata and tables (cached); refuses a node that is not complete."""
+
+    def read() -> Variations:
+        meta = store.metadata("variations", variations_id)
+        if not meta.get("complete"):
+            raise ValueError(f"variations {variations_id} are not complete (stopped, or still being written)")
+        names = set(store.array_names("variations", variations_id))
+        # Four of the samples table's columns: it has a row per drawn sample (M × N), most of them metrics.
+        samples = store.node("variations", variations_id)["samples"].read(
+            columns=["reference", "image", "magnitude", "kept"])
+        kept = samples.loc[samples["kept"].astype(bool), ["reference", "image", "magnitude"]]
+        clustered = "linkage" in names
+        return Variations(
+            id=variations_id, meta=meta,
+            descriptors=store.table("variations", variations_id, "descriptors"),
+            kept=kept.sort_values("image").reset_index(drop=True),
+            linkage=store.array("variations", variations_id, "linkage") if clustered else None,
+            embedding=store.array("variations", variations_id, "embedding") if clustered else None,
+        )
+
+    return _loaded.get(cache_key(store, variations_id), read)
+
+
+def variations_options(store: Any, current: dict | None) -> list[dict]:
+    """Complete variations of the map's model, newest first (stopped runs are never complete)."""
+    if not current:
+        return []
+    return [{"label": f"{v.get('name') or v['id']} · {v.get('n_kept', 0):,} kept · {v['id']}", "value": v["id"]}
+            for v in store.list("variations") if v.get("complete") and v.get("model_id") == current.get("model_id")]
+
+
+def chosen_variations(options: list[dict], before: list[dict] | None, value: str | None) -> str | None:
+    """A result that just appeared (a run of this page completed) first, else the choice kept,
+    else the newest."""
+    offered = [o["value"] for o in options]
+    new = [v for v in offered if v not in {o["value"] for o in before or []}]
+    if new and before is not None:
+        return new[0]
+    return value if value in offered else (offered[0] if offered else None)
+
+
+def _rule(name: str, threshold: float | None) -> str:
+    """'IoU < 0.5': what a filter rejects."""
+    return FILTER_TEXT[name].format(threshold) if name in FILTER_TEXT and threshold is not None else name
+
+
+def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
+    """The summary line, the reference selector's options and the cut the run made."""
+    v = load_variations(store, variations_id)
+    s = v.meta.get("summary") or {}
+    thresholds = (v.meta.get("core_params") or {}).get("filters") or {}
+    drawn, kept = s.get("n_drawn", 0), s.get("n_kept", 0)
+    rejected = "; ".join(f"{_rule(name, thresholds.get(name))}: {count:,}"
+                         for name, count in (s.get("rejected") or {}).items()) or "no filter on"
+    lines = [
+        html.Div([html.B(f"{kept:,}"), f" of {drawn:,} samples kept ({kept / max(drawn, 1):.0%}) around "
+                  f"{v.n} reference state{'s' if v.n != 1 else ''}, γ = {s.get('gamma', float('nan')):g}."]),
+        html.Div(f"Rejected (a sample can fail several filters): {rejected}."),
+        html.Div(f"Distance per dimension mean‖ε‖/d = {s.get('distance_per_dim', float('nan')):.3g} "
+                 f"(expected γ/√(3d) = {s.get('expected_distance_per_dim', float('nan')):.3g}, "
+                 f"d = {s.get('latent_dim', '?')})."),
+    ]
+    options = []
+    for _, row in v.descriptors.iterrows():
+        i = int(row["reference"])
+        frame = v.frame(i)
+        options.append({"label": f"#{i}" + (f" · frame {frame}" if frame is not None else " · prior draw")
+                        + f" · {int(row['n_kept'])} kept", "value": i})
+    n_clusters = (v.meta.get("params") or {}).get("n_clusters")
+    cut_value = min(n_clusters, v.n - 1) if v.linkage is not None and n_clusters else None
+    return html.Div(lines, className="small ms-var-summary"), options, cut_value
+
+
+# -- one reference: its images, in ‖ε‖ order ------------------------------------------------------
+def reference_images(store: Any, v: Variations, i: int, limit: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(reference (C, H, W), trace (C, H, W), kept (k, C, H, W), magnitudes (k,)) of reference i.
+
+    Kept images are stored reference after reference, each by ‖ε‖, so they are one slice.
+    """
+    if i not in set(v.descriptors["reference"].astype(int)):
+        raise ValueError(f"reference {i!r} is not one of the {v.n} of variations {v.id}")
+    rows = v.kept[v.kept["reference"] == i].iloc[:limit]
+    reference = store.array("variations", v.id, "reference_images", i)
+    trace = store.array("variations", v.id, "traces", i)
+    if rows.empty:
+        return reference, trace, np.zeros((0, *reference.shape), np.float32), np.zeros(0)
+    first, last = int(rows["image"].iloc[0]), int(rows["image"].iloc[-1])
+    kept = store.array("variations", v.id, "images", slice(first, last + 1))
+    return reference, trace, kept, rows["magnitude"].to_numpy()
+
+
+def _picture(src: str, caption: str, class_name: str) -> html.Figure:
+    return html.Figure([
+        html.Img(src=src, className=f"w-100 {class_name}", style={"imageRendering": "pixelated", "background": "#000"}),
+        html.Figcaption(caption, className="small text-center text-muted"),
+    ], className="m-0", style={"width": f"{IMAGE_PX}px"})
+
+
+def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, dict]:
+    """Reference and trace images, the gallery of the first kept samples, and the player's frames
+    (the reference first, then the kept samples by ‖ε‖: PNG data URIs played in the browser)."""
+    v = load_variations(store, variations_id)
+    reference, trace, kept, magnitudes = reference_images(store, v, i, GALLERY_SIZE)
+    n_kept = int(v.descriptors.loc[v.descriptors["reference"] == i, "n_kept"].iloc[0])
+    frame = v.frame(i)
+    sources = [to_png_data_uri(x, max_size=IMAGE_PX) for x in (reference, *kept)]
+    images = [
+        _picture(sources[0], "reference" + (f" (frame {frame})" if frame is not None else ""), "ms-var-ref"),
+        _picture(to_png_data_uri(trace, max_size=IMAGE_PX), f"trace: mean of the reference and {n_kept} kept",
+                 "ms-var-trace"),
+    ]
+    captions = ["reference, ‖ε‖ = 0"] + [f"{j + 1} of {n_kept}, ‖ε‖ = {m:.3g}" for j, m in enumerate(magnitudes)]
+    if not len(kept):
+        gallery = hint("No sample of this reference passed the filters: loosen them or lower γ.")
+    else:
+        more = f" (the first {len(kept)} of {n_kept})" if n_kept > len(kept) else ""
+        gallery = [html.Div(f"Kept samples by transformation magnitude ‖ε‖{more}", className="small text-muted"),
+                   html.Div([thumbnail(x, f"‖ε‖ {m:.2f}", title=f"sample {j + 1}, ‖ε‖ = {m:.4g}")
+                             for j, (x, m) in enumerate(zip(kept, magnitudes))], className="ms-gallery ms-var-gallery")]
+    return images, gallery, {"src": sources, "caption": captions}
+
+
+# -- clusters of the variations -----------------------------------------------------------------
+def _colour(label: int) -> str:
+    return CLUSTER_PALETTE[int(label) % len(CLUSTER_PALETTE)]
+
+
+def embedding_figure(v: Variations, labels: np.ndarray) -> go.Figure:
+    """The variations' 2-D layout, one trace per HAC cluster; each point carries its reference.
+
+    ``customdata`` goes as a list: plotly.js leaves typed-array customdata out of click events.
+    """
+    fig = go.Figure()
+    references = v.descriptors["reference"].astype(int).to_numpy()
+    for label in np.unique(labels):
+        at = labels == label
+        fig.add_trace(go.Scatter(
+            x=v.embedding[at, 0], y=v.embedding[at, 1], mode="markers", name=f"c{label}",
+            marker=dict(color=_colour(label), size=8, line=dict(width=0.5, color="#fff")),
+            customdata=references[at].tolist(), hovertemplate="reference #%{customdata}<extra>cluster " + f"{label}</extra>"))
+    method = str(v.meta.get("embedding_method") or "embedding").upper()
+    fig.update_layout(template="simple_white", height=300, margin=dict(l=30, r=10, t=30, b=30),
+                      title=dict(text=f"{method} of the variations (click: show a reference)", font_size=11),
+                      xaxis_title=f"{method} 1", yaxis_title=f"{method} 2", legend_title_text="HAC")
+    return fig
+
+
+def dendrogram_figure(v: Variations, labels: np.ndarray, n_clusters: int) -> go.Figure:
+    """Average-linkage tree as line segments, leaves coloured by cluster, the cut drawn."""
+    d = dendrogram_data(v.linkage)
+    xs = [x for seg in d["icoord"] for x in (*seg, None)]
+    ys = [y for seg in d["dcoord"] for y in (*seg, None)]
+    leaves = np.asarray(d["leaves"])
+    height = cut_height(v.linkage, n_clusters)
+    fig = go.Figure([
+        go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#495057", width=1), hoverinfo="skip", showlegend=False),
+        go.Scatter(x=5 + 10 * np.arange(len(leaves)), y=np.zeros(len(leaves)), mode="markers", showlegend=False,
+                   marker=dict(color=[_colour(label) for label in labels[leaves]], size=6),
+                   customdata=v.descriptors["reference"].to_numpy()[leaves].tolist(),
+                   hovertemplate="reference #%{customdata}<extra></extra>"),
+        # The cut as a trace, not a shape: a shape on the hidden leaf axis is not drawn.
+        go.Scatter(x=[0, 10 * len(leaves)], y=[height, height], mode="lines", name="cut", showlegend=False,
+                   line=dict(color="#dc3545", dash="dash", width=1.5),
+                   hovertemplate=f"cut at {height:.3g}: {n_clusters} clusters<extra></extra>"),
+    ])
+    fig.update_layout(template="simple_white", height=300, margin=dict(l=30, r=10, t=30, b=20),
+                      title=dict(text=f"Dendrogram (average linkage), cut at {height:.3g} into {n_clusters} clusters",
+                                 font_size=11),
+                      xaxis=dict(visible=False), yaxis_title="distance")
+    return fig
+
+
+def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
+    """One panel per descriptor, one box per cluster."""
+    columns = v.columns
+    cols = 3
+    rows = math.ceil(len(columns) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=columns, vertical_spacing=0.5 / max(rows, 1),
+                        horizontal_spacing=0.08)
+    for k, column in enumerate(columns):
+        values = v.descriptors[column].to_numpy(dtype=np.float64)
+        for label in np.unique(labels):
+            fig.add_trace(go.Box(y=values[labels == label], name=f"c{label}", marker_color=_colour(label),
+                                 boxpoints="all", jitter=0.4, pointpos=0, marker_size=3, line_width=1,
+                                 showlegend=False), row=k // cols + 1, col=k % cols + 1)
+    fig.update_layout(template="simple_white", height=130 * rows + 50, margin=dict(l=30, r=10, t=40, b=20),
+                      title=dict(text="Descriptors per HAC cluster", font_size=11), font_size=9)
+    fig.update_annotations(font_size=9)
+    return fig
+
+
+def clusters_view(store: Any, variations_id: str, n_clusters: int | None, embedding_id: dict) -> Any:
+    """Embedding, dendrogram and box plots at the chosen cut; a note when there are no clusters.
+
+    ``embedding_id`` names the embedding graph, whose clicks pick a reference state.
+    """
+    v = load_variations(store, variations_id)
+    if v.linkage is None:
+        return hint(v.meta.get("clusters_note") or f"{v.n} reference state(s): clustering needs at least 3.")
+    if n_clusters is None:
+        return hint(f"Enter a number of clusters between 1 and {v.n} to cut the dendrogram.")
+    labels = cut(v.linkage, n_clusters)
+    config = {"displayModeBar": False}
+    return dbc.Row([
+        dbc.Col(dcc.Graph(id=embedding_id, figure=embedding_figure(v, labels), config=config,
+                          className="ms-var-embedding"), md=4),
+        dbc.Col(dcc.Graph(figure=dendrogram_figure(v, labels, n_clusters), config=config,
+                          className="ms-var-dendrogram"), md=4),
+        dbc.Col(dcc.Graph(figure=boxes_figure(v, labels), config=config, className="ms-var-boxes"), md=4),
+    ], className="g-2")
+
+
+# -- exports ------------------------------------------------------------------------------------
+def export_file(store: Any, variations_id: str | None, what: str, reference: int | None,
+                n_clusters: int | None) -> dict:
+    """``dcc.send_*`` payload: the descriptors as CSV (with clusters at the cut and the embedding),
+    or one reference's images (reference, trace, every kept sample, their ‖ε‖) as NPZ or TIFF."""
+    if not variations_id:
+        raise ValueError("No variations chosen: pick a result first.")
+    v = load_variations(store, variations_id)
+    if what == "csv":
+        table = v.descriptors.copy()
+        table.insert(1, "frame", [v.frame(int(i)) for i in table["reference"]])
+        if v.linkage is not None and n_clusters:
+            table["hac_cluster"] = cut(v.linkage, n_clusters)
+            table[["embedding_x", "embedding_y"]] = v.embedding
+        return dcc.send_string(table.to_csv(index=False), f"{v.id}-descriptors.csv", type="text/csv")
+    if reference is None:
+        raise ValueError("No reference state chosen: pick one first.")
+    ref, trace, kept, magnitudes = reference_images(store, v, int(reference))
+    stem = f"{v.id}-reference{int(reference)}"
+    buffer = io.BytesIO()
+    if what == "npz":
+        np.savez_compressed(buffer, reference=ref, trace=trace, kept=kept, magnitudes=magnitudes)
+        return dcc.send_bytes(buffer.getvalue(), f"{stem}.npz", type="application/octet-stream")
+    import tifffile
+
+    pages = np.concatenate([ref[None], trace[None], kept]).astype(np.float32)  # (2 + k, C, H, W)
+    pages = pages[:, 0] if pages.shape[1] == 1 else pages
+    tifffile.imwrite(buffer, pages, photometric="minisblack", metadata={
+        "axes": "IYX" if pages.ndim == 3 else "ICYX",
+        "pages": "reference, trace, then the kept samples by transformation magnitude",
+        "magnitudes": [float(m) for m in magnitudes]})
+    return dcc.send_bytes(buffer.getvalue(), f"{stem}.tif", type="image/tiff")
