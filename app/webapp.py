@@ -6,19 +6,24 @@ map to show, the map publishes the selection, jobs bump the results version.
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
+from app.live import LiveRunner
+from app.live import register_routes as register_live_routes
 from components import context
 from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION, SUBMITTED
 from components.inspect_panel import InspectAIO
 from components.jobs_panel import JobsAIO
+from components.live_panel import LiveAIO
 from components.map_panel import MapAIO
 from components.quality_panel import QualityAIO
 from components.sidebar import SidebarAIO, register_current
 from components.status_banner import ServiceBannerAIO
+from components.variations_panel import VariationsAIO
 from core.settings import Settings
 
 SIDEBAR = "sidebar"
@@ -29,22 +34,30 @@ def layout() -> dbc.Container:
     return dbc.Container([
         dcc.Store(id=CURRENT), dcc.Store(id=SELECTION), dcc.Store(id=CLICKED), dcc.Store(id=SUBMITTED),
         dcc.Store(id=RESULTS_VERSION, data=0),
-        dbc.Row(dbc.Col([html.H4("Morphospace", className="my-2"), ServiceBannerAIO(aio_id="status")])),
+        dbc.Row(dbc.Col([
+            html.Div([html.H4("Morphospace", className="my-2 me-4"), LiveAIO(aio_id="live")],
+                     className="d-flex align-items-center"),
+            ServiceBannerAIO(aio_id="status"),
+        ])),
         dbc.Row([
             dbc.Col([SidebarAIO(aio_id=SIDEBAR), html.Hr(), QualityAIO(aio_id="quality")], width=2),
             dbc.Col(MapAIO(aio_id="map"), width=6),
             dbc.Col(InspectAIO(aio_id="inspect"), width=4),
         ]),
+        dbc.Row(dbc.Col(VariationsAIO(aio_id="variations"))),
         dbc.Row(dbc.Col(JobsAIO(aio_id="jobs"))),
     ], fluid=True)
 
 
 def create_app(settings: Settings) -> Dash:
-    context.configure(settings)
+    runner = LiveRunner(settings)
+    atexit.register(runner.stop)  # a live session started from the page ends with the app
+    context.configure(settings, live=runner)
     # Bootstrap comes from assets/ (no CDN): the app must look right on an offline beamline network.
     app = Dash(__name__, title="Morphospace", assets_folder=str(ASSETS),
                suppress_callback_exceptions=True)
     app.layout = layout
+    register_live_routes(app.server, runner, context.store)
     register_current(SIDEBAR)
     return app
 

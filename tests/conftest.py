@@ -20,6 +20,7 @@ def _free_port() -> int:
 
 # Prefect reads its settings when first imported: point it at the test server before that.
 PREFECT_PORT = _free_port()
+LIVE_SOURCE = f"tcp://127.0.0.1:{_free_port()}"  # where the web app's live sessions take frames
 os.environ.update({
     "PREFECT_HOME": tempfile.mkdtemp(prefix="morphospace-prefect-"),
     "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
@@ -141,6 +142,7 @@ def web_app(built_map, worker, tmp_path_factory):
     port = _free_port()
     sup = Supervisor(tmp_path_factory.mktemp("web-logs"))
     sup.env.update(worker["env"])
+    sup.env.update(MORPHOSPACE_LIVE_SOURCE=LIVE_SOURCE, MORPHOSPACE_DATA_DIR=str(tmp_path_factory.mktemp("web-data")))
     child = sup.start("web", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)])
     url = f"http://127.0.0.1:{port}"
     wait_until(child, http_ok(url + "/"), timeout=120)

@@ -1,0 +1,128 @@
+"""Live switch: start a live session on the shown map and watch frames arrive, or replay one.
+
+The server side only starts and stops the session (``components.context.live()``, the app's
+``app.live.LiveRunner``) and lists stored sessions; everything per message happens in the
+browser (``assets/live.js``), which a clientside callback hands the session's config to.
+Only one LiveAIO per page: the script writes its state into the element ``#live-status``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from components import context
+from components.errors import guarded
+from components.ids import CURRENT
+from core.live_store import list_sessions
+
+STATUS_ID = "live-status"  # assets/live.js writes here
+
+
+def _id(sub: str):
+    return staticmethod(lambda aio_id: {"component": "LiveAIO", "subcomponent": sub, "aio_id": aio_id})
+
+
+class LiveAIO(html.Div):
+    class ids:
+        switch = _id("switch")
+        pause = _id("pause")
+        replay = _id("replay")
+        config = _id("config")
+        message = _id("message")
+
+    def __init__(self, aio_id: str | None = None):
+        aio_id = aio_id or str(uuid.uuid4())
+        super().__init__([
+            dbc.Switch(id=self.ids.switch(aio_id), label="Live", value=False, className="me-2 mb-0 ms-live-switch"),
+            dbc.Button("Pause", id=self.ids.pause(aio_id), size="sm", color="outline-secondary",
+                       className="me-2 py-0 ms-live-pause", disabled=True),
+            html.Span("off", id=STATUS_ID, className="small text-muted me-3", **{"data-points": "0"}),
+            dcc.Dropdown(id=self.ids.replay(aio_id), placeholder="replay a stored live session",
+                         className="ms-live-replay", style={"minWidth": "260px"}, clearable=True),
+            html.Div(id=self.ids.message(aio_id), className="small ms-2"),
+            dcc.Store(id=self.ids.config(aio_id)),
+        ], className="d-flex align-items-center ms-live")
+
+
+def start_or_stop(on: bool, current: dict | None) -> dict | None:
+    """The page's live config: a new session on the shown map, or None (stopped)."""
+    runner = context.live()
+    if not on:
+        runner.stop()
+        return None
+    return runner.start(current)
+
+
+def replay_config(session_id: str) -> dict:
+    meta = next((s for s in list_sessions(context.store()) if s["id"] == session_id), None)
+    if meta is None:
+        raise ValueError(f"no live session {session_id!r} in this project")
+    return {"mode": "replay", "session": session_id, "token": context.live().token,
+            "dims": int(meta.get("n_components", 2))}
+
+
+def session_options(current: dict | None) -> list[dict]:
+    """Stored sessions of the shown map, newest first."""
+    if not current:
+        return []
+    sessions = [s for s in list_sessions(context.store()) if s.get("projection_id") == current.get("projection_id")]
+    return [{"label": f"{s['id']} ({s.get('stats', {}).get('processed', '?')} frames)", "value": s["id"]}
+            for s in sessions]
+
+
+@callback(
+    Output(LiveAIO.ids.config(MATCH), "data"),
+    Output(LiveAIO.ids.message(MATCH), "children"),
+    Output(LiveAIO.ids.pause(MATCH), "disabled"),
+    Output(LiveAIO.ids.replay(MATCH), "value"),
+    Output(LiveAIO.ids.switch(MATCH), "value"),
+    Input(LiveAIO.ids.switch(MATCH), "value"),
+    Input(LiveAIO.ids.replay(MATCH), "value"),
+    State(CURRENT, "data"),
+    prevent_initial_call=True,
+)
+def _switch(on, replay, current):
+    if ctx.triggered_id and ctx.triggered_id.get("subcomponent") == "replay":
+        if not replay:
+            return None, None, True, no_update, no_update
+        config, error = guarded("replay the live session", replay_config, replay)
+        if error is not None:
+            return no_update, error, True, no_update, no_update
+        context.live().stop()
+        return config, html.Span(f"Replaying {replay}", className="text-muted"), True, no_update, False
+    config, error = guarded("start live mode" if on else "stop live mode", start_or_stop, on, current)
+    if error is not None:
+        return None, error, True, no_update, False
+    if config is None:
+        return None, None, True, no_update, no_update
+    text = f"Live session {config['session']}: frames from {config['source']}"
+    return config, html.Span(text, className="text-muted"), False, None, no_update
+
+
+@callback(Output(LiveAIO.ids.replay(MATCH), "options"), Input(CURRENT, "data"),
+          Input(LiveAIO.ids.config(MATCH), "data"))
+def _sessions(current, _config):
+    options, error = guarded("list the stored live sessions", session_options, current)
+    return options if error is None else []
+
+
+# A new config (or none) restarts the script's state, unpaused.
+clientside_callback(
+    "function(config) { if (window.morphoLive) { window.morphoLive.configure(config || null); } return 'Pause'; }",
+    Output(LiveAIO.ids.pause(MATCH), "children"),
+    Input(LiveAIO.ids.config(MATCH), "data"),
+)
+
+clientside_callback(
+    """function(n) {
+        const paused = !(window.morphoLive && window.morphoLive.paused());
+        if (window.morphoLive) { window.morphoLive.pause(paused); }
+        return paused ? 'Resume' : 'Pause';
+    }""",
+    Output(LiveAIO.ids.pause(MATCH), "children", allow_duplicate=True),
+    Input(LiveAIO.ids.pause(MATCH), "n_clicks"),
+    prevent_initial_call=True,
+)
