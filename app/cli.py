@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = use_services(settings)
             from flows.deployments import serve_flows
 
-            serve_flows(limit=args.limit)
+            serve_flows(limit=args.limit, poll_seconds=settings.worker_poll_seconds)
             return 0
         if args.command == "simulate":
             return run_simulate(args)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Bind address of every embedded service.")
     port: int = Field(8050, ge=1, le=65535, description="Web app port.")
     prefect_port: int = Field(4200, ge=1, le=65535)
+    worker_poll_seconds: float = Field(
+        2.0, gt=0, le=60, description="How often a worker asks for new runs (Prefect's default, 10 s, is a long wait)."
+    )
 
     # Where files may be read from (ingest). Paths outside these roots are refused.
     data_roots: list[Path] = Field(default_factory=lambda: [Path.cwd()])

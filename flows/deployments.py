@@ -33,8 +33,9 @@ def worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def serve_flows(*, limit: int = 2) -> None:
-    """Serve every flow until SIGINT or SIGTERM; at most ``limit`` runs at once on this worker.
+def serve_flows(*, limit: int = 2, poll_seconds: float = 2.0) -> None:
+    """Serve every flow until SIGINT or SIGTERM; at most ``limit`` runs at once on this worker,
+    asking for new runs every ``poll_seconds``.
 
     Any number of workers, on any machines, may serve the same deployments: the server hands
     each run to exactly one (its PENDING transition is granted once). On SIGINT or SIGTERM the
@@ -46,7 +47,8 @@ def serve_flows(*, limit: int = 2) -> None:
     ensure_zombie_automation()
     name = worker_name()
     # As prefect.serve does, but other workers serve the same deployments: never pause them on exit.
-    runner = Runner(name=name, limit=limit, heartbeat_seconds=HEARTBEAT_SECONDS, pause_on_shutdown=False)
+    runner = Runner(name=name, limit=limit, query_seconds=poll_seconds, heartbeat_seconds=HEARTBEAT_SECONDS,
+                    pause_on_shutdown=False)
     for f in FLOWS.values():
         runner.add_deployment(f.to_deployment(name=DEPLOYMENT))
     log.info("worker %s serving %d flows, %d runs at once", name, len(FLOWS), limit)

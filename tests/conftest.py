@@ -26,6 +26,7 @@ os.environ.update({
     "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    "MORPHOSPACE_WORKER_POLL_SECONDS": "0.5",  # runs start (and are seen cancelled) without a wait
 })
 os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = (
     f"sqlite+aiosqlite:///{os.environ['PREFECT_HOME']}/prefect.db"
