@@ -75,10 +75,7 @@ def calibrate_flow(params: CalibrateParams) -> str:
     device = pick_device(get_settings().device)
     model = load_model(store, params.model_id, device=device)
     latents_id = params.references.latents_id
-    if latents_id and read_metadata("latents", latents_id).get("model_id") != params.model_id:
-        raise ValueError(f"latents {latents_id} were not made by model {params.model_id}: "
-                         "lasso the references on a map of this model")
-    refs = reference_latents(params.references, latent_dim_of(model), params.seed)  # (M, d)
+    refs = reference_latents(params.references, params.model_id, latent_dim_of(model), params.seed)  # (M, d)
     dataset_id = params.dataset_id or model_meta.get("dataset_id")
     indices, real = read_real_frames(dataset_id, params.n_real_frames) if dataset_id else (None, None)
     result = calibrate_gamma(

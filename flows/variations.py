@@ -85,10 +85,17 @@ class TiledSink:
 
 
 @task(**TILED_RETRIES)
-def reference_latents(refs: ReferenceStates, latent_dim: int, seed: int) -> np.ndarray:
-    """(M, d) reference latents: the lassoed frames' latent means, or prior draws."""
+def reference_latents(refs: ReferenceStates, model_id: str, latent_dim: int, seed: int) -> np.ndarray:
+    """(M, d) reference latents: the lassoed frames' latent means, or prior draws.
+
+    Lassoed latents must come from ``model_id`` itself: another model's z means nothing to it.
+    """
     if refs.n_prior:
         return prior_latents(refs.n_prior, latent_dim, seed=seed)
+    made_by = read_metadata("latents", refs.latents_id).get("model_id")
+    if made_by != model_id:
+        raise ValueError(f"latents {refs.latents_id} were made by model {made_by}, not {model_id}: "
+                         "lasso the references on a map of this model")
     store = get_store()
     n = store.node("latents", refs.latents_id)["mu"].shape[0]
     bad = [i for i in refs.indices if i >= n]
@@ -107,12 +114,7 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
     device = pick_device(get_settings().device)
     model = load_model(store, params.model_id, device=device)
     d = latent_dim_of(model)
-    if params.references.latents_id:
-        latents = read_metadata("latents", params.references.latents_id)
-        if latents.get("model_id") != params.model_id:
-            raise ValueError(f"latents {params.references.latents_id} were made by model {latents.get('model_id')}, "
-                             f"not {params.model_id}: lasso on a map of this model")
-    refs = reference_latents(params.references, d, params.seed)
+    refs = reference_latents(params.references, params.model_id, d, params.seed)
     core_params = VariationParams(
         gamma=params.gamma, n_per_reference=params.n_per_reference, seed=params.seed,
         batch_size=params.batch_size, filters=FilterParams(**params.filters.model_dump()),
