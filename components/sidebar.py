@@ -47,7 +47,7 @@ def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list
     else the newest. Only complete results are offered.
     """
     found = {kind: [item for item in store.list(kind) if item.get("complete")] for kind in LEVELS}
-    parent = {"models": "dataset_id", "projections": "model_id", "clusterings": "projection_id"}
+    parent = {"projections": "model_id", "clusterings": "projection_id"}
     mapped = {"datasets": {c.get("dataset_id") for c in found["clusterings"]},
               "models": {c.get("model_id") for c in found["clusterings"]},
               "projections": {c.get("projection_id") for c in found["clusterings"]}}
@@ -56,7 +56,10 @@ def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list
     above: str | None = None
     for kind in LEVELS:  # each level's options depend on the choice above it
         items = found[kind]
-        if kind in parent:
+        if kind == "models":  # trained on the dataset, or mapped it (a GAN map's generated dataset)
+            mapping = {p.get("model_id") for p in found["projections"] if p.get("dataset_id") == chosen[above]}
+            items = [item for item in items if item.get("dataset_id") == chosen[above] or item["id"] in mapping]
+        elif kind in parent:
             items = [item for item in items if item.get(parent[kind]) == chosen[above]]
             if kind == "projections":  # a projection belongs to its dataset too
                 items = [item for item in items if item.get("dataset_id") == chosen["datasets"]]

@@ -364,6 +364,18 @@ def test_sidebar_prefers_the_newest_clustered_map():
     assert chosen["projections"] == "p-new" and chosen["clusterings"] is None and options["clusterings"] == []
 
 
+def test_sidebar_offers_the_generator_that_mapped_a_generated_dataset():
+    """A GAN map's dataset was generated, not trained on: its model is offered through its projection."""
+    store = ListingStore(
+        datasets=[{"id": "ds-gan"}, {"id": "ds-real"}],
+        models=[{"id": "m-gan", "dataset_id": "ds-real"}, {"id": "m-vae", "dataset_id": "ds-real"}],
+        projections=[{"id": "p-gan", "dataset_id": "ds-gan", "model_id": "m-gan"}])
+    options, chosen = sidebar.resolve(store, {**dict.fromkeys(sidebar.LEVELS), "datasets": "ds-gan"})
+    assert [o["value"] for o in options["models"]] == ["m-gan"] and chosen["projections"] == "p-gan"
+    options, _ = sidebar.resolve(store, {**dict.fromkeys(sidebar.LEVELS), "datasets": "ds-real"})
+    assert [o["value"] for o in options["models"]] == ["m-gan", "m-vae"]
+
+
 def test_a_missing_frames_table_is_said_not_fatal():
     """No frames table: the map shows, with a warning, and colours by cluster or frame only."""
     store = FakeStore()
