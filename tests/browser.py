@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+
+MAP_COUNT = ".ms-map-count"
+MAP_COUNT_RE = re.compile(r"([\d,]+) points · ([\d,]+) selected")
+
+
+def map_count(driver) -> tuple[int, int] | None:
+    """(points, selected) from the map's count line; None until a map is drawn."""
+    found = MAP_COUNT_RE.search(driver.find_element(By.CSS_SELECTOR, MAP_COUNT).text)
+    return (int(found[1].replace(",", "")), int(found[2].replace(",", ""))) if found else None
 
 
 def wait_for(driver, css: str, timeout: float = 60, visible: bool = True):

@@ -13,19 +13,18 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, lasso, to_viewport, wait_for, wait_for_map, wait_for_text
+from tests.browser import click, lasso, map_count, to_viewport, wait_for, wait_for_map, wait_for_text
 from tests.conftest import INTEGRATION_PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PANEL = ".ms-inspect"
 PNG = "[src^='data:image/png;base64,']"
-MAP_COUNT = re.compile(r"([\d,]+) points · ([\d,]+) selected")
 
 
 def map_selected(driver) -> int | None:
-    found = MAP_COUNT.search(driver.find_element(By.CSS_SELECTOR, ".ms-map-count").text)
-    return int(found[2].replace(",", "")) if found else None
+    found = map_count(driver)
+    return found[1] if found else None
 
 
 def panel_count(driver) -> int:

@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, wait_for
+from tests.browser import click, map_count
 from tests.conftest import DEMO_DATA, LIVE_SOURCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,7 +49,7 @@ def replay(frames: np.ndarray, start_index: int) -> threading.Thread:
 @pytest.fixture(scope="module")
 def page(browser, web_app):
     browser.get(web_app)
-    wait_for(browser, ".ms-map .js-plotly-plot .nsewdrag", timeout=120)
+    WebDriverWait(browser, 120).until(lambda d: map_count(d) is not None)  # a map is shown: Live has one to use
     return browser
 
 

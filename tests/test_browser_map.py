@@ -14,19 +14,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from components import map_figure as mf
+from tests.browser import MAP_COUNT as COUNT
 from tests.browser import drag, to_viewport, wait_for
+from tests.browser import map_count as count
 from tests.conftest import INTEGRATION_PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-COUNT = ".ms-map-count"
-COUNT_RE = re.compile(r"([\d,]+) points · ([\d,]+) selected")
-
-
-def count(driver) -> tuple[int, int] | None:
-    found = COUNT_RE.search(driver.find_element(By.CSS_SELECTOR, COUNT).text)
-    return (int(found[1].replace(",", "")), int(found[2].replace(",", ""))) if found else None
-
 
 @pytest.fixture(scope="module")
 def page(browser, web_app):
