@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.models import check_shape_fields
+
 
 @dataclass
 class GANConfig:
@@ -43,24 +45,7 @@ class GANConfig:
 
     def validate(self) -> GANConfig:
         """Raise ValueError naming the bad field, its value and the allowed range."""
-        s = self.image_size
-        if not (isinstance(s, int) and 32 <= s <= 512 and s & (s - 1) == 0):
-            raise ValueError(
-                f"image_size={s!r} must be a power of two between 32 and 512 "
-                "(resize or crop the images to 32, 64, 128, 256 or 512 pixels)"
-            )
-        if not (isinstance(self.channels, int) and 1 <= self.channels <= 3):
-            raise ValueError(f"channels={self.channels!r} must be between 1 and 3")
-        if not (isinstance(self.latent_dim, int) and 2 <= self.latent_dim <= 512):
-            raise ValueError(f"latent_dim={self.latent_dim!r} must be between 2 and 512")
-        if not (isinstance(self.base_channels, int) and 1 <= self.base_channels <= 1024):
-            raise ValueError(f"base_channels={self.base_channels!r} must be between 1 and 1024")
-        mc = self.max_channels
-        if not (isinstance(mc, int) and self.base_channels <= mc <= 4096):
-            raise ValueError(
-                f"max_channels={self.max_channels!r} must be between base_channels="
-                f"{self.base_channels} and 4096"
-            )
+        check_shape_fields(self)
         if not (isinstance(self.mbstd_group, int) and 1 <= self.mbstd_group <= 64):
             raise ValueError(f"mbstd_group={self.mbstd_group!r} must be between 1 and 64")
         return self
