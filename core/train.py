@@ -42,6 +42,15 @@ class TrainParams:
         return self
 
 
+def split_train_val(n: int, val_fraction: float, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and held-out indices; at least one of each when val_fraction > 0."""
+    if n < 2:
+        raise ValueError(f"got {n} image(s); training needs at least 2 (add more frames)")
+    n_val = min(n - 1, max(1, round(n * val_fraction))) if val_fraction > 0 else 0
+    order = gen.permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def check_images(images: np.ndarray, config: VAEConfig) -> np.ndarray:
     """Return images as float32 (N, C, S, S), or raise ValueError saying what to fix."""
     if not isinstance(images, np.ndarray):
@@ -140,14 +149,9 @@ def train_vae(
     config.validate()
     params.validate()
     data = check_images(images, config)  # (N, C, S, S) float32
-    n = len(data)
-    if n < 2:
-        raise ValueError(f"got {n} image(s); training needs at least 2 (add more frames)")
-    n_val = min(n - 1, max(1, round(n * params.val_fraction))) if params.val_fraction > 0 else 0
     device = pick_device(params.device)
     gen = np.random.default_rng(params.seed)
-    order = gen.permutation(n)
-    train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    train_idx, val_idx = split_train_val(len(data), params.val_fraction, gen)
 
     history: list[dict] = []
     cuda = [device.index or 0] if device.type == "cuda" else []
@@ -155,7 +159,7 @@ def train_vae(
         torch.manual_seed(params.seed)
         model = VAE(config).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=params.lr)
-        log.info("training %s on %d images (%d held out) on %s", config, n - n_val, n_val, device)
+        log.info("training %s on %d images (%d held out) on %s", config, len(train_idx), len(val_idx), device)
         for epoch in range(1, params.epochs + 1):
             t0 = time.perf_counter()
             model.train()
@@ -165,7 +169,7 @@ def train_vae(
                 log.info("stopped during epoch %d of %d", epoch, params.epochs)
                 break
             val_loss = None
-            if n_val:
+            if len(val_idx):
                 model.eval()
                 val_loss = float(_run_epoch(model, None, data, val_idx, params.batch_size,
                                             config.beta, device, None)[0])

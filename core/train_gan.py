@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from core.device import pick_device
 from core.models.gan import GAN, GANConfig, gradient_penalty
-from core.train import check_images
+from core.train import check_images, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,9 @@ def train_gan(
     config.validate()
     params.validate()
     data = check_images(images, config)  # (N, C, S, S) float32
-    n = len(data)
-    if n < 2:
-        raise ValueError(f"got {n} image(s); training needs at least 2 (add more frames)")
-    n_val = min(n - 1, max(1, round(n * params.val_fraction))) if params.val_fraction > 0 else 0
     device = device if isinstance(device, torch.device) else pick_device(device or "auto")
     gen = np.random.default_rng(params.seed)
-    order = gen.permutation(n)
-    train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    train_idx, val_idx = split_train_val(len(data), params.val_fraction, gen)
     stages = config.max_level + 1
     epochs = stages * params.epochs_per_stage
     batches_per_epoch = -(-len(train_idx) // params.batch_size)
@@ -137,7 +132,7 @@ def train_gan(
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=params.lr, betas=ADAM_BETAS)
         opt_c = torch.optim.Adam(model.critic.parameters(), lr=params.lr, betas=ADAM_BETAS)
         z_samples = torch.randn(params.n_samples, config.latent_dim, device=device)
-        log.info("training %s on %d images (%d held out) on %s", config, n - n_val, n_val, device)
+        log.info("training %s on %d images (%d held out) on %s", config, len(train_idx), len(val_idx), device)
         stopped, step = False, 0
         for epoch in range(1, epochs + 1):
             stage = (epoch - 1) // params.epochs_per_stage
@@ -189,7 +184,7 @@ def train_gan(
                 "generator_loss": float(sums[1] / n_g) if n_g else None,
                 "gp": float(sums[2] / n_c), "wdist": float(sums[3] / n_c),
                 "val_wdist": (_val_wdist(model, data, val_idx, params.batch_size, device)
-                              if n_val else None),
+                              if len(val_idx) else None),
                 "seconds": time.perf_counter() - t0,
             }
             history.append(row)
