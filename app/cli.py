@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     to.add_argument("--zmq", metavar="ADDRESS", help="send to a `morphospace live` (tcp://127.0.0.1:5555)")
     to.add_argument("--folder", type=Path, help="write .npy files into this folder")
     simulate.add_argument("--rate", type=float, default=10.0, help="frames per second (0: as fast as possible)")
-    simulate.add_argument("--two-time", type=int, metavar="WINDOW", help="send sliding two-time maps instead")
+    simulate.add_argument("--two-time", type=int, metavar="WINDOW",
+                          help="send sliding two-time maps instead (over --zmq marked as such, so live "
+                               "mode reports their non-equilibrium measure)")
     simulate.add_argument("--step", type=int, help="frames between two-time windows (default WINDOW)")
 
     live = sub.add_parser("live", help="place incoming frames on a map, for browsers and Tiled")
@@ -195,18 +197,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Replay a series at the given rate, printing progress on one line."""
-    from streaming.simulator import load_series, replay_folder, replay_zmq, two_time_series
+    from streaming.simulator import (TWO_TIME_METADATA, load_series, replay_folder, replay_zmq,
+                                     two_time_series)
 
     frames = load_series(args.series)
     if args.two_time:
         frames = two_time_series(frames, args.two_time, args.step)
+        if args.folder:
+            print("note: files in a folder carry no metadata, so `morphospace live` will take these "
+                  "two-time maps for plain images (no non-equilibrium measure); use --zmq for that",
+                  file=sys.stderr)
     rate = args.rate or None
 
     def progress(done: int, total: int) -> None:
         print(f"\rsent {done}/{total}", end="", file=sys.stderr, flush=True)
 
     if args.zmq:
-        sent = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress)
+        sent = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress,
+                          metadata=TWO_TIME_METADATA if args.two_time else None)
     else:
         sent = replay_folder(frames, args.folder, rate=rate, progress=progress)
     print(file=sys.stderr)

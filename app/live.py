@@ -89,14 +89,15 @@ class LiveRunner:
 
 
 def points_message(points: Any, session: str, from_batch: int, to_batch: int | None) -> dict:
-    """Rows of a live table with ``from_batch <= batch <= to_batch`` as one websocket-style batch.
+    """Rows of a live table with ``from_batch <= batch <= to_batch`` as one websocket-style batch
+    (the columns of :func:`streaming.messages.encode_batch`: ``row`` says where each image is).
 
     ``missing`` counts the batches of a closed range that the table does not hold (yet).
     """
     rows = points[points["batch"] >= from_batch]
     if to_batch is not None:
         rows = rows[rows["batch"] <= to_batch]
-    rows = rows.sort_values(["batch", "index"], kind="stable")
+    rows = rows.sort_values(["batch", "row"], kind="stable")
     axes = [a for a in ("x", "y", "z") if a in rows.columns]
     present = sorted(set(rows["batch"].astype(int)))
     missing = 0 if to_batch is None else (to_batch - from_batch + 1) - len(present)
@@ -104,8 +105,11 @@ def points_message(points: Any, session: str, from_batch: int, to_batch: int | N
         "type": "batch", "session": session, "n": int(len(rows)),
         "seq": int(present[-1]) if present else (from_batch - 1),
         "index": typed_array(rows["index"].to_numpy(np.int64), "i4"),
+        "patch": typed_array(rows["patch"].to_numpy(np.int32), "i4"),
+        "row": typed_array(rows["row"].to_numpy(np.int64), "i4"),
         "coords": typed_array(rows[axes].to_numpy(np.float32).reshape(len(rows), len(axes)), "f4"),
         "cluster": typed_array(rows["cluster"].to_numpy(np.int32), "i4"),
+        "non_equilibrium": typed_array(rows["non_equilibrium"].to_numpy(np.float64), "f4"),
         "source": rows["source"].astype(str).tolist(), "errors": [], "stats": {},
         "missing": int(max(missing, 0)),
     }

@@ -8,8 +8,15 @@
  * socket open and buffers; resume applies the buffer. A closed socket reconnects with
  * exponential back-off (0.5 s doubling to 10 s).
  *
+ * Each live point carries, as plain JS arrays (dcc.Graph drops typed-array customdata from
+ * events): customdata [row, frame], row being its image's row in the session's stored images;
+ * an id "live:<session>:<row>", by which the map panel tells live points of a lasso from the
+ * map's own and knows their session (components/map_panel.py); and a hover text with the
+ * frame and, for two-time maps, the non-equilibrium measure.
+ *
  * The Dash side (components/live_panel.py) only calls window.morphoLive.configure(config)
- * from a clientside callback; state and counters are shown in #live-status.
+ * from a clientside callback; state, counters and the latest non-equilibrium measure are shown
+ * in #live-status.
  */
 (function () {
     "use strict";
@@ -19,9 +26,19 @@
 
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
-        points: {x: [], y: [], z: [], index: [], cluster: [], source: []},
-        received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {},
+        points: emptyPoints(),
+        received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
     };
+
+    function emptyPoints() {
+        return {x: [], y: [], z: [], index: [], custom: [], ids: [], text: []};
+    }
+
+    /* Hover text of one point: its frame (and patch), and a two-time map's measure. */
+    function hoverText(frame, patch, measure) {
+        return `live frame ${frame}` + (patch >= 0 ? ` patch ${patch}` : "")
+            + (Number.isFinite(measure) ? ` · non-equilibrium ${measure.toFixed(3)}` : "");
+    }
 
     function decode(spec) {
         const text = atob(spec.bdata);
@@ -40,9 +57,12 @@
                     reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
+        const latest = live.latest;
         el.textContent = `${text} · ${n} points` + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
+            + (latest ? ` · non-equilibrium ${latest.value.toFixed(3)} (frame ${latest.frame})` : "")
             + (bp ? ` · producer faster than the pipeline ×${bp}` : "");
         el.dataset.points = String(n);
+        el.dataset.nonEquilibrium = latest ? String(latest.value) : "";
         el.dataset.state = live.paused ? "paused" : live.state;
         el.dataset.buffered = String(live.buffer.length);
     }
@@ -66,35 +86,42 @@
         // Copies: Plotly keeps the arrays it is given, and extendTraces appends to them itself.
         const xyz = (a, b) => three ? {x: a.x.slice(...b), y: a.y.slice(...b), z: a.z.slice(...b)}
                                     : {x: a.x.slice(...b), y: a.y.slice(...b)};
+        // Markers name their point the same way: a lasso over them counts that point once.
+        const tags = (b, template) => ({customdata: p.custom.slice(...b), ids: p.ids.slice(...b),
+                                        text: p.text.slice(...b), hovertemplate: template});
         window.Plotly.addTraces(gd, [
             Object.assign({type: kind, mode: "markers", name: "live frames", meta: "live",
-                           customdata: p.index.slice(),
-                           hovertemplate: "live frame %{customdata}<extra></extra>",
                            marker: {color: p.index.slice(), colorscale: "Viridis", size: three ? 4 : 7,
                                     line: {width: 1, color: "#222"},
                                     colorbar: {title: {text: "live frame"}, x: 1.02, len: 0.5, y: 0.25}}},
-                          xyz(p, [])),
+                          xyz(p, []), tags([], "%{text}<extra></extra>")),
             Object.assign({type: kind, mode: "markers", name: "live start", meta: "live-start",
-                           marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"}}, xyz(p, [0, 1])),
+                           marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"}},
+                          xyz(p, [0, 1]), tags([0, 1], "start: %{text}<extra></extra>")),
             // The end marker's arrays are extended with the live trace's and keep their last entry.
             Object.assign({type: kind, mode: "markers", name: "live latest", meta: "live-end",
-                           customdata: p.index.slice(-1), hovertemplate: "latest: frame %{customdata}<extra></extra>",
-                           marker: {symbol: "x", size: 14, color: [END_COLOUR]}}, xyz(p, [-1])),
+                           marker: {symbol: "x", size: 14, color: [END_COLOUR]}},
+                          xyz(p, [-1]), tags([-1], "latest: %{text}<extra></extra>")),
         ]);
         return liveTraceIndex(gd);
     }
 
     function apply(message) {
-        const coords = decode(message.coords), index = decode(message.index), cluster = decode(message.cluster);
-        const n = index.length, dims = message.coords.shape[1];
-        const x = [], y = [], z = [], idx = Array.from(index);
+        const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
+        const patch = decode(message.patch), measure = decode(message.non_equilibrium);
+        const n = index.length, dims = message.coords.shape[1], session = live.cfg.session;
+        const x = [], y = [], z = [], idx = Array.from(index), custom = [], ids = [], text = [];
         for (let k = 0; k < n; k++) {
             x.push(coords[k * dims]); y.push(coords[k * dims + 1]);
             if (dims === 3) { z.push(coords[k * dims + 2]); }
+            custom.push([row[k], index[k]]);
+            ids.push(`live:${session}:${row[k]}`);
+            text.push(hoverText(index[k], patch[k], measure[k]));
+            if (Number.isFinite(measure[k])) { live.latest = {value: measure[k], frame: index[k]}; }
         }
         const p = live.points;
         p.x.push(...x); p.y.push(...y); p.z.push(...z); p.index.push(...idx);
-        p.cluster.push(...Array.from(cluster)); p.source.push(...(message.source || []));
+        p.custom.push(...custom); p.ids.push(...ids); p.text.push(...text);
         live.errors += (message.errors || []).length;
         live.stats = message.stats || live.stats;
         const gd = graph();
@@ -102,7 +129,8 @@
         const i = ensureTraces();
         if (i >= 0 && had >= 0 && n) {  // the trace existed: extend it (a new one already has every point)
             // One extendTraces, one redraw: the points, and the end marker moved to the newest.
-            const update = {x: [x, x.slice(-1)], y: [y, y.slice(-1)], customdata: [idx, idx.slice(-1)],
+            const update = {x: [x, x.slice(-1)], y: [y, y.slice(-1)], customdata: [custom, custom.slice(-1)],
+                            ids: [ids, ids.slice(-1)], text: [text, text.slice(-1)],
                             "marker.color": [idx, [END_COLOUR]]};
             if (dims === 3) { update.z = [z, z.slice(-1)]; }
             const keep = {};
@@ -176,8 +204,9 @@
         const ws = live.ws;
         live.ws = null;
         if (ws) { ws.close(); }
-        live.points = {x: [], y: [], z: [], index: [], cluster: [], source: []};
+        live.points = emptyPoints();
         live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
+        live.latest = null;
         live.paused = false; live.pending = Promise.resolve();
         const gd = graph();
         if (gd && gd.data && window.Plotly) {

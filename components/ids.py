@@ -3,7 +3,8 @@
 # dcc.Store: {"clustering_id" (or None), "projection_id", "latents_id", "dataset_id", "model_id",
 #             "n_components"} of the map shown, or None.
 CURRENT = "current-map"
-# dcc.Store: {"indices": [int, ...], "how": "lasso" | "box" | "click" | "neighbours"}, or None.
+# dcc.Store: {"indices": [int, ...], "how": "lasso" | "box" | "click" | "neighbours"}, or None;
+#             live points selected too add "live": {"session": id, "rows": [int, ...]}.
 SELECTION = "selection"
 # dcc.Store: {"index": int} of the frame last clicked on the map, or None.
 CLICKED = "clicked-frame"

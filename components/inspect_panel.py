@@ -6,6 +6,12 @@ images, a paged gallery of its frames, the nearest neighbours in latent space of
 frame, and CSV / NPY exports. (Making those neighbours the selection, the way to select in a 3-D
 map, is the map panel's "select k nearest".)
 
+A selection can hold live points too (``"live": {"session", "rows"}``, see
+``components.map_panel``): their count, composition (the session table's ``cluster`` column),
+mean/std images and gallery come from the frames the live session stored. Each part of the
+selection is a :class:`FrameSource`; the views show every part, the map's first, each with its
+own count and, when live points are in, its own titled mean/std images.
+
 The views are plain functions of ``(store, selection, current, ...)`` returning Dash components,
 so they run in a unit test without a browser; the callbacks only route and turn exceptions into
 an alert in the panel, so a Tiled failure never breaks the page. The numbers come from
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -26,6 +33,7 @@ from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_updat
 from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION
 from components.map_data import latent_means, load_map, map_id
+from core.live_store import LiveSession
 from core.selection import (
     NOISE,
     export_csv,
@@ -66,8 +74,106 @@ def selected_indices(selection: dict | None) -> list[int]:
     return list((selection or {}).get("indices") or [])
 
 
+def selected_live(selection: dict | None) -> dict:
+    """``{"session", "rows"}`` of the live points in the selection, or ``{}``."""
+    return (selection or {}).get("live") or {}
+
+
 def cluster_name(label: Any) -> str:
     return "noise" if label in (NOISE, -1) else f"cluster {label}"
+
+
+# -- where a selection's frames come from: the map's dataset, a live session ----------------------
+class SessionImages:
+    """A live session's stored images, where :mod:`core.selection` reads a dataset's.
+
+    core.selection reads ``store.node("datasets", id)["images"]``; this answers with the
+    session's ``images`` array, so the same windowed reads and statistics serve live frames.
+    """
+
+    def __init__(self, session: LiveSession):
+        self.session = session
+
+    def node(self, kind: str, id: str) -> dict:
+        return {"images": self.session.images}
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """The selected items of one image source; the views below work the same on either kind.
+
+    ``labels`` is the cluster of every item the source holds (the map's frames, or a live
+    session's stored points); ``selected`` the chosen items as positions in ``labels``; ``rows``
+    where each one's image is, read through ``images`` (a Store, or :class:`SessionImages`) under
+    ``dataset_id``. On the map, positions, rows and frame numbers are all the frame index.
+    """
+
+    kind: str  # "map" or "live"
+    images: Any
+    dataset_id: str
+    labels: np.ndarray
+    selected: np.ndarray  # (k,) positions in labels, sorted, unique
+    rows: np.ndarray  # (k,) image row of each selected item
+    frames: np.ndarray  # (k,) frame number shown for each selected item
+    patches: np.ndarray  # (k,) patch of that frame, -1 when frames are not cut into patches
+    missing: int = 0  # selected live points not in the session's table (yet)
+
+    @property
+    def css(self) -> str:
+        """Class prefix of this source's elements: ``ms-mean`` on the map, ``ms-live-mean`` live."""
+        return "ms" if self.kind == "map" else "ms-live"
+
+    @property
+    def title(self) -> str:
+        return "Map frames" if self.kind == "map" else f"Live frames of {self.dataset_id}"
+
+    def caption(self, k: int) -> tuple[str, str]:
+        """(caption, title) of selected item k: ``#12 · c0`` on the map, ``live 7.3 · c0`` (frame 7,
+        patch 3) live."""
+        label, frame, patch = int(self.labels[self.selected[k]]), int(self.frames[k]), int(self.patches[k])
+        short = "noise" if label == -1 else f"c{label}"
+        if self.kind == "map":
+            return f"#{frame} · {short}", f"frame {frame}, {cluster_name(label)}"
+        part = (f".{patch}", f" patch {patch}") if patch >= 0 else ("", "")
+        return f"live {frame}{part[0]} · {short}", f"live frame {frame}{part[1]}, {cluster_name(label)}"
+
+
+def map_source(store, selection: dict | None, current: dict | None) -> FrameSource | None:
+    """The selection's frames of the map shown (None when it has none)."""
+    indices = selected_indices(selection)
+    if not current or not indices:
+        return None
+    chosen = np.unique(np.asarray(indices, dtype=np.int64))
+    return FrameSource("map", store, current["dataset_id"], map_array(store, current, "labels"),
+                       chosen, chosen, chosen, np.full(len(chosen), -1))
+
+
+def live_source(store, selection: dict | None) -> FrameSource | None:
+    """The selection's live points, found in their session's table by ``row`` (None: none).
+
+    Points the browser has but the table not yet (the websocket can be a moment ahead of Tiled)
+    are counted in ``missing``.
+    """
+    live = selected_live(selection)
+    rows = np.unique(np.asarray(live.get("rows") or [], dtype=np.int64))
+    if not live.get("session") or not len(rows):
+        return None
+    session = LiveSession.open(store, live["session"])
+    table = session.points()
+    table = table[table["row"] >= 0].drop_duplicates("row").sort_values("row")  # a twice-written append
+    stored = table["row"].to_numpy(np.int64)
+    found = np.isin(rows, stored)
+    positions = np.searchsorted(stored, rows[found])
+    return FrameSource("live", SessionImages(session), session.id,
+                       table["cluster"].to_numpy(np.int64), positions, rows[found],
+                       table["index"].to_numpy(np.int64)[positions],
+                       table["patch"].to_numpy(np.int64)[positions], missing=int((~found).sum()))
+
+
+def frame_sources(store, selection: dict | None, current: dict | None) -> list[FrameSource]:
+    """The map's part of the selection, then its live part; either may be absent."""
+    return [source for source in (map_source(store, selection, current), live_source(store, selection))
+            if source is not None]
 
 
 # -- views: plain functions, testable without a browser ------------------------------------------
@@ -83,17 +189,19 @@ def thumbnail(image: np.ndarray, caption: str, *, title: str | None = None) -> h
     ], className="m-0")
 
 
-def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
-    """The count line and the composition table; and whether the exports are disabled."""
-    indices = selected_indices(selection)
-    if not current or not indices:
-        return hint(), True
-    summary = selection_summary(indices, map_array(store, current, "labels"))
-    how = (selection or {}).get("how")
+def summary_block(source: FrameSource, how: str | None) -> html.Div:
+    """One source's count line and cluster composition table."""
+    summary = selection_summary(source.selected, source.labels)
+    if source.kind == "map":
+        what, of = "frames", f"{summary['n_total']:,}"
+    else:
+        what, of = "live frames", f"{summary['n_total']:,} stored in {source.dataset_id}"
+    share = f"{summary['fraction']:.1%} of {of}" if summary["fraction"] is not None else f"of {of}"
     line = html.Div([
-        html.Span(f"{summary['count']:,}", className="fs-5 fw-bold ms-count"),
-        html.Span(f" frames selected ({summary['fraction']:.1%} of {summary['n_total']:,})"
-                  + (f" · {how}" if how else ""), className="small"),
+        html.Span(f"{summary['count']:,}", className=f"fs-5 fw-bold {source.css}-count"),
+        html.Span(f" {what} selected ({share})" + (f" · {how}" if how else "")
+                  + (f" · {source.missing:,} more not stored yet: select again in a moment"
+                     if source.missing else ""), className="small"),
     ])
     rows = [
         html.Tr([
@@ -104,27 +212,41 @@ def summary_view(store, selection: dict | None, current: dict | None) -> tuple[A
                     className="py-0 align-middle", style={"width": "50%"}),
         ]) for label, count in summary["clusters"].items()
     ]
-    table = dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="small mb-1 ms-composition")
-    return html.Div([line, table]), False
+    table = dbc.Table(html.Tbody(rows), size="sm", borderless=True,
+                      className=f"small mb-1 {source.css}-composition")
+    return html.Div([line, table])
 
 
-def stats_view(store, selection: dict | None, current: dict | None, *, cap: int = STATS_CAP) -> Any:
-    """Mean and standard-deviation images side by side, with a note when the frames were sampled."""
-    indices = selected_indices(selection)
-    if not current or not indices:
-        return []
+def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
+    """A count line and composition table per source; and whether the exports are disabled.
+
+    Exports cover the map's frames only (the live ones are in their session's Tiled node).
+    """
+    sources = frame_sources(store, selection, current)
+    if not sources:
+        return hint(), True
+    how = (selection or {}).get("how")
+    blocks = [summary_block(source, how) for source in sources]
+    if sources[-1].kind == "live":
+        blocks.append(html.Div("The exports below hold the map's frames only.", className="small text-muted"))
+    return html.Div(blocks), sources[0].kind != "map"
+
+
+def stats_block(source: FrameSource, cap: int, titled: bool) -> list:
+    """Mean and standard-deviation images of one source, with a note when the frames were sampled."""
     started = time.perf_counter()
-    mean, std, info = mean_std_images(store, current["dataset_id"], indices, cap=cap)
+    mean, std, info = mean_std_images(source.images, source.dataset_id, source.rows, cap=cap)
     seconds = time.perf_counter() - started
     top = float(std.max())
     images = dbc.Row([
         dbc.Col(html.Figure([
-            html.Img(src=to_png_data_uri(mean, max_size=STATS_PX), className="ms-mean w-100",
+            html.Img(src=to_png_data_uri(mean, max_size=STATS_PX), className=f"{source.css}-mean w-100",
                      style={"imageRendering": "pixelated"}, title="pixel-wise mean, 0 = black, 1 = white"),
             html.Figcaption("mean", className="small text-center"),
         ])),
         dbc.Col(html.Figure([
-            html.Img(src=to_png_data_uri(std, vmin=0.0, vmax=None, max_size=STATS_PX), className="ms-std w-100",
+            html.Img(src=to_png_data_uri(std, vmin=0.0, vmax=None, max_size=STATS_PX),
+                     className=f"{source.css}-std w-100",
                      style={"imageRendering": "pixelated"}, title=f"population std, white = {top:.3g}"),
             html.Figcaption(f"std (white = {top:.3g})", className="small text-center"),
         ])),
@@ -132,33 +254,48 @@ def stats_view(store, selection: dict | None, current: dict | None, *, cap: int 
     if info["sampled"]:
         note = dbc.Alert(f"Sampled: mean and std of {info['n_used']:,} frames drawn at random from the "
                          f"{info['n_selected']:,} selected (cap {cap:,}).", color="info",
-                         className="small py-1 my-1 ms-sampled")
+                         className=f"small py-1 my-1 {source.css}-sampled")
     else:
         note = None
     timing = html.Div(f"{info['n_used']:,} frames read in {info['n_requests']} request(s), {seconds:.2f} s",
                       className="text-muted", style={"fontSize": "0.7rem"})
-    return [images, note, timing]
+    heading = html.Div(source.title, className="small fw-bold mt-1") if titled else None
+    return [heading, images, note, timing]
+
+
+def stats_view(store, selection: dict | None, current: dict | None, *, cap: int = STATS_CAP) -> Any:
+    """Mean and std images of each source's selected frames, titled when they are not the map's alone."""
+    sources = [s for s in frame_sources(store, selection, current) if len(s.selected)]
+    titled = any(source.kind == "live" for source in sources)
+    return [part for source in sources for part in stats_block(source, cap, titled)]
 
 
 def n_pages(selection: dict | None) -> int:
-    return max(1, -(-len(set(selected_indices(selection))) // PAGE_SIZE))
+    count = len(set(selected_indices(selection))) + len(set(selected_live(selection).get("rows") or []))
+    return max(1, -(-count // PAGE_SIZE))
 
 
 def gallery_view(store, selection: dict | None, current: dict | None, page: int) -> Any:
-    """Thumbnails of one page of the selection (frames in index order), captioned index · cluster."""
-    indices = sorted(set(selected_indices(selection)))
-    if not current or not indices:
+    """Thumbnails of one page of the selection: the map's frames in index order, then live ones
+    in arrival order, captioned name · cluster (see :meth:`FrameSource.caption`)."""
+    sources = frame_sources(store, selection, current)
+    items = [(source, k) for source in sources for k in range(len(source.selected))]
+    if not items:
         return hint()
-    page = min(max(1, int(page or 1)), n_pages(selection))
-    shown = indices[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    labels = map_array(store, current, "labels")
-    frames = read_images(store, current["dataset_id"], shown)
-    return [html.Div([
-        thumbnail(frame, f"#{i} · {'noise' if labels[i] == -1 else f'c{labels[i]}'}",
-                  title=f"frame {i}, {cluster_name(int(labels[i]))}")
-        for i, frame in zip(shown, frames)
-    ], className="ms-gallery"), html.Div(f"frames {(page - 1) * PAGE_SIZE + 1}–{(page - 1) * PAGE_SIZE + len(shown)} "
-                                          f"of {len(indices):,}", className="small text-muted ms-gallery-range")]
+    page = min(max(1, int(page or 1)), -(-len(items) // PAGE_SIZE))
+    first = (page - 1) * PAGE_SIZE
+    shown = items[first: first + PAGE_SIZE]
+    tiles = []
+    for source in sources:
+        ks = [k for s, k in shown if s is source]
+        if ks:
+            frames = read_images(source.images, source.dataset_id, source.rows[ks])
+            for k, frame in zip(ks, frames):
+                caption, title = source.caption(k)
+                tiles.append(thumbnail(frame, caption, title=title))
+    return [html.Div(tiles, className="ms-gallery"),
+            html.Div(f"frames {first + 1}–{first + len(shown)} of {len(items):,}",
+                     className="small text-muted ms-gallery-range")]
 
 
 def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = N_NEIGHBOURS) -> Any:

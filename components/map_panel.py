@@ -3,6 +3,10 @@
 Reads the page store ``CURRENT`` (which map), draws it with ``components.map_figure`` and
 publishes ``SELECTION`` (lasso, box, k nearest neighbours) and ``CLICKED``.
 
+Live points (the traces ``assets/live.js`` adds) are told apart by their ids,
+``live:<session>:<row>``: a lasso over them adds ``"live": {"session", "rows"}`` to the selection
+(rows of the session's stored images), beside ``indices``, which stay the map's own frames.
+
 Dash refuses a ``MATCH`` callback that writes a plain string id, so the panel writes its own
 ``selection``/``clicked`` stores and two tiny client-side callbacks (``ALL`` inputs, no server
 round trip) forward whichever panel instance changed to the page stores.
@@ -14,6 +18,7 @@ the logic can be tested without a browser and with any object that quacks like `
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +43,7 @@ K_RANGE = (1, 5000)  # nearest-neighbour selection: more than a few thousand is 
 THUMB_PX = 96  # hover thumbnail's longest side
 HOVER_COLUMNS = 8  # frames-table columns shown on hover
 HIGHLIGHT_CAP = 50_000  # at most this many selected points are marked on the map by the panel
+LIVE_POINT = re.compile(r"live:([A-Za-z0-9_-]+):(-?\d+)")  # its id from assets/live.js (-1: no image)
 
 
 # -- drawing -----------------------------------------------------------------------------------
@@ -153,18 +159,43 @@ def drawn(store: Any, current: dict | None, view: dict | None) -> dict:
     return mf.drawn_frames(load_map(store, current).embedding, view)
 
 
+def split_live(points: list[dict] | None) -> tuple[list[dict], dict | None]:
+    """An event's points of the map itself, and its live points as ``{"session", "rows"}`` (or None).
+
+    Live points must not reach :func:`components.map_figure.event_frames`, which would take their
+    customdata for frames of the map.
+    """
+    own, rows, sessions = [], set(), set()
+    for point in points or []:
+        found = LIVE_POINT.fullmatch(str(point.get("id", "")))
+        if found is None:
+            own.append(point)
+        else:
+            sessions.add(found[1])
+            rows.add(int(found[2]))
+    if len(sessions) > 1:
+        raise ValueError(f"the selection holds points of {len(sessions)} live sessions "
+                         f"({', '.join(sorted(sessions))}); switch Live off and on, then select again")
+    return own, ({"session": sessions.pop(), "rows": sorted(rows)} if sessions else None)
+
+
 def selection_from(store: Any, current: dict | None, selected: dict | None, view: dict | None) -> dict | None:
     """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
     if not current or not view:
         return None
+    own, live = split_live((selected or {}).get("points"))
     embedding = load_map(store, current).embedding if view.get("kind") == "density" else None
-    return mf.parse_selection(selected, drawn(store, current, view), embedding)
+    selection = mf.parse_selection(selected and {**selected, "points": own},
+                                   drawn(store, current, view), embedding)
+    if selection is not None and live is not None:
+        selection["live"] = live
+    return selection
 
 
 def event_frame(store: Any, current: dict | None, event: dict | None, view: dict | None) -> int | None:
-    """The frame under a click or hover event, or None (a heatmap cell, nothing drawn)."""
-    points = (event or {}).get("points") or []
-    found = mf.event_frames(points[:1], drawn(store, current, view))
+    """The frame under a click or hover event, or None (a live point, a heatmap cell, nothing drawn)."""
+    points, _ = split_live(((event or {}).get("points") or [])[:1])
+    found = mf.event_frames(points, drawn(store, current, view))
     return found[0] if found else None
 
 
@@ -262,7 +293,8 @@ def count_line(view: dict | None, selection: dict | None) -> str:
     if not view:
         return ""
     selected = len((selection or {}).get("indices") or [])
-    text = f"{view['n']:,} points · {selected:,} selected"
+    live = len(((selection or {}).get("live") or {}).get("rows") or [])
+    text = f"{view['n']:,} points · {selected:,} selected" + (f" + {live:,} live" if live else "")
     if view["kind"] == "density":
         text += (f" · density view ({view['shown']:,} points drawn here)" if view["shown"]
                  else f" · density view: zoom in to ≤ {mf.WINDOW_POINTS_CAP:,} points to see them")

@@ -1,13 +1,25 @@
 """Live sessions in Tiled: appendable tables that grow as frames are placed on the map.
 
 Layout: ``/<project>/live/<session>`` is a container whose metadata records what produced the
-points (projection, clustering, model, dataset, preprocessing), with two appendable tables:
+points (projection, clustering, model, dataset, preprocessing), with two appendable tables and
+one growing array:
 
-    points   index, patch, source, batch, x, y[, z], cluster, received, processed
+    points   index, patch, source, batch, row, x, y[, z], cluster, non_equilibrium,
+             received, processed
     errors   index, source, reason, received     (created with the first error)
+    images   (rows, [C,] S, S) float32: the preprocessed images the model saw
 
 ``index`` is the producer's frame number, ``batch`` the websocket batch number, so a browser
-that missed batches ``a..b`` reads the rows with ``a <= batch <= b``. Times are epoch seconds.
+that missed batches ``a..b`` reads the rows with ``a <= batch <= b``. ``row`` is the point's
+row in ``images``: the operator numbers images as it makes them and each batch's images are
+written at their rows, so the link holds whatever order the table's rows are in (and a retried
+write lands on the same rows). ``non_equilibrium`` is :func:`core.xpcs.non_equilibrium` of a
+frame that is a two-time map, NaN for other frames. Times are epoch seconds.
+
+``images`` is created with chunks of :data:`IMAGE_CHUNK_BYTES` however small the first batch:
+Zarr keeps the first chunk shape for good, and a chunk per batch of one frame would make a
+selection's read touch thousands of files. So the array is at least one chunk long: rows that
+no point names yet read as zeros, and only the ``row`` column says which rows hold frames.
 
 Appendable tables live in the server's SQL storage (``create_appendable_table``) and grow with
 ``append_partition``; a ``write_table`` (Parquet) node cannot grow. Rows go up as a
@@ -22,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -29,6 +42,10 @@ from core.store import Store, StoreError, clean_metadata, new_id
 
 LIVE = "live"
 AXES = ("x", "y", "z")
+IMAGES = "images"
+# One Zarr chunk of live images: a batch's write rewrites the chunk it falls in, so chunks stay
+# small (1 MiB: 256 images of 32x32) while a 5,000-image selection is still only ~20 chunks.
+IMAGE_CHUNK_BYTES = 2**20
 
 
 def new_session_id() -> str:
@@ -39,10 +56,15 @@ def new_session_id() -> str:
 def points_schema(n_components: int) -> pa.Schema:
     return pa.schema(
         [("index", pa.int64()), ("patch", pa.int32()), ("source", pa.string()),
-         ("batch", pa.int64())]
+         ("batch", pa.int64()), ("row", pa.int64())]
         + [(axis, pa.float32()) for axis in AXES[:n_components]]
-        + [("cluster", pa.int32()), ("received", pa.float64()), ("processed", pa.float64())]
+        + [("cluster", pa.int32()), ("non_equilibrium", pa.float64()),
+           ("received", pa.float64()), ("processed", pa.float64())]
     )
+
+
+# Columns a session stored before they existed reads as: no image row, no XPCS measure.
+LATER_COLUMNS = {"row": -1, "non_equilibrium": np.nan}
 
 
 ERRORS_SCHEMA = pa.schema([("index", pa.int64()), ("source", pa.string()),
@@ -56,7 +78,7 @@ class LiveSession:
     store: Store
     id: str
     node: Any  # tiled container client
-    _tables: dict[str, Any] = field(default_factory=dict, repr=False)  # table clients, by name
+    _tables: dict[str, Any] = field(default_factory=dict, repr=False)  # table and array clients
 
     @classmethod
     def create(cls, store: Store, *, n_components: int, metadata: Mapping[str, Any],
@@ -98,6 +120,41 @@ class LiveSession:
     def append_errors(self, rows: Mapping[str, Any]) -> None:
         self._append("errors", rows, ERRORS_SCHEMA)
 
+    def put_images(self, rows: np.ndarray, images: np.ndarray) -> None:
+        """Write preprocessed images (n, [C,] S, S) at consecutive ``rows`` of ``images``.
+
+        Writing the same rows again rewrites them (a retried write), so a row number is a
+        stable address for its image.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        if len(rows) != len(images):
+            raise ValueError(f"{len(rows)} rows for {len(images)} images")
+        if not len(rows):
+            return
+        if rows[0] < 0 or not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            raise ValueError(f"image rows must be consecutive and >= 0, got {rows[:5].tolist()}...")
+        self._images_for(images.shape[1:]).patch(images, offset=int(rows[0]), extend=True)
+
+    def _images_for(self, shape: tuple[int, ...]) -> Any:
+        """The ``images`` array client, created (see the module docstring) on first use."""
+        if IMAGES not in self._tables:
+            self._tables[IMAGES] = (self.node[IMAGES] if IMAGES in self.node
+                                    else _create_images(self.node, shape))
+        client = self._tables[IMAGES]
+        if tuple(client.shape[1:]) != tuple(shape):
+            raise ValueError(f"images of shape {tuple(shape)} where this session stores "
+                             f"{tuple(client.shape[1:])}")
+        return client
+
+    @property
+    def images(self) -> Any:
+        """The ``images`` array client; the points table's ``row`` column indexes it."""
+        if IMAGES not in self.node:
+            raise StoreError(f"live session {self.id!r} stores no images (it predates them, "
+                             "or no frame has been placed yet)")
+        return self.node[IMAGES]
+
     def _append(self, name: str, rows: Mapping[str, Any], schema: pa.Schema) -> None:
         table = pa.table({col: rows[col] for col in schema.names}, schema=schema)
         if not table.num_rows:
@@ -108,7 +165,12 @@ class LiveSession:
         self._tables[name].append_partition(0, table)
 
     def points(self) -> pd.DataFrame:
-        return self.node["points"].read()
+        """The points table, with :data:`LATER_COLUMNS` filled in for older sessions."""
+        table = self.node["points"].read()
+        for name, default in LATER_COLUMNS.items():
+            if name not in table:
+                table[name] = default
+        return table
 
     def errors(self) -> pd.DataFrame:
         if "errors" not in self.node:
@@ -124,6 +186,21 @@ def list_sessions(store: Store) -> list[dict]:
     live = _live_container(store)
     items = [{"id": key, **dict(node.metadata)} for key, node in live.items()]
     return sorted(items, key=lambda item: item["id"], reverse=True)
+
+
+def _create_images(node: Any, shape: tuple[int, ...]) -> Any:
+    """An empty ``images`` array of one chunk; Zarr's fill value (0) stands in until written."""
+    from tiled.structures.array import ArrayStructure, BuiltinDtype
+    from tiled.structures.core import StructureFamily
+    from tiled.structures.data_source import DataSource
+
+    per_chunk = max(1, IMAGE_CHUNK_BYTES // (4 * int(np.prod(shape))))
+    structure = ArrayStructure(
+        shape=(per_chunk, *shape), chunks=((per_chunk,), *((n,) for n in shape)),
+        data_type=BuiltinDtype.from_numpy_dtype(np.dtype(np.float32)))
+    return node.new(StructureFamily.array,
+                    [DataSource(structure=structure, structure_family=StructureFamily.array)],
+                    key=IMAGES)
 
 
 def _live_container(store: Store) -> Any:

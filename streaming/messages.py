@@ -10,6 +10,9 @@ ZMQ (detector or simulator -> listener): a two-part message, ``[header, payload]
 is UTF-8 JSON ``{"index", "source", "dtype", "shape", "metadata"}``, the payload the frame's raw
 bytes in that dtype and C order (the pyzmq ``send_array`` recipe: no pickles, any language can
 send it). ``{"type": "end", "sent": n}`` alone marks the end of a replay.
+A frame whose ``metadata["kind"]`` is ``"two-time"`` (:data:`TWO_TIME`) is a two-time
+correlation map (``morphospace simulate --two-time`` sends such frames); the operator then also
+reports its non-equilibrium measure.
 
 Websocket (pipeline -> browsers): one JSON text message per batch. Small fields are plain JSON;
 the columns are little-endian typed arrays in base64, ``{"dtype": "f4", "bdata": "...",
@@ -17,7 +20,9 @@ the columns are little-endian typed arrays in base64, ``{"dtype": "f4", "bdata":
 msgpack because a browser decodes it with built-ins (``JSON.parse``, ``atob``,
 ``Float32Array``) and needs no decoder library shipped in ``assets/``; base64 costs a third more
 bytes, which is small next to the source strings. Message types: ``hello`` (on connect),
-``batch``, ``gap`` (batches this client missed because it read too slowly), ``end``.
+``batch``, ``gap`` (batches this client missed because it read too slowly), ``end``. A batch's
+columns: ``index``, ``patch``, ``row`` (the point's image row in the session's Tiled array),
+``coords``, ``cluster``, ``non_equilibrium`` (NaN but for two-time maps), ``received``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from arroyopy.schemas import Message
 from core.store import clean_metadata
 
 MAX_FRAME_BYTES = 1 << 30  # a 1 GiB frame is a broken header, not a detector
+TWO_TIME = "two-time"  # metadata["kind"] of a frame that is a two-time correlation map
 
 
 @dataclass
@@ -79,9 +85,12 @@ class ResultBatch(Message):
     seq: int  # batch number in the session, from 0, with no holes
     index: np.ndarray  # (n,) int64 frame index
     patch: np.ndarray  # (n,) int32, -1 without patches
+    row: np.ndarray  # (n,) int64 row of each image in the session's images, numbered by the operator
     source: list[str]
+    images: np.ndarray  # (n, [C,] S, S) float32 preprocessed images, as the model saw them
     coords: np.ndarray  # (n, 2|3) float32 map coordinates
     cluster: np.ndarray  # (n,) int32, -1 = noise
+    non_equilibrium: np.ndarray  # (n,) float64, of the frame when it is a two-time map, else NaN
     received: np.ndarray  # (n,) float64 epoch seconds the frame arrived
     processed: float  # epoch seconds the batch was done
     timings: dict[str, float]  # milliseconds per stage, for this batch
@@ -165,8 +174,10 @@ def encode_batch(batch: ResultBatch, *, session: str, stored_seq: int) -> str:
         "type": "batch", "session": session, "seq": batch.seq, "n": len(batch),
         "index": typed_array(batch.index, "i4"),  # JS has no int64 array short of BigInt
         "patch": typed_array(batch.patch, "i4"),
+        "row": typed_array(batch.row, "i4"),
         "coords": typed_array(batch.coords, "f4"),
         "cluster": typed_array(batch.cluster, "i4"),
+        "non_equilibrium": typed_array(batch.non_equilibrium, "f4"),
         "received": typed_array(batch.received, "f8"),
         "source": batch.source,
         "processed": batch.processed,

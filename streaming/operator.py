@@ -6,7 +6,13 @@ preprocesses every frame exactly as the model's training dataset was (the datase
 posterior means on the stored map with ``Projector.transform`` (never refitting) and gives each
 point a cluster. It times each stage (``queue_wait``, ``preprocess``, ``encode``, ``project``,
 ``cluster``, and ``publish`` in the totals) and publishes one
-:class:`~streaming.messages.ResultBatch`.
+:class:`~streaming.messages.ResultBatch`, which carries the preprocessed images too (the
+session stores them, so a selection of live points shows their frames) and numbers them: image
+``k`` of the session is ``row`` k, whatever batch it came in.
+
+A frame marked as a two-time correlation map (``metadata["kind"] == "two-time"``, see
+:mod:`streaming.messages`) also gets :func:`core.xpcs.non_equilibrium` of the raw map, before
+preprocessing rescales it (timed with ``preprocess``); other frames get NaN.
 
 A frame that cannot be used (wrong shape, mostly NaN/inf, unreadable) becomes a
 :class:`~streaming.messages.FrameError` in the batch and the stream goes on.
@@ -43,7 +49,8 @@ from arroyopy import Operator
 from core.clustering import assign_nearest
 from core.preprocess import PreprocessParams, preprocess_frame
 from core.projection import Projector
-from streaming.messages import Frame, FrameBatch, FrameError, ResultBatch, StreamEnd
+from core.xpcs import non_equilibrium
+from streaming.messages import TWO_TIME, Frame, FrameBatch, FrameError, ResultBatch, StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +233,7 @@ class LiveOperator(Operator):
         self.max_invalid_fraction = max_invalid_fraction
         self.stats = OperatorStats()
         self.seq = 0  # next batch number
+        self.next_row = 0  # row of the next image in the session's stored images
         self.ended = asyncio.Event()  # set when a producer's StreamEnd has been published
 
     # -- listener side -----------------------------------------------------------------------
@@ -273,8 +281,9 @@ class LiveOperator(Operator):
 
     async def process(self, message: FrameBatch) -> ResultBatch:
         """One batch, computed in a worker thread so the event loop keeps serving sockets."""
-        result = await asyncio.to_thread(self._compute, message.items, self.seq)
+        result = await asyncio.to_thread(self._compute, message.items, self.seq, self.next_row)
         self.seq += 1
+        self.next_row += len(result)
         stats = self.stats
         stats.batches += 1
         stats.processed += len(result)
@@ -284,15 +293,17 @@ class LiveOperator(Operator):
         result.stats = stats.as_dict()
         return result
 
-    def _compute(self, items: list[Frame | FrameError], seq: int) -> ResultBatch:
+    def _compute(self, items: list[Frame | FrameError], seq: int, first_row: int) -> ResultBatch:
         started = time.time()
         clock = time.perf_counter()
         timings = {"queue_wait": 1000 * max(started - item.received for item in items)}
         errors = [item for item in items if isinstance(item, FrameError)]
-        frames, images = [], []
+        frames, images, measures = [], [], []
         for frame in (item for item in items if isinstance(item, Frame)):
             try:
-                images.append(self._prepare(frame))  # (n_patches, [C,] S, S)
+                prepared, measure = self._prepare(frame)
+                images.append(prepared)  # (n_patches, [C,] S, S)
+                measures.append(measure)
                 frames.append(frame)
             except ValueError as exc:
                 errors.append(FrameError(frame.index, frame.source, str(exc), frame.received))
@@ -308,29 +319,35 @@ class LiveOperator(Operator):
         patched = self.live.preprocess.patch_size is not None
         d = self.live.projector.n_components
         coords, clusters = np.zeros((0, d), np.float32), np.zeros(0, np.int32)
+        stacked = np.concatenate(images) if images else np.zeros((0, 0, 0), np.float32)
         if images:
             try:
-                coords, clusters = self._place(np.concatenate(images), lap)
+                coords, clusters = self._place(stacked, lap)
             except Exception as exc:  # noqa: BLE001  a failed batch is reported, the stream goes on
                 log.exception("batch %d failed", seq)
                 errors += [FrameError(f.index, f.source, f"processing failed: {exc}", f.received)
                            for f in frames]
-                frames, n_per = [], []
+                frames, n_per, measures, stacked = [], [], [], stacked[:0]
+        total = sum(n_per)
         return ResultBatch(
             seq=seq,
             index=np.repeat([f.index for f in frames], n_per).astype(np.int64),
             patch=np.concatenate([np.arange(n) if patched else np.full(n, -1) for n in n_per]
                                  or [np.zeros(0)]).astype(np.int32),
+            row=np.arange(first_row, first_row + total, dtype=np.int64),
             source=[f.source for f, n in zip(frames, n_per) for _ in range(n)],
+            images=stacked.astype(np.float32, copy=False),
             coords=coords.astype(np.float32),
             cluster=clusters.astype(np.int32),
+            non_equilibrium=np.repeat(measures, n_per).astype(np.float64),
             received=np.repeat([f.received for f in frames], n_per).astype(np.float64),
             processed=time.time(),
             timings=timings,
             errors=errors,
         )
 
-    def _prepare(self, frame: Frame) -> np.ndarray:
+    def _prepare(self, frame: Frame) -> tuple[np.ndarray, float]:
+        """The frame's preprocessed images and its non-equilibrium measure (NaN: not a two-time map)."""
         array = np.asarray(frame.array)
         if self.expected_shape is not None and array.shape != tuple(self.expected_shape):
             raise ValueError(f"frame of shape {array.shape} where this stream's frames are "
@@ -340,10 +357,11 @@ class LiveOperator(Operator):
             if invalid > self.max_invalid_fraction:
                 raise ValueError(f"{100 * invalid:.0f} % of the pixels are NaN or inf (limit "
                                  f"{100 * self.max_invalid_fraction:.0f} %): a broken frame")
+        measure = two_time_measure(array) if frame.metadata.get("kind") == TWO_TIME else np.nan
         images = preprocess_frame(array, self.live.preprocess)
         if self.expected_shape is None:
             self.expected_shape = array.shape  # lock to the first frame that worked
-        return images
+        return images, measure
 
     def _place(self, images: np.ndarray, lap: Any) -> tuple[np.ndarray, np.ndarray]:
         from core.encode import encode_images
@@ -355,3 +373,11 @@ class LiveOperator(Operator):
         clusters = self.live.clusters.predict(coords, mu)
         lap("cluster")
         return coords, clusters
+
+
+def two_time_measure(array: np.ndarray) -> float:
+    """:func:`core.xpcs.non_equilibrium` of a frame that says it is a two-time map, or why not."""
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise ValueError(f"frame marked kind={TWO_TIME!r} has shape {array.shape}; a two-time "
+                         "map is square (T, T): check what the producer sends")
+    return non_equilibrium(array)

@@ -3,7 +3,7 @@
 ::
 
     listener (ZMQ | folder | Tiled) --submit--> [bounded queue] --> LiveOperator (worker thread)
-        --> TiledPublisher (appends /<project>/live/<session>/points)
+        --> TiledPublisher (/<project>/live/<session>: images, points, errors)
         --> WebSocketPublisher (every connected browser)
 
 :func:`run_pipeline` is what ``morphospace live`` runs; :class:`LivePipeline` is the same in

@@ -208,13 +208,14 @@ class WebSocketPublisher(Publisher):
 
 
 class TiledPublisher(Publisher):
-    """Appends every result (and every error) to the session's tables in Tiled.
+    """Stores every result in the session: its images, its points and its errors.
 
-    Batches that pile up while an append is in flight are written together in one append.
-    A failed append is retried with back-off (0.5 s doubling to 10 s), holding the stream,
-    rather than losing rows; :meth:`stop` tries once more and logs any rows it could not write.
-    An append whose response was lost may then be written twice; ``(index, patch, batch)``
-    identifies such duplicates.
+    Batches that pile up while a write is in flight are written together, in three steps: the
+    images at their rows (first, so every stored point has its image), then the points, then
+    the errors. A failed step is retried with back-off (0.5 s doubling to 10 s), holding the
+    stream, rather than losing rows; steps already done are not redone. :meth:`stop` tries once
+    more and logs any rows it could not write. An append whose response was lost may be
+    written twice: ``row`` identifies such duplicates (rewriting images is harmless).
     """
 
     def __init__(self, session: LiveSession, *, queue_size: int = 64):
@@ -255,44 +256,47 @@ class TiledPublisher(Publisher):
                 await self._write(batches, final=done)
 
     async def _write(self, batches: list[ResultBatch], *, final: bool) -> None:
-        points, errors = _points_columns(batches), _error_columns(batches)
+        steps = [("points", self.session.append_points, (_points_columns(batches),)),
+                 ("errors", self.session.append_errors, (_error_columns(batches),))]
+        placed = [b for b in batches if len(b)]
+        if placed:  # images first, so that every stored point has its image
+            rows = np.concatenate([b.row for b in placed])
+            steps.insert(0, ("images", self.session.put_images,
+                             (rows, np.concatenate([b.images for b in placed]))))
         delay = 0.5
-        while True:
+        while steps:
+            name, write, args = steps[0]
             try:
-                await asyncio.to_thread(self.session.append_points, points)
-                points = None
-                await asyncio.to_thread(self.session.append_errors, errors)
-                break
+                await asyncio.to_thread(write, *args)
+                steps.pop(0)
             except Exception as exc:  # noqa: BLE001  Tiled down or slow: retry, do not drop
                 self.failures += 1
                 if final:
-                    lost = len(points["index"]) if points is not None else 0
-                    log.error("could not store %d rows and %d errors of session %s in Tiled: %s",
-                              lost, len(errors["index"]), self.session.id, exc)
+                    log.error("could not store the %s of %d rows and %d errors of session %s in "
+                              "Tiled: %s", ", ".join(s[0] for s in steps), sum(map(len, batches)),
+                              sum(len(b.errors) for b in batches), self.session.id, exc)
                     return
-                log.warning("Tiled append failed (%s); retrying in %.1f s", exc, delay)
+                log.warning("Tiled write of the %s failed (%s); retrying in %.1f s", name, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(10.0, 2 * delay)
-                points = points or _points_columns([])  # points already written are not resent
         self.rows += sum(len(b) for b in batches)
         self.stored_seq = batches[-1].seq
 
 
 def _points_columns(batches: list[ResultBatch]) -> dict[str, Any]:
+    """The points-table columns of one or more (non-empty list of) batches."""
     def cat(name: str, dtype: Any) -> np.ndarray:
-        parts = [np.asarray(getattr(b, name), dtype=dtype) for b in batches]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+        return np.concatenate([np.asarray(getattr(b, name), dtype=dtype) for b in batches])
 
-    coords = (np.concatenate([b.coords for b in batches]) if batches
-              else np.zeros((0, 3), np.float32))
+    coords = cat("coords", np.float32)  # (n, 2|3)
     columns = {
         "index": cat("index", np.int64), "patch": cat("patch", np.int32),
         "source": [s for b in batches for s in b.source],
-        "batch": np.concatenate([np.full(len(b), b.seq, np.int64) for b in batches])
-        if batches else np.zeros(0, np.int64),
-        "cluster": cat("cluster", np.int32), "received": cat("received", np.float64),
-        "processed": np.concatenate([np.full(len(b), b.processed) for b in batches])
-        if batches else np.zeros(0),
+        "batch": np.concatenate([np.full(len(b), b.seq, np.int64) for b in batches]),
+        "row": cat("row", np.int64),
+        "cluster": cat("cluster", np.int32), "non_equilibrium": cat("non_equilibrium", np.float64),
+        "received": cat("received", np.float64),
+        "processed": np.concatenate([np.full(len(b), b.processed) for b in batches]),
     }
     for k, axis in enumerate("xyz"):
         columns[axis] = coords[:, k] if k < coords.shape[1] else np.zeros(len(coords), np.float32)

@@ -3,6 +3,8 @@
 So live mode can be shown and tested without a beamline: ``morphospace simulate`` loads a series
 (an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.imageio` reads), optionally turns
 it into sliding two-time correlation maps (:mod:`core.xpcs`), and sends it at a chosen rate.
+Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_METADATA`), so the
+live operator adds its non-equilibrium measure; a folder of ``.npy`` files carries no metadata.
 
 Pacing is against a monotonic schedule (frame i leaves at ``start + i / rate``), so a slow send
 does not stretch the whole replay; waits go through ``stop.wait`` so a replay stops at once.
@@ -22,9 +24,10 @@ import numpy as np
 
 from core.imageio import iter_array_frames, read_frames, resolve_sources
 from core.xpcs import sliding_two_time
-from streaming.messages import end_parts, frame_to_parts
+from streaming.messages import TWO_TIME, end_parts, frame_to_parts
 
 Progress = Callable[[int, int], None]
+TWO_TIME_METADATA = {"kind": TWO_TIME}  # what each frame of a two-time series says it is
 
 
 def load_series(path: str | Path) -> np.ndarray:
@@ -76,12 +79,14 @@ def replay_zmq(
     stop: threading.Event | None = None,
     timeout: float = 30.0,
     end: bool = True,
+    metadata: dict | None = None,
 ) -> int:
     """Send each frame as a two-part ZMQ message, then (``end``) an end marker; returns frames sent.
 
     PUSH (default) waits for the pipeline when it is behind, so nothing is lost; ``timeout``
     seconds without being able to send ends the replay with TimeoutError. ``bind=False`` connects
-    to a pipeline that binds (its default).
+    to a pipeline that binds (its default). ``metadata`` goes with every frame (e.g.
+    :data:`TWO_TIME_METADATA`).
     """
     import zmq
 
@@ -97,7 +102,7 @@ def replay_zmq(
         for i, frame in enumerate(iter_array_frames(frames)):
             if not pacer.wait(i):
                 break
-            _send(socket, frame_to_parts(start_index + i, frame, source), stop, timeout)
+            _send(socket, frame_to_parts(start_index + i, frame, source, metadata), stop, timeout)
             sent += 1
             if progress is not None:
                 progress(sent, len(frames))

@@ -8,6 +8,9 @@ import pandas as pd
 import pytest
 from components import context
 from components import inspect_panel as panel
+from components import map_panel
+from components.map_data import map_id
+from core.live_store import LiveSession
 from core.settings import Settings
 
 
@@ -18,6 +21,11 @@ def texts(component) -> str:
     if isinstance(component, (list, tuple)):
         return " ".join(texts(c) for c in component)
     return texts(getattr(component, "children", None))
+
+
+def words(component) -> str:
+    """Its text with runs of spaces made one."""
+    return " ".join(texts(component).split())
 
 
 @pytest.fixture
@@ -73,3 +81,66 @@ def test_failures_become_alerts_and_the_callbacks_return(store, current, monkeyp
     assert "ms-offline" in down.className and "Tiled is not reachable" in texts(down)
     summary, csv_disabled, npy_disabled = panel._summary({"indices": [1]}, current)
     assert "ms-offline" in summary.className and csv_disabled and npy_disabled
+
+
+@pytest.fixture
+def session(store):
+    """A live session of 4 stored points: row r is constant 0.2 (r + 1), frame 5 + r, clusters
+    0, 1, 1, -1; the table appended in another order than the rows."""
+    live = LiveSession.create(store, n_components=2, metadata={})
+    live.put_images(np.arange(4), np.repeat(np.arange(1, 5, dtype="float32") / 5, 4).reshape(4, 2, 2))
+    rows = [2, 0, 3, 1]
+    live.append_points({"index": [5 + r for r in rows], "patch": [-1] * 4, "source": ["sim"] * 4,
+                        "batch": [0] * 4, "row": rows, "x": np.zeros(4), "y": np.zeros(4),
+                        "cluster": [[0, 1, 1, -1][r] for r in rows], "non_equilibrium": [np.nan] * 4,
+                        "received": np.zeros(4), "processed": np.zeros(4)})
+    return live
+
+
+def test_live_selection_shows_its_stored_frames(store, current, session):
+    """Live rows 1, 2, 3 (and 9, not stored yet): count 3 of 4, clusters 1 1 noise, mean 0.6 and
+    std sqrt(0.08 / 3) = 0.163 of the images 0.4, 0.6, 0.8, gallery captions frame · cluster."""
+    selection = {"indices": [], "how": "lasso", "live": {"session": session.id, "rows": [3, 1, 2, 9]}}
+    view, disabled = panel.summary_view(store, selection, current)
+    text = words(view)
+    assert disabled and f"3 live frames selected (75.0% of 4 stored in {session.id}) · lasso" in text
+    assert "1 more not stored yet" in text and "cluster 1 2" in text and "noise 1" in text
+    source = panel.live_source(store, selection)
+    assert source.rows.tolist() == [1, 2, 3] and source.frames.tolist() == [6, 7, 8]
+    stats = panel.stats_view(store, selection, current)
+    assert f"Live frames of {session.id}" in words(stats) and "3 frames read in 1 request(s)" in words(stats)
+    assert "std (white = 0.163)" in words(stats)
+    from core.selection import mean_std_images
+
+    mean, std, _ = mean_std_images(source.images, source.dataset_id, source.rows)
+    assert np.allclose(mean, 0.6) and np.allclose(std, np.sqrt(0.08 / 3))
+    gallery = words(panel.gallery_view(store, selection, current, 1))
+    assert "live 6 · c1 live 7 · c1 live 8 · noise" in gallery and "frames 1–3 of 3" in gallery
+
+
+def test_map_and_live_selection_shows_both(store, current, session):
+    """Frame 1 of the map and live row 0: two counts, two titled mean/std pairs, one gallery."""
+    selection = {"indices": [1], "how": "lasso", "live": {"session": session.id, "rows": [0]}}
+    view, disabled = panel.summary_view(store, selection, current)
+    assert not disabled and "1 frames selected (16.7% of 6)" in words(view)
+    assert "1 live frames selected (25.0% of 4" in words(view) and "map's frames only" in words(view)
+    stats = words(panel.stats_view(store, selection, current))
+    assert "Map frames" in stats and f"Live frames of {session.id}" in stats
+    assert "#1 · c0 live 5 · c0" in words(panel.gallery_view(store, selection, current, 1))
+    assert panel.n_pages(selection) == 1
+
+
+def test_lasso_over_live_points_splits_them_from_the_map(store, current):
+    """selectedData with a map point and live points (one twice: its trace and the end marker)
+    gives the map's index and the live rows; hovering a live point names no map frame."""
+    view = {"key": map_id(current), "kind": "points", "n": 6, "shown": 6, "dims": 2}
+    live = [{"curveNumber": c, "pointNumber": 0, "customdata": [r, 40 + r], "id": f"live:s-1:{r}"}
+            for c, r in ((1, 3), (3, 3), (1, 0))]
+    selected = {"points": [{"curveNumber": 0, "pointNumber": 2, "x": 0, "y": 0}, *live],
+                "lassoPoints": {"x": [0, 1, 1], "y": [0, 0, 1]}}
+    selection = map_panel.selection_from(store, current, selected, view)
+    assert selection == {"indices": [2], "how": "lasso", "live": {"session": "s-1", "rows": [0, 3]}}
+    assert map_panel.count_line(view, selection) == "6 points · 1 selected + 2 live"
+    assert map_panel.event_frame(store, current, {"points": live[:1]}, view) is None
+    with pytest.raises(ValueError, match="2 live sessions"):
+        map_panel.split_live([*live, {"id": "live:s-2:0"}])

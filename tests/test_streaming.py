@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.live_store import LiveSession
+from core.preprocess import preprocess_frame
 from core.settings import Settings
 from core.store import Store
 from streaming.listeners import FolderListener, TiledFrameListener
@@ -30,7 +31,7 @@ from streaming.messages import (
 from streaming.operator import STAGES, LiveModel
 from streaming.pipeline import LiveConfig, LivePipeline, run_pipeline
 from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
-from streaming.simulator import replay_folder, replay_zmq
+from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq
 from tests.conftest import DEMO_DATA
 
 TOKEN = "test-token-0123456789"
@@ -175,6 +176,11 @@ def test_end_to_end_every_frame_accounted_for(live_map):
     coords = np.concatenate([m["coords"] for m in batches])
     assert np.allclose(table.sort_values("index")[["x", "y"]].to_numpy(), coords)
     assert set(table["cluster"]) <= set(range(-1, 10))
+    rows = np.concatenate([m["row"] for m in batches])
+    assert rows.tolist() == list(range(len(frames))) and np.isnan(table["non_equilibrium"]).all()
+    stored = np.asarray(session.images[0:len(frames)])  # (40, 32, 32), by row
+    for index, row in table[["index", "row"]].to_numpy()[::13]:
+        assert np.array_equal(stored[row], preprocess_frame(frames[index], live_map.live.preprocess)[0])
     assert stats["processed"] == stats["stored_rows"] == len(frames) and stats["errors"] == 0
     assert live_map.live.clusters.method == "approximate_predict"
 
@@ -268,6 +274,48 @@ def test_malformed_frames_are_reported_and_skipped(live_map):
     assert stats["errors"] == 4 and stats["processed"] == 2
 
 
+def test_two_time_maps_get_their_non_equilibrium_measure(live_map):
+    """Frames marked two-time get core.xpcs.non_equilibrium in the table and the websocket; other
+    frames NaN; a marked frame that is not square is an error.
+
+    16 x 16 maps, main diagonal left out: a purely diagonal map and a Toeplitz one give 0; the map
+    that is 2 where t1, t2 < 2 and 1 elsewhere gives 16/17: its 240 off-diagonal entries (two of
+    them 2) have mean 242/240 and sum of squares 2 (238/240)^2 + 238 (2/240)^2 = 119/60; lags +-1
+    hold one 2 and fourteen 1s (mean 16/15, squared deviations 196/225 + 14/225 = 14/15 each),
+    the other lags are all 1; 2 (14/15) / (119/60) = 16/17.
+    """
+    lag = np.abs(np.subtract.outer(np.arange(16), np.arange(16)))
+    block = np.ones((16, 16))
+    block[:2, :2] = 2.0
+    maps = {1: np.diag(np.full(16, 2.0)), 2: 1 + 0.3 * np.exp(-lag / 4.0), 3: block}
+
+    def send(endpoint: str) -> None:
+        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock.connect(endpoint)
+        sock.send_multipart(frame_to_parts(0, np.ones((16, 12)), "sim", TWO_TIME_METADATA))
+        for index, C in maps.items():
+            sock.send_multipart(frame_to_parts(index, C, "sim", TWO_TIME_METADATA))
+        sock.send_multipart(frame_to_parts(4, np.random.default_rng(0).random((16, 16)), "sim"))
+        sock.send_multipart(end_parts(5))
+        sock.close(linger=5000)
+
+    async def scenario():
+        pipeline = await _pipeline(live_map)
+        async with Client(pipeline.websocket.url) as client:
+            await asyncio.to_thread(send, pipeline.info["source"])
+            await client.until(lambda: client.of("end"))
+        await pipeline.stop()
+        return pipeline, client
+
+    pipeline, client = asyncio.run(scenario())
+    table = pipeline.session.points().set_index("index")["non_equilibrium"]
+    assert table[1] == 0.0 and table[2] == 0.0 and table[3] == pytest.approx(16 / 17, abs=1e-12)
+    assert np.isnan(table[4]) and 0 not in table.index
+    sent = np.concatenate([m["non_equilibrium"] for m in client.of("batch")])
+    assert np.allclose(sent, table.loc[client.indices()].to_numpy(), equal_nan=True)  # float32 on the wire
+    assert "square" in pipeline.session.errors().set_index("index").loc[0, "reason"]
+
+
 def test_backpressure_is_counted_and_no_frame_is_lost(live_map):
     """A producer faster than a one-slot queue makes listeners wait (counted), never drop."""
     frames = _crops(live_map, 30)
@@ -293,10 +341,11 @@ def test_slow_client_does_not_stall_the_stream_or_a_fast_client():
 
     def batch(seq: int) -> ResultBatch:
         index = np.arange(seq * rows, (seq + 1) * rows)
-        return ResultBatch(seq=seq, index=index, patch=np.full(rows, -1), source=["s"] * rows,
+        return ResultBatch(seq=seq, index=index, patch=np.full(rows, -1), row=index,
+                           source=["s"] * rows, images=np.zeros((rows, 0, 0), np.float32),
                            coords=np.random.default_rng(seq).normal(size=(rows, 2)),
-                           cluster=np.zeros(rows), received=np.zeros(rows), processed=0.0,
-                           timings={})
+                           cluster=np.zeros(rows), non_equilibrium=np.full(rows, np.nan),
+                           received=np.zeros(rows), processed=0.0, timings={})
 
     async def scenario():
         server = WebSocketPublisher(TOKEN, session="s", client_buffer=4)
