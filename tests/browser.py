@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -18,6 +19,19 @@ def map_count(driver) -> tuple[int, int] | None:
     """(points, selected) from the map's count line; None until a map is drawn."""
     found = MAP_COUNT_RE.search(driver.find_element(By.CSS_SELECTOR, MAP_COUNT).text)
     return (int(found[1].replace(",", "")), int(found[2].replace(",", ""))) if found else None
+
+
+def wait_for_map_count(driver, timeout: float = 120) -> tuple[int, int]:
+    """Wait for a drawn map's count line; on timeout fail with what the page shows instead."""
+    import pytest
+
+    try:
+        return WebDriverWait(driver, timeout).until(map_count)
+    except TimeoutException:
+        panel = driver.find_element(By.CSS_SELECTOR, ".ms-map").text[:1000]
+        console = [entry["message"][:300] for entry in driver.get_log("browser") if entry["level"] != "DEBUG"]
+        pytest.fail(f"the map never reported its points in {timeout:.0f} s; the map panel reads:\n{panel}\n"
+                    "browser console:\n" + "\n".join(console[-15:]))
 
 
 def wait_for(driver, css: str, timeout: float = 60, visible: bool = True):

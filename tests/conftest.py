@@ -171,6 +171,7 @@ def browser():
     options.binary_location = str(binary)
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for failures
     driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
     driver.set_page_load_timeout(60)
     yield driver

@@ -13,7 +13,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, lasso, map_count, to_viewport, wait_for, wait_for_map, wait_for_text
+from tests.browser import (click, lasso, map_count, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+                           wait_for_text)
 from tests.conftest import INTEGRATION_PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,7 +41,7 @@ def open_tab(driver, label: str) -> None:
 def page(browser, web_app):
     """The explorer with its map drawn and the inspect panel waiting for a selection."""
     browser.get(web_app)
-    WebDriverWait(browser, 120).until(lambda d: map_selected(d) is not None)
+    wait_for_map_count(browser)
     wait_for_map(browser, ".ms-map .js-plotly-plot")
     wait_for_text(browser, PANEL, "Lasso a region")
     return browser

@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from components import map_figure as mf
 from tests.browser import MAP_COUNT as COUNT
-from tests.browser import drag, to_viewport, wait_for
+from tests.browser import drag, to_viewport, wait_for, wait_for_map_count
 from tests.browser import map_count as count
 from tests.conftest import INTEGRATION_PROJECT
 
@@ -25,13 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def page(browser, web_app):
     """The explorer with its map drawn (points painted, WebGL working)."""
     browser.get(web_app)
-    try:
-        WebDriverWait(browser, 120).until(lambda d: count(d) is not None)
-    except Exception:
-        text = browser.find_element(By.TAG_NAME, "body").text
-        panel = text[text.find("colour by"):][:1500]
-        pytest.fail(f"the map never reported its points; the map panel reads:\n{panel}\n"
-                    f"browser log: {browser.get_log('browser')[-10:]}")
+    wait_for_map_count(browser)
     wait_for(browser, ".ms-map .js-plotly-plot .nsewdrag")
     WebDriverWait(browser, 30).until(lambda d: d.execute_script(
         "const gd = document.querySelector('.ms-map .js-plotly-plot');"

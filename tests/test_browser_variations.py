@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, drag, to_viewport, wait_for, wait_for_map, wait_for_text
+from tests.browser import click, drag, to_viewport, wait_for, wait_for_map, wait_for_map_count, wait_for_text
 from tests.conftest import INTEGRATION_PROJECT
 from tests.test_browser_inspect import map_selected
 from tests.test_browser_jobs import run_rows, type_number, wait_for_state
@@ -26,7 +26,7 @@ PNG = "[src^='data:image/png;base64,']"
 def page(browser, web_app):
     """The explorer with its map drawn and the variations panel opened."""
     browser.get(web_app)
-    WebDriverWait(browser, 120).until(lambda d: map_selected(d) is not None)
+    wait_for_map_count(browser)
     wait_for_map(browser, ".ms-map .js-plotly-plot")
     click(browser, wait_for(browser, f"{PANEL} .accordion-button"))
     wait_for(browser, f"{PANEL} .variations-gamma")
