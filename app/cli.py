@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start every service locally, build the demo map, serve the app")
     demo.add_argument("--port", type=int, help="web app port (default 8050)")
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    demo.add_argument("--simulate", action="store_true",
+                      help="also replay the demo frames, over and over, to the live source (press Live)")
 
     serve = sub.add_parser("serve", help="serve the web app against configured services")
     serve.add_argument("--port", type=int)
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     to.add_argument("--zmq", metavar="ADDRESS", help="send to a `morphospace live` (tcp://127.0.0.1:5555)")
     to.add_argument("--folder", type=Path, help="write .npy files into this folder")
     simulate.add_argument("--rate", type=float, default=10.0, help="frames per second (0: as fast as possible)")
+    simulate.add_argument("--loop", action="store_true", help="replay the series again and again (until Ctrl-C)")
+    simulate.add_argument("--timeout", type=float, default=30.0,
+                          help="ZMQ: seconds to wait for a pipeline to take a frame before giving up (0: forever)")
     simulate.add_argument("--two-time", type=int, metavar="WINDOW",
                           help="send sliding two-time maps instead (over --zmq marked as such, so live "
                                "mode reports their non-equilibrium measure)")
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             from app.demo import run_demo
 
             logging.getLogger().setLevel(logging.WARNING)
-            return run_demo(settings, open_browser=not args.no_browser)
+            return run_demo(settings, open_browser=not args.no_browser, simulate=args.simulate)
         if args.command == "serve":
             from app.webapp import create_app
 
@@ -212,11 +217,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\rsent {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    if args.zmq:
-        sent = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress,
-                          metadata=TWO_TIME_METADATA if args.two_time else None)
-    else:
-        sent = replay_folder(frames, args.folder, rate=rate, progress=progress)
+    sent = 0
+    while True:  # once, or (--loop) until interrupted, frame numbers going on from pass to pass
+        if args.zmq:
+            done = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress,
+                              metadata=TWO_TIME_METADATA if args.two_time else None, start_index=sent,
+                              timeout=args.timeout or None, end=not args.loop)
+        else:
+            done = replay_folder(frames, args.folder, rate=rate, progress=progress, start_index=sent)
+        sent += done
+        if not args.loop:
+            break
     print(file=sys.stderr)
     print(f"sent {sent} frames")
     return 0

@@ -96,7 +96,19 @@ def build_demo_map(settings: Settings) -> None:
     follow(submit("build-map", demo_params(settings)), "demo map")
 
 
-def run_demo(settings: Settings, *, open_browser: bool = True) -> int:
+def start_simulator(sup: Supervisor, settings: Settings):
+    """Replay the demo frames to the live source, two a second, for as long as the demo runs.
+
+    Frames wait (a few at most) until Live is switched on in the page; the simulator is not
+    essential, so the demo keeps running if it stops.
+    """
+    return sup.start("simulator", python_module(
+        "app.cli", "simulate", str(DEMO_FILE), "--zmq", settings.live_source, "--rate", "2", "--loop",
+        "--timeout", "0",
+    ))
+
+
+def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = False) -> int:
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     if port_in_use(settings.host, settings.port):
         raise ServiceError(f"port {settings.port} on {settings.host} is in use: pass --port to choose another")
@@ -133,13 +145,20 @@ def run_demo(settings: Settings, *, open_browser: bool = True) -> int:
         web = sup.start("web", python_module("app.cli", "serve", "--port", str(settings.port)))
         url = f"http://{settings.host}:{settings.port}"
         wait_until(web, http_ok(url + "/"), timeout=120)
+        simulator = start_simulator(sup, settings) if simulate else None
         print(f"Morphospace is ready at {url}", flush=True)
+        if simulator is not None:
+            print(f"Demo frames go to {settings.live_source} at 2 a second: switch Live on in the page", flush=True)
         if open_browser:
             webbrowser.open(url)
+        essential = [child for child in sup.children if child is not simulator]
         while True:
-            for child in (worker, web, *sup.children):
+            for child in essential:
                 if not child.alive():
                     raise ServiceError(f"{child.name} stopped unexpectedly; see {child.log_path}")
+            if simulator is not None and not simulator.alive():
+                print(f"The simulator stopped; see {simulator.log_path}", flush=True)
+                simulator = None
             time.sleep(1.0)
     except KeyboardInterrupt:
         print("\nStopping ...", flush=True)

@@ -7,7 +7,8 @@ Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_META
 live operator adds its non-equilibrium measure; a folder of ``.npy`` files carries no metadata.
 
 Pacing is against a monotonic schedule (frame i leaves at ``start + i / rate``), so a slow send
-does not stretch the whole replay; waits go through ``stop.wait`` so a replay stops at once.
+does not stretch the whole replay (a stall longer than a frame restarts the schedule instead of
+bursting); waits go through ``stop.wait`` so a replay stops at once.
 Progress goes to a plain ``progress(done, total)`` callback.
 """
 
@@ -28,6 +29,7 @@ from streaming.messages import TWO_TIME, end_parts, frame_to_parts
 
 Progress = Callable[[int, int], None]
 TWO_TIME_METADATA = {"kind": TWO_TIME}  # what each frame of a two-time series says it is
+QUEUED_FRAMES = 8  # frames a ZMQ socket holds for a pipeline that is not there (yet)
 
 
 def load_series(path: str | Path) -> np.ndarray:
@@ -60,8 +62,15 @@ class _Pacer:
         self.start = time.monotonic()
 
     def wait(self, i: int) -> bool:
-        """Wait for frame i's slot; False when asked to stop."""
+        """Wait for frame i's slot; False when asked to stop.
+
+        After a long stall (no pipeline to take frames) the schedule restarts from now, so the
+        frames that would have left meanwhile do not go out in one burst.
+        """
         if self.rate is not None:
+            behind = time.monotonic() - (self.start + i / self.rate)
+            if behind > 1.0 / self.rate:
+                self.start += behind
             self.stop.wait(max(0.0, self.start + i / self.rate - time.monotonic()))
         return not self.stop.is_set()
 
@@ -77,16 +86,18 @@ def replay_zmq(
     start_index: int = 0,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = 30.0,
     end: bool = True,
     metadata: dict | None = None,
 ) -> int:
     """Send each frame as a two-part ZMQ message, then (``end``) an end marker; returns frames sent.
 
     PUSH (default) waits for the pipeline when it is behind, so nothing is lost; ``timeout``
-    seconds without being able to send ends the replay with TimeoutError. ``bind=False`` connects
-    to a pipeline that binds (its default). ``metadata`` goes with every frame (e.g.
-    :data:`TWO_TIME_METADATA`).
+    seconds without being able to send ends the replay with TimeoutError (None: wait for one
+    as long as it takes, as a demo waits for Live to be switched on). At most
+    :data:`QUEUED_FRAMES` wait in the socket, so a pipeline that connects late gets a few recent
+    frames, not a backlog. ``bind=False`` connects to a pipeline that binds (its default).
+    ``metadata`` goes with every frame (e.g. :data:`TWO_TIME_METADATA`).
     """
     import zmq
 
@@ -95,7 +106,8 @@ def replay_zmq(
     source = source or address
     context = zmq.Context()  # its own, never an asyncio one (see streaming.listeners)
     socket = context.socket(zmq.PUSH if kind == "push" else zmq.PUB)
-    socket.setsockopt(zmq.LINGER, int(timeout * 1000))  # let queued frames leave on close
+    socket.setsockopt(zmq.SNDHWM, QUEUED_FRAMES)
+    socket.setsockopt(zmq.LINGER, int((timeout or 30.0) * 1000))  # let queued frames leave on close
     (socket.bind if bind else socket.connect)(address)
     sent = 0
     try:
@@ -114,14 +126,14 @@ def replay_zmq(
     return sent
 
 
-def _send(socket, parts: list[bytes], stop: threading.Event, timeout: float) -> None:
+def _send(socket, parts: list[bytes], stop: threading.Event, timeout: float | None) -> None:
     import zmq
 
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     while not socket.poll(100, zmq.POLLOUT):  # short polls so a stop request is seen
         if stop.is_set():
             return
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"no pipeline took a frame for {timeout:g} s; is `morphospace live` running?")
     socket.send_multipart(parts)
 
