@@ -120,7 +120,7 @@ def calibrate_gamma(
     seed: int = 0,
     real_images: np.ndarray | None = None,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     foreground_k: float = FOREGROUND_K,
     device: torch.device | str | None = None,
     on_progress: Callable[[int, int], None] | None = None,

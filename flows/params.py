@@ -125,7 +125,7 @@ class SampleVariationsParams(_Params):
     gamma: float = Field(1.0, gt=0.0, le=10.0, description="Half-width of U[−γ, γ] per latent component.")
     n_per_reference: int = Field(100, ge=1, le=100_000)
     seed: int = Field(0, ge=0)
-    batch_size: int = Field(256, ge=1, le=8192)
+    batch_size: int | None = Field(None, ge=1, le=8192, description="Decoded at once; None: 256 on a GPU, 16 on a CPU.")
     filters: VariationFilters = Field(default_factory=VariationFilters)
     descriptors: list[str] | None = Field(None, description="Names from core.descriptors.DESCRIPTORS; None = all.")
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
