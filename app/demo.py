@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 
 from app.services import (
@@ -58,25 +59,41 @@ def prefect_env(settings: Settings, api_url: str) -> dict[str, str]:
     }
 
 
-def start_tiled(sup: Supervisor, settings: Settings) -> str:
+Ready = Callable[[], None]  # waits until a started service answers (raises if it dies first)
+
+
+def start_tiled(sup: Supervisor, settings: Settings) -> tuple[str, Ready]:
     port = free_port(settings.host)
     child = sup.start("tiled", python_module(
         "app.tiled_server", "--directory", str(settings.data_dir / "tiled"), "--port", str(port),
         "--api-key-file", str(settings.api_key_file),
     ))
-    wait_until(child, http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120)
-    return f"http://127.0.0.1:{port}/api/v1"
+    return (f"http://127.0.0.1:{port}/api/v1",
+            lambda: wait_until(child, http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120))
 
 
-def start_prefect(sup: Supervisor, settings: Settings) -> str:
+def start_prefect(sup: Supervisor, settings: Settings) -> tuple[str, Ready]:
     port = settings.prefect_port if not port_in_use(settings.host, settings.prefect_port) else free_port()
     url = f"http://{settings.host}:{port}/api"
     sup.env.update(prefect_env(settings, url))
     child = sup.start("prefect-server", [
         sys.executable, "-m", "prefect", "server", "start", "--host", settings.host, "--port", str(port),
     ])
-    wait_until(child, http_ok(f"{url}/health"), timeout=180)
-    return url
+    return url, lambda: wait_until(child, http_ok(f"{url}/health"), timeout=180)
+
+
+def start_services(sup: Supervisor, settings: Settings) -> tuple[str, str]:
+    """Tiled and Prefect URLs: the configured ones, or embedded servers started side by side."""
+    tiled_uri, prefect_url, waits = settings.tiled_uri, settings.prefect_api_url, []
+    if not tiled_uri:
+        tiled_uri, ready = start_tiled(sup, settings)
+        waits.append(ready)
+    if not prefect_url:
+        prefect_url, ready = start_prefect(sup, settings)
+        waits.append(ready)
+    for ready in waits:  # both start at once: their start-ups overlap
+        ready()
+    return tiled_uri, prefect_url
 
 
 def find_demo_map(settings: Settings) -> str | None:
@@ -123,14 +140,15 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         print("Starting services (logs in %s) ..." % sup.log_dir, flush=True)
-        tiled_uri = settings.tiled_uri or start_tiled(sup, settings)
-        prefect_url = settings.prefect_api_url or start_prefect(sup, settings)
+        tiled_uri, prefect_url = start_services(sup, settings)
         sup.env.update({"MORPHOSPACE_TILED_URI": tiled_uri, **prefect_env(settings, prefect_url)})
         os.environ.update(sup.env)  # this process submits the demo run too
         settings = settings.model_copy(update={"tiled_uri": tiled_uri, "prefect_api_url": prefect_url,
                                                "data_roots": roots})
         settings.services_file.write_text(json.dumps({"tiled_uri": tiled_uri, "prefect_api_url": prefect_url}))
         worker = sup.start("worker", python_module("app.cli", "worker"))
+        # The app starts meanwhile (its imports take seconds); it shows the map once stored.
+        web = sup.start("web", python_module("app.cli", "serve", "--port", str(settings.port)))
         from flows.submit import deployments_registered
 
         wait_until(worker, deployments_registered, timeout=120)
@@ -142,7 +160,6 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
             print("Building the demo map (first start only) ...", flush=True)
             build_demo_map(settings)
 
-        web = sup.start("web", python_module("app.cli", "serve", "--port", str(settings.port)))
         url = f"http://{settings.host}:{settings.port}"
         wait_until(web, http_ok(url + "/"), timeout=120)
         simulator = start_simulator(sup, settings) if simulate else None
