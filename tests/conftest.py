@@ -70,24 +70,32 @@ def shared_data(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    """A real `prefect server start` on 127.0.0.1 with SQLite, for the session."""
-    from app.services import Supervisor, http_ok, wait_until
+def prefect_process(tmp_path_factory):
+    """A real `prefect server start` on 127.0.0.1 with SQLite, for the session: started, not
+    yet answering (it boots while other fixtures start)."""
+    from app.services import Supervisor
 
     sup = Supervisor(tmp_path_factory.mktemp("prefect-logs"))
-    url = os.environ["PREFECT_API_URL"]
-    child = sup.start("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
-                                         "--host", "127.0.0.1", "--port", str(PREFECT_PORT)])
-    wait_until(child, http_ok(f"{url}/health"), timeout=180)
-    yield url
+    yield sup.start("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
+                                       "--host", "127.0.0.1", "--port", str(PREFECT_PORT)])
     sup.stop_all()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_process):
+    """The session's Prefect server, answering; its API URL."""
+    from app.services import http_ok, wait_until
+
+    url = os.environ["PREFECT_API_URL"]
+    wait_until(prefect_process, http_ok(f"{url}/health"), timeout=180)
+    return url
 
 
 INTEGRATION_PROJECT = "integration"
 
 
 @pytest.fixture(scope="session")
-def worker(prefect_server, tiled_server, tmp_path_factory):
+def worker(prefect_process, tiled_server, prefect_server, tmp_path_factory):  # Tiled starts while Prefect boots
     """A real `morphospace worker` serving the flows, writing to the session's Tiled server."""
     import json
 
@@ -136,8 +144,9 @@ def built_map(worker):
 
 
 @pytest.fixture(scope="session")
-def web_app(built_map, worker, tmp_path_factory):
-    """`morphospace serve` on a free port against the session's Tiled and Prefect; its URL."""
+def web_app(worker, tmp_path_factory, request):
+    """`morphospace serve` on a free port against the session's Tiled and Prefect, once the
+    built map is stored (the app boots meanwhile); its URL."""
     from app.services import Supervisor, http_ok, wait_until
 
     port = _free_port()
@@ -145,6 +154,7 @@ def web_app(built_map, worker, tmp_path_factory):
     sup.env.update(worker["env"])
     sup.env.update(MORPHOSPACE_LIVE_SOURCE=LIVE_SOURCE, MORPHOSPACE_DATA_DIR=str(tmp_path_factory.mktemp("web-data")))
     child = sup.start("web", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)])
+    request.getfixturevalue("built_map")
     url = f"http://127.0.0.1:{port}"
     wait_until(child, http_ok(url + "/"), timeout=120)
     yield url
