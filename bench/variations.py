@@ -1,39 +1,244 @@
-"""How fast is Monte Carlo sampling of material variations, batched vs one sample at a time?
+"""Material variations: rate and peak memory of the whole pipeline, ours vs a naive loop.
 
-Dao et al.'s public code generates images through Python lists, one latent at a time. Here
-`core.variations.sample_variations` decodes, filters and measures a batch of perturbed latents
-at once. Both runs below use the same function, the same seed and the same generator (an
-initialised, untrained GAN or VAE decoder: weights do not change the arithmetic), so they
-produce identical results and differ only in batch size; the script checks that they agree.
+Issue 4 asks how many variations per second the pipeline makes, and at what peak memory,
+against the way Dao et al.'s public code works: one latent decoded at a time, outputs turned
+into Python lists. Both modes do the whole job (decode, metrics and filters, descriptors,
+storage in a real Tiled server) on the same generator (an initialised, untrained GAN or VAE:
+weights do not change the arithmetic) and the same perturbations:
 
-    .venv/bin/python bench/variations.py [--family gan] [--size 64] [--refs 4] [--n 256]
+- **ours**: what ``flows/variations.py`` runs: ``core.variations.sample_variations`` in batches
+  into the flow's ``TiledSink`` (kept images appended to a Tiled node batch by batch), then the
+  sink's tables, the summary and ``finish``. (The flow's clustering of the descriptors comes
+  after, and is not timed here.)
+- **naive**: per reference, per perturbation, decode one latent, ``.tolist()`` it and back with
+  ``np.array``, compute the same metrics with the same core functions on that one sample, keep
+  kept images as Python lists; describe the variation at the end and store it in one
+  ``Store.put`` per reference.
+
+Each mode runs in a fresh process (``spawn``) against a SimpleTiledServer (temp dir) in this
+process, as Tiled runs apart from a flow. Inside the child, its peak resident memory (VmHWM;
+:func:`peak_rss_mib` says why not ``ru_maxrss``) is read after setup (model built, store open,
+one warm-up sample through the same pipeline) and at the end: the difference is the pipeline's
+extra peak. The naive loop draws fewer samples per reference by default (32: it is the slower
+one); rates and memory are compared per sample, so its one Tiled write per
+reference is shared by fewer samples (``--naive-n 256`` compares at equal N). Its verdicts
+(kept or not) are checked against ``sample_variations`` on the same draws; the script exits 1
+if they differ, or if Tiled holds another number of kept images than a run kept. At γ = 1 an
+untrained generator keeps almost nothing (its samples move too far), so few images are
+stored; ``--gamma 0.25`` keeps ~40 %.
+
+    .venv/bin/python bench/variations.py [--family gan|vae] [--size 64] [--refs 4] [--n 256]
+                                         [--naive-n 32] [--batch 16] [--gamma 1] [--threads T] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.checkpoint import build_model  # noqa: E402
-from core.generator import latent_dim_of, prior_latents  # noqa: E402
-from core.variations import MemorySink, VariationParams, sample_variations  # noqa: E402
+from core.descriptors import Variation, compare, describe, foreground, sample_features  # noqa: E402
+from core.generator import decode, latent_dim_of, prior_latents  # noqa: E402
+from core.store import Store  # noqa: E402
+from core.variations import MemorySink, VariationParams, perturbations, sample_variations  # noqa: E402
+from flows.variations import TiledSink  # noqa: E402  (imports Prefect, but runs nothing of it)
+
+CPU = torch.device("cpu")
+PROJECT = "bench"
 
 
-def run(model, refs: np.ndarray, n: int, batch_size: int) -> tuple[float, MemorySink]:
-    """Samples per second of one sample_variations call, and what it produced."""
-    sink = MemorySink(keep_images=False)
-    params = VariationParams(gamma=1.0, n_per_reference=n, seed=0, batch_size=batch_size)
+@dataclass
+class Result:
+    """One mode's run, measured inside its own process."""
+
+    mode: str
+    samples: int
+    kept: int
+    seconds: float
+    setup_mib: float  # peak resident memory after setup
+    peak_mib: float  # and at the end
+    threads: int
+    node_ids: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds
+
+    @property
+    def extra_mib(self) -> float:
+        return self.peak_mib - self.setup_mib
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far: VmHWM, in MiB.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the parent's high-water mark over
+    fork + exec into it, so a child of this parent (torch and the Tiled server, ~600 MiB)
+    would read ~600 MiB before doing anything.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status: this bench needs Linux")
+
+
+def make_model(family: str, size: int, latent_dim: int) -> torch.nn.Module:
+    """The same untrained generator in every process (fixed seed); a GAN fully grown."""
+    torch.manual_seed(0)
+    model = build_model(family, {"image_size": size, "latent_dim": latent_dim}).eval()
+    if family == "gan":  # every block runs
+        while model.resolution < size:
+            model.grow()
+        model.set_alpha(1.0)
+    return model
+
+
+# -- the two pipelines ---------------------------------------------------------------------------
+def ours(model: torch.nn.Module, refs: np.ndarray, params: VariationParams, store: Store) -> tuple[int, list[str]]:
+    """The flow's path: batched sampling into TiledSink, then the small pieces and finish."""
+    writer = store.writer("variations", metadata={"name": "bench: ours", "core_params": asdict(params)})
+    sink = TiledSink(writer)
+    summary = sample_variations(model, refs, params, sink, device=CPU)
+    sink.write()
+    writer.update_metadata(summary=summary, status=summary["status"])
+    writer.finish(n_references=len(refs), n_kept=summary["n_kept"])
+    return summary["n_kept"], [writer.id]
+
+
+def naive(model: torch.nn.Module, refs: np.ndarray, params: VariationParams,
+          store: Store) -> tuple[int, list[str]]:
+    """One latent at a time through Python lists; one Tiled write per reference at the end."""
+    n, d, k = params.n_per_reference, refs.shape[1], params.foreground_k
+    n_kept, ids = 0, []
+    for i, z_ref in enumerate(refs):
+        image_ref = np.array(decode(model, z_ref[None], CPU).tolist(), dtype=np.float32)[0]  # (C, H, W)
+        ref_fg = foreground(image_ref[None], k=k)  # (1, H, W)
+        rows, kept_images = [], []  # one dict per sample; kept images as nested lists
+        for j, eps in enumerate(perturbations(params.seed, i, n, d, params.gamma)):
+            pixels = decode(model, (z_ref + eps)[None], CPU).tolist()  # [[[[float]]]]: 1 × C × H × W
+            image = np.array(pixels, dtype=np.float32)  # (1, C, H, W)
+            fg = foreground(image, k=k)
+            metrics = compare(image_ref, image, reference_fg=ref_fg[0], samples_fg=fg)
+            kept = bool(params.filters.apply(metrics)[0][0])
+            rows.append({"sample": j, "magnitude": float(np.linalg.norm(eps.astype(np.float64))),
+                         "kept": kept, **metrics.iloc[0].to_dict(),
+                         **sample_features(image, fg).iloc[0].to_dict()})
+            if kept:
+                kept_images.append(pixels[0])
+        n_kept += len(kept_images)
+        ids.append(store_reference(store, params, i, z_ref, image_ref, ref_fg, pd.DataFrame(rows), kept_images))
+    return n_kept, ids
+
+
+def store_reference(store: Store, params: VariationParams, i: int, z_ref: np.ndarray, image_ref: np.ndarray,
+                    ref_fg: np.ndarray, table: pd.DataFrame, kept_images: list) -> str:
+    """The naive loop's end of a reference: trace, descriptors (as core does), one Store.put."""
+    images = np.array(kept_images, dtype=np.float32).reshape(-1, *image_ref.shape)  # (K, C, H, W)
+    trace = (image_ref.astype(np.float64) + images.sum(axis=0, dtype=np.float64)) / (1 + len(images))
+    variation = Variation(
+        reference=image_ref, trace=trace.astype(np.float32), kept=table[table["kept"]].reset_index(drop=True),
+        reference_row=sample_features(image_ref[None], ref_fg).iloc[0].to_dict(),
+        n_drawn=len(table), foreground_k=params.foreground_k,
+    )
+    values = describe(variation, params.descriptors)
+    arrays = {"reference": z_ref[None], "reference_image": image_ref[None], "trace": variation.trace[None]}
+    if len(images):  # Tiled stores no empty array
+        arrays["images"] = images
+    return store.put("variations", arrays=arrays, tables={"samples": table, "descriptors": pd.DataFrame([values])},
+                     metadata={"name": f"bench: naive, reference {i}"})
+
+
+PIPELINES = {"ours": ours, "naive": naive}
+
+
+def run_mode(mode: str, args: argparse.Namespace, n: int, uri: str, api_key: str) -> Result:
+    """In a fresh process: set up, warm up, then time one pipeline and read its peak memory."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = make_model(args.family, args.size, args.latent_dim)
+    refs = prior_latents(args.refs, latent_dim_of(model), seed=1)
+    store = Store.from_uri(uri, api_key=api_key, project=PROJECT)
+    params = VariationParams(gamma=args.gamma, n_per_reference=n, seed=0, batch_size=args.batch)
+    # Warm-up: one sample, so close to its reference that it is kept, through the same pipeline,
+    # so first-call costs (kernels, pandas, the Tiled client's writers) are neither timed nor counted.
+    PIPELINES[mode](model, refs[:1], replace(params, n_per_reference=1, gamma=0.01), store)
+    setup = peak_rss_mib()
     t0 = time.perf_counter()
-    sample_variations(model, refs, params, sink, device="cpu")
-    return len(refs) * n / (time.perf_counter() - t0), sink
+    kept, ids = PIPELINES[mode](model, refs, params, store)
+    seconds = time.perf_counter() - t0
+    return Result(mode, args.refs * n, kept, seconds, setup, peak_rss_mib(), torch.get_num_threads(), ids)
+
+
+def in_child(mode: str, args: argparse.Namespace, n: int, uri: str, api_key: str) -> Result:
+    """run_mode in a new interpreter (spawn: nothing of this process's memory is shared)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(run_mode, mode, args, n, uri, api_key).result()
+
+
+# -- checks --------------------------------------------------------------------------------------
+def stored_images(store: Store, ids: list[str]) -> int:
+    """Kept images that reached Tiled, over the nodes a run wrote."""
+    return sum(store.node("variations", i)["images"].shape[0]
+               for i in ids if "images" in store.array_names("variations", i))
+
+
+def same_verdicts(args: argparse.Namespace, store: Store, naive_ids: list[str]) -> bool:
+    """The naive run's stored sample rows against sample_variations on the same draws."""
+    model = make_model(args.family, args.size, args.latent_dim)
+    refs = prior_latents(args.refs, latent_dim_of(model), seed=1)
+    sink = MemorySink(keep_images=False)
+    params = VariationParams(gamma=args.gamma, n_per_reference=args.naive_n, seed=0, batch_size=args.batch)
+    sample_variations(model, refs, params, sink, device=CPU)
+    a = sink.table()
+    b = pd.concat([store.table("variations", id, "samples").assign(reference=i)
+                   for i, id in enumerate(naive_ids)], ignore_index=True)
+    keys, metrics = ["reference", "sample", "kept"], ["entropy_diff", "iou", "intensity_dev", "area_diff"]
+    same = a[keys].reset_index(drop=True).equals(b[keys])
+    # Metrics agree to float rounding (a pixel in the next histogram bin moves entropy ~1e-4 bits).
+    close = np.allclose(a[metrics].to_numpy(float), b[metrics].to_numpy(float), atol=1e-3, equal_nan=True)
+    print(f"verdicts on the naive run's {len(b)} draws: {int(a['kept'].sum())} kept batched, "
+          f"{int(b['kept'].sum())} kept naive; same kept flags: {same}; metrics within 1e-3: {close}")
+    return same
+
+
+# -- report --------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def table(results: list[Result], stored: dict[str, int], batch: int) -> str:
+    rows = ["| mode | samples | kept / stored | seconds | samples/s | extra peak MiB | peak MiB |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        label = f"ours (batch {batch})" if r.mode == "ours" else "naive (one at a time, lists)"
+        rows.append(f"| {label} | {r.samples:,} | {r.kept:,} / {stored[r.mode]:,} | {r.seconds:.1f} | "
+                    f"{r.rate:.1f} | {r.extra_mib:.1f} | {r.peak_mib:.0f} |")
+    return "\n".join(rows)
+
+
+def ratios(ours: Result, naive: Result) -> str:
+    rate = ours.rate / naive.rate
+    kib = [1024 * r.extra_mib / r.samples for r in (ours, naive)]  # extra peak per sample
+    memory = f"{kib[0] / kib[1]:.2f}" if kib[1] > 0 else "n/a (naive's is 0)"
+    return (f"ours/naive: rate {rate:.1f}x (aim 20x: {'met' if rate >= 20 else 'not met'}); "
+            f"extra peak per sample {memory} (ours {kib[0]:.0f} KiB, naive {kib[1]:.0f} KiB)")
 
 
 def main() -> None:
@@ -42,35 +247,41 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--latent-dim", type=int, default=64)
     parser.add_argument("--refs", type=int, default=4, help="reference states M")
-    parser.add_argument("--n", type=int, default=256, help="samples per reference N (batched run)")
-    parser.add_argument("--single", type=int, default=32, help="samples per reference, one-at-a-time run")
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--n", type=int, default=256, help="samples per reference, ours")
+    parser.add_argument("--naive-n", type=int, default=32, help="samples per reference, naive loop")
+    parser.add_argument("--batch", type=int, default=16, help="ours' batch size (the flow's default on a CPU; 256 on a GPU)")
+    parser.add_argument("--gamma", type=float, default=1.0,
+                        help="half-width of the perturbations; an untrained GAN keeps ~0 %% at 1, ~40 %% at 0.25")
+    parser.add_argument("--threads", type=int, help="torch threads in each child (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="--refs 2 --n 64 --naive-n 8")
     args = parser.parse_args()
+    if args.quick:
+        args.refs, args.n, args.naive_n = 2, 64, 8
 
-    torch.manual_seed(0)
-    config = {"image_size": args.size, "latent_dim": args.latent_dim}
-    model = build_model(args.family, config).eval()
-    if args.family == "gan":  # a fully grown generator: every block runs
-        while model.resolution < args.size:
-            model.grow()
-        model.set_alpha(1.0)
-    refs = prior_latents(args.refs, latent_dim_of(model), seed=1)
-    run(model, refs[:1], 8, 8)  # warm-up
+    from tiled.server import SimpleTiledServer
 
-    batched, _ = run(model, refs, args.n, args.batch)
-    single, one = run(model, refs, args.single, 1)
-    # The same draws batched must give the same samples and verdicts (N fixes the draws); the
-    # metrics agree to float rounding (a pixel that lands in the next histogram bin moves the
-    # entropy by ~1e-4 bits).
-    _, many = run(model, refs, args.single, args.batch)
-    a, b = many.table(), one.table()
-    agree = a[["reference", "sample", "kept"]].equals(b[["reference", "sample", "kept"]]) and np.allclose(
-        a[["entropy_diff", "iou", "intensity_dev"]].to_numpy(float),
-        b[["entropy_diff", "iou", "intensity_dev"]].to_numpy(float), atol=1e-3)
-    print(f"{args.family} {args.size} px, d={latent_dim_of(model)}, torch threads {torch.get_num_threads()}")
-    print(f"batched (batch {args.batch}): {batched:8.1f} samples/s  ({args.refs} × {args.n})")
-    print(f"one at a time:       {single:8.1f} samples/s  ({args.refs} × {args.single})")
-    print(f"ratio {batched / single:.1f}x; same samples, same verdicts: {agree}")
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-variations-tiled-") as directory:
+        server = SimpleTiledServer(directory=directory, api_key="benchkey0123")
+        try:
+            uri = server.uri.split("?")[0]
+            results = [in_child(mode, args, n, uri, server.api_key)
+                       for mode, n in (("ours", args.n), ("naive", args.naive_n))]
+            store = Store.from_uri(uri, api_key=server.api_key, project=PROJECT)
+            stored = {r.mode: stored_images(store, r.node_ids) for r in results}
+            agree = same_verdicts(args, store, results[1].node_ids)
+        finally:
+            server.close()
+    load1 = os.getloadavg()
+
+    print(f"\n{args.family}, {args.size} px, d={args.latent_dim}, γ={args.gamma:g}, {args.refs} references; "
+          f"nproc={os.cpu_count()}, {cpu_model()}, torch {torch.__version__}, "
+          f"torch threads {results[0].threads}; load average {load0[0]:.2f} -> {load1[0]:.2f}\n")
+    print(table(results, stored, args.batch))
+    print("\n" + ratios(*results))
+    if not agree or any(r.kept != stored[r.mode] for r in results):
+        print("MISMATCH: the naive loop's verdicts or the stored images differ from ours", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
