@@ -342,8 +342,10 @@ def batch_message(seq: int, first: int, xy: np.ndarray) -> str:
     """A websocket batch message of points ``first ..`` at ``xy``, as the pipeline encodes it."""
     n = len(xy)
     batch = ResultBatch(seq=seq, index=np.arange(first, first + n), patch=np.full(n, -1, np.int32),
-                        source=["bench"] * n, coords=xy.astype(np.float32),
-                        cluster=np.zeros(n, np.int32), received=np.full(n, time.time()),
+                        row=np.arange(first, first + n), source=["bench"] * n,
+                        images=np.zeros((n, 1, 1), np.float32),  # not sent to the browser
+                        coords=xy.astype(np.float32), cluster=np.zeros(n, np.int32),
+                        non_equilibrium=np.full(n, np.nan), received=np.full(n, time.time()),
                         processed=time.time(), timings={})
     return encode_batch(batch, session="bench", stored_seq=seq)
 
