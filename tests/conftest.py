@@ -111,6 +111,9 @@ def worker(prefect_process, tiled_server, prefect_server, tmp_path_factory):  # 
         "MORPHOSPACE_DATA_ROOTS": json.dumps([str(roots), str(DEMO_DATA)]),
     }
     sup.env.update(env)
+    # Tests run several flows at once on few cores: one OpenMP thread per run, or torch's
+    # threads spin against each other.
+    sup.env["OMP_NUM_THREADS"] = "1"
     child = sup.start("worker", [sys.executable, "-m", "app.cli", "worker", "--limit", "4"])
     yield {"roots": roots, "child": child, "env": env, "tiled_uri": tiled_uri, "api_key": tiled_server.api_key}
     sup.stop_all()

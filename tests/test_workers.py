@@ -102,7 +102,7 @@ def _other_workers_paused():
 
 @pytest.fixture
 def two_workers(prefect_server, tiled_server, tmp_path):
-    """Two `morphospace worker --limit 1` processes, polling every second, both ready."""
+    """Two `morphospace worker --limit 1` processes, polling as the session's worker does, both ready."""
     from app.services import Supervisor, wait_until
 
     with _other_workers_paused():
@@ -111,7 +111,7 @@ def two_workers(prefect_server, tiled_server, tmp_path):
             "MORPHOSPACE_TILED_URI": tiled_server.uri.split("?")[0],
             "MORPHOSPACE_TILED_API_KEY": tiled_server.api_key,
             "MORPHOSPACE_PROJECT": PROJECT,
-            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "OMP_NUM_THREADS": "1",  # two runs at once on few cores (see tests/conftest.py)
         })
         try:
             workers = [sup.start(f"worker-{i}", [sys.executable, "-m", "app.cli", "worker", "--limit", "1"])
