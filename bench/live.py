@@ -64,6 +64,7 @@ from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa
 from streaming.operator import PROJECTOR_PREFIX, LiveModel  # noqa: E402
 from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402
 from streaming.simulator import replay_zmq  # noqa: E402
+from tests.browser import launch_chromium  # noqa: E402
 
 REAL_FRAMES = ROOT.parent / "shared/data/colloids_bulk_water/frames.npz"
 DEMO_FRAMES = ROOT / "app/demo_data/colloids_brightfield.npz"
@@ -72,11 +73,6 @@ LIVE_JS = ROOT / "assets/live.js"
 TOKEN = "bench-live-token-0123456789"
 ANCHOR_S_PER_512 = 0.05  # the anchor's GPU figure: seconds per 512² frame, one at a time
 PRELOAD_CHUNK = 10_000  # points per preload message
-CHROME_FLAGS = (  # tests/conftest.py's (importing it would set Prefect's environment)
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
-)
 
 
 # -- pipeline ------------------------------------------------------------------------------------
@@ -351,17 +347,8 @@ def batch_message(seq: int, first: int, xy: np.ndarray) -> str:
 
 
 def browser():
-    """Headless Chromium with the flags of tests/conftest.py (as bench/map.py, without its page hooks)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/lib/chromium/chromium"
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_script_timeout(600)
-    return driver
+    """Headless Chromium as the browser tests launch it."""
+    return launch_chromium(timeout=600)
 
 
 def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:

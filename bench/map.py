@@ -2,7 +2,7 @@
 
 For each size, a small Dash app (this process, a thread) serves the real ``MapAIO`` panel on an
 in-memory store of a synthetic map (Gaussian blobs, 10 clusters, 5 % noise), and headless
-Chromium (SwiftShader WebGL, the flags of tests/conftest.py) loads it. Measured, all in the page
+Chromium (SwiftShader WebGL, the flags of tests/browser.py) loads it. Measured, all in the page
 clock (``Date.now()``):
 
 - **bytes**: the largest response the page fetched (the callback carrying the figure), from the
@@ -50,12 +50,8 @@ from components import map_figure as mf  # noqa: E402
 from components.ids import CLICKED, CURRENT, SELECTION  # noqa: E402
 from components import map_data  # noqa: E402
 from components.map_panel import MapAIO  # noqa: E402
+from tests.browser import launch_chromium  # noqa: E402
 
-CHROME_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
-)
 AIO = "map"
 
 # Injected before any page script: hooks every Plotly graph's events and the count line.
@@ -200,16 +196,7 @@ def serve(app: Dash) -> tuple[str, object]:
 
 
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/lib/chromium/chromium"
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(120)
-    driver.set_script_timeout(120)
+    driver = launch_chromium(timeout=120)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PAGE_HOOKS})
     return driver
 

@@ -164,28 +164,13 @@ def web_app(worker, tmp_path_factory, request):
     sup.stop_all()
 
 
-CHROME_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
-)
-
-
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Selenium (WebGL through SwiftShader)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from tests.browser import CHROMEDRIVER, CHROMIUM, launch_chromium
 
-    binary, driver_path = Path("/usr/lib/chromium/chromium"), Path("/usr/bin/chromedriver")
-    if not (binary.exists() and driver_path.exists()):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("Debian chromium and chromium-driver are not installed (make test installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(binary)
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for failures
-    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
-    driver.set_page_load_timeout(60)
+    driver = launch_chromium(console=True)  # console errors, for failures
     yield driver
     driver.quit()
