@@ -1,5 +1,7 @@
 """Ids of the page-level stores that panels share. Panels' own ids live in their AIO classes."""
 
+from collections.abc import Callable
+
 # dcc.Store: {"clustering_id" (or None), "projection_id", "latents_id", "dataset_id", "model_id",
 #             "n_components"} of the map shown, or None.
 CURRENT = "current-map"
@@ -21,3 +23,11 @@ FORWARD_TRIGGERED = """function(values) {
     const v = t[0].value;
     return v === undefined ? null : v;
 }"""
+
+
+def part_ids(component: str) -> Callable[[str], staticmethod]:
+    """``_id = part_ids("InspectAIO")``, then in the AIO's ``ids`` class ``summary = _id("summary")``:
+    ``InspectAIO.ids.summary(aio_id)`` is the pattern-matching id of that part of one instance."""
+    def part(subcomponent: str) -> staticmethod:
+        return staticmethod(lambda aio_id: {"component": component, "subcomponent": subcomponent, "aio_id": aio_id})
+    return part

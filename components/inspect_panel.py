@@ -31,7 +31,7 @@ import numpy as np
 from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from components.errors import with_store
-from components.ids import CLICKED, CURRENT, SELECTION
+from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.map_data import latent_means, load_map, map_id
 from core.live_store import LiveSession
 from core.selection import (
@@ -330,8 +330,7 @@ def export_file(store, selection: dict | None, current: dict | None, what: str) 
 
 
 # -- the component -------------------------------------------------------------------------------
-def _id(subcomponent: str):
-    return staticmethod(lambda aio_id: {"component": "InspectAIO", "subcomponent": subcomponent, "aio_id": aio_id})
+_id = part_ids("InspectAIO")
 
 
 class InspectAIO(html.Div):

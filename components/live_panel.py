@@ -15,14 +15,13 @@ from dash import MATCH, Input, Output, State, callback, clientside_callback, ctx
 
 from components import context
 from components.errors import guarded
-from components.ids import CURRENT
+from components.ids import CURRENT, part_ids
 from core.live_store import list_sessions
 
 STATUS_ID = "live-status"  # assets/live.js writes here
 
 
-def _id(sub: str):
-    return staticmethod(lambda aio_id: {"component": "LiveAIO", "subcomponent": sub, "aio_id": aio_id})
+_id = part_ids("LiveAIO")
 
 
 class LiveAIO(html.Div):

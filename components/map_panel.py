@@ -33,7 +33,7 @@ from dash.exceptions import PreventUpdate
 from components import context
 from components import map_figure as mf
 from components.errors import problem, with_store
-from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION
+from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
 from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
 from core.selection import nearest_neighbours, to_png_data_uri
 
@@ -304,25 +304,24 @@ def count_line(view: dict | None, selection: dict | None) -> str:
 
 
 # -- the component -----------------------------------------------------------------------------
-def _id(subcomponent: str):
-    return lambda aio_id: {"component": "MapAIO", "subcomponent": subcomponent, "aio_id": aio_id}
+_id = part_ids("MapAIO")
 
 
 class MapAIO(html.Div):
     """The latent map with its colouring control, count line and nearest-neighbour selection."""
 
     class ids:
-        graph = staticmethod(_id("graph"))
-        tooltip = staticmethod(_id("tooltip"))
-        colour = staticmethod(_id("colour"))
-        k = staticmethod(_id("k"))
-        neighbours = staticmethod(_id("neighbours"))
-        count = staticmethod(_id("count"))
-        error = staticmethod(_id("error"))
-        message = staticmethod(_id("message"))
-        view = staticmethod(_id("view"))
-        selection = staticmethod(_id("selection"))
-        clicked = staticmethod(_id("clicked"))
+        graph = _id("graph")
+        tooltip = _id("tooltip")
+        colour = _id("colour")
+        k = _id("k")
+        neighbours = _id("neighbours")
+        count = _id("count")
+        error = _id("error")
+        message = _id("message")
+        view = _id("view")
+        selection = _id("selection")
+        clicked = _id("clicked")
 
     def __init__(self, aio_id: str | None = None, graph_props: dict | None = None):
         aio_id = aio_id or str(uuid.uuid4())

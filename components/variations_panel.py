@@ -26,7 +26,7 @@ from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback
 from pydantic import BaseModel, ValidationError
 
 from components.errors import with_store
-from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED
+from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
 from components.inspect_panel import hint, selected_indices
 from components.job_forms import FormField, Problem, Submitted, bounds_text, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
@@ -158,8 +158,7 @@ def submitted_message(done: Submitted) -> Any:
 
 
 # -- the component ---------------------------------------------------------------------------------
-def _id(subcomponent: str) -> staticmethod:
-    return staticmethod(lambda aio_id: {"component": "VariationsAIO", "subcomponent": subcomponent, "aio_id": aio_id})
+_id = part_ids("VariationsAIO")
 
 
 class VariationsAIO(html.Div):
