@@ -237,21 +237,14 @@ def test_wrong_or_missing_token_is_refused_with_policy_violation():
     assert hello["type"] == "hello" and hello["session"] == "s"
 
 
-def test_malformed_frames_are_reported_and_skipped(live_map):
-    """Wrong shape, NaN, a truncated payload and a garbage header become errors; the stream goes on."""
-    good = _crops(live_map, 2)
+def _run_messages(live_map, messages: list[list[bytes]]):
+    """Push raw ZMQ messages (ending with an end marker) through a pipeline watched by a client;
+    returns (pipeline, client, the pipeline's final stats)."""
 
     def send(endpoint: str) -> None:
         sock = zmq.Context.instance().socket(zmq.PUSH)
         sock.connect(endpoint)
-        header, payload = frame_to_parts(3, good[0], "sim")
-        for parts in (frame_to_parts(0, good[0], "sim"),
-                      frame_to_parts(1, good[0][:50], "sim"),  # wrong shape
-                      frame_to_parts(2, np.full(good[0].shape, np.nan), "sim"),  # all NaN
-                      [header, payload[:-7]],  # truncated
-                      [b"{not json", b""],  # unreadable header
-                      frame_to_parts(4, good[1], "sim"),
-                      end_parts(6)):
+        for parts in messages:
             sock.send_multipart(parts)
         sock.close(linger=5000)
 
@@ -260,10 +253,25 @@ def test_malformed_frames_are_reported_and_skipped(live_map):
         async with Client(pipeline.websocket.url) as client:
             await asyncio.to_thread(send, pipeline.info["source"])
             await client.until(lambda: client.of("end"))
-        stats = await pipeline.stop()
-        return pipeline, client, stats
+        return pipeline, client, await pipeline.stop()
 
-    pipeline, client, stats = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_malformed_frames_are_reported_and_skipped(live_map):
+    """Wrong shape, NaN, a truncated payload and a garbage header become errors; the stream goes on."""
+    good = _crops(live_map, 2)
+
+    header, payload = frame_to_parts(3, good[0], "sim")
+    pipeline, client, stats = _run_messages(live_map, [
+        frame_to_parts(0, good[0], "sim"),
+        frame_to_parts(1, good[0][:50], "sim"),  # wrong shape
+        frame_to_parts(2, np.full(good[0].shape, np.nan), "sim"),  # all NaN
+        [header, payload[:-7]],  # truncated
+        [b"{not json", b""],  # unreadable header
+        frame_to_parts(4, good[1], "sim"),
+        end_parts(6),
+    ])
     assert client.indices() == [0, 4]
     errors = {e["index"]: e["reason"] for m in client.of("batch") for e in m["errors"]}
     assert set(errors) == {1, 2, 3, None}
@@ -289,25 +297,12 @@ def test_two_time_maps_get_their_non_equilibrium_measure(live_map):
     block[:2, :2] = 2.0
     maps = {1: np.diag(np.full(16, 2.0)), 2: 1 + 0.3 * np.exp(-lag / 4.0), 3: block}
 
-    def send(endpoint: str) -> None:
-        sock = zmq.Context.instance().socket(zmq.PUSH)
-        sock.connect(endpoint)
-        sock.send_multipart(frame_to_parts(0, np.ones((16, 12)), "sim", TWO_TIME_METADATA))
-        for index, C in maps.items():
-            sock.send_multipart(frame_to_parts(index, C, "sim", TWO_TIME_METADATA))
-        sock.send_multipart(frame_to_parts(4, np.random.default_rng(0).random((16, 16)), "sim"))
-        sock.send_multipart(end_parts(5))
-        sock.close(linger=5000)
-
-    async def scenario():
-        pipeline = await _pipeline(live_map)
-        async with Client(pipeline.websocket.url) as client:
-            await asyncio.to_thread(send, pipeline.info["source"])
-            await client.until(lambda: client.of("end"))
-        await pipeline.stop()
-        return pipeline, client
-
-    pipeline, client = asyncio.run(scenario())
+    pipeline, client, _ = _run_messages(live_map, [
+        frame_to_parts(0, np.ones((16, 12)), "sim", TWO_TIME_METADATA),
+        *(frame_to_parts(index, C, "sim", TWO_TIME_METADATA) for index, C in maps.items()),
+        frame_to_parts(4, np.random.default_rng(0).random((16, 16)), "sim"),
+        end_parts(5),
+    ])
     table = pipeline.session.points().set_index("index")["non_equilibrium"]
     assert table[1] == 0.0 and table[2] == 0.0 and table[3] == pytest.approx(16 / 17, abs=1e-12)
     assert np.isnan(table[4]) and 0 not in table.index
