@@ -7,6 +7,7 @@ one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -22,23 +23,31 @@ RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="morphospace", description="Latent maps of materials images.")
-    parser.add_argument("--data-dir", type=Path, help="data directory (default ./.morphospace)")
+    # Global options go before or after the subcommand (`morphospace --data-dir D demo` and
+    # `morphospace demo --data-dir D`): every subparser shares them, and SUPPRESS keeps a
+    # subparser from resetting a value given before the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="data directory (default ./.morphospace); a second shell reaches a "
+                             "running demo through it")
+    parser = argparse.ArgumentParser(prog="morphospace", description="Latent maps of materials images.",
+                                     parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = functools.partial(sub.add_parser, parents=[common])
 
-    demo = sub.add_parser("demo", help="start every service locally, build the demo map, serve the app")
+    demo = add_parser("demo", help="start every service locally, build the demo map, serve the app")
     demo.add_argument("--port", type=int, help="web app port (default 8050)")
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.add_argument("--simulate", action="store_true",
                       help="also replay the demo frames, over and over, to the live source (press Live)")
 
-    serve = sub.add_parser("serve", help="serve the web app against configured services")
+    serve = add_parser("serve", help="serve the web app against configured services")
     serve.add_argument("--port", type=int)
 
-    worker = sub.add_parser("worker", help="serve the flows as Prefect deployments")
+    worker = add_parser("worker", help="serve the flows as Prefect deployments")
     worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
 
-    ingest = sub.add_parser("ingest", help="files → dataset")
+    ingest = add_parser("ingest", help="files → dataset")
     ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
     ingest.add_argument("--name")
     ingest.add_argument("--size", type=int, default=64, help="square size after resizing")
@@ -51,17 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--patch-size", type=int, help="cut frames into patches of this size")
     ingest.add_argument("--patch-stride", type=int)
 
-    train = sub.add_parser("train", help="dataset → VAE")
+    train = add_parser("train", help="dataset → VAE")
     train.add_argument("dataset_id")
     for flag, kind, default in (("--latent-dim", int, 32), ("--beta", float, 1.0), ("--epochs", int, 20),
                                 ("--batch-size", int, 64), ("--lr", float, 1e-3), ("--seed", int, 0)):
         train.add_argument(flag, type=kind, default=default)
 
-    encode = sub.add_parser("encode", help="(dataset, model) → latents")
+    encode = add_parser("encode", help="(dataset, model) → latents")
     encode.add_argument("dataset_id")
     encode.add_argument("model_id")
 
-    project = sub.add_parser("project", help="latents → map")
+    project = add_parser("project", help="latents → map")
     project.add_argument("latents_id")
     project.add_argument("--method", choices=("umap", "pca"), default="umap")
     project.add_argument("--dims", type=int, default=2, help="2 or 3")
@@ -69,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("--min-dist", type=float, default=0.1)
     project.add_argument("--metric", default="euclidean")
 
-    cluster = sub.add_parser("cluster", help="map → HDBSCAN clusters and quality figures")
+    cluster = add_parser("cluster", help="map → HDBSCAN clusters and quality figures")
     cluster.add_argument("projection_id")
     cluster.add_argument("--space", choices=("projection", "latent"), default="projection")
     cluster.add_argument("--min-cluster-size", type=int, default=15)
     cluster.add_argument("--min-samples", type=int)
 
-    simulate = sub.add_parser("simulate", help="replay a frame series as a detector would (live mode)")
+    simulate = add_parser("simulate", help="replay a frame series as a detector would (live mode)")
     simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
     to = simulate.add_mutually_exclusive_group(required=True)
     to.add_argument("--zmq", metavar="ADDRESS", help="send to a `morphospace live` (tcp://127.0.0.1:5555)")
@@ -89,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "mode reports their non-equilibrium measure)")
     simulate.add_argument("--step", type=int, help="frames between two-time windows (default WINDOW)")
 
-    live = sub.add_parser("live", help="place incoming frames on a map, for browsers and Tiled")
+    live = add_parser("live", help="place incoming frames on a map, for browsers and Tiled")
     live.add_argument("projection_id")
     live.add_argument("--source", help="tcp://HOST:PORT (ZMQ), a folder, or tiled+http://... "
                       "(default MORPHOSPACE_LIVE_SOURCE)")
@@ -165,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the log
-    overrides = {k: v for k, v in (("data_dir", args.data_dir), ("port", getattr(args, "port", None))) if v}
+    overrides = {k: v for k, v in (("data_dir", getattr(args, "data_dir", None)),
+                                    ("port", getattr(args, "port", None))) if v}
     try:
         settings = get_settings().model_copy(update=overrides)
         if args.command == "demo":
