@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/morphospace demo
 
-# Browser tests drive Debian's Chromium; without root they are skipped, and say so.
+# Browser tests drive Debian's Chromium; without root they are skipped and say so, except under
+# CI=true, where a missing browser fails the run.
 browser:
 	@command -v chromedriver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
-		|| echo "could not install chromium + chromium-driver: browser tests will be skipped"
+		|| { echo "could not install chromium + chromium-driver: browser tests will be skipped"; test "$$CI" != true; }
 
 test: $(VENV)/.installed browser
 	$(PY) -m pytest -q --durations=15

@@ -20,6 +20,18 @@ CHROME_FLAGS = (
 )
 
 
+def require_chromium(*, ci: bool) -> None:
+    """Skip when Debian's Chromium is missing, but fail under CI, where a skip would hide it."""
+    import pytest
+
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    missing = f"Debian chromium and chromium-driver are not installed ({CHROMIUM}, {CHROMEDRIVER}; make test installs them)"
+    if ci:
+        pytest.fail(f"{missing}: under CI=true the browser tests must run")
+    pytest.skip(missing)
+
+
 def launch_chromium(*, timeout: float = 60, console: bool = False):
     """Headless Debian Chromium driven by Selenium, WebGL through SwiftShader (tests and benches).
 

@@ -167,10 +167,28 @@ def web_app(worker, tmp_path_factory, request):
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Selenium (WebGL through SwiftShader)."""
-    from tests.browser import CHROMEDRIVER, CHROMIUM, launch_chromium
+    from tests.browser import launch_chromium, require_chromium
 
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian chromium and chromium-driver are not installed (make test installs them)")
+    require_chromium(ci=os.environ.get("CI") == "true")
     driver = launch_chromium(console=True)  # console errors, for failures
     yield driver
     driver.quit()
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that drives Chromium, so the summary can count them."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line saying how many browser tests ran (a skipped browser suite is easy to miss)."""
+    outcomes: dict[str, set[str]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "browser" in getattr(report, "keywords", {}):
+                outcomes.setdefault(outcome, set()).add(report.nodeid)
+    ran = outcomes.get("passed", set()) | outcomes.get("failed", set())
+    counts = ", ".join(f"{len(ids)} {name}" for name, ids in outcomes.items())
+    terminalreporter.write_line(f"browser tests: {len(ran)} ran ({counts or 'none collected'})")
