@@ -123,10 +123,11 @@ def ingest_array(
     total = 1 if is_single_frame(array.shape) else len(array)
     builder = _Builder(store, params, batch_size, metadata=_metadata(
         name, params, count=1, examples=[source_label], spec=source_label))
-    for i, frame in enumerate(iter_array_frames(array)):
-        builder.add(frame, source_label, {"frame_in_file": i})
-        _report(on_progress, i + 1, total, every=batch_size)
-    return builder.finish()
+    with builder:
+        for i, frame in enumerate(iter_array_frames(array)):
+            builder.add(frame, source_label, {"frame_in_file": i})
+            _report(on_progress, i + 1, total, every=batch_size)
+        return builder.finish()
 
 
 # -- the three sources -----------------------------------------------------------------------
@@ -136,14 +137,19 @@ def _ingest_files(spec, store, params, *, roots, name, batch_size, on_progress) 
         name or _default_name(spec), params, count=len(sources),
         examples=[str(s) for s in sources[:N_EXAMPLE_SOURCES]], spec=_spec_text(spec)))
     _report(on_progress, 0, len(sources))
-    for done, source in enumerate(sources, start=1):
-        try:
-            for frame, meta in read_frames(source):
-                builder.add(frame, str(source), meta)
-        except ImageReadError as exc:
-            builder.fail(str(source), str(exc))  # frames read before the error are kept
-        _report(on_progress, done, len(sources))
-    return builder.finish()
+    with builder:
+        for done, source in enumerate(sources, start=1):
+            try:
+                for frame, meta in read_frames(source, roots=roots):
+                    builder.add(frame, str(source), meta)
+            except ImageReadError as exc:
+                builder.fail(str(source), str(exc))  # frames read before the error are kept
+            except MemoryError:
+                builder.fail(str(source), (
+                    "ran out of memory reading or preprocessing it; cut large frames with "
+                    "patch_size, or downsample the file before ingest"))
+            _report(on_progress, done, len(sources))
+        return builder.finish()
 
 
 def _tiled_uri(spec: Any) -> str | None:
@@ -165,10 +171,11 @@ def _ingest_tiled(spec, store, params, *, api_key, name, batch_size, on_progress
         name or "/".join(label.rstrip("/").split("/")[-2:]), params,
         count=1, examples=[label], spec=label))
     total = 1 if is_single_frame(tuple(node.shape)) else int(node.shape[0])
-    for i, frame in enumerate(_iter_tiled_frames(node)):
-        builder.add(frame, label, {"frame_in_file": i})
-        _report(on_progress, i + 1, total, every=batch_size)
-    return builder.finish()
+    with builder:
+        for i, frame in enumerate(_iter_tiled_frames(node)):
+            builder.add(frame, label, {"frame_in_file": i})
+            _report(on_progress, i + 1, total, every=batch_size)
+        return builder.finish()
 
 
 def _iter_tiled_frames(node: Any) -> Iterator[np.ndarray]:
@@ -184,7 +191,11 @@ def _iter_tiled_frames(node: Any) -> Iterator[np.ndarray]:
 
 # -- writing ---------------------------------------------------------------------------------
 class _Builder:
-    """Preprocesses frames, buffers them into batches, keeps the frames table and the failures."""
+    """Preprocesses frames, buffers them into batches, keeps the frames table and the failures.
+
+    Used as a context manager: a run that stops on an exception (out of memory, cancelled,
+    Tiled gone) marks its half-written dataset failed, so it is hidden and refused as input.
+    """
 
     def __init__(self, store: Any, params: PreprocessParams, batch_size: int, metadata: dict):
         self.params, self.batch_size = params, batch_size
@@ -194,6 +205,14 @@ class _Builder:
         self.rows: list[dict] = []
         self.failures: list[dict] = []
         self.image_shape: tuple[int, ...] | None = None
+        self.datasets: dict[str, str] = {}  # HDF5 dataset read -> why it was chosen
+
+    def __enter__(self) -> _Builder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.writer.abandon(f"{kind.__name__}: {exc}" if str(exc) else kind.__name__)
 
     def fail(self, source: str, reason: str) -> None:
         self.failures.append({"source": source, "reason": reason})
@@ -212,8 +231,10 @@ class _Builder:
                 f"frame {i}: preprocessed to shape {images.shape[1:]} but the dataset's images "
                 f"are {self.image_shape}; set size (every image resized alike) and grayscale=True"))
             return
+        if "dataset_choice" in meta and len(self.datasets) < N_EXAMPLE_SOURCES:
+            self.datasets.setdefault(meta["dataset"], meta["dataset_choice"])
         extra = {(f"meta_{k}" if k in FIXED_COLUMNS else k): v for k, v in meta.items()
-                 if k != "frame_in_file"}
+                 if k not in ("frame_in_file", "dataset_choice")}
         patched = self.params.patch_size is not None
         origins = patch_origins(frame.shape, self.params.patch_size, self.params.patch_stride)
         for p, (y, x) in enumerate(origins):
@@ -237,6 +258,8 @@ class _Builder:
             _frames_table(self.rows),
             failures=self.failures[:MAX_FAILURES_IN_METADATA],
             n_failures=len(self.failures),
+            skipped=skipped_summary(self.failures),
+            **({"hdf5_datasets": self.datasets} if self.datasets else {}),
         )
         return IngestResult(dataset_id, self.writer.n, self.failures)
 
@@ -259,9 +282,19 @@ def _nothing_ingested(failures: list[dict]) -> str:
     more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
     return (
         f"No frame could be ingested. {len(failures)} failure(s): {first}{more}. "
-        "Check that the files are images of a supported format; for detector frames full of "
-        "gaps or NaN, try mask_nonpositive=False."
+        "Check that the files are images of a supported format."
     )
+
+
+def skipped_summary(failures: list[dict], limit: int = 2) -> str:
+    """One line for people: how many sources or frames were skipped and the first reasons
+    ('' when none was). Stored as the dataset's ``skipped``, printed by the CLI."""
+    if not failures:
+        return ""
+    sources = {f["source"] for f in failures}
+    first = "; ".join(f"{Path(f['source'].split('::')[0]).name}: {f['reason']}" for f in failures[:limit])
+    more = f"; and {len(failures) - limit} more" if len(failures) > limit else ""
+    return f"skipped {len(failures)} failure(s) in {len(sources)} source(s): {first}{more}"
 
 
 # -- small helpers ---------------------------------------------------------------------------
