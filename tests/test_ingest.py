@@ -10,6 +10,7 @@ from PIL import Image
 from tests.conftest import DEMO_DATA, shared_data
 from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
+from core.store import StoreError
 
 RAW = dict(size=None, clip_percentiles=None, normalize=False)  # every step off
 
@@ -272,3 +273,94 @@ def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng):
     assert result.n_frames == 6
     assert store.frames(result.dataset_id)["source"].iloc[0] == uri
     assert tiled_server.api_key not in str(store.metadata("datasets", result.dataset_id))
+
+
+# -- no half-stored data, no silent outcomes ---------------------------------------------------
+def test_interrupted_ingest_leaves_a_dataset_marked_failed_and_refused(store, tmp_path):
+    """An ingest stopped after some batches were written (here: cancelled from the progress
+    callback) leaves no dataset to train on: hidden from list(), refused as input, reason kept."""
+    for i in range(6):
+        save_png(tmp_path / f"f{i}.png", np.arange(100).reshape(10, 10) + i)
+
+    def cancel(done, total):
+        if done == 4:
+            raise RuntimeError("cancelled")
+
+    with pytest.raises(RuntimeError, match="cancelled"):
+        ingest(tmp_path, store, PreprocessParams(size=8), roots=[tmp_path], batch_size=2, on_progress=cancel)
+    assert store.list("datasets") == []
+    [stopped] = store.list("datasets", incomplete=True)
+    assert stopped["complete"] is False and stopped["status"] == "failed" and stopped["error"] == "RuntimeError: cancelled"
+    with pytest.raises(StoreError, match="is incomplete"):
+        store.images(stopped["id"])
+
+
+def test_skipped_files_are_counted_and_explained(store, tmp_path, rng):
+    """A folder with a corrupt file, a 1-pixel PNG and a symlink out of the roots ingests the
+    good files and says, in one line of metadata, how many were skipped and why."""
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir(), outside.mkdir()
+    for i in range(3):
+        save_png(data / f"good{i}.png", np.arange(100).reshape(10, 10) * (i + 1))
+    save_png(data / "dot.png", np.full((1, 1), 200))
+    (data / "corrupt.png").write_bytes(rng.bytes(200))
+    save_png(outside / "secret.png", np.arange(100).reshape(10, 10))
+    (data / "link.png").symlink_to(outside / "secret.png")
+
+    result = ingest(data, store, PreprocessParams(size=8), roots=[data])
+    assert result.n_frames == 3 and len(result.failures) == 3
+    reasons = {Path(f["source"]).name: f["reason"] for f in result.failures}
+    assert "1 x 1 pixels: too small" in reasons["dot.png"]
+    assert "outside the allowed data roots" in reasons["secret.png"]
+    meta = store.metadata("datasets", result.dataset_id)
+    assert meta["n_failures"] == 3 and meta["skipped"].startswith("skipped 3 failure(s) in 3 source(s): ")
+
+
+def test_nothing_ingested_hint_fits_the_failure(store, tmp_path):
+    """An empty file gets no advice about mask_nonpositive; an all-masked frame does."""
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(IngestError) as info:
+        ingest(tmp_path / "empty.png", store, PreprocessParams(), roots=[tmp_path])
+    assert "mask_nonpositive" not in str(info.value)
+    np.save(tmp_path / "gaps.npy", np.full((8, 8), -1.0))
+    with pytest.raises(IngestError, match="turn mask_nonpositive off"):
+        ingest(tmp_path / "gaps.npy", store, PreprocessParams(mask_nonpositive=True), roots=[tmp_path])
+
+
+LARGE_FRAME_SCRIPT = """
+import resource, sys
+import numpy as np
+from pathlib import Path
+from core.imageio import Source, read_frames
+from core.preprocess import PreprocessParams, preprocess_frame
+
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]) * 2**20,) * 2)
+for patch in (None, 1000):
+    try:
+        [(frame, _)] = read_frames(Source(Path(sys.argv[1])))
+        out = preprocess_frame(frame, PreprocessParams(size=32, patch_size=patch, patch_stride=patch and 5000))
+        print("ok", out.shape, float(out[0].max()), float(out[1:].max()))
+    except ValueError as exc:
+        print("refused", exc)
+"""
+
+
+def test_large_frame_is_refused_or_patched_in_bounded_memory(tmp_path):
+    """A 12,000 x 12,000 uint8 .npy (a sparse file: no disk) under a 1.5 GB address-space cap:
+    whole, it is refused with what to do (it took > 13 GB before); cut into patches it is
+    preprocessed, each patch read from the memory map on its own (9 far-apart patches: fast)."""
+    import subprocess
+    import sys
+
+    frame = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype="uint8", shape=(12_000, 12_000))
+    frame[:1000, :1000] = np.arange(1000) % 200  # the first patch is a ramp, the others blank
+    frame.flush()
+    del frame
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-c", LARGE_FRAME_SCRIPT, str(tmp_path / "big.npy"), "1536"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    refused, patched = run.stdout.strip().splitlines()
+    assert refused.startswith("refused frame of 12000 x 12000 pixels is above the 67,108,864 pixels")
+    assert "set patch_size" in refused
+    assert patched == "ok (9, 32, 32) 1.0 0.0"
