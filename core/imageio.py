@@ -550,18 +550,20 @@ def open_tiled_array(uri: str, api_key: str | None = None) -> Any:
     """Open a Tiled array node (N, H, W) or (N, H, W, C) by URI; slicing it reads lazily.
 
     ``uri`` is the node's address, e.g. ``http://host:8000/api/v1/metadata/proj/datasets/x/images``;
-    a ``tiled+`` prefix is stripped.
+    a ``tiled+`` prefix is stripped. An ``?api_key=`` in it is sent as the key (a header), never
+    as part of the address, so it stays out of the server's access log. Errors are one line and
+    never repeat what the server answered.
     """
     from tiled.client import from_uri
 
-    uri = uri.removeprefix("tiled+")
+    uri, key_in_uri = split_api_key(uri.removeprefix("tiled+"))
     try:
-        node = from_uri(uri, api_key=api_key)
+        node = from_uri(uri, api_key=api_key or key_in_uri)
     except Exception as exc:
         raise ImageReadError(
-            f"could not open Tiled node {strip_query(uri)!r}: {type(exc).__name__}: {exc}. "
+            f"could not open Tiled node {strip_query(uri)!r}: {_tiled_failure(exc)}. "
             "Check the address and the API key."
-        ) from exc
+        ) from None  # the chained error may quote the server's reply
     shape = getattr(node, "shape", None)
     if shape is None or len(shape) not in (2, 3, 4):
         raise ImageReadError(
@@ -569,6 +571,18 @@ def open_tiled_array(uri: str, api_key: str | None = None) -> Any:
             "point at an array node of shape (N, H, W)."
         )
     return node
+
+
+def _tiled_failure(exc: Exception) -> str:
+    """What went wrong, without the server's reply (a foreign server's body is not ours to echo)."""
+    import httpx
+
+    response = getattr(exc, "response", None)
+    if isinstance(exc, httpx.HTTPStatusError) and response is not None:
+        return f"the server answered HTTP {response.status_code}"
+    if isinstance(exc, httpx.TransportError):
+        return f"no connection ({type(exc).__name__})"
+    return f"{type(exc).__name__}: the server did not answer as a Tiled server does"
 
 
 def read_tiled_array(uri: str, api_key: str | None = None, index: Any = slice(None)) -> np.ndarray:
@@ -579,3 +593,43 @@ def read_tiled_array(uri: str, api_key: str | None = None, index: Any = slice(No
 def strip_query(uri: str) -> str:
     """The URI without its query string, so an ``?api_key=`` never reaches metadata or logs."""
     return uri.split("?", 1)[0]
+
+
+def split_api_key(uri: str) -> tuple[str, str | None]:
+    """``(uri without its api_key parameter, the key or None)``; other parameters are kept."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    keys = [value for name, value in query if name == "api_key"]
+    kept = urlencode([(name, value) for name, value in query if name != "api_key"])
+    return urlunsplit(parts._replace(query=kept)), (keys[-1] if keys else None)
+
+
+def tiled_server_for(uri: str, servers: Sequence[str]) -> str:
+    """The configured server ``uri`` lies under (same scheme, host and port, and a path below
+    the server's), else PermissionError naming the allowed ones: the worker reads no other host.
+    """
+    from posixpath import normpath
+    from urllib.parse import urlsplit
+
+    def place(text: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(strip_query(text.removeprefix("tiled+")))
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        return parts.scheme, (parts.hostname or ""), port, normpath("/" + parts.path).rstrip("/")
+
+    try:
+        scheme, host, port, path = place(uri)
+        for server in servers:
+            s_scheme, s_host, s_port, s_path = place(server)
+            if (scheme, host, port) == (s_scheme, s_host, s_port) and (
+                path == s_path or path.startswith(s_path + "/")
+            ):
+                return server
+    except ValueError:  # a port that is not a number, brackets that do not close ...
+        pass
+    allowed = [strip_query(server) for server in servers] or "none"
+    raise PermissionError(
+        f"Tiled node {strip_query(uri)!r} is not on a Tiled server this worker may read "
+        f"(allowed: {allowed}). Add the server to MORPHOSPACE_TILED_ALLOWED_URIS on the workers."
+    )

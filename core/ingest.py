@@ -11,7 +11,7 @@ metadata the reader found (HDF5 dataset, NPZ array, CBF/EDF header fields).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from core.imageio import (
     read_frames,
     read_tiled_array,  # noqa: F401  re-exported: ingest is where callers look for it
     resolve_sources,
+    split_api_key,
     strip_query,
+    tiled_server_for,
 )
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
 from core.store import frames_per_chunk
@@ -51,6 +53,11 @@ class IngestResult:
     n_frames: int
     failures: list[dict] = field(default_factory=list)  # {"source": str, "reason": str}
 
+    @property
+    def skipped(self) -> str:
+        """One line: how many failures, in how many sources, the first reasons ('' if none)."""
+        return skipped_summary(self.failures)
+
 
 # -- public entry points ---------------------------------------------------------------------
 def ingest(
@@ -62,7 +69,7 @@ def ingest(
     name: str | None = None,
     batch_size: int = 256,
     on_progress: Progress | None = None,
-    api_key: str | None = None,
+    tiled_servers: Mapping[str, str | None] | None = None,
 ) -> IngestResult:
     """Read, preprocess and store images as a new dataset.
 
@@ -77,7 +84,9 @@ def ingest(
     batch_size : images written per request to Tiled (memory bound)
     on_progress : called as ``on_progress(done, total)``: files for a file spec, frames for a
         Tiled array
-    api_key : for a Tiled spec only (never taken from ``store``: the node may be elsewhere)
+    tiled_servers : for a Tiled spec: the servers that may be read, each with its API key (or
+        None); any other host is refused before a request is made. An ``?api_key=`` in the
+        spec is used as the key, and stored nowhere.
 
     Returns
     -------
@@ -97,7 +106,7 @@ def ingest(
     _check_batch_size(batch_size)
     tiled = _tiled_uri(spec)
     if tiled is not None:
-        return _ingest_tiled(tiled, store, params, api_key=api_key, name=name,
+        return _ingest_tiled(tiled, store, params, servers=tiled_servers or {}, name=name,
                              batch_size=batch_size, on_progress=on_progress)
     return _ingest_files(spec, store, params, roots=roots, name=name,
                          batch_size=batch_size, on_progress=on_progress)
@@ -164,9 +173,11 @@ def _tiled_uri(spec: Any) -> str | None:
     return tiled[0] if tiled else None
 
 
-def _ingest_tiled(spec, store, params, *, api_key, name, batch_size, on_progress) -> IngestResult:
-    node = open_tiled_array(spec, api_key)
-    label = strip_query(spec.removeprefix("tiled+"))
+def _ingest_tiled(spec, store, params, *, servers, name, batch_size, on_progress) -> IngestResult:
+    uri, key_in_spec = split_api_key(spec.removeprefix("tiled+"))
+    server = tiled_server_for(uri, list(servers))
+    node = open_tiled_array(uri, key_in_spec or servers[server])
+    label = strip_query(uri)
     builder = _Builder(store, params, batch_size, metadata=_metadata(
         name or "/".join(label.rstrip("/").split("/")[-2:]), params,
         count=1, examples=[label], spec=label))

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.imageio import split_api_key
+from core.ingest import TILED_PREFIXES
 from core.preprocess import PreprocessParams
 from core.store import KEY_PATTERN
 
@@ -28,6 +30,15 @@ class IngestParams(_Params):
     )
     name: str | None = Field(None, max_length=200)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+
+    @field_validator("source")
+    @classmethod
+    def _no_key_in_uri(cls, source: str | list[str]) -> str | list[str]:
+        """Run parameters are stored and shown: an ?api_key= in a Tiled URI is dropped here (the
+        worker reads with the key configured for that server)."""
+        def clean(item: str) -> str:
+            return split_api_key(item)[0] if item.startswith(TILED_PREFIXES) else item
+        return clean(source) if isinstance(source, str) else [clean(item) for item in source]
 
     @model_validator(mode="after")
     def _check_preprocess(self) -> IngestParams:

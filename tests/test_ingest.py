@@ -260,19 +260,105 @@ def test_in_memory_stack_from_a_package(store):
     assert set(store.frames(result.dataset_id)["source"]) == {"sklearn.datasets.load_digits"}
 
 
-def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng):
-    """A `tiled+http://` spec reads an array node from Tiled; the API key stays out of metadata."""
+def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng, caplog):
+    """A `tiled+http://` spec reads an array node from Tiled; the API key in it stays out of
+    metadata and out of the server's access log (it is sent as a header)."""
     stack = rng.random((6, 16, 16)).astype("float32")
     id = store.put("datasets", arrays={"raw": stack})
     uri = store.node("datasets", id)["raw"].uri
     part = read_tiled_array(uri, tiled_server.api_key, index=slice(2, 4))
     assert np.array_equal(part, stack[2:4])
 
+    server = tiled_server.uri.split("?")[0]
     spec = [f"tiled+{uri}?api_key={tiled_server.api_key}"]  # a list of one, as the CLI sends
-    result = ingest(spec, store, PreprocessParams(size=8), roots=[])
+    caplog.set_level("INFO", logger="uvicorn.access")
+    result = ingest(spec, store, PreprocessParams(size=8), roots=[], tiled_servers={server: None})
     assert result.n_frames == 6
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/raw" in line for line in access) and not any("api_key" in line for line in access)
     assert store.frames(result.dataset_id)["source"].iloc[0] == uri
     assert tiled_server.api_key not in str(store.metadata("datasets", result.dataset_id))
+    again = ingest(f"tiled+{uri}", store, PreprocessParams(size=8), roots=[],  # the server's own key
+                   tiled_servers={server: tiled_server.api_key})
+    assert again.n_frames == 6
+
+
+class Recorder:
+    """A plain HTTP server on 127.0.0.1 that records each request and answers a fixed body."""
+
+    BODY = b'{"not": "tiled", "secret": "BODY-7d1e"}'
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.requests = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                recorder.requests.append((self.path, dict(self.headers)))
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(Recorder.BODY)))
+                self.end_headers()
+                self.wfile.write(Recorder.BODY)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/api/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorder():
+    server = Recorder()
+    yield server
+    server.close()
+
+
+def test_tiled_host_off_the_list_is_never_requested(store, tiled_server, recorder):
+    """`tiled+http://ANY-HOST/...` is refused before any request, naming the allowed servers;
+    a look-alike path or port on the store's host is refused too."""
+    own = tiled_server.uri.split("?")[0]
+    servers = {own: tiled_server.api_key}
+    for spec in (f"tiled+{recorder.uri}/metadata/x", f"tiled+{own}/../../other/metadata/x",
+                 f"tiled+{own.replace('/api/v1', '/api/v1x')}/metadata/x"):
+        with pytest.raises(PermissionError, match=r"not on a Tiled server this worker may read \(allowed: \['http"):
+            ingest(spec, store, PreprocessParams(), roots=[], tiled_servers=servers)
+    with pytest.raises(PermissionError, match="allowed: none"):
+        ingest(f"tiled+{own}/metadata/x", store, PreprocessParams(), roots=[])
+    assert recorder.requests == []
+
+
+def test_allowed_server_gets_the_key_as_a_header_and_its_reply_is_not_echoed(store, recorder):
+    """An allowed server that does not answer as Tiled gives one line without its body; the
+    key from the spec is never part of a requested address."""
+    from core.ingest import ImageReadError
+
+    with pytest.raises(ImageReadError) as info:
+        ingest(f"tiled+{recorder.uri}/metadata/x?api_key=k-5150", store, PreprocessParams(), roots=[],
+               tiled_servers={recorder.uri: None})
+    message = str(info.value)
+    assert "BODY-7d1e" not in message and "\n" not in message and "k-5150" not in message
+    assert message.startswith(f"could not open Tiled node '{recorder.uri}/metadata/x': ")
+    assert recorder.requests and all("k-5150" not in path for path, _ in recorder.requests)
+    assert store.list("datasets", incomplete=True) == []
+
+
+def test_ingest_params_keep_no_api_key():
+    """A Tiled URI with ?api_key= is stored in the run parameters without it."""
+    from flows.params import IngestParams
+
+    params = IngestParams(source=["tiled+http://127.0.0.1:8000/api/v1/metadata/a?api_key=s3cret"])
+    assert params.source == ["tiled+http://127.0.0.1:8000/api/v1/metadata/a"]
+    assert "s3cret" not in params.model_dump_json()
 
 
 # -- no half-stored data, no silent outcomes ---------------------------------------------------
