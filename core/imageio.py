@@ -556,12 +556,14 @@ def open_tiled_array(uri: str, api_key: str | None = None) -> Any:
     """
     from tiled.client import from_uri
 
+    from core.store import describe_tiled_failure
+
     uri, key_in_uri = split_api_key(uri.removeprefix("tiled+"))
     try:
         node = from_uri(uri, api_key=api_key or key_in_uri)
     except Exception as exc:
         raise ImageReadError(
-            f"could not open Tiled node {strip_query(uri)!r}: {_tiled_failure(exc)}. "
+            f"could not open Tiled node {strip_query(uri)!r}: {describe_tiled_failure(exc)}. "
             "Check the address and the API key."
         ) from None  # the chained error may quote the server's reply
     shape = getattr(node, "shape", None)
@@ -571,18 +573,6 @@ def open_tiled_array(uri: str, api_key: str | None = None) -> Any:
             "point at an array node of shape (N, H, W)."
         )
     return node
-
-
-def _tiled_failure(exc: Exception) -> str:
-    """What went wrong, without the server's reply (a foreign server's body is not ours to echo)."""
-    import httpx
-
-    response = getattr(exc, "response", None)
-    if isinstance(exc, httpx.HTTPStatusError) and response is not None:
-        return f"the server answered HTTP {response.status_code}"
-    if isinstance(exc, httpx.TransportError):
-        return f"no connection ({type(exc).__name__})"
-    return f"{type(exc).__name__}: the server did not answer as a Tiled server does"
 
 
 def read_tiled_array(uri: str, api_key: str | None = None, index: Any = slice(None)) -> np.ndarray:

@@ -50,6 +50,23 @@ class StoreUnavailable(StoreError):
     """The Tiled server cannot be reached."""
 
 
+def describe_tiled_failure(exc: Exception) -> str:
+    """What went wrong talking to a server, in a few words and without its reply: a host that
+    is not Tiled made the client quote its whole body (26 lines of validation errors)."""
+    import httpx
+    import pydantic
+
+    response = getattr(exc, "response", None)
+    if isinstance(exc, httpx.HTTPStatusError) and response is not None:
+        return f"the server answered HTTP {response.status_code}"
+    if isinstance(exc, httpx.TransportError):
+        return f"no connection ({type(exc).__name__})"
+    if isinstance(exc, (pydantic.ValidationError, ValueError)):  # parsing the reply quotes it
+        return f"{type(exc).__name__}: the server did not answer as a Tiled server does"
+    first_line = str(exc).strip().split("\n", 1)[0][:200]  # the client's own words
+    return f"{type(exc).__name__}: {first_line}"
+
+
 def check_key(value: Any, what: str = "id") -> str:
     """Return ``value`` when it is a safe Tiled key (:data:`KEY_PATTERN`), else raise ValueError."""
     if not isinstance(value, str) or not _KEY.fullmatch(value):
@@ -125,10 +142,10 @@ class Store:
             root = from_uri(uri, api_key=api_key)
         except Exception as exc:  # httpx.ConnectError, auth errors, bad URLs ...
             raise StoreUnavailable(
-                f"Tiled at {uri} is not reachable ({type(exc).__name__}: {exc}). "
+                f"Tiled at {uri.split('?')[0]} is not reachable ({describe_tiled_failure(exc)}). "
                 "Start it with `morphospace demo`, or set MORPHOSPACE_TILED_URI and "
-                "MORPHOSPACE_TILED_API_KEY to a running server."
-            ) from exc
+                "MORPHOSPACE_TILED_API_KEY (the API key) to a running server."
+            ) from None  # the chained error may quote the server's reply
         return cls(root, project)
 
     @classmethod

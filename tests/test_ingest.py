@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import DEMO_DATA, shared_data
+from tests.http_recorder import recorder  # noqa: F401  a fixture
 from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
 from core.store import StoreError
@@ -281,46 +282,6 @@ def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng, caplog):
     again = ingest(f"tiled+{uri}", store, PreprocessParams(size=8), roots=[],  # the server's own key
                    tiled_servers={server: tiled_server.api_key})
     assert again.n_frames == 6
-
-
-class Recorder:
-    """A plain HTTP server on 127.0.0.1 that records each request and answers a fixed body."""
-
-    BODY = b'{"not": "tiled", "secret": "BODY-7d1e"}'
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        self.requests = []
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                recorder.requests.append((self.path, dict(self.headers)))
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(Recorder.BODY)))
-                self.end_headers()
-                self.wfile.write(Recorder.BODY)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self.server.server_port}/api/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
-    yield server
-    server.close()
 
 
 def test_tiled_host_off_the_list_is_never_requested(store, tiled_server, recorder):

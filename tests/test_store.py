@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from core.store import Store, StoreError, StoreUnavailable, clean_metadata
+from tests.http_recorder import recorder  # noqa: F401  a fixture
 
 
 def test_put_and_read_back_arrays_tables_metadata(store, rng):
@@ -78,8 +79,16 @@ def test_dead_server_gives_actionable_message():
 
 def test_writes_need_the_api_key(tiled_server):
     """Without the API key the server refuses access."""
-    with pytest.raises(StoreUnavailable, match="API key"):
+    with pytest.raises(StoreUnavailable, match=r"\(RuntimeError: This server requires API key authentication\.\)"):
         Store.from_uri(tiled_server.uri.split("?")[0])
+
+
+def test_a_host_that_is_not_tiled_gives_one_line_without_its_reply(recorder):
+    """MORPHOSPACE_TILED_URI pointing at another web server: one line, its body not quoted."""
+    with pytest.raises(StoreUnavailable) as info:
+        Store.from_uri(recorder.uri, api_key="x")
+    assert "\n" not in str(info.value) and "BODY-7d1e" not in str(info.value)
+    assert "did not answer as a Tiled server does" in str(info.value)
 
 
 @pytest.mark.parametrize("bad", ["../../secret/datasets/ds-1", "..", "ds-1/images", "", "ds 1", "a" * 129])
