@@ -167,6 +167,8 @@ def run_step(settings: Settings, args: argparse.Namespace) -> int:
     kind = RESULT_KIND[flow_name]
     made = [item for item in store.list(kind) if item.get("flow_run_id") == run_id]
     print(made[0]["id"] if made else f"run {run_id} completed")
+    if made and made[0].get("skipped"):  # e.g. ingest: how many files were skipped, and why
+        print(f"morphospace {args.command}: {made[0]['skipped']}", file=sys.stderr)
     return 0
 
 

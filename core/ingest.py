@@ -11,7 +11,7 @@ metadata the reader found (HDF5 dataset, NPZ array, CBF/EDF header fields).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from core.imageio import (
     read_frames,
     read_tiled_array,  # noqa: F401  re-exported: ingest is where callers look for it
     resolve_sources,
+    split_api_key,
     strip_query,
+    tiled_server_for,
 )
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
 from core.store import frames_per_chunk
@@ -51,6 +53,11 @@ class IngestResult:
     n_frames: int
     failures: list[dict] = field(default_factory=list)  # {"source": str, "reason": str}
 
+    @property
+    def skipped(self) -> str:
+        """One line: how many failures, in how many sources, the first reasons ('' if none)."""
+        return skipped_summary(self.failures)
+
 
 # -- public entry points ---------------------------------------------------------------------
 def ingest(
@@ -62,7 +69,7 @@ def ingest(
     name: str | None = None,
     batch_size: int = 256,
     on_progress: Progress | None = None,
-    api_key: str | None = None,
+    tiled_servers: Mapping[str, str | None] | None = None,
 ) -> IngestResult:
     """Read, preprocess and store images as a new dataset.
 
@@ -77,7 +84,9 @@ def ingest(
     batch_size : images written per request to Tiled (memory bound)
     on_progress : called as ``on_progress(done, total)``: files for a file spec, frames for a
         Tiled array
-    api_key : for a Tiled spec only (never taken from ``store``: the node may be elsewhere)
+    tiled_servers : for a Tiled spec: the servers that may be read, each with its API key (or
+        None); any other host is refused before a request is made. An ``?api_key=`` in the
+        spec is used as the key, and stored nowhere.
 
     Returns
     -------
@@ -97,7 +106,7 @@ def ingest(
     _check_batch_size(batch_size)
     tiled = _tiled_uri(spec)
     if tiled is not None:
-        return _ingest_tiled(tiled, store, params, api_key=api_key, name=name,
+        return _ingest_tiled(tiled, store, params, servers=tiled_servers or {}, name=name,
                              batch_size=batch_size, on_progress=on_progress)
     return _ingest_files(spec, store, params, roots=roots, name=name,
                          batch_size=batch_size, on_progress=on_progress)
@@ -123,10 +132,11 @@ def ingest_array(
     total = 1 if is_single_frame(array.shape) else len(array)
     builder = _Builder(store, params, batch_size, metadata=_metadata(
         name, params, count=1, examples=[source_label], spec=source_label))
-    for i, frame in enumerate(iter_array_frames(array)):
-        builder.add(frame, source_label, {"frame_in_file": i})
-        _report(on_progress, i + 1, total, every=batch_size)
-    return builder.finish()
+    with builder:
+        for i, frame in enumerate(iter_array_frames(array)):
+            builder.add(frame, source_label, {"frame_in_file": i})
+            _report(on_progress, i + 1, total, every=batch_size)
+        return builder.finish()
 
 
 # -- the three sources -----------------------------------------------------------------------
@@ -136,14 +146,19 @@ def _ingest_files(spec, store, params, *, roots, name, batch_size, on_progress) 
         name or _default_name(spec), params, count=len(sources),
         examples=[str(s) for s in sources[:N_EXAMPLE_SOURCES]], spec=_spec_text(spec)))
     _report(on_progress, 0, len(sources))
-    for done, source in enumerate(sources, start=1):
-        try:
-            for frame, meta in read_frames(source):
-                builder.add(frame, str(source), meta)
-        except ImageReadError as exc:
-            builder.fail(str(source), str(exc))  # frames read before the error are kept
-        _report(on_progress, done, len(sources))
-    return builder.finish()
+    with builder:
+        for done, source in enumerate(sources, start=1):
+            try:
+                for frame, meta in read_frames(source, roots=roots):
+                    builder.add(frame, str(source), meta)
+            except ImageReadError as exc:
+                builder.fail(str(source), str(exc))  # frames read before the error are kept
+            except MemoryError:
+                builder.fail(str(source), (
+                    "ran out of memory reading or preprocessing it; cut large frames with "
+                    "patch_size, or downsample the file before ingest"))
+            _report(on_progress, done, len(sources))
+        return builder.finish()
 
 
 def _tiled_uri(spec: Any) -> str | None:
@@ -158,17 +173,20 @@ def _tiled_uri(spec: Any) -> str | None:
     return tiled[0] if tiled else None
 
 
-def _ingest_tiled(spec, store, params, *, api_key, name, batch_size, on_progress) -> IngestResult:
-    node = open_tiled_array(spec, api_key)
-    label = strip_query(spec.removeprefix("tiled+"))
+def _ingest_tiled(spec, store, params, *, servers, name, batch_size, on_progress) -> IngestResult:
+    uri, key_in_spec = split_api_key(spec.removeprefix("tiled+"))
+    server = tiled_server_for(uri, list(servers))
+    node = open_tiled_array(uri, key_in_spec or servers[server])
+    label = strip_query(uri)
     builder = _Builder(store, params, batch_size, metadata=_metadata(
         name or "/".join(label.rstrip("/").split("/")[-2:]), params,
         count=1, examples=[label], spec=label))
     total = 1 if is_single_frame(tuple(node.shape)) else int(node.shape[0])
-    for i, frame in enumerate(_iter_tiled_frames(node)):
-        builder.add(frame, label, {"frame_in_file": i})
-        _report(on_progress, i + 1, total, every=batch_size)
-    return builder.finish()
+    with builder:
+        for i, frame in enumerate(_iter_tiled_frames(node)):
+            builder.add(frame, label, {"frame_in_file": i})
+            _report(on_progress, i + 1, total, every=batch_size)
+        return builder.finish()
 
 
 def _iter_tiled_frames(node: Any) -> Iterator[np.ndarray]:
@@ -184,7 +202,11 @@ def _iter_tiled_frames(node: Any) -> Iterator[np.ndarray]:
 
 # -- writing ---------------------------------------------------------------------------------
 class _Builder:
-    """Preprocesses frames, buffers them into batches, keeps the frames table and the failures."""
+    """Preprocesses frames, buffers them into batches, keeps the frames table and the failures.
+
+    Used as a context manager: a run that stops on an exception (out of memory, cancelled,
+    Tiled gone) marks its half-written dataset failed, so it is hidden and refused as input.
+    """
 
     def __init__(self, store: Any, params: PreprocessParams, batch_size: int, metadata: dict):
         self.params, self.batch_size = params, batch_size
@@ -194,6 +216,14 @@ class _Builder:
         self.rows: list[dict] = []
         self.failures: list[dict] = []
         self.image_shape: tuple[int, ...] | None = None
+        self.datasets: dict[str, str] = {}  # HDF5 dataset read -> why it was chosen
+
+    def __enter__(self) -> _Builder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.writer.abandon(f"{kind.__name__}: {exc}" if str(exc) else kind.__name__)
 
     def fail(self, source: str, reason: str) -> None:
         self.failures.append({"source": source, "reason": reason})
@@ -212,8 +242,10 @@ class _Builder:
                 f"frame {i}: preprocessed to shape {images.shape[1:]} but the dataset's images "
                 f"are {self.image_shape}; set size (every image resized alike) and grayscale=True"))
             return
+        if "dataset_choice" in meta and len(self.datasets) < N_EXAMPLE_SOURCES:
+            self.datasets.setdefault(meta["dataset"], meta["dataset_choice"])
         extra = {(f"meta_{k}" if k in FIXED_COLUMNS else k): v for k, v in meta.items()
-                 if k != "frame_in_file"}
+                 if k not in ("frame_in_file", "dataset_choice")}
         patched = self.params.patch_size is not None
         origins = patch_origins(frame.shape, self.params.patch_size, self.params.patch_stride)
         for p, (y, x) in enumerate(origins):
@@ -237,6 +269,8 @@ class _Builder:
             _frames_table(self.rows),
             failures=self.failures[:MAX_FAILURES_IN_METADATA],
             n_failures=len(self.failures),
+            skipped=skipped_summary(self.failures),
+            **({"hdf5_datasets": self.datasets} if self.datasets else {}),
         )
         return IngestResult(dataset_id, self.writer.n, self.failures)
 
@@ -259,9 +293,19 @@ def _nothing_ingested(failures: list[dict]) -> str:
     more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
     return (
         f"No frame could be ingested. {len(failures)} failure(s): {first}{more}. "
-        "Check that the files are images of a supported format; for detector frames full of "
-        "gaps or NaN, try mask_nonpositive=False."
+        "Check that the files are images of a supported format."
     )
+
+
+def skipped_summary(failures: list[dict], limit: int = 2) -> str:
+    """One line for people: how many sources or frames were skipped and the first reasons
+    ('' when none was). Stored as the dataset's ``skipped``, printed by the CLI."""
+    if not failures:
+        return ""
+    sources = {f["source"] for f in failures}
+    first = "; ".join(f"{Path(f['source'].split('::')[0]).name}: {f['reason']}" for f in failures[:limit])
+    more = f"; and {len(failures) - limit} more" if len(failures) > limit else ""
+    return f"skipped {len(failures)} failure(s) in {len(sources)} source(s): {first}{more}"
 
 
 # -- small helpers ---------------------------------------------------------------------------

@@ -20,6 +20,11 @@ import numpy as np
 
 SIZE_RANGE = (8, 1024)
 PATCH_RANGE = (8, 8192)
+MIN_SIDE = 2  # a frame one pixel high or wide holds no image: resizing it gives a flat square
+# Pixels one frame or patch may have: preprocessing works on float64 copies of it (~5 at the
+# peak), so 2**26 pixels (an 8192 x 8192 frame) stays near 3 GB; larger frames are refused
+# before any copy is made (cut them with patch_size: each patch is read on its own).
+MAX_PIXELS = 2**26
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, the weights Pillow's convert("L") uses
 
 
@@ -125,13 +130,13 @@ def preprocess_frame(frame: np.ndarray, params: PreprocessParams) -> np.ndarray:
     array([0.        , 0.06666667, 0.13333334, 0.2       ], dtype=float32)
     """
     params.validate()
-    channels = _channels_first(np.asarray(frame), params.grayscale)  # (C, H, W)
+    frame = _checked_frame(frame, params.patch_size)  # may be a memory map: not copied here
     size = params.patch_size
     patches = []
-    for y, x in patch_origins(channels.shape[1:], size, params.patch_stride):
-        window = channels if size is None else channels[:, y : y + size, x : x + size]
+    for y, x in patch_origins(frame.shape, size, params.patch_stride):
+        window = frame if size is None else frame[y : y + size, x : x + size]
         try:
-            patches.append(_one_image(window, params))
+            patches.append(_one_image(_channels_first(window, params.grayscale), params))
         except ValueError as exc:
             where = f" (patch at y={y}, x={x})" if size is not None else ""
             raise ValueError(f"{exc}{where}") from None
@@ -139,13 +144,35 @@ def preprocess_frame(frame: np.ndarray, params: PreprocessParams) -> np.ndarray:
     return out[:, 0] if out.shape[1] == 1 else out
 
 
-def _channels_first(frame: np.ndarray, grayscale: bool) -> np.ndarray:
+def _checked_frame(frame: np.ndarray, patch_size: int | None) -> np.ndarray:
+    """The frame as an array (no copy), refused when it is not an image or is too large to
+    preprocess in memory: before, a 20,000 x 20,000 frame ended in a bare MemoryError."""
+    frame = np.asarray(frame)
     if frame.dtype.kind not in "biuf":
         raise ValueError(f"frame has non-numeric dtype {frame.dtype}")
+    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] > 4):
+        raise ValueError(f"frame of shape {frame.shape} must be (H, W) or (H, W, C) with C <= 4")
+    height, width = frame.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(
+            f"frame of shape {frame.shape} is {height} x {width} pixels: too small to be an image "
+            f"(at least {MIN_SIDE} x {MIN_SIDE}); check the file"
+        )
+    window = height * width if patch_size is None else patch_size**2
+    if window > MAX_PIXELS:
+        raise ValueError(
+            f"frame of {height} x {width} pixels is above the {MAX_PIXELS:,} pixels preprocessed "
+            f"at once (about {MAX_PIXELS * 8 * 5 / 2**30:.1f} GB of working memory): set "
+            "patch_size to cut it into patches (each processed on its own), or downsample it "
+            "before ingest"
+        )
+    return frame
+
+
+def _channels_first(frame: np.ndarray, grayscale: bool) -> np.ndarray:
+    """(H, W[, C]) in any numeric dtype -> (C, H, W) float64: the working copy of one window."""
     if frame.ndim == 2:
         return frame[None].astype(np.float64)
-    if frame.ndim != 3 or frame.shape[2] > 4:
-        raise ValueError(f"frame of shape {frame.shape} must be (H, W) or (H, W, C) with C <= 4")
     pixels = frame.astype(np.float64)
     if not grayscale:
         return np.moveaxis(pixels, -1, 0)
@@ -166,12 +193,12 @@ def _one_image(x: np.ndarray, params: PreprocessParams) -> np.ndarray:
             x = np.log1p(x)
         valid &= np.isfinite(x).all(axis=0)
     if not valid.any():
-        masked = " or masked (pixels <= 0 with mask_nonpositive=True)"
-        masked = masked if params.mask_nonpositive else ""
-        raise ValueError(
-            f"frame is all NaN or inf{masked}: no valid pixel to scale; check the file, "
-            "or turn mask_nonpositive off"
-        )
+        if params.mask_nonpositive:
+            raise ValueError(
+                "frame is all NaN or inf or masked (pixels <= 0 with mask_nonpositive=True): "
+                "no valid pixel to scale; check the file, or turn mask_nonpositive off"
+            )
+        raise ValueError("frame is all NaN or inf: no valid pixel to scale; check the file")
     if params.clip_percentiles is not None:
         lo, hi = np.percentile(x[:, valid], params.clip_percentiles)
         x = np.clip(x, lo, hi)

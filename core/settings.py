@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     live_source: str = Field("tcp://127.0.0.1:5557", description="ZMQ address, folder or tiled+http:// node.")
     live_token: SecretStr | None = Field(None, description="Websocket token; generated when unset.")
 
+    # Ingest from Tiled: servers besides the store's that `ingest tiled+http://...` may read (a
+    # JSON list of base URIs; one may end in ?api_key=KEY, the key it is read with).
+    tiled_allowed_uris: list[str] = Field(default_factory=list)
+
     @property
     def api_key_file(self) -> Path:
         return self.data_dir / "tiled_api_key"

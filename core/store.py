@@ -35,6 +35,10 @@ KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clust
 _PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl",
            "variations": "var", "calibrations": "cal", "live": "live"}
 _SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
+# Every id, array name and project that reaches Tiled: one path segment, so no `..` and no `/`
+# (Tiled resolves both, and a crafted id would read another project's results).
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+_KEY = re.compile(KEY_PATTERN)
 CHUNK_BYTES = 8 * 2**20  # ~8 MiB per chunk: few requests, and a chunk fits easily in memory.
 
 
@@ -44,6 +48,33 @@ class StoreError(RuntimeError):
 
 class StoreUnavailable(StoreError):
     """The Tiled server cannot be reached."""
+
+
+def describe_tiled_failure(exc: Exception) -> str:
+    """What went wrong talking to a server, in a few words and without its reply: a host that
+    is not Tiled made the client quote its whole body (26 lines of validation errors)."""
+    import httpx
+    import pydantic
+
+    response = getattr(exc, "response", None)
+    if isinstance(exc, httpx.HTTPStatusError) and response is not None:
+        return f"the server answered HTTP {response.status_code}"
+    if isinstance(exc, httpx.TransportError):
+        return f"no connection ({type(exc).__name__})"
+    if isinstance(exc, (pydantic.ValidationError, ValueError)):  # parsing the reply quotes it
+        return f"{type(exc).__name__}: the server did not answer as a Tiled server does"
+    first_line = str(exc).strip().split("\n", 1)[0][:200]  # the client's own words
+    return f"{type(exc).__name__}: {first_line}"
+
+
+def check_key(value: Any, what: str = "id") -> str:
+    """Return ``value`` when it is a safe Tiled key (:data:`KEY_PATTERN`), else raise ValueError."""
+    if not isinstance(value, str) or not _KEY.fullmatch(value):
+        raise ValueError(
+            f"{what}={value!r} is not a valid key: use 1-128 letters, digits, '-' or '_', "
+            "starting with a letter or digit (as in the ids Morphospace makes, ds-2026...)"
+        )
+    return value
 
 
 def new_id(kind: str) -> str:
@@ -96,6 +127,9 @@ class Store:
     project: str = "default"
     _nodes: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        check_key(self.project, "project")
+
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_uri(cls, uri: str, *, api_key: str | None = None, project: str = "default") -> Store:
@@ -108,10 +142,10 @@ class Store:
             root = from_uri(uri, api_key=api_key)
         except Exception as exc:  # httpx.ConnectError, auth errors, bad URLs ...
             raise StoreUnavailable(
-                f"Tiled at {uri} is not reachable ({type(exc).__name__}: {exc}). "
+                f"Tiled at {uri.split('?')[0]} is not reachable ({describe_tiled_failure(exc)}). "
                 "Start it with `morphospace demo`, or set MORPHOSPACE_TILED_URI and "
-                "MORPHOSPACE_TILED_API_KEY to a running server."
-            ) from exc
+                "MORPHOSPACE_TILED_API_KEY (the API key) to a running server."
+            ) from None  # the chained error may quote the server's reply
         return cls(root, project)
 
     @classmethod
@@ -152,6 +186,7 @@ class Store:
 
     def node(self, kind: str, id: str) -> Any:
         container = self._container(kind)
+        check_key(id, f"{kind[:-1]} id")
         try:
             return container[id]
         except KeyError:
@@ -161,13 +196,32 @@ class Store:
             ) from None
 
     def exists(self, kind: str, id: str) -> bool:
-        return id in self._container(kind)
+        return check_key(id, f"{kind[:-1]} id") in self._container(kind)
 
-    def list(self, kind: str) -> list[dict]:
-        """Every node of a kind as ``{"id": ..., **metadata}``, newest first."""
+    def list(self, kind: str, *, incomplete: bool = False) -> list[dict]:
+        """Every node of a kind as ``{"id": ..., **metadata}``, newest first.
+
+        Nodes still being written, or left half-written by a run that failed, are hidden unless
+        ``incomplete=True``: nothing should offer them as an input.
+        """
         container = self._container(kind)
         items = [{"id": key, **dict(node.metadata)} for key, node in container.items()]
+        if not incomplete:
+            items = [item for item in items if item.get("complete") is not False]
         return sorted(items, key=lambda item: item["id"].split("-", 1)[-1], reverse=True)
+
+    def finished(self, kind: str, id: str) -> Any:
+        """The node, refused (StoreError) when it is not complete: the one check every read of
+        an input goes through, so no flow trains on or encodes a half-stored result."""
+        node = self.node(kind, id)
+        meta = node.metadata
+        if meta.get("complete") is False:
+            why = f" ({meta['error']})" if meta.get("error") else ""
+            raise StoreError(
+                f"{kind[:-1]} {id!r} is incomplete: the run that wrote it stopped or failed"
+                f"{why}. Run that step again and use the new result."
+            )
+        return node
 
     def metadata(self, kind: str, id: str) -> dict:
         return dict(self.node(kind, id).metadata)
@@ -190,7 +244,7 @@ class Store:
         The node is marked ``complete`` only after every child is written, so a reader never
         mistakes a half-written result for a finished one.
         """
-        id = id or new_id(kind)
+        id = check_key(id, f"{kind[:-1]} id") if id else new_id(kind)
         meta = {"created": dt.datetime.now(dt.timezone.utc).isoformat(), **metadata}
         node = self._container(kind).create_container(
             id, metadata=clean_metadata({**meta, "complete": False})
@@ -204,10 +258,18 @@ class Store:
         return id
 
     def array(self, kind: str, id: str, name: str, index: Any = slice(None)) -> np.ndarray:
-        return np.asarray(self.node(kind, id)[name][index])
+        return np.asarray(self._child(kind, id, name)[index])
 
     def table(self, kind: str, id: str, name: str) -> pd.DataFrame:
-        return self.node(kind, id)[name].read()
+        return self._child(kind, id, name).read()
+
+    def _child(self, kind: str, id: str, name: str) -> Any:
+        node = self.finished(kind, id)
+        check_key(name, "array name")
+        try:
+            return node[name]
+        except KeyError:
+            raise StoreError(f"{kind[:-1]} {id!r} has no {name!r}; it holds: {', '.join(node) or 'nothing'}") from None
 
     def array_names(self, kind: str, id: str) -> list[str]:
         return list(self.node(kind, id))
@@ -215,17 +277,17 @@ class Store:
     # -- datasets --------------------------------------------------------------------------
     def writer(self, kind: str, *, metadata: Mapping[str, Any], id: str | None = None) -> NodeWriter:
         """A node written piece by piece (see :class:`NodeWriter`)."""
-        return NodeWriter(self, kind, id or new_id(kind), dict(metadata))
+        return NodeWriter(self, kind, check_key(id) if id else new_id(kind), dict(metadata))
 
     def dataset_writer(self, *, metadata: Mapping[str, Any], id: str | None = None) -> DatasetWriter:
-        return DatasetWriter(self, id or new_id("datasets"), dict(metadata))
+        return DatasetWriter(self, check_key(id) if id else new_id("datasets"), dict(metadata))
 
     def images(self, dataset_id: str, index: Any = slice(None)) -> np.ndarray:
         return self.array("datasets", dataset_id, "images", index)
 
     def iter_images(self, dataset_id: str, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start, batch)`` over a dataset without holding it all in memory."""
-        node = self.node("datasets", dataset_id)["images"]
+        node = self._child("datasets", dataset_id, "images")
         n = node.shape[0]
         for start in range(0, n, batch_size):
             yield start, np.asarray(node[start : start + batch_size])
@@ -283,6 +345,12 @@ class NodeWriter:
     def update_metadata(self, **metadata: Any) -> None:
         """Progress notes on an unfinished node (e.g. how far a run got before it stopped)."""
         self.node.update_metadata(metadata=clean_metadata(metadata))
+
+    def abandon(self, reason: str) -> None:
+        """Mark a node that will never be finished (the run failed): it stays incomplete, hidden
+        from :meth:`Store.list` and refused as an input, with the reason for whoever looks."""
+        if self._node is not None:
+            self.node.update_metadata(metadata=clean_metadata({"status": "failed", "error": reason[:500]}))
 
     def finish(self, **metadata: Any) -> str:
         self.node.update_metadata(metadata=clean_metadata({**metadata, "complete": True}))

@@ -10,7 +10,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.imageio import split_api_key
+from core.ingest import TILED_PREFIXES
 from core.preprocess import PreprocessParams
+from core.store import KEY_PATTERN
+
+# An id of a stored result, checked by the store's one pattern before a run is even created.
+ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored result, e.g. ds-2026...")]
 
 
 class _Params(BaseModel):
@@ -24,6 +30,15 @@ class IngestParams(_Params):
     )
     name: str | None = Field(None, max_length=200)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+
+    @field_validator("source")
+    @classmethod
+    def _no_key_in_uri(cls, source: str | list[str]) -> str | list[str]:
+        """Run parameters are stored and shown: an ?api_key= in a Tiled URI is dropped here (the
+        worker reads with the key configured for that server)."""
+        def clean(item: str) -> str:
+            return split_api_key(item)[0] if item.startswith(TILED_PREFIXES) else item
+        return clean(source) if isinstance(source, str) else [clean(item) for item in source]
 
     @model_validator(mode="after")
     def _check_preprocess(self) -> IngestParams:
@@ -43,12 +58,12 @@ class TrainOptions(_Params):
 
 
 class TrainParams(TrainOptions):
-    dataset_id: str
+    dataset_id: ResultId
 
 
 class EncodeParams(_Params):
-    dataset_id: str
-    model_id: str
+    dataset_id: ResultId
+    model_id: ResultId
     batch_size: int = Field(256, ge=1, le=8192)
 
 
@@ -66,7 +81,7 @@ class ProjectOptions(_Params):
 
 
 class ProjectParams(ProjectOptions):
-    latents_id: str
+    latents_id: ResultId
 
 
 class ClusterOptions(_Params):
@@ -78,7 +93,7 @@ class ClusterOptions(_Params):
 
 
 class ClusterParams(ClusterOptions):
-    projection_id: str
+    projection_id: ResultId
 
 
 class BuildMapParams(_Params):
@@ -95,7 +110,7 @@ class BuildMapParams(_Params):
 class ReferenceStates(_Params):
     """Where the reference latents z_i come from: frames of a map (a lasso), or prior draws."""
 
-    latents_id: str | None = Field(None, description="Latents of the map the frames were lassoed on.")
+    latents_id: ResultId | None = Field(None, description="Latents of the map the frames were lassoed on.")
     indices: list[int] = Field(default_factory=list, max_length=5000, description="Frames (rows of the latents).")
     n_prior: int = Field(0, ge=0, le=5000, description="Draws from N(0, I) instead of frames.")
 
@@ -120,7 +135,7 @@ class VariationFilters(_Params):
 
 
 class SampleVariationsParams(_Params):
-    model_id: str
+    model_id: ResultId
     references: ReferenceStates
     gamma: float = Field(1.0, gt=0.0, le=10.0, description="Half-width of U[−γ, γ] per latent component.")
     n_per_reference: int = Field(100, ge=1, le=100_000)
@@ -137,7 +152,7 @@ class SampleVariationsParams(_Params):
 class TrainGANParams(_Params):
     """A progressively grown WGAN-GP (core.train_gan); defaults are ProGAN's, as there."""
 
-    dataset_id: str
+    dataset_id: ResultId
     latent_dim: int = Field(64, ge=2, le=512, description="Size of z, the space the variations perturb.")
     base_channels: int = Field(32, ge=1, le=1024, description="Width at the final resolution; doubles per halving.")
     epochs_per_stage: int = Field(10, ge=1, le=1000, description="Epochs at each resolution, 4×4 up.")
@@ -154,9 +169,9 @@ GAMMA_SWEEP = [0.25 * k for k in range(1, 9)]  # 0.25 … 2.0, as core.calibrati
 class CalibrateParams(_Params):
     """A γ sweep compared with the change between consecutive real frames (DESIGN §1)."""
 
-    model_id: str
+    model_id: ResultId
     references: ReferenceStates
-    dataset_id: str | None = Field(
+    dataset_id: ResultId | None = Field(
         None, description="Real frames for the bands, read in order; None = the model's training dataset."
     )
     n_real_frames: int = Field(300, ge=2, le=5000, description="Consecutive real frames read (the first ones).")
@@ -176,10 +191,10 @@ class CalibrateParams(_Params):
 class GANMapParams(_Params):
     """A map for a generator: prior draws decoded, plus real frames placed by inversion."""
 
-    model_id: str
+    model_id: ResultId
     n_samples: int = Field(2000, ge=2, le=1_000_000, description="Draws from N(0, I) to decode.")
     seed: int = Field(0, ge=0)
-    dataset_id: str | None = Field(None, description="Real frames to invert onto the map; None for prior draws only.")
+    dataset_id: ResultId | None = Field(None, description="Real frames to invert onto the map; None for prior draws only.")
     n_real: int = Field(200, ge=1, le=100_000, description="Real frames inverted, evenly spaced over the dataset.")
     invert_steps: int = Field(100, ge=1, le=10_000, description="Adam steps per inversion.")
     invert_restarts: int = Field(2, ge=1, le=32, description="Starting points per frame; the best fit is kept.")

@@ -11,9 +11,25 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.settings import get_settings
-from core.store import Store
+from core.store import Store, StoreError, StoreUnavailable
 
-TILED_RETRIES = dict(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry what a second try may cure (Tiled unreachable, a dropped connection), not a refusal
+    (an incomplete input, an unknown id, a bad key): those fail at once with their message."""
+    try:
+        state.result()
+    except StoreUnavailable:
+        return True
+    except (StoreError, ValueError, KeyError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+TILED_RETRIES = dict(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE,
+                     retry_condition_fn=_worth_retrying)
 
 
 @functools.cache

@@ -1,5 +1,6 @@
 """Reading image files: every supported format, the data-root fence, and bad input."""
 
+import os
 from pathlib import Path
 
 import h5py
@@ -88,15 +89,17 @@ def test_npz_prefers_frames_key_else_reads_every_array(tmp_path, rng):
 
 
 def test_hdf5_dataset_path_and_default_choice(tmp_path, rng):
-    """`::/path` picks a dataset; without it the first 3-D stack wins over a 2-D mask."""
+    """`::/path` picks a dataset; without it (and no NeXus signal or conventional name) the
+    first 3-D stack wins over a 2-D mask."""
     stack = rng.integers(0, 1000, size=(4, 6, 8), dtype="int32")
     with h5py.File(tmp_path / "scan.h5", "w") as f:
         f["a_mask"] = np.ones((6, 8), "uint8")  # visited first, but only 2-D
-        f["entry/data/data"] = stack
+        f["entry/scan/frames"] = stack
         f["entry/title"] = "not an image"
     frames = read_all(tmp_path / "scan.h5")
     assert len(frames) == 4 and np.array_equal(frames[2][0], stack[2])
-    assert frames[0][1] == {"frame_in_file": 0, "dataset": "/entry/data/data"}
+    assert frames[0][1] == {"frame_in_file": 0, "dataset": "/entry/scan/frames",
+                            "dataset_choice": "first image-like"}
     [(mask, meta)] = read_all(tmp_path / "scan.h5", "/a_mask")
     assert mask.shape == (6, 8) and meta["dataset"] == "/a_mask"
 
@@ -202,9 +205,155 @@ def test_path_outside_roots_is_refused(folder, tmp_path):
 
 
 def test_symlink_escaping_a_root_is_refused(folder, tmp_path):
-    """A link inside a root that points outside it is judged by its target."""
+    """A link inside a root that points outside it is judged by its target: named outright it
+    stops the spec; found in a folder it is skipped like any unreadable file, never read."""
     outside = tmp_path / "secret.npy"
     np.save(outside, np.zeros((2, 2)))
     (folder / "link.npy").symlink_to(outside)
     with pytest.raises(PermissionError, match="secret.npy"):
-        resolve_sources(folder, roots=[folder])
+        resolve_sources(folder / "link.npy", roots=[folder])
+    sources = {s.path.name: s for s in resolve_sources(folder, roots=[folder])}
+    assert set(sources) == {"a.npy", "b.png", "c.tif", "secret.npy"} and not sources["b.png"].refused
+    with pytest.raises(ImageReadError, match=r"secret\.npy.*outside the allowed data roots"):
+        list(read_frames(sources["secret.npy"], roots=[folder]))
+
+
+# -- HDF5 files that point elsewhere -----------------------------------------------------------
+@pytest.fixture
+def fenced(tmp_path):
+    """A data root and a folder outside it holding a raw file and an HDF5 stack."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir(), outside.mkdir()
+    np.arange(64, dtype="uint8").tofile(outside / "raw.bin")
+    with h5py.File(outside / "src.h5", "w") as f:
+        f["data"] = np.full((2, 8, 8), 7.0)
+    return root, outside
+
+
+def write_h5(path, build):
+    with h5py.File(path, "w") as f:
+        build(f)
+    return path
+
+
+def vds_of(source_file, shape=(2, 8, 8)):
+    layout = h5py.VirtualLayout(shape=shape, dtype="f8")
+    layout[:] = h5py.VirtualSource(str(source_file), "data", shape=shape)
+    return layout
+
+
+@pytest.mark.parametrize("kind", ["external raw to /etc/passwd", "external raw relative", "virtual", "external link",
+                                  "soft link to an external link"])
+def test_hdf5_that_reads_files_outside_the_roots_is_refused(fenced, kind):
+    """External raw storage, a virtual dataset and external links to files outside the roots are
+    refused with the file they point at; before, /etc/passwd's bytes were stored as an image."""
+    root, outside = fenced
+
+    def build(f):
+        if kind == "external raw to /etc/passwd":
+            f.create_dataset("data", shape=(8, 8), dtype="uint8", external=[("/etc/passwd", 0, 64)])
+        elif kind == "external raw relative":
+            f.create_dataset("data", shape=(8, 8), dtype="uint8", external=[(os.path.relpath(outside / "raw.bin"), 0, 64)])
+        elif kind == "virtual":
+            f.create_virtual_dataset("data", vds_of(outside / "src.h5"))
+        else:
+            f["entry/data"] = h5py.ExternalLink(str(outside / "src.h5"), "/data")
+            if kind.startswith("soft"):
+                f["data"] = h5py.SoftLink("/entry/data")
+
+    path = write_h5(root / "crafted.h5", build)
+    target = "passwd" if "passwd" in kind else "outside"
+    for dataset in ("/entry/data" if kind == "external link" else "/data", None):  # named, or by default
+        if dataset is None and kind.endswith("link"):
+            continue  # links are never followed when choosing a default
+        with pytest.raises(ImageReadError, match=rf"reads .*{target}.*outside the data roots.*refused"):
+            list(read_frames(Source(path, dataset), roots=[root]))
+
+
+def test_hdf5_pointing_inside_the_roots_still_reads(fenced):
+    """The same constructs pointing at files inside the roots read normally; without roots
+    (a caller that gave none) they are refused."""
+    root, outside = fenced
+    for name in ("raw.bin", "src.h5"):
+        (root / name).write_bytes((outside / name).read_bytes())
+
+    def build(f):
+        f.create_dataset("raw", shape=(8, 8), dtype="uint8", external=[(str(root / "raw.bin"), 0, 64)])
+        f.create_virtual_dataset("vds", vds_of(root / "src.h5"))
+        f["link"] = h5py.ExternalLink("src.h5", "/data")  # relative: beside the file
+
+    path = write_h5(root / "ok.h5", build)
+    [(raw, _)] = read_frames(Source(path, "/raw"), roots=[root])
+    assert np.array_equal(raw, np.arange(64).reshape(8, 8))
+    for name in ("/vds", "/link"):
+        frames = [f for f, _ in read_frames(Source(path, name), roots=[root])]
+        assert len(frames) == 2 and (frames[1] == 7.0).all()
+    with pytest.raises(ImageReadError, match="none given"):
+        list(read_frames(Source(path, "/raw")))
+
+
+# -- HDF5: which dataset is the data ----------------------------------------------------------
+def nexus(f, signal_group, signal, default=True):
+    f.attrs["default"] = "entry"
+    entry = f["entry"]
+    entry.attrs["NX_class"] = "NXentry"
+    if default:
+        entry.attrs["default"] = signal_group
+    entry[signal_group].attrs["NX_class"] = "NXdata"
+    entry[signal_group].attrs["signal"] = signal
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_nexus_signal_is_taken_not_the_first_dataset(tmp_path, rng, default):
+    """NXcanSAS: I is read, not the Q components (a 3-D stack that sorts first); with or without
+    the @default chain, the NXdata @signal names it, and the metadata says so."""
+    intensity = rng.random((16, 16))
+
+    def build(f):
+        f["entry/sasdata/Q"] = rng.random((2, 16, 16))
+        f["entry/sasdata/I"] = intensity
+        nexus(f, "sasdata", "I", default)
+
+    [(frame, meta)] = read_frames(Source(write_h5(tmp_path / "sas.nxs", build)))
+    assert np.array_equal(frame, intensity)
+    assert meta["dataset"] == "/entry/sasdata/I" and meta["dataset_choice"] == "NeXus signal"
+
+
+def test_conventional_name_beats_alphabetical_order(tmp_path, rng):
+    """Without NeXus attributes, `data` is taken over an `azimuth` array that sorts first."""
+    data = rng.random((3, 10, 10))
+
+    def build(f):
+        f["entry/azimuth"] = rng.random((10, 10))
+        f["entry/data"] = data
+
+    frames = list(read_frames(Source(write_h5(tmp_path / "scan.h5", build))))
+    assert len(frames) == 3 and np.array_equal(frames[0][0], data[0])
+    assert frames[0][1]["dataset"] == "/entry/data" and frames[0][1]["dataset_choice"] == "conventional name"
+
+
+def test_nexus_signal_that_is_not_an_image_is_refused(tmp_path, rng):
+    """A 1-D I(Q) signal is refused with its shape, not swapped for another dataset."""
+
+    def build(f):
+        f["entry/sasdata/I"] = rng.random(100)
+        f["entry/sasdata/Qmap"] = rng.random((8, 8))
+        nexus(f, "sasdata", "I")
+
+    with pytest.raises(ImageReadError, match=r"signal '/entry/sasdata/I' \(shape \(100,\)\) is not an image"):
+        list(read_frames(Source(write_h5(tmp_path / "sas.h5", build))))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"hello, I am a text file\n", "is not a NumPy .npy file"),
+])
+def test_npy_that_is_not_npy_says_so_not_pickled(tmp_path, content, message):
+    """A text file or an empty file named .npy is reported as such, never as 'pickled data'."""
+    (tmp_path / "a.npy").write_bytes(content)
+    (tmp_path / "a.npz").write_bytes(content)
+    for name in ("a.npy", "a.npz"):
+        with pytest.raises(ImageReadError) as info:
+            read_all(tmp_path / name)
+        assert "pickled" not in str(info.value)
+        assert ("is empty" if not content else "is not a NumPy") in str(info.value)

@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import DEMO_DATA, shared_data
+from tests.http_recorder import recorder  # noqa: F401  a fixture
 from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
 from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
+from core.store import StoreError
 
 RAW = dict(size=None, clip_percentiles=None, normalize=False)  # every step off
 
@@ -259,16 +261,153 @@ def test_in_memory_stack_from_a_package(store):
     assert set(store.frames(result.dataset_id)["source"]) == {"sklearn.datasets.load_digits"}
 
 
-def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng):
-    """A `tiled+http://` spec reads an array node from Tiled; the API key stays out of metadata."""
+def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng, caplog):
+    """A `tiled+http://` spec reads an array node from Tiled; the API key in it stays out of
+    metadata and out of the server's access log (it is sent as a header)."""
     stack = rng.random((6, 16, 16)).astype("float32")
     id = store.put("datasets", arrays={"raw": stack})
     uri = store.node("datasets", id)["raw"].uri
     part = read_tiled_array(uri, tiled_server.api_key, index=slice(2, 4))
     assert np.array_equal(part, stack[2:4])
 
+    server = tiled_server.uri.split("?")[0]
     spec = [f"tiled+{uri}?api_key={tiled_server.api_key}"]  # a list of one, as the CLI sends
-    result = ingest(spec, store, PreprocessParams(size=8), roots=[])
+    caplog.set_level("INFO", logger="uvicorn.access")
+    result = ingest(spec, store, PreprocessParams(size=8), roots=[], tiled_servers={server: None})
     assert result.n_frames == 6
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/raw" in line for line in access) and not any("api_key" in line for line in access)
     assert store.frames(result.dataset_id)["source"].iloc[0] == uri
     assert tiled_server.api_key not in str(store.metadata("datasets", result.dataset_id))
+    again = ingest(f"tiled+{uri}", store, PreprocessParams(size=8), roots=[],  # the server's own key
+                   tiled_servers={server: tiled_server.api_key})
+    assert again.n_frames == 6
+
+
+def test_tiled_host_off_the_list_is_never_requested(store, tiled_server, recorder):
+    """`tiled+http://ANY-HOST/...` is refused before any request, naming the allowed servers;
+    a look-alike path or port on the store's host is refused too."""
+    own = tiled_server.uri.split("?")[0]
+    servers = {own: tiled_server.api_key}
+    for spec in (f"tiled+{recorder.uri}/metadata/x", f"tiled+{own}/../../other/metadata/x",
+                 f"tiled+{own.replace('/api/v1', '/api/v1x')}/metadata/x"):
+        with pytest.raises(PermissionError, match=r"not on a Tiled server this worker may read \(allowed: \['http"):
+            ingest(spec, store, PreprocessParams(), roots=[], tiled_servers=servers)
+    with pytest.raises(PermissionError, match="allowed: none"):
+        ingest(f"tiled+{own}/metadata/x", store, PreprocessParams(), roots=[])
+    assert recorder.requests == []
+
+
+def test_allowed_server_gets_the_key_as_a_header_and_its_reply_is_not_echoed(store, recorder):
+    """An allowed server that does not answer as Tiled gives one line without its body; the
+    key from the spec is never part of a requested address."""
+    from core.ingest import ImageReadError
+
+    with pytest.raises(ImageReadError) as info:
+        ingest(f"tiled+{recorder.uri}/metadata/x?api_key=k-5150", store, PreprocessParams(), roots=[],
+               tiled_servers={recorder.uri: None})
+    message = str(info.value)
+    assert "BODY-7d1e" not in message and "\n" not in message and "k-5150" not in message
+    assert message.startswith(f"could not open Tiled node '{recorder.uri}/metadata/x': ")
+    assert recorder.requests and all("k-5150" not in path for path, _ in recorder.requests)
+    assert store.list("datasets", incomplete=True) == []
+
+
+def test_ingest_params_keep_no_api_key():
+    """A Tiled URI with ?api_key= is stored in the run parameters without it."""
+    from flows.params import IngestParams
+
+    params = IngestParams(source=["tiled+http://127.0.0.1:8000/api/v1/metadata/a?api_key=s3cret"])
+    assert params.source == ["tiled+http://127.0.0.1:8000/api/v1/metadata/a"]
+    assert "s3cret" not in params.model_dump_json()
+
+
+# -- no half-stored data, no silent outcomes ---------------------------------------------------
+def test_interrupted_ingest_leaves_a_dataset_marked_failed_and_refused(store, tmp_path):
+    """An ingest stopped after some batches were written (here: cancelled from the progress
+    callback) leaves no dataset to train on: hidden from list(), refused as input, reason kept."""
+    for i in range(6):
+        save_png(tmp_path / f"f{i}.png", np.arange(100).reshape(10, 10) + i)
+
+    def cancel(done, total):
+        if done == 4:
+            raise RuntimeError("cancelled")
+
+    with pytest.raises(RuntimeError, match="cancelled"):
+        ingest(tmp_path, store, PreprocessParams(size=8), roots=[tmp_path], batch_size=2, on_progress=cancel)
+    assert store.list("datasets") == []
+    [stopped] = store.list("datasets", incomplete=True)
+    assert stopped["complete"] is False and stopped["status"] == "failed" and stopped["error"] == "RuntimeError: cancelled"
+    with pytest.raises(StoreError, match="is incomplete"):
+        store.images(stopped["id"])
+
+
+def test_skipped_files_are_counted_and_explained(store, tmp_path, rng):
+    """A folder with a corrupt file, a 1-pixel PNG and a symlink out of the roots ingests the
+    good files and says, in one line of metadata, how many were skipped and why."""
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir(), outside.mkdir()
+    for i in range(3):
+        save_png(data / f"good{i}.png", np.arange(100).reshape(10, 10) * (i + 1))
+    save_png(data / "dot.png", np.full((1, 1), 200))
+    (data / "corrupt.png").write_bytes(rng.bytes(200))
+    save_png(outside / "secret.png", np.arange(100).reshape(10, 10))
+    (data / "link.png").symlink_to(outside / "secret.png")
+
+    result = ingest(data, store, PreprocessParams(size=8), roots=[data])
+    assert result.n_frames == 3 and len(result.failures) == 3
+    reasons = {Path(f["source"]).name: f["reason"] for f in result.failures}
+    assert "1 x 1 pixels: too small" in reasons["dot.png"]
+    assert "outside the allowed data roots" in reasons["secret.png"]
+    meta = store.metadata("datasets", result.dataset_id)
+    assert meta["n_failures"] == 3 and meta["skipped"].startswith("skipped 3 failure(s) in 3 source(s): ")
+
+
+def test_nothing_ingested_hint_fits_the_failure(store, tmp_path):
+    """An empty file gets no advice about mask_nonpositive; an all-masked frame does."""
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(IngestError) as info:
+        ingest(tmp_path / "empty.png", store, PreprocessParams(), roots=[tmp_path])
+    assert "mask_nonpositive" not in str(info.value)
+    np.save(tmp_path / "gaps.npy", np.full((8, 8), -1.0))
+    with pytest.raises(IngestError, match="turn mask_nonpositive off"):
+        ingest(tmp_path / "gaps.npy", store, PreprocessParams(mask_nonpositive=True), roots=[tmp_path])
+
+
+LARGE_FRAME_SCRIPT = """
+import resource, sys
+import numpy as np
+from pathlib import Path
+from core.imageio import Source, read_frames
+from core.preprocess import PreprocessParams, preprocess_frame
+
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]) * 2**20,) * 2)
+for patch in (None, 1000):
+    try:
+        [(frame, _)] = read_frames(Source(Path(sys.argv[1])))
+        out = preprocess_frame(frame, PreprocessParams(size=32, patch_size=patch, patch_stride=patch and 5000))
+        print("ok", out.shape, float(out[0].max()), float(out[1:].max()))
+    except ValueError as exc:
+        print("refused", exc)
+"""
+
+
+def test_large_frame_is_refused_or_patched_in_bounded_memory(tmp_path):
+    """A 12,000 x 12,000 uint8 .npy (a sparse file: no disk) under a 1.5 GB address-space cap:
+    whole, it is refused with what to do (it took > 13 GB before); cut into patches it is
+    preprocessed, each patch read from the memory map on its own (9 far-apart patches: fast)."""
+    import subprocess
+    import sys
+
+    frame = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype="uint8", shape=(12_000, 12_000))
+    frame[:1000, :1000] = np.arange(1000) % 200  # the first patch is a ramp, the others blank
+    frame.flush()
+    del frame
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-c", LARGE_FRAME_SCRIPT, str(tmp_path / "big.npy"), "1536"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    refused, patched = run.stdout.strip().splitlines()
+    assert refused.startswith("refused frame of 12000 x 12000 pixels is above the 67,108,864 pixels")
+    assert "set patch_size" in refused
+    assert patched == "ok (9, 32, 32) 1.0 0.0"

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from core.store import Store, StoreError, StoreUnavailable, clean_metadata
+from tests.http_recorder import recorder  # noqa: F401  a fixture
 
 
 def test_put_and_read_back_arrays_tables_metadata(store, rng):
@@ -78,5 +79,52 @@ def test_dead_server_gives_actionable_message():
 
 def test_writes_need_the_api_key(tiled_server):
     """Without the API key the server refuses access."""
-    with pytest.raises(StoreUnavailable, match="API key"):
+    with pytest.raises(StoreUnavailable, match=r"\(RuntimeError: This server requires API key authentication\.\)"):
         Store.from_uri(tiled_server.uri.split("?")[0])
+
+
+def test_a_host_that_is_not_tiled_gives_one_line_without_its_reply(recorder):
+    """MORPHOSPACE_TILED_URI pointing at another web server: one line, its body not quoted."""
+    with pytest.raises(StoreUnavailable) as info:
+        Store.from_uri(recorder.uri, api_key="x")
+    assert "\n" not in str(info.value) and "BODY-7d1e" not in str(info.value)
+    assert "did not answer as a Tiled server does" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["../../secret/datasets/ds-1", "..", "ds-1/images", "", "ds 1", "a" * 129])
+def test_ids_and_names_that_could_leave_the_project_are_refused(store, rng, bad):
+    """A `..`, a `/` or an odd id never reaches Tiled: reads and writes refuse it in one line."""
+    other = Store.from_client(store.root, project=store.project + "x")
+    secret = other.put("datasets", arrays={"images": rng.random((2, 4, 4))})
+    crafted = bad.replace("ds-1", secret) if "ds-1" in bad else bad
+    mine = store.put("datasets", arrays={"images": np.zeros((1, 4, 4))})
+    for read in (lambda: store.images(crafted), lambda: store.metadata("datasets", crafted),
+                 lambda: store.exists("datasets", crafted), lambda: store.writer("datasets", metadata={}, id=crafted or "-"),
+                 lambda: store.array("datasets", mine, crafted)):
+        with pytest.raises(ValueError, match="is not a valid key"):
+            read()
+
+
+def test_flow_params_refuse_a_crafted_id_before_any_run():
+    """The flows' parameter models use the store's pattern: `..` in an id fails validation."""
+    from pydantic import ValidationError
+
+    from flows.params import EncodeParams, TrainParams
+
+    assert TrainParams(dataset_id="ds-20261122T021501042-3f9a1c").dataset_id.startswith("ds-")
+    with pytest.raises(ValidationError, match="dataset_id"):
+        TrainParams(dataset_id="../../secret/datasets/ds-20261122T021501042-3f9a1c")
+    with pytest.raises(ValidationError, match="model_id"):
+        EncodeParams(dataset_id="ds-1", model_id="m-1/weights")
+
+
+def test_incomplete_results_are_hidden_and_refused_as_inputs(store, rng):
+    """A dataset whose writing stopped (never finished) is not listed and cannot be read as input."""
+    writer = store.dataset_writer(metadata={"name": "stopped"})
+    writer.append(rng.random((3, 8, 8)))
+    writer.abandon("MemoryError while reading big.npy")
+    assert store.list("datasets") == []
+    assert [i["id"] for i in store.list("datasets", incomplete=True)] == [writer.id]
+    for read in (lambda: store.images(writer.id), lambda: next(store.iter_images(writer.id, 2))):
+        with pytest.raises(StoreError, match=r"is incomplete.*MemoryError while reading big\.npy.*again"):
+            read()
