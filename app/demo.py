@@ -12,15 +12,13 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 import webbrowser
-from collections.abc import Callable
 from pathlib import Path
 
-from app.services import (
-    ServiceError, Supervisor, free_port, http_ok, port_in_use, python_module, wait_until,
-)
+from app.ports import PortTaken, port_in_use, taken_message
+from app.prefect_server import prefect_env, prefect_server
+from app.services import Child, HttpService, ServiceError, Supervisor, free_port, python_module, wait_until
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,51 +46,36 @@ def demo_params(settings: Settings):
     )
 
 
-def prefect_env(settings: Settings, api_url: str) -> dict[str, str]:
-    """What every process that talks to Prefect needs; set before prefect is imported."""
-    home = settings.data_dir / "prefect"
-    return {
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-    }
+def tiled_server(sup: Supervisor, settings: Settings) -> HttpService:
+    """The embedded Tiled server on a free port; call ``.start()`` then ``.wait()``."""
+
+    def launch(port: int) -> Child:
+        return sup.start("tiled", python_module(
+            "app.tiled_server", "--directory", str(settings.data_dir / "tiled"), "--port", str(port),
+            "--api-key-file", str(settings.api_key_file),
+        ))
+
+    return HttpService(sup, launch, lambda port: f"http://127.0.0.1:{port}/healthz", host="127.0.0.1",
+                       port=free_port(), setting="the Tiled port")
 
 
-Ready = Callable[[], None]  # waits until a started service answers (raises if it dies first)
-
-
-def start_tiled(sup: Supervisor, settings: Settings) -> tuple[str, Ready]:
-    port = free_port(settings.host)
-    child = sup.start("tiled", python_module(
-        "app.tiled_server", "--directory", str(settings.data_dir / "tiled"), "--port", str(port),
-        "--api-key-file", str(settings.api_key_file),
-    ))
-    return (f"http://127.0.0.1:{port}/api/v1",
-            lambda: wait_until(child, http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120))
-
-
-def start_prefect(sup: Supervisor, settings: Settings) -> tuple[str, Ready]:
-    port = settings.prefect_port if not port_in_use(settings.host, settings.prefect_port) else free_port()
-    url = f"http://{settings.host}:{port}/api"
-    sup.env.update(prefect_env(settings, url))
-    child = sup.start("prefect-server", [
-        sys.executable, "-m", "prefect", "server", "start", "--host", settings.host, "--port", str(port),
-    ])
-    return url, lambda: wait_until(child, http_ok(f"{url}/health"), timeout=180)
+def web_app(sup: Supervisor, settings: Settings) -> HttpService:
+    """`morphospace serve` on ``settings.port`` (or a free port when that one is taken and the
+    user did not name it); call ``.start()`` then ``.wait()``."""
+    return HttpService(
+        sup, lambda port: sup.start("web", python_module("app.cli", "serve", "--port", str(port))),
+        lambda port: f"http://{settings.host}:{port}/", host=settings.host, port=settings.port,
+        setting="--port", named="port" in settings.model_fields_set,
+    )
 
 
 def start_services(sup: Supervisor, settings: Settings) -> tuple[str, str]:
     """Tiled and Prefect URLs: the configured ones, or embedded servers started side by side."""
-    tiled_uri, prefect_url, waits = settings.tiled_uri, settings.prefect_api_url, []
-    if not tiled_uri:
-        tiled_uri, ready = start_tiled(sup, settings)
-        waits.append(ready)
-    if not prefect_url:
-        prefect_url, ready = start_prefect(sup, settings)
-        waits.append(ready)
-    for ready in waits:  # both start at once: their start-ups overlap
-        ready()
+    tiled = None if settings.tiled_uri else tiled_server(sup, settings).start()
+    prefect = None if settings.prefect_api_url else prefect_server(sup, settings).start()
+    # Both start at once: their start-ups overlap.
+    tiled_uri = settings.tiled_uri or f"http://127.0.0.1:{tiled.wait(timeout=120)}/api/v1"
+    prefect_url = settings.prefect_api_url or f"http://{settings.host}:{prefect.wait(timeout=180)}/api"
     return tiled_uri, prefect_url
 
 
@@ -125,17 +108,29 @@ def start_simulator(sup: Supervisor, settings: Settings):
     ))
 
 
+def own_ports(settings: Settings) -> Settings:
+    """Refuse a port the user named that is taken (one line, before anything starts), and give
+    the live source a free port of its own unless the user named one."""
+    for field, setting in (("port", "--port"), ("prefect_port", "MORPHOSPACE_PREFECT_PORT")):
+        port = getattr(settings, field)
+        if field in settings.model_fields_set and port_in_use(settings.host, port):
+            raise PortTaken(taken_message(settings.host, port, setting))
+    if "live_source" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"live_source": f"tcp://{settings.host}:{free_port(settings.host)}"})
+
+
 def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = False) -> int:
-    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    if port_in_use(settings.host, settings.port):
-        raise ServiceError(f"port {settings.port} on {settings.host} is in use: pass --port to choose another")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = own_ports(settings.model_copy(update={"data_dir": settings.data_dir.resolve()}))
+    os.umask(0o077)  # what this process and its children write is this user's only
+    settings.ensure_data_dir()
     settings.ensure_api_key()
     roots = [*settings.data_roots, DEMO_DIR]
     sup = Supervisor(settings.data_dir / "logs")
     sup.env.update({
         "MORPHOSPACE_DATA_DIR": str(settings.data_dir),
         "MORPHOSPACE_DATA_ROOTS": json.dumps([str(r) for r in roots]),
+        "MORPHOSPACE_LIVE_SOURCE": settings.live_source,
     })
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
@@ -145,10 +140,10 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
         os.environ.update(sup.env)  # this process submits the demo run too
         settings = settings.model_copy(update={"tiled_uri": tiled_uri, "prefect_api_url": prefect_url,
                                                "data_roots": roots})
-        settings.services_file.write_text(json.dumps({"tiled_uri": tiled_uri, "prefect_api_url": prefect_url}))
+        write_services_file(settings)
         worker = sup.start("worker", python_module("app.cli", "worker"))
         # The app starts meanwhile (its imports take seconds); it shows the map once stored.
-        web = sup.start("web", python_module("app.cli", "serve", "--port", str(settings.port)))
+        web = web_app(sup, settings).start()
         from flows.submit import deployments_registered
 
         wait_until(worker, deployments_registered, timeout=120)
@@ -160,23 +155,14 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
             print("Building the demo map (first start only) ...", flush=True)
             build_demo_map(settings)
 
-        url = f"http://{settings.host}:{settings.port}"
-        wait_until(web, http_ok(url + "/"), timeout=120)
+        url = f"http://{settings.host}:{web.wait(timeout=120)}"
         simulator = start_simulator(sup, settings) if simulate else None
         print(f"Morphospace is ready at {url}", flush=True)
         if simulator is not None:
             print(f"Demo frames go to {settings.live_source} at 2 a second: switch Live on in the page", flush=True)
         if open_browser:
             webbrowser.open(url)
-        essential = [child for child in sup.children if child is not simulator]
-        while True:
-            for child in essential:
-                if not child.alive():
-                    raise ServiceError(f"{child.name} stopped unexpectedly; see {child.log_path}")
-            if simulator is not None and not simulator.alive():
-                print(f"The simulator stopped; see {simulator.log_path}", flush=True)
-                simulator = None
-            time.sleep(1.0)
+        supervise(sup, simulator)
     except KeyboardInterrupt:
         print("\nStopping ...", flush=True)
         return 0
@@ -185,6 +171,27 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
             signal.signal(sig, signal.SIG_IGN)
         sup.stop_all()
         settings.services_file.unlink(missing_ok=True)
+
+
+def write_services_file(settings: Settings) -> None:
+    """Where a second shell finds this demo (`morphospace ingest ... --data-dir`): URLs, no secrets."""
+    settings.services_file.write_text(json.dumps({
+        "tiled_uri": settings.tiled_uri, "prefect_api_url": settings.prefect_api_url,
+        "live_source": settings.live_source,
+    }))
+
+
+def supervise(sup: Supervisor, simulator: Child | None) -> None:
+    """Watch the children until interrupted; an essential one stopping ends the demo."""
+    essential = [child for child in sup.children if child is not simulator]
+    while True:
+        for child in essential:
+            if not child.alive():
+                raise ServiceError(f"{child.name} stopped unexpectedly; see {child.log_path}")
+        if simulator is not None and not simulator.alive():
+            print(f"The simulator stopped; see {simulator.log_path}", flush=True)
+            simulator = None
+        time.sleep(1.0)
 
 
 def _raise_keyboard_interrupt(*_) -> None:

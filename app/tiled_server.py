@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 import signal
 import threading
+import urllib.parse
 from pathlib import Path
+
+# An API key in a query string (`?api_key=...`), however it is percent-encoded.
+_KEY_IN_QUERY = re.compile(r"(api_key=)[^&\s]*", re.IGNORECASE)
+
+
+class RedactKeys(logging.Filter):
+    """Keep API keys that clients put in query strings out of the access log (uvicorn's access
+    records carry the request path as their third argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            path = _KEY_IN_QUERY.sub(r"\1[redacted]", urllib.parse.unquote(str(path)))
+            record.args = (client, method, path, version, status)
+        return True
 
 
 def main() -> None:
@@ -20,6 +38,7 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("uvicorn.access").addFilter(RedactKeys())  # Tiled's logging config keeps it
     # Binds 127.0.0.1 only; the key never appears on a command line or in a log.
     server = SimpleTiledServer(
         directory=args.directory, port=args.port, api_key=args.api_key_file.read_text().strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -34,10 +35,21 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         None, validation_alias=AliasChoices("MORPHOSPACE_PREFECT_API_URL", "PREFECT_API_URL")
     )
+    prefect_auth_string: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("MORPHOSPACE_PREFECT_AUTH_STRING", "PREFECT_API_AUTH_STRING"),
+        description="The Prefect API's basic-auth secret (user:password); generated into the data folder "
+                    "for the embedded server.",
+    )
+    prefect_database_url: SecretStr | None = Field(
+        None, description="The embedded Prefect server's database for heavier use, e.g. "
+                          "postgresql+asyncpg://USER:PASSWORD@HOST/prefect (default: SQLite in the data folder).",
+    )
 
     host: str = Field("127.0.0.1", description="Bind address of every embedded service.")
+    # Ports of the embedded services: tried first; when taken and not set by the user, `morphospace
+    # demo` picks a free one (a port the user set must be free).
     port: int = Field(8050, ge=1, le=65535, description="Web app port.")
-    prefect_port: int = Field(4200, ge=1, le=65535)
+    prefect_port: int = Field(4200, ge=1, le=65535, description="Embedded Prefect server port.")
     worker_poll_seconds: float = Field(
         2.0, gt=0, le=60, description="How often a worker asks for new runs (Prefect's default, 10 s, is a long wait)."
     )
@@ -53,7 +65,10 @@ class Settings(BaseSettings):
     demo_projection: Literal["umap", "pca"] = "umap"
 
     # Live mode: where detector frames arrive, and the secret that lets the app's pages subscribe.
-    live_source: str = Field("tcp://127.0.0.1:5557", description="ZMQ address, folder or tiled+http:// node.")
+    live_source: str = Field(
+        "tcp://127.0.0.1:5557",
+        description="ZMQ address, folder or tiled+http:// node (`morphospace demo` picks a free port when unset).",
+    )
     live_token: SecretStr | None = Field(None, description="Websocket token; generated when unset.")
 
     # Ingest from Tiled: servers besides the store's that `ingest tiled+http://...` may read (a
@@ -79,24 +94,56 @@ class Settings(BaseSettings):
             "prefect_api_url": self.prefect_api_url or found.get("prefect_api_url"),
         })
 
+    @property
+    def prefect_auth_file(self) -> Path:
+        return self.data_dir / "prefect_auth"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data folder for this user only (0700), tightening one made before."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        return self.data_dir
+
     def resolved_tiled_api_key(self) -> str | None:
         """The configured key, else the one the embedded server keeps in the data directory."""
         if self.tiled_api_key is not None:
             return self.tiled_api_key.get_secret_value()
-        if self.api_key_file.exists():
-            return self.api_key_file.read_text().strip()
-        return None
+        return _read_secret(self.api_key_file)
 
     def ensure_api_key(self) -> str:
-        """Return the embedded server's key, generating it once (file mode 0600)."""
-        key = self.resolved_tiled_api_key()
-        if key:
-            return key
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        self.api_key_file.write_text(key)
-        self.api_key_file.chmod(0o600)
-        return key
+        """Return the embedded Tiled server's key, generating it once (file mode 0600)."""
+        return self.resolved_tiled_api_key() or self._new_secret(self.api_key_file, secrets.token_hex(32))
+
+    def resolved_prefect_auth(self) -> str | None:
+        """The configured Prefect auth string, else the embedded server's from the data directory."""
+        if self.prefect_auth_string is not None:
+            return self.prefect_auth_string.get_secret_value()
+        return _read_secret(self.prefect_auth_file)
+
+    def ensure_prefect_auth(self) -> str:
+        """Return the embedded Prefect server's auth string, generating it once (file mode 0600)."""
+        return self.resolved_prefect_auth() or self._new_secret(
+            self.prefect_auth_file, f"morphospace:{secrets.token_urlsafe(32)}"
+        )
+
+    def _new_secret(self, path: Path, value: str) -> str:
+        """Write ``value`` to a file created 0600 (never readable by others, not even briefly);
+        when another process created it first, theirs wins."""
+        self.ensure_data_dir()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read_secret(path) or value
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 @functools.cache

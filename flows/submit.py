@@ -57,8 +57,9 @@ def submit(flow_name: str, params: BaseModel) -> str:
     except Exception as exc:
         raise SubmitError(
             f"could not submit {flow_name!r} to Prefect ({type(exc).__name__}: {exc}). Is the "
-            "Prefect server running and PREFECT_API_URL set (as `morphospace demo` does), and is a "
-            "worker serving the deployments (`morphospace worker`)?"
+            "Prefect server running, PREFECT_API_URL set and, for a protected server, "
+            "PREFECT_API_AUTH_STRING (as `morphospace demo` does; a second shell: pass its --data-dir), "
+            "and is a worker serving the deployments (`morphospace worker`)?"
         ) from exc
     return str(run.id)
 

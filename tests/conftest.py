@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -19,18 +20,20 @@ def _free_port() -> int:
 
 
 # Prefect reads its settings when first imported: point it at the test server before that.
+# The server is protected as the demo's is (app.prefect_server): every test that reaches it,
+# and every worker and app the tests start, proves that clients get through with the secret.
 PREFECT_PORT = _free_port()
+PREFECT_DATA_DIR = Path(tempfile.mkdtemp(prefix="morphospace-prefect-"))
+PREFECT_AUTH = f"test:{secrets.token_urlsafe(16)}"
 LIVE_SOURCE = f"tcp://127.0.0.1:{_free_port()}"  # where the web app's live sessions take frames
 os.environ.update({
-    "PREFECT_HOME": tempfile.mkdtemp(prefix="morphospace-prefect-"),
+    "PREFECT_HOME": str(PREFECT_DATA_DIR / "prefect"),
     "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+    "PREFECT_API_AUTH_STRING": PREFECT_AUTH,
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "MORPHOSPACE_WORKER_POLL_SECONDS": "0.5",  # runs start (and are seen cancelled) without a wait
 })
-os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = (
-    f"sqlite+aiosqlite:///{os.environ['PREFECT_HOME']}/prefect.db"
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -71,13 +74,17 @@ def shared_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_process(tmp_path_factory):
-    """A real `prefect server start` on 127.0.0.1 with SQLite, for the session: started, not
-    yet answering (it boots while other fixtures start)."""
+    """A real Prefect server on 127.0.0.1 with SQLite, for the session, started and protected
+    as the demo's (auth string, CORS, database settings): started, not yet answering (it boots
+    while other fixtures start)."""
+    from app.prefect_server import prefect_server_env
     from app.services import Supervisor
+    from core.settings import Settings
 
+    settings = Settings(data_dir=PREFECT_DATA_DIR)  # the auth string: PREFECT_API_AUTH_STRING above
     sup = Supervisor(tmp_path_factory.mktemp("prefect-logs"))
-    yield sup.start("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
-                                       "--host", "127.0.0.1", "--port", str(PREFECT_PORT)])
+    yield sup.start("prefect-server", [sys.executable, "-m", "app.prefect_server", "--host", "127.0.0.1",
+                                       "--port", str(PREFECT_PORT)], env=prefect_server_env(settings, PREFECT_PORT))
     sup.stop_all()
 
 
