@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         self.api_key_file.chmod(0o600)
         return key
 
+    # Web app request checks (app/guard.py), owned by the live/web-app work.
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (name or name:port, as in the Host header) the web app answers besides "
+                    "127.0.0.1, localhost and [::1] on its port, e.g. the name a reverse proxy "
+                    "forwards; state-changing requests must come from an Origin on these hosts.",
+    )
+
 
 @functools.cache
 def get_settings() -> Settings:
