@@ -53,7 +53,7 @@ def layout() -> dbc.Container:
 
 def create_app(settings: Settings) -> Dash:
     runner = LiveRunner(settings)
-    atexit.register(runner.stop)  # a live session started from the page ends with the app
+    atexit.register(runner.close)  # a live session started from the page ends with the app
     context.configure(settings, live=runner)
     # Bootstrap comes from assets/ (no CDN): the app must look right on an offline beamline network.
     app = Dash(__name__, title="Morphospace", assets_folder=str(ASSETS),

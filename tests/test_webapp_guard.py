@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import httpx
 import pytest
 
-from app.webapp import create_app
-from core.settings import Settings
+from tests.conftest import _free_port
 
-PORT = 8071
+PORT = _free_port()
 LOCAL = f"127.0.0.1:{PORT}"
+
+
+class Client:
+    """Requests to the app with any Host header (httpx connects to 127.0.0.1 whatever it says)."""
+
+    def __init__(self, http: httpx.Client):
+        self.http = http
+
+    def open(self, path: str, method: str = "GET", headers: dict | None = None, **kwargs) -> httpx.Response:
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.open(path, "GET", **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.open(path, "POST", **kwargs)
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    """The app's Flask server (no Tiled needed for these routes), allowing one proxy name.
-    One app per module: Dash hands the panels' callbacks to the first app it sets up."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("guard"), port=PORT, tiled_uri="http://127.0.0.1:9/api/v1",
-                        allowed_hosts=["morpho.example.org"])
-    return create_app(settings).server.test_client()
+    """`morphospace serve` (no Tiled needed for these routes), allowing one proxy name."""
+    from app.services import Supervisor, http_ok, wait_until
+
+    sup = Supervisor(tmp_path_factory.mktemp("guard-logs"))
+    sup.env.update(MORPHOSPACE_DATA_DIR=str(tmp_path_factory.mktemp("guard-data")),
+                   MORPHOSPACE_TILED_URI="http://127.0.0.1:9/api/v1",
+                   MORPHOSPACE_ALLOWED_HOSTS='["morpho.example.org"]')
+    child = sup.start("web", [sys.executable, "-m", "app.cli", "serve", "--port", str(PORT)])
+    wait_until(child, http_ok(f"http://{LOCAL}/"), timeout=120)
+    with httpx.Client(base_url=f"http://{LOCAL}", timeout=30, trust_env=False) as http:
+        yield Client(http)
+    sup.stop_all()
 
 
 def standby_callback_body(client, origin_host: str) -> tuple[dict, dict]:
     """A real callback request, as the page sends it: the live panel's warm-up on no map."""
-    deps = client.get("/_dash-dependencies", headers={"Host": origin_host}).get_json()
+    deps = client.get("/_dash-dependencies", headers={"Host": origin_host}).json()
     dep = next(d for d in deps if '"standby"' in d["output"])
     live = {"aio_id": "live", "component": "LiveAIO"}
     body = {
@@ -44,14 +68,14 @@ def test_foreign_host_is_refused_on_every_route(client, host):
     for method, path in (("GET", "/"), ("GET", "/_dash-layout"), ("POST", "/_dash-update-component")):
         response = client.open(path, method=method, headers={"Host": host, "Origin": f"http://{host}"})
         assert response.status_code == 400, (method, path)
-        assert response.get_data(as_text=True).startswith(f"refused: Host {host!r}")
+        assert response.text.startswith(f"refused: Host {host!r}")
 
 
 @pytest.mark.parametrize("host", [LOCAL, f"localhost:{PORT}", f"[::1]:{PORT}", "morpho.example.org"])
 def test_own_hosts_get_the_page(client, host):
     """The loopback names on the app's port and the allowed_hosts entries are served."""
     response = client.get("/", headers={"Host": host})
-    assert response.status_code == 200 and b"Morphospace" in response.data
+    assert response.status_code == 200 and "Morphospace" in response.text
 
 
 @pytest.mark.parametrize("origin", [None, "http://evil.example.com", f"http://127.0.0.1:{PORT + 1}",
@@ -61,10 +85,10 @@ def test_state_changing_request_from_a_foreign_or_no_origin_is_refused(client, o
     body, headers = standby_callback_body(client, LOCAL)
     if origin is not None:
         headers["Origin"] = origin
-    response = client.post("/_dash-update-component", data=json.dumps(body),
+    response = client.post("/_dash-update-component", content=json.dumps(body),
                            headers={**headers, "Host": LOCAL})
     assert response.status_code == 403
-    assert response.get_data(as_text=True).startswith("refused: ")
+    assert response.text.startswith("refused: ")
 
 
 @pytest.mark.parametrize("host, origin", [(LOCAL, f"http://{LOCAL}"),
@@ -72,7 +96,8 @@ def test_state_changing_request_from_a_foreign_or_no_origin_is_refused(client, o
 def test_the_page_own_callback_request_is_answered(client, host, origin):
     """The same POST from the app's own origin (or a listed proxy name) reaches the callback."""
     body, headers = standby_callback_body(client, host)
-    response = client.post("/_dash-update-component", data=json.dumps(body),
+    response = client.post("/_dash-update-component", content=json.dumps(body),
                            headers={**headers, "Host": host, "Origin": origin})
     assert response.status_code == 200
-    assert response.get_json()["response"]["{\"aio_id\":\"live\",\"component\":\"LiveAIO\",\"subcomponent\":\"standby\"}"]["data"] == "unavailable"
+    [output] = response.json()["response"].values()
+    assert output == {"data": "unavailable"}  # no map shown: nothing to warm up
