@@ -314,6 +314,40 @@ def test_standby_session_starts_on_command_and_stops_on_end_of_input(live_map, t
     assert unused is None
 
 
+@pytest.mark.slow  # two cold session processes: ~15 s on an idle 2-core machine
+def test_two_apps_on_one_machine_both_go_live(live_map, tiled_server, tmp_path):
+    """Two apps' live runners (each its own data folder and live source) start at once: real
+    `morphospace live --standby` processes, each session on a websocket port of its own, each
+    serving its own page's token."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from app.live import LiveRunner
+    from tests.conftest import _free_port
+
+    current = {"projection_id": live_map.projection_id, "clustering_id": live_map.clustering_id,
+               "n_components": 2}
+    runners = [LiveRunner(Settings(
+        data_dir=tmp_path / f"app{i}", tiled_uri=tiled_server.uri.split("?")[0],
+        tiled_api_key=live_map.api_key, project=live_map.store.project,
+        live_source=f"tcp://127.0.0.1:{_free_port()}")) for i in range(2)]
+
+    async def hello(config: dict) -> dict:
+        async with Client(config["ws_url"], token=config["token"]) as client:
+            return client.of("hello")[0]
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            configs = list(pool.map(lambda runner: runner.start(current), runners))
+        hellos = [asyncio.run(hello(config)) for config in configs]
+    finally:
+        for runner in runners:
+            runner.close()
+    assert len({urlsplit(c["ws_url"]).port for c in configs}) == 2
+    assert configs[0]["token"] != configs[1]["token"]  # two deployments, two secrets
+    assert [h["session"] for h in hellos] == [c["session"] for c in configs]
+
+
 def _run_messages(live_map, messages: list[list[bytes]]):
     """Push raw ZMQ messages (ending with an end marker) through a pipeline watched by a client;
     returns (pipeline, client, the pipeline's final stats)."""
