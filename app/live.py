@@ -189,23 +189,29 @@ class LiveRunner:
                                        start_new_session=True)
         return SessionProcess(Child("live", process, log_path), key)
 
-    def _standby_for(self, key: tuple[str, str | None]) -> SessionProcess:
-        """The warm (or warming) process for ``key``, started if there is none; call locked."""
-        if self._standby is not None and (self._standby.key != key or not self._standby.child.alive()):
+    def _standby_for(self, key: tuple[str, str | None], *, retry: bool = True) -> SessionProcess:
+        """The warm (or warming) process for ``key``, started if there is none; call locked.
+        ``retry=False`` keeps one that ended (its failure is the answer until asked again)."""
+        stale = self._standby is not None and (
+            self._standby.key != key or (retry and not self._standby.child.alive()))
+        if stale:
             self._standby.discard()
             self._standby = None
         if self._standby is None:
             self._standby = self._spawn(key)
         return self._standby
 
-    def prepare(self, current: dict | None, timeout: float = START_TIMEOUT) -> bool:
-        """Warm up a session process for the map in ``current``; whether it is ready."""
+    def prepare(self, current: dict | None) -> str:
+        """Warm up a session process for the map in ``current``, without waiting: "ready",
+        "warming", "failed" (see the log; Live tries again) or "no map"."""
         key = _key(current)
         if key is None:
-            return False
+            return "no map"
         with self._lock:
-            standby = self._standby_for(key)
-        return standby.warm.wait(timeout) and standby.child.alive()
+            standby = self._standby_for(key, retry=False)
+        if not standby.child.alive():
+            return "failed"
+        return "ready" if standby.warm.is_set() else "warming"
 
     def start(self, current: dict | None) -> dict:
         """Start a session on the map in ``current`` (components.ids.CURRENT); the page's config."""
@@ -231,7 +237,7 @@ class LiveRunner:
         with self._lock:
             self._stop_active()
             if _key(current) is not None:
-                self._standby_for(_key(current))
+                self._standby_for(_key(current), retry=False)
 
     def close(self) -> None:
         """Stop every process (the app is exiting)."""

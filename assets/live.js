@@ -252,7 +252,7 @@
         },
         /* The switch went on: say so until the session's config arrives. */
         starting() { reset(); live.cfg = null; live.state = "starting"; show(); },
-        /* "ready" when the shown map's session process is warm ("in use", "unavailable"). */
+        /* "ready" when the shown map's session process is warm ("warming", "failed", "no map", "in use"). */
         standby(state) { live.standby = state; show(); },
         paused() { return live.paused; },
         pause(paused) {

@@ -36,6 +36,7 @@ class LiveAIO(html.Div):
         config = _id("config")
         message = _id("message")
         standby = _id("standby")
+        poll = _id("poll")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -49,6 +50,7 @@ class LiveAIO(html.Div):
             html.Div(id=self.ids.message(aio_id), className="small ms-2"),
             dcc.Store(id=self.ids.config(aio_id)),
             dcc.Store(id=self.ids.standby(aio_id)),
+            dcc.Interval(id=self.ids.poll(aio_id), interval=1000, disabled=True),
         ], className="d-flex align-items-center ms-live")
 
 
@@ -115,17 +117,20 @@ def _sessions(current, _config):
 
 
 def warm_up(current: dict | None, config: dict | None) -> str:
-    """Start the shown map's session process (unless a session runs); "ready" once it is warm."""
+    """Start the shown map's session process (unless a session runs) and say how it is:
+    "ready", "warming", "failed", "no map" or "in use". Never waits: the page asks again."""
     if config and config.get("mode") == "live":
         return "in use"
-    ready, error = guarded("prepare live mode", lambda: context.live().prepare(current))
-    return "ready" if ready and error is None else "unavailable"
+    state, error = guarded("prepare live mode", context.live().prepare, current)
+    return "failed" if error is not None else state
 
 
-@callback(Output(LiveAIO.ids.standby(MATCH), "data"), Input(CURRENT, "data"),
-          Input(LiveAIO.ids.config(MATCH), "data"))
-def _warm_up(current, config):
-    return warm_up(current, config)
+@callback(Output(LiveAIO.ids.standby(MATCH), "data"), Output(LiveAIO.ids.poll(MATCH), "disabled"),
+          Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
+          Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
+def _warm_up(current, config, _tick):
+    state = warm_up(current, config)
+    return state, state != "warming"  # asked again each second while it warms up
 
 
 clientside_callback(

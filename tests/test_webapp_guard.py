@@ -53,9 +53,11 @@ def standby_callback_body(client, origin_host: str) -> tuple[dict, dict]:
     live = {"aio_id": "live", "component": "LiveAIO"}
     body = {
         "output": dep["output"],
-        "outputs": {"id": {**live, "subcomponent": "standby"}, "property": "data"},
+        "outputs": [{"id": {**live, "subcomponent": "standby"}, "property": "data"},
+                    {"id": {**live, "subcomponent": "poll"}, "property": "disabled"}],
         "inputs": [{"id": "current-map", "property": "data", "value": None},
-                   {"id": {**live, "subcomponent": "config"}, "property": "data", "value": None}],
+                   {"id": {**live, "subcomponent": "config"}, "property": "data", "value": None},
+                   {"id": {**live, "subcomponent": "poll"}, "property": "n_intervals", "value": None}],
         "changedPropIds": ["current-map.data"], "state": [],
     }
     return body, {"Content-Type": "application/json"}
@@ -99,5 +101,5 @@ def test_the_page_own_callback_request_is_answered(client, host, origin):
     response = client.post("/_dash-update-component", content=json.dumps(body),
                            headers={**headers, "Host": host, "Origin": origin})
     assert response.status_code == 200
-    [output] = response.json()["response"].values()
-    assert output == {"data": "unavailable"}  # no map shown: nothing to warm up
+    standby = next(v for k, v in response.json()["response"].items() if '"standby"' in k)
+    assert standby == {"data": "no map"}  # no map shown: nothing to warm up
