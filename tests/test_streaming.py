@@ -314,7 +314,7 @@ def test_standby_session_starts_on_command_and_stops_on_end_of_input(live_map, t
     assert unused is None
 
 
-@pytest.mark.slow  # two cold session processes: ~15 s on an idle 2-core machine
+@pytest.mark.slow  # two cold session processes (imports, map load, warm-up) at once
 def test_two_apps_on_one_machine_both_go_live(live_map, tiled_server, tmp_path):
     """Two apps' live runners (each its own data folder and live source) start at once: real
     `morphospace live --standby` processes, each session on a websocket port of its own, each
