@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default MORPHOSPACE_LIVE_SOURCE)")
     live.add_argument("--clustering", dest="clustering_id")
     live.add_argument("--session")
-    live.add_argument("--ws-port", type=int, default=8765)
+    live.add_argument("--ws-port", type=int, default=0,
+                      help="websocket port (default: a free one, printed when ready)")
+    live.add_argument("--standby", action="store_true",
+                      help="for the web app: load the map now, start on a 'start' line on stdin, "
+                           "stop on 'stop' or end of input; events as JSON lines on stdout")
     live.add_argument("--max-batch", type=int, default=32)
     live.add_argument("--queue-size", type=int, default=64)
     live.add_argument("--connect", action="store_true", help="ZMQ: connect to a detector that binds")
@@ -248,10 +252,11 @@ def run_simulate(args: argparse.Namespace) -> int:
 def run_live(settings: Settings, args: argparse.Namespace) -> int:
     """Run a live session until SIGINT/SIGTERM, then finish what was received and store it."""
     import asyncio
-    import secrets
+    import json
     import signal
 
-    from streaming.pipeline import LiveConfig, run_pipeline
+    from app.live import deployment_token
+    from streaming.pipeline import LiveConfig, run_on_command, run_pipeline
 
     config = LiveConfig(
         projection_id=args.projection_id, source=args.source or settings.live_source,
@@ -260,27 +265,30 @@ def run_live(settings: Settings, args: argparse.Namespace) -> int:
         bind=not args.connect, zmq_kind="sub" if args.sub else "pull", device=settings.device,
     )
     settings = settings.with_running_services()  # Tiled only: live mode needs no Prefect
-    if settings.live_token is not None:  # the app passes its pages' token (MORPHOSPACE_LIVE_TOKEN)
-        token, where = settings.live_token.get_secret_value(), "MORPHOSPACE_LIVE_TOKEN"
-    else:
-        token, token_file = secrets.token_urlsafe(32), settings.data_dir / "live_token"
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(token)
-        token_file.chmod(0o600)
-        where = str(token_file)
+    token, where = deployment_token(settings)
 
     def ready(info: dict) -> None:
         print(f"live session {info['session']}: frames from {info['source']}, browsers on "
-              f"{info['ws_url']}?token=<{where}>, table {info['table']}", flush=True)
+              f"{info['ws_url']} (first message: the token in {where}), table {info['table']}", flush=True)
 
-    async def main() -> dict:
+    def emit(event: dict) -> None:
+        print(json.dumps(event), flush=True)
+
+    async def main() -> dict | None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_pipeline(settings, config, token=token, stop_event=stop, on_ready=ready)
+        if not args.standby:
+            return await run_pipeline(settings, config, token=token, stop_event=stop, on_ready=ready)
+        commands = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+        return await run_on_command(settings, config, token=token, commands=commands, emit=emit,
+                                    stop_event=stop)
 
     stats = asyncio.run(main())
+    if stats is None:
+        return 0
     print(f"processed {stats['processed']} images, {stats['errors']} errors, "
           f"{stats['stored_rows']} rows stored")
     return 0

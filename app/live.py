@@ -1,9 +1,19 @@
-"""The web app's side of live mode: the session it runs, and the route that replays stored points.
+"""The web app's side of live mode: its session process, its one secret, and the replay route.
 
-Pressing "Live" starts ``morphospace live`` as a child process (the arroyopy pipeline runs in
-its own process, DESIGN §3) on the chosen map and the configured source; the page then talks
-to that process's websocket directly. The token that lets the app's pages subscribe is passed
-to the child in its environment (never on a command line) and to the page in a store.
+The arroyopy pipeline runs in its own process (DESIGN §3), ``morphospace live --standby``,
+started as soon as a map is shown: it imports torch, loads the map's model, projection and
+clustering from Tiled and warms them up (seconds; tens with UMAP's numba) while the user looks
+at the map, then waits. Pressing "Live" only writes ``start`` to it; it opens the live source
+and a websocket on a free port and says ``ready`` (JSON lines on its stdout), and only then does
+the page get the address and connect, so it never meets a socket that is not there yet.
+Switching off stops that process (it finishes and stores what it took) and warms up the next
+one. Keeping the pipeline out of the app process keeps torch and numba's compiling off the
+web server's threads, and the pipeline's lifetime off gunicorn's worker recycling.
+
+One secret per deployment lets pages authenticate to the websocket and the replay route:
+``MORPHOSPACE_LIVE_TOKEN``, else ``<data_dir>/live_token``, created once (mode 0600,
+atomically), so every gunicorn worker and ``morphospace live`` agree. The child gets it in its
+environment (never on a command line), the page in a store, the websocket in the first message.
 
 ``GET /live/<session>/points?from_batch=A&to_batch=B`` serves rows of the session's Tiled table
 in the websocket's own encoding, so the page fills gaps (and replays a stored session) with the
@@ -13,32 +23,145 @@ code that handles live batches. It needs the same token, in the ``X-Live-Token``
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
+import queue
 import secrets
+import signal
+import subprocess
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from flask import Flask, jsonify, request
 
-from app.services import Child, Supervisor, free_port, python_module
-from core.live_store import LiveSession, new_session_id
+from app.services import Child, python_module, tail
+from core.live_store import LiveSession
 from core.settings import Settings
 from streaming.messages import typed_array
 
 log = logging.getLogger(__name__)
 
+TOKEN_FILE = "live_token"
+START_TIMEOUT = 300.0  # seconds: a cold start on a UMAP map compiles numba first
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret kept in ``path``, created on first use: mode 0600 from the start, and
+    published with a hard link, so that processes starting together all read the same one."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, path)  # fails if another process published first: theirs stands
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise ValueError(f"{path} is empty; delete it and restart so a new secret is made")
+    return secret
+
+
+def deployment_token(settings: Settings) -> tuple[str, str]:
+    """The live token of this deployment, and where it comes from (to tell users, not the value)."""
+    if settings.live_token is not None:
+        return settings.live_token.get_secret_value(), "MORPHOSPACE_LIVE_TOKEN"
+    path = settings.data_dir / TOKEN_FILE
+    return read_or_create_secret(path), str(path)
+
+
+def _key(current: dict | None) -> tuple[str, str | None] | None:
+    if not current or not current.get("projection_id"):
+        return None
+    return current["projection_id"], current.get("clustering_id")
+
+
+class SessionProcess:
+    """One ``morphospace live --standby`` child: its commands (stdin) and events (stdout)."""
+
+    def __init__(self, child: Child, key: tuple[str, str | None]):
+        self.child, self.key = child, key
+        self.events: queue.Queue[dict] = queue.Queue()
+        self.warm = threading.Event()  # set when warm, or when the process ended
+        self.started = time.monotonic()
+        threading.Thread(target=self._read, name=f"{child.name}-events", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.child.process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # the closing counters, printed for people
+            if not isinstance(event, dict):
+                continue
+            if event.get("event") == "warm":
+                log.info("live: map %s ready to go live after %.1f s (loading and warm-up %.1f s)",
+                         self.key[0], time.monotonic() - self.started, event.get("seconds", 0))
+                self.warm.set()
+            self.events.put(event)
+        self.child.process.stdout.close()
+        self.events.put({"event": "exit"})
+        self.warm.set()
+
+    def start(self, timeout: float) -> dict:
+        """Tell it to start; the ``ready`` event (addresses), or why it did not come."""
+        try:
+            self.child.process.stdin.write(b"start\n")
+            self.child.process.stdin.flush()
+        except OSError:
+            pass  # it has exited: the event queue says so
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"the live session did not start in {timeout:.0f} s; see "
+                                   f"{self.child.log_path}") from None
+            if event.get("event") == "ready":
+                return event
+            if event.get("event") == "exit":
+                self.child.process.wait()
+                last = tail(self.child.log_path, 1).strip() or f"exit code {self.child.process.returncode}"
+                raise RuntimeError(f"the live session ended while starting: {last}")
+
+    def stop(self, timeout: float) -> None:
+        """Stop the session in it: it finishes and stores what it took (SIGINT, as Ctrl-C)."""
+        self.child.stop(timeout=timeout)
+        self._close_stdin()
+
+    def discard(self) -> None:
+        """End a process that started no session: nothing to save, so at once."""
+        try:
+            os.killpg(self.child.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.child.process.wait()
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        try:
+            self.child.process.stdin.close()
+        except OSError:
+            pass
+
 
 class LiveRunner:
-    """At most one live session per app process: start it on a map, stop it, say where it listens."""
+    """At most one live session per app process, and one warm session process for the shown map."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        secret = settings.live_token.get_secret_value() if settings.live_token else None
-        self.token = secret or secrets.token_urlsafe(32)
+        self.token, _ = deployment_token(settings)
         self._lock = threading.Lock()
-        self._child: Child | None = None
+        self._standby: SessionProcess | None = None
+        self._active: SessionProcess | None = None
         self.current: dict | None = None
 
     def _env(self) -> dict[str, str]:
@@ -52,40 +175,85 @@ class LiveRunner:
             env["MORPHOSPACE_TILED_API_KEY"] = key
         return env
 
-    def start(self, current: dict) -> dict:
+    def _spawn(self, key: tuple[str, str | None]) -> SessionProcess:
+        projection_id, clustering_id = key
+        args = ["live", projection_id, "--source", self.settings.live_source, "--standby"]
+        if clustering_id:
+            args += ["--clustering", clustering_id]
+        log_dir = self.settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / "live.log"
+        with open(log_path, "ab") as handle:
+            process = subprocess.Popen(python_module("app.cli", *args), stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=handle, env=self._env(),
+                                       start_new_session=True)
+        return SessionProcess(Child("live", process, log_path), key)
+
+    def _standby_for(self, key: tuple[str, str | None], *, retry: bool = True) -> SessionProcess:
+        """The warm (or warming) process for ``key``, started if there is none; call locked.
+        ``retry=False`` keeps one that ended (its failure is the answer until asked again)."""
+        stale = self._standby is not None and (
+            self._standby.key != key or (retry and not self._standby.child.alive()))
+        if stale:
+            self._standby.discard()
+            self._standby = None
+        if self._standby is None:
+            self._standby = self._spawn(key)
+        return self._standby
+
+    def prepare(self, current: dict | None) -> str:
+        """Warm up a session process for the map in ``current``, without waiting: "ready",
+        "warming", "failed" (see the log; Live tries again) or "no map"."""
+        key = _key(current)
+        if key is None:
+            return "no map"
+        with self._lock:
+            standby = self._standby_for(key, retry=False)
+        if not standby.child.alive():
+            return "failed"
+        return "ready" if standby.warm.is_set() else "warming"
+
+    def start(self, current: dict | None) -> dict:
         """Start a session on the map in ``current`` (components.ids.CURRENT); the page's config."""
-        if not current or not current.get("projection_id"):
+        key = _key(current)
+        if key is None:
             raise ValueError("Choose a map first: live frames are placed on a fitted projection.")
         with self._lock:
-            self._stop()
-            port, session = free_port(self.settings.host), new_session_id()
-            args = ["live", current["projection_id"], "--source", self.settings.live_source,
-                    "--ws-port", str(port), "--session", session]
-            if current.get("clustering_id"):
-                args += ["--clustering", current["clustering_id"]]
-            supervisor = Supervisor(log_dir=self.settings.data_dir / "logs", env=self._env())
-            self._child = supervisor.start(f"live-{session}", python_module("app.cli", *args))
-            self.current = {"mode": "live", "session": session, "ws_url": f"ws://{self.settings.host}:{port}",
-                            "dims": int(current.get("n_components", 2)), "source": self.settings.live_source}
-            log.info("live session %s on %s from %s", session, current["projection_id"], self.settings.live_source)
+            self._stop_active()
+            process, self._standby = self._standby_for(key), None
+            try:
+                ready = process.start(START_TIMEOUT)
+            except BaseException:
+                process.discard()
+                raise
+            self._active = process
+            self.current = {"mode": "live", "session": ready["session"], "ws_url": ready["ws_url"],
+                            "dims": int(current.get("n_components", 2)), "source": ready["source"]}
+            log.info("live session %s on %s from %s", ready["session"], key[0], ready["source"])
             return {**self.current, "token": self.token}
 
-    def stop(self) -> None:
+    def stop(self, current: dict | None = None) -> None:
+        """Stop the session (it stores what it took); warm up the next one for ``current``."""
         with self._lock:
-            self._stop()
+            self._stop_active()
+            if _key(current) is not None:
+                self._standby_for(_key(current), retry=False)
 
-    def _stop(self) -> None:
-        if self._child is not None:
-            self._child.stop(timeout=15)
-        self._child, self.current = None, None
+    def close(self) -> None:
+        """Stop every process (the app is exiting)."""
+        with self._lock:
+            self._stop_active()
+            if self._standby is not None:
+                self._standby.discard()
+                self._standby = None
+
+    def _stop_active(self) -> None:
+        if self._active is not None:
+            self._active.stop(timeout=15)
+        self._active, self.current = None, None
 
     def alive(self) -> bool:
-        return self._child is not None and self._child.alive()
-
-    def log_tail(self) -> str:
-        from app.services import tail
-
-        return tail(self._child.log_path) if self._child is not None else ""
+        return self._active is not None and self._active.child.alive()
 
 
 def points_message(points: Any, session: str, from_batch: int, to_batch: int | None) -> dict:

@@ -1,7 +1,8 @@
 """The web app: panels composed into one page. Each panel owns its layout and callbacks.
 
 Panels talk through the page-level stores in ``components.ids``: the sidebar publishes the
-map to show, the map publishes the selection, jobs bump the results version.
+map to show, the map publishes the selection, jobs bump the results version. Every request
+passes the Host and Origin checks of ``app.guard`` first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 from dash import Dash, dcc, html
 
+from app import guard
 from app.live import LiveRunner
 from app.live import register_routes as register_live_routes
 from components import context
@@ -51,12 +53,13 @@ def layout() -> dbc.Container:
 
 def create_app(settings: Settings) -> Dash:
     runner = LiveRunner(settings)
-    atexit.register(runner.stop)  # a live session started from the page ends with the app
+    atexit.register(runner.close)  # a live session started from the page ends with the app
     context.configure(settings, live=runner)
     # Bootstrap comes from assets/ (no CDN): the app must look right on an offline beamline network.
     app = Dash(__name__, title="Morphospace", assets_folder=str(ASSETS),
                suppress_callback_exceptions=True)
     app.layout = layout
+    guard.install(app.server, settings)  # before every route, Dash's own included
     register_live_routes(app.server, runner, context.store)
     register_current(SIDEBAR)
     return app

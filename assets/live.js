@@ -8,6 +8,10 @@
  * socket open and buffers; resume applies the buffer. A closed socket reconnects with
  * exponential back-off (0.5 s doubling to 10 s).
  *
+ * The page connects only once the server says the session listens (the config arrives then;
+ * until then the status reads "starting…"), and authenticates with its first message,
+ * {type: "auth", token}: never in the URL, which a browser prints when a socket fails.
+ *
  * Each live point carries, as plain JS arrays (dcc.Graph drops typed-array customdata from
  * events): customdata [row, frame], row being its image's row in the session's stored images;
  * an id "live:<session>:<row>", by which the map panel tells live points of a lasso from the
@@ -15,8 +19,8 @@
  * frame and, for two-time maps, the non-equilibrium measure.
  *
  * The Dash side (components/live_panel.py) only calls window.morphoLive.configure(config)
- * from a clientside callback; state, counters and the latest non-equilibrium measure are shown
- * in #live-status.
+ * from a clientside callback (and standby(...) when the shown map's session process is warm); state, counters and the latest non-equilibrium measure
+ * are shown in #live-status.
  */
 (function () {
     "use strict";
@@ -28,6 +32,7 @@
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
         points: emptyPoints(),
         received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
+        standby: "",
     };
 
     function emptyPoints() {
@@ -53,7 +58,8 @@
         const el = document.getElementById("live-status");
         if (!el) { return; }
         const n = live.points.index.length;
-        let text = {off: "off", connecting: "connecting…", connected: "receiving", replay: "replay",
+        let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
+                    replay: "replay",
                     reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
@@ -65,6 +71,7 @@
         el.dataset.nonEquilibrium = latest ? String(latest.value) : "";
         el.dataset.state = live.paused ? "paused" : live.state;
         el.dataset.buffered = String(live.buffer.length);
+        el.dataset.standby = live.standby;
     }
 
     function liveTraceIndex(gd) {
@@ -93,7 +100,11 @@
             Object.assign({type: kind, mode: "markers", name: "live frames", meta: "live",
                            marker: {color: p.index.slice(), colorscale: "Viridis", size: three ? 4 : 7,
                                     line: {width: 1, color: "#222"},
-                                    colorbar: {title: {text: "live frame"}, x: 1.02, len: 0.5, y: 0.25}}},
+                                    // Above the plot, across: the map's own colour bar (the cluster
+                                    // legend) keeps the right-hand side.
+                                    colorbar: {title: {text: "live frame", side: "left"}, orientation: "h",
+                                               x: 0.5, xanchor: "center", y: 1.02, yanchor: "bottom",
+                                               len: 0.6, thickness: 10}}},
                           xyz(p, []), tags([], "%{text}<extra></extra>")),
             Object.assign({type: kind, mode: "markers", name: "live start", meta: "live-start",
                            marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"}},
@@ -186,10 +197,14 @@
         const cfg = live.cfg;
         if (!cfg || !cfg.ws_url) { return; }
         live.state = live.retries ? "reconnecting" : "connecting"; show();
-        const ws = new WebSocket(`${cfg.ws_url}?token=${encodeURIComponent(cfg.token)}`);
+        const ws = new WebSocket(cfg.ws_url);
         live.ws = ws;
-        ws.onopen = () => { live.retries = 0; live.state = "connected"; show(); };
-        ws.onmessage = event => receive(JSON.parse(event.data));
+        ws.onopen = () => { ws.send(JSON.stringify({type: "auth", token: cfg.token})); };
+        ws.onmessage = event => {
+            const message = JSON.parse(event.data);
+            if (message.type === "hello") { live.retries = 0; live.state = "connected"; }
+            receive(message);
+        };
         ws.onclose = event => {
             if (live.ws !== ws || live.cfg !== cfg) { return; }  // switched off or reconfigured
             if (event.code === 1008) { live.state = "refused"; show(); return; }
@@ -215,6 +230,13 @@
         }
     }
 
+    // "starting…" the moment the switch goes on. A Dash callback on the switch would only run
+    // after the server's start callback (which also outputs the switch's value) has returned.
+    document.addEventListener("change", event => {
+        const input = event.target;
+        if (input.checked && input.closest && input.closest(".ms-live-switch")) { window.morphoLive.starting(); }
+    });
+
     window.morphoLive = {
         /* config: null (off), {mode: "live", ws_url, token, session, dims} or {mode: "replay", ...}. */
         configure(config) {
@@ -228,6 +250,10 @@
             }
             show();
         },
+        /* The switch went on: say so until the session's config arrives. */
+        starting() { reset(); live.cfg = null; live.state = "starting"; show(); },
+        /* "ready" when the shown map's session process is warm ("warming", "failed", "no map", "in use"). */
+        standby(state) { live.standby = state; show(); },
         paused() { return live.paused; },
         pause(paused) {
             live.paused = paused;

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import sys
@@ -168,7 +169,8 @@ async def stream(live: LiveModel, store: Store, frames: np.ndarray, *, max_batch
                 return
 
     try:
-        async with connect(f"{pipeline.websocket.url}?token={TOKEN}", max_size=None) as ws:
+        async with connect(pipeline.websocket.url, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": TOKEN}))
             await ws.recv()  # hello
             reader = asyncio.create_task(read(ws))
             sent = await asyncio.to_thread(replay_zmq, frames, pipeline.info["source"], rate=rate,

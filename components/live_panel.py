@@ -2,8 +2,12 @@
 
 The server side only starts and stops the session (``components.context.live()``, the app's
 ``app.live.LiveRunner``) and lists stored sessions; everything per message happens in the
-browser (``assets/live.js``), which a clientside callback hands the session's config to.
-Only one LiveAIO per page: the script writes its state into the element ``#live-status``.
+browser (``assets/live.js``), which a clientside callback hands the session's config to once
+the session listens. A shown map gets its session process warmed up at once, so that the switch
+is quick; the page says "starting…" until the session is ready (the script watches the switch
+itself: a Dash callback on it would wait for the start), and whether the shown map is warm in
+``#live-status``'s ``data-standby``. Only one LiveAIO per page: the script writes its
+state into the element ``#live-status``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class LiveAIO(html.Div):
         replay = _id("replay")
         config = _id("config")
         message = _id("message")
+        standby = _id("standby")
+        poll = _id("poll")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -43,6 +49,8 @@ class LiveAIO(html.Div):
                          className="ms-live-replay", style={"minWidth": "260px"}, clearable=True),
             html.Div(id=self.ids.message(aio_id), className="small ms-2"),
             dcc.Store(id=self.ids.config(aio_id)),
+            dcc.Store(id=self.ids.standby(aio_id)),
+            dcc.Interval(id=self.ids.poll(aio_id), interval=1000, disabled=True),
         ], className="d-flex align-items-center ms-live")
 
 
@@ -50,7 +58,7 @@ def start_or_stop(on: bool, current: dict | None) -> dict | None:
     """The page's live config: a new session on the shown map, or None (stopped)."""
     runner = context.live()
     if not on:
-        runner.stop()
+        runner.stop(current)  # and warm up the next session on the shown map
         return None
     return runner.start(current)
 
@@ -90,7 +98,7 @@ def _switch(on, replay, current):
         config, error = guarded("replay the live session", replay_config, replay)
         if error is not None:
             return no_update, error, True, no_update, no_update
-        context.live().stop()
+        context.live().stop(current)
         return config, html.Span(f"Replaying {replay}", className="text-muted"), True, no_update, False
     config, error = guarded("start live mode" if on else "stop live mode", start_or_stop, on, current)
     if error is not None:
@@ -107,6 +115,28 @@ def _sessions(current, _config):
     options, error = guarded("list the stored live sessions", session_options, current)
     return options if error is None else []
 
+
+def warm_up(current: dict | None, config: dict | None) -> str:
+    """Start the shown map's session process (unless a session runs) and say how it is:
+    "ready", "warming", "failed", "no map" or "in use". Never waits: the page asks again."""
+    if config and config.get("mode") == "live":
+        return "in use"
+    state, error = guarded("prepare live mode", context.live().prepare, current)
+    return "failed" if error is not None else state
+
+
+@callback(Output(LiveAIO.ids.standby(MATCH), "data"), Output(LiveAIO.ids.poll(MATCH), "disabled"),
+          Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
+          Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
+def _warm_up(current, config, _tick):
+    state = warm_up(current, config)
+    return state, state != "warming"  # asked again each second while it warms up
+
+
+clientside_callback(
+    "function(standby) { if (window.morphoLive) { window.morphoLive.standby(standby || ''); } }",
+    Input(LiveAIO.ids.standby(MATCH), "data"),
+)
 
 # A new config (or none) restarts the script's state, unpaused.
 clientside_callback(

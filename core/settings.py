@@ -145,6 +145,14 @@ def _read_secret(path: Path) -> str | None:
     except FileNotFoundError:
         return None
 
+    # Web app request checks (app/guard.py), owned by the live/web-app work.
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (name or name:port, as in the Host header) the web app answers besides "
+                    "127.0.0.1, localhost and [::1] on its port, e.g. the name a reverse proxy "
+                    "forwards; state-changing requests must come from an Origin on these hosts.",
+    )
+
 
 @functools.cache
 def get_settings() -> Settings:

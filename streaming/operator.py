@@ -363,6 +363,14 @@ class LiveOperator(Operator):
             self.expected_shape = array.shape  # lock to the first frame that worked
         return images, measure
 
+    def warm_up(self) -> None:
+        """Place one blank image, so that a session's first frame does not pay for first calls
+        (torch's first forward, numba compiling the projection or cluster prediction)."""
+        config = self.live.model.config
+        channels = getattr(config, "channels", 1)
+        shape = (config.image_size,) * 2 if channels == 1 else (channels, config.image_size, config.image_size)
+        self._place(np.zeros((1, *shape), np.float32), lambda stage: None)  # (1, [C,] S, S)
+
     def _place(self, images: np.ndarray, lap: Any) -> tuple[np.ndarray, np.ndarray]:
         from core.encode import encode_images
 

@@ -6,8 +6,9 @@
         --> TiledPublisher (/<project>/live/<session>: images, points, errors)
         --> WebSocketPublisher (every connected browser)
 
-:func:`run_pipeline` is what ``morphospace live`` runs; :class:`LivePipeline` is the same in
-pieces, for tests and for the app. Stopping is orderly: the listener stops taking frames, the
+:func:`run_pipeline` is what ``morphospace live`` runs; :func:`run_on_command` is what the web
+app's session process runs (the map loaded and warmed up while it is shown, the session started
+by a command); :class:`LivePipeline` is the same in pieces, for tests. Stopping is orderly: the listener stops taking frames, the
 operator processes everything already queued, the Tiled publisher writes everything it holds,
 and browsers get what is buffered for them before the server closes.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -45,7 +47,9 @@ class LiveConfig(BaseModel):
     session: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                 description="Session id; default a new live-<time>-<hex>.")
     ws_host: str = "127.0.0.1"
-    ws_port: int = Field(8765, ge=0, le=65535, description="0 picks a free port.")
+    ws_port: int = Field(0, ge=0, le=65535, description="Websocket port; 0: a free one the system "
+                         "gives (two sessions on one machine never clash); a named port that is "
+                         "taken is an error.")
     max_batch: int = Field(32, ge=1, le=4096)
     queue_size: int = Field(64, ge=1, le=65536)
     client_buffer: int = Field(256, ge=1, le=65536, description="Batches per slow browser.")
@@ -156,10 +160,8 @@ async def run_pipeline(
     watched folder must lie in. ``live`` skips loading the map (one already in memory).
     ``on_ready(info)`` is called once everything listens. Returns the final counters.
     """
-    if store is None:
-        from core.store import Store
-
-        store = await asyncio.to_thread(Store.from_settings, settings)
+    if store is None or live is None:
+        store, live = await prepare_map(settings, config, store=store)
     pipeline = await LivePipeline.create(config, store=store, token=token,
                                          roots=list(settings.data_roots),
                                          api_key=settings.resolved_tiled_api_key(), live=live)
@@ -171,3 +173,67 @@ async def run_pipeline(
     finally:
         stats = await pipeline.stop()
     return stats
+
+
+async def prepare_map(settings: Any, config: LiveConfig, *, store: Any = None) -> tuple[Any, LiveModel]:
+    """The store and the map's :class:`LiveModel`, warmed up (see :meth:`LiveOperator.warm_up`)."""
+    clock = time.perf_counter()
+    if store is None:
+        from core.store import Store
+
+        store = await asyncio.to_thread(Store.from_settings, settings)
+    live = await asyncio.to_thread(LiveModel.from_store, store, config.projection_id,
+                                   config.clustering_id, device=config.device)
+    loaded = time.perf_counter()
+    await asyncio.to_thread(LiveOperator(live).warm_up)
+    log.info("map %s loaded in %.1f s (model, projection, clustering: %s), warmed up in %.1f s",
+             config.projection_id, loaded - clock, live.clusters.method, time.perf_counter() - loaded)
+    return store, live
+
+
+async def run_on_command(
+    settings: Any,
+    config: LiveConfig,
+    *,
+    token: str,
+    commands: asyncio.StreamReader,
+    emit: Callable[[dict], None],
+    stop_event: asyncio.Event,
+) -> dict | None:
+    """Load and warm up the map now; run the session from a ``start`` line of ``commands`` until
+    a ``stop`` line, the end of ``commands`` (whoever sent them is gone) or ``stop_event``.
+
+    Why: starting a process, importing torch, loading the model from Tiled and the first calls
+    take seconds (tens with UMAP's numba); the web app starts this while a map is shown, so
+    pressing Live only opens sockets. ``emit`` reports ``{"event": "warm", "seconds"}`` and, once
+    everything listens, ``{"event": "ready", **info}``. Returns the session's final counters, or
+    None when stopped before it started.
+    """
+    started = asyncio.Event()
+    follower = asyncio.create_task(_follow(commands, started, stop_event))
+    try:
+        clock = time.perf_counter()
+        store, live = await prepare_map(settings, config)
+        emit({"event": "warm", "seconds": round(time.perf_counter() - clock, 3)})
+        waiters = [asyncio.create_task(started.wait()), asyncio.create_task(stop_event.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if not started.is_set():
+            return None
+        return await run_pipeline(settings, config, token=token, stop_event=stop_event, store=store,
+                                  live=live, on_ready=lambda info: emit({"event": "ready", **info}))
+    finally:
+        follower.cancel()
+
+
+async def _follow(commands: asyncio.StreamReader, started: asyncio.Event, stop: asyncio.Event) -> None:
+    while line := await commands.readline():
+        word = line.decode(errors="replace").strip()
+        if word == "start":
+            started.set()
+        elif word == "stop":
+            break
+        elif word:
+            log.warning("ignored an unknown command %r (start, stop)", word[:40])
+    stop.set()

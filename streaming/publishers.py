@@ -12,11 +12,13 @@ matter most on a live map) and, before its next batch, the client is sent
 batches of that range are in the Tiled table (column ``batch``) once ``stored_seq`` has reached
 ``last_seq``, so the page can fill the hole from there.
 
-Security: the server binds 127.0.0.1 by default; a client must present the session token as
-``?token=`` (compared with :func:`hmac.compare_digest`), otherwise the connection is closed with
-code 1008 (policy violation) -- a close code, rather than an HTTP 403, because a browser's
-``WebSocket`` can read a close code and stop retrying, while a refused handshake looks to it
-just like a server that is down. The token never appears in logs.
+Security: the server binds 127.0.0.1 by default; a client's first message after the connection
+opens must be ``{"type": "auth", "token": ...}`` (compared with :func:`hmac.compare_digest`,
+within ``auth_timeout`` seconds), otherwise the connection is closed with code 1008 (policy
+violation) -- a close code, rather than an HTTP 403, because a browser's ``WebSocket`` can read
+a close code and stop retrying, while a refused handshake looks to it just like a server that is
+down. The token travels in a message rather than the URL (``?token=``), because browsers print a
+failed socket's URL in the console and proxies log URLs; it never appears in logs.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from arroyopy import Publisher
+from websockets.exceptions import ConnectionClosed
 
 from core.live_store import LiveSession
 from streaming.messages import ResultBatch, StreamEnd, encode_batch
@@ -107,10 +109,12 @@ class WebSocketPublisher(Publisher):
     Parameters
     ----------
     token : str
-        Clients must connect with ``?token=<token>``.
+        Clients must send ``{"type": "auth", "token": <token>}`` first.
     session : str
         Sent in every message, so a page can tell sessions apart.
-    host, port : bind address; ``port=0`` picks a free port (see :attr:`port`).
+    host, port : bind address; ``port=0`` (the default) lets the system give a free port (see
+        :attr:`port`), so two sessions on one machine never clash; a named port that is taken
+        raises an ``OSError`` that says so.
     client_buffer : int, default 256
         Batches that may wait for one client before its oldest is dropped.
     hello : callable returning a dict, optional
@@ -118,12 +122,14 @@ class WebSocketPublisher(Publisher):
     stored_seq : callable returning int, optional
         The last batch already in the Tiled table, sent with each batch.
     origins : optional list of accepted ``Origin`` headers (None accepts any, e.g. scripts).
+    auth_timeout : float, default 10
+        Seconds a client has, once connected, to send its token.
     """
 
     def __init__(self, token: str, *, session: str, host: str = "127.0.0.1", port: int = 0,
                  client_buffer: int = 256, hello: Callable[[], dict] | None = None,
                  stored_seq: Callable[[], int] | None = None,
-                 origins: Sequence[str | None] | None = None):
+                 origins: Sequence[str | None] | None = None, auth_timeout: float = 10.0):
         if not token:
             raise ValueError("token must be a non-empty string; generate one with secrets.token_urlsafe()")
         if not (isinstance(client_buffer, int) and client_buffer >= 1):
@@ -135,6 +141,7 @@ class WebSocketPublisher(Publisher):
         self._hello = hello or dict
         self._stored_seq = stored_seq or (lambda: -1)
         self.origins = origins
+        self.auth_timeout = auth_timeout
         self.next_seq = 0
         self.clients: set[_Client] = set()
         self._server: Any = None
@@ -153,14 +160,25 @@ class WebSocketPublisher(Publisher):
 
         # compression=None: per-message deflate compresses per connection, so a batch would be
         # compressed once per client, and base64 floats hardly compress anyway.
-        self._server = await serve(self._handle, self.host, self._port, compression=None,
-                                   origins=self.origins)
+        try:
+            self._server = await serve(self._handle, self.host, self._port, compression=None,
+                                       origins=self.origins)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot serve live websockets on {self.host}:{self._port} "
+                          f"({exc.strerror}): choose another port, or 0 for a free one") from exc
         log.info("live websocket on %s (session %s)", self.url, self.session)
 
+    async def _authenticated(self, connection: Any) -> bool:
+        """Whether the client's first message carries the token (see the module docstring)."""
+        try:
+            first = json.loads(await asyncio.wait_for(connection.recv(), self.auth_timeout))
+        except (TimeoutError, ValueError, ConnectionClosed):
+            return False
+        given = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
+        return isinstance(given, str) and hmac.compare_digest(given.encode(), self._token)
+
     async def _handle(self, connection: Any) -> None:
-        query = parse_qs(urlsplit(connection.request.path).query)
-        given = query.get("token", [""])[0].encode()
-        if not hmac.compare_digest(given, self._token):
+        if not await self._authenticated(connection):
             log.warning("refused a live client from %s: wrong or missing token",
                         connection.remote_address[0])
             await connection.close(POLICY_VIOLATION, "invalid token")

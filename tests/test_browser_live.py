@@ -1,9 +1,13 @@
-"""Live mode in headless Chromium: switch Live on, see simulated frames arrive, pause, resume,
-lasso live points and read their count in the inspect panel, see a two-time map's measure.
+"""Live mode in headless Chromium: switch Live on, see simulated frames arrive quickly, pause,
+resume, lasso live points and read their count in the inspect panel, see a two-time map's
+measure, switch off and on again.
 
-The page starts a real `morphospace live` session (its own process) on the built map; a real
-frame series is replayed into it over ZMQ; points reach the page over the session's websocket.
-The tests run in file order on one page (Live is switched off at the end of the last).
+The page starts a real `morphospace live` session (its own process, warmed up while the map is
+shown) on the built map; a real frame series is replayed into it over ZMQ; points reach the page
+over the session's websocket. The tests run in file order on one page.
+
+How long a start takes is measured in the page, from the click on the switch to the first live
+point added to the map (``performance.now()``), and printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -50,21 +54,65 @@ def replay(frames: np.ndarray, start_index: int, metadata: dict | None = None) -
     return thread
 
 
+START_SECONDS = 5.0  # the aim: first live point at most this long after the switch
+
+# Records, in the page, every state #live-status goes through, the time of the last click on
+# the Live switch and of the first live point after it.
+WATCH_LIVE = """
+    window.__live = {states: [], click: null, first: null};
+    const el = document.getElementById('live-status');
+    document.addEventListener('click', e => {
+        if (e.target.closest('.ms-live-switch')) {
+            Object.assign(window.__live, {states: [], click: performance.now(), first: null});
+        }
+    }, true);
+    new MutationObserver(() => {
+        const w = window.__live, s = el.dataset.state;
+        if (w.states[w.states.length - 1] !== s) { w.states.push(s); }
+        if (w.first === null && Number(el.dataset.points || 0) > 0) { w.first = performance.now(); }
+    }).observe(el, {attributes: true, childList: true, characterData: true, subtree: true});
+"""
+
+
+def switch_on_and_time_the_first_point(driver, frames: np.ndarray, start_index: int) -> float:
+    """Click Live once the shown map's session process is warm, send frames as a detector does
+    from then on, and return seconds from the click to the first live point drawn."""
+    WebDriverWait(driver, 180).until(lambda d: status(d, "standby") == "ready")
+    click(driver, driver.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))
+    sender = replay(frames, start_index)  # connects now; frames wait in ZMQ until the session binds
+    WebDriverWait(driver, 120).until(lambda d: d.execute_script("return window.__live.first !== null"))
+    sender.join(timeout=60)
+    seconds = driver.execute_script("return (window.__live.first - window.__live.click) / 1000")
+    print(f"\nlive start: first point {seconds:.2f} s after the switch")
+    return seconds
+
+
+def assert_clean_start(driver) -> None:
+    """States went starting -> connected only; the console has no failed socket and no token."""
+    states = driver.execute_script("return window.__live.states")
+    assert states[:1] == ["starting"] and "connected" in states, states
+    assert "reconnecting" not in states and "connecting" in states[:3], states
+    console = [e["message"] for e in driver.get_log("browser")]
+    assert not [m for m in console if "WebSocket" in m or "token" in m.lower()], console
+
+
 @pytest.fixture(scope="module")
 def page(browser, web_app):
     browser.get(web_app)
     wait_for_map_count(browser)  # a map is shown: Live has one to use
+    browser.execute_script(WATCH_LIVE)
+    browser.get_log("browser")  # from here on, the console must stay clean of live errors
     return browser
 
 
 def test_live_points_arrive_pause_and_resume(page):
-    """Frames sent after Live is on appear on the map; while paused they wait; resume shows them all."""
+    """Frames sent after Live is on appear on the map within seconds of the switch; while paused
+    they wait; resume shows them all."""
     frames = np.load(DEMO_DATA / "colloids_brightfield.npz")["frames"]
-    click(page, page.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))
-    WebDriverWait(page, 120).until(lambda d: status(d, "state") == "connected")
-
-    replay(frames[:6], 0).join(timeout=60)
+    seconds = switch_on_and_time_the_first_point(page, frames[:6], 0)
     WebDriverWait(page, 60).until(lambda d: points(d) == 6 * PATCHES)
+    assert seconds <= START_SECONDS
+    assert_clean_start(page)
     assert drawn_live_points(page) == 6 * PATCHES
 
     click(page, page.find_element(By.CSS_SELECTOR, ".ms-live-pause"))
@@ -131,5 +179,27 @@ def test_two_time_map_shows_its_non_equilibrium_measure(page):
     [text] = live_trace(page, "text")
     assert text[-1].startswith("live frame 10 patch") and f"non-equilibrium {value:.3f}" in text[-1]
 
+
+def test_live_colour_bar_and_cluster_colour_bar_do_not_overlap(page):
+    """Both colour bars of the map (clusters, live frames) are drawn and neither covers the other."""
+    boxes = page.execute_script("""
+        return Array.from(document.querySelectorAll('.ms-map .js-plotly-plot g.colorbar')).map(g => {
+            const r = g.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; });""")
+    assert len(boxes) == 2, boxes
+    (l1, t1, r1, b1), (l2, t2, r2, b2) = boxes
+    assert min(r1, r2) <= max(l1, l2) or min(b1, b2) <= max(t1, t2), boxes
+
+
+def test_switching_off_and_on_again_starts_a_new_session_as_quickly(page):
+    """Off ends the session and warms up the next; on again: a new session, its first point
+    within seconds, no failed connection, no token in the console."""
     click(page, page.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))  # off: the session ends
+    WebDriverWait(page, 30).until(lambda d: status(d, "state") == "off")
+    page.get_log("browser")
+    frames = np.load(DEMO_DATA / "colloids_brightfield.npz")["frames"]
+    seconds = switch_on_and_time_the_first_point(page, frames[:3], 0)
+    WebDriverWait(page, 60).until(lambda d: points(d) == 3 * PATCHES)  # a new session: its own points
+    assert seconds <= START_SECONDS
+    assert_clean_start(page)
+    click(page, page.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))
     WebDriverWait(page, 30).until(lambda d: status(d, "state") == "off")

@@ -29,7 +29,7 @@ from streaming.messages import (
     frame_to_parts,
 )
 from streaming.operator import STAGES, LiveModel
-from streaming.pipeline import LiveConfig, LivePipeline, run_pipeline
+from streaming.pipeline import LiveConfig, LivePipeline, run_on_command, run_pipeline
 from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
 from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq
 from tests.conftest import DEMO_DATA
@@ -96,13 +96,14 @@ class Client:
     """A websocket client that records every message and lets a test await conditions on them."""
 
     def __init__(self, url: str, token: str = TOKEN, sock: socket.socket | None = None, **kwargs):
-        self.uri, self.sock, self.kwargs = f"{url}?token={token}", sock, kwargs
+        self.uri, self.token, self.sock, self.kwargs = url, token, sock, kwargs
         self.messages: list[dict] = []
         self.changed = asyncio.Condition()
         self.task: asyncio.Task | None = None
 
     async def __aenter__(self) -> Client:
         self.ws = await connect(self.uri, sock=self.sock, **self.kwargs)
+        await self.ws.send(json.dumps({"type": "auth", "token": self.token}))
         self.task = asyncio.create_task(self._read())
         await self.until(lambda: self.of("hello"))
         return self
@@ -216,25 +217,135 @@ def test_client_reconnects_and_fills_the_gap_from_the_table(live_map):
 
 
 def test_wrong_or_missing_token_is_refused_with_policy_violation():
-    """Only clients presenting the session token are served; others get close code 1008."""
+    """Only a client whose first message carries the token is served; a token in the URL, a wrong
+    one, nonsense or silence get close code 1008."""
 
     async def scenario():
-        server = WebSocketPublisher(TOKEN, session="s")
+        server = WebSocketPublisher(TOKEN, session="s", auth_timeout=0.5)
         await server.start()
         codes = []
-        for query in ("?token=wrong", "", "?token="):
+        for query, first in ((f"?token={TOKEN}", None), ("", None),
+                             ("", {"type": "auth", "token": "wrong"}), ("", {"type": "auth"}),
+                             ("", {"token": TOKEN}), ("", [TOKEN]), ("", "not json")):
             async with connect(server.url + query) as ws:
+                if first is not None:
+                    await ws.send(first if isinstance(first, str) else json.dumps(first))
                 with pytest.raises(ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), TIMEOUT)
                 codes.append(closed.value.rcvd.code)
-        async with connect(f"{server.url}?token={TOKEN}") as ws:
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": TOKEN}))
             hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         await server.stop()
         return codes, hello
 
     codes, hello = asyncio.run(scenario())
-    assert codes == [POLICY_VIOLATION] * 3
+    assert codes == [POLICY_VIOLATION] * 7
     assert hello["type"] == "hello" and hello["session"] == "s"
+
+
+def test_websocket_ports_are_their_own_and_a_taken_one_is_one_clear_error():
+    """Two sessions on one machine get different free ports by default; a named port in use fails
+    with a message that says which and what to do."""
+
+    async def scenario():
+        first, second = WebSocketPublisher(TOKEN, session="a"), WebSocketPublisher(TOKEN, session="b")
+        await first.start()
+        await second.start()
+        taken = WebSocketPublisher(TOKEN, session="c", port=first.port)
+        with pytest.raises(OSError) as refused:
+            await taken.start()
+        ports = first.port, second.port
+        await first.stop()
+        await second.stop()
+        return ports, str(refused.value)
+
+    (a, b), message = asyncio.run(scenario())
+    assert LiveConfig(projection_id="p", source="tcp://127.0.0.1:1").ws_port == 0
+    assert a != b and 0 not in (a, b)
+    assert f"127.0.0.1:{a}" in message and "choose another port" in message
+
+
+def test_standby_session_starts_on_command_and_stops_on_end_of_input(live_map, tiled_server):
+    """run_on_command: the map loaded and warm before any command; a session only after "start";
+    end of input stops it and everything taken is stored; "stop" first ends without a session."""
+    frames = _crops(live_map, 6)
+    settings = Settings(data_roots=[], tiled_uri=tiled_server.uri.split("?")[0],
+                        tiled_api_key=live_map.api_key, project=live_map.store.project)
+
+    async def scenario():
+        events, commands = [], asyncio.StreamReader()
+        changed = asyncio.Event()
+
+        def emit(event: dict) -> None:
+            events.append(event)
+            changed.set()
+
+        async def until(kind: str) -> dict:
+            while not [e for e in events if e["event"] == kind]:
+                changed.clear()
+                await asyncio.wait_for(changed.wait(), TIMEOUT)
+            return next(e for e in events if e["event"] == kind)
+
+        run = asyncio.create_task(run_on_command(
+            settings, _config(live_map), token=TOKEN, commands=commands, emit=emit,
+            stop_event=asyncio.Event()))
+        await until("warm")
+        assert [e["event"] for e in events] == ["warm"]  # nothing listens before "start"
+        commands.feed_data(b"start\n")
+        ready = await until("ready")
+        async with Client(ready["ws_url"]) as client:
+            await asyncio.to_thread(replay_zmq, frames, ready["source"], end=False)
+            await client.until(lambda: len(client.indices()) == len(frames))
+            commands.feed_eof()
+            stats = await asyncio.wait_for(run, TIMEOUT)
+
+        idle = asyncio.StreamReader()
+        idle.feed_data(b"stop\n")
+        unused = await asyncio.wait_for(run_on_command(
+            settings, _config(live_map), token=TOKEN, commands=idle,
+            emit=lambda e: None, stop_event=asyncio.Event()), TIMEOUT)
+        return ready, stats, unused
+
+    ready, stats, unused = asyncio.run(scenario())
+    assert "token" not in json.dumps(ready).lower()
+    assert stats["processed"] == stats["stored_rows"] == len(frames)
+    assert sorted(LiveSession.open(live_map.store, ready["session"]).points()["index"]) == list(range(6))
+    assert unused is None
+
+
+@pytest.mark.slow  # two cold session processes (imports, map load, warm-up) at once
+def test_two_apps_on_one_machine_both_go_live(live_map, tiled_server, tmp_path):
+    """Two apps' live runners (each its own data folder and live source) start at once: real
+    `morphospace live --standby` processes, each session on a websocket port of its own, each
+    serving its own page's token."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from app.live import LiveRunner
+    from tests.conftest import _free_port
+
+    current = {"projection_id": live_map.projection_id, "clustering_id": live_map.clustering_id,
+               "n_components": 2}
+    runners = [LiveRunner(Settings(
+        data_dir=tmp_path / f"app{i}", tiled_uri=tiled_server.uri.split("?")[0],
+        tiled_api_key=live_map.api_key, project=live_map.store.project,
+        live_source=f"tcp://127.0.0.1:{_free_port()}")) for i in range(2)]
+
+    async def hello(config: dict) -> dict:
+        async with Client(config["ws_url"], token=config["token"]) as client:
+            return client.of("hello")[0]
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            configs = list(pool.map(lambda runner: runner.start(current), runners))
+        hellos = [asyncio.run(hello(config)) for config in configs]
+    finally:
+        for runner in runners:
+            runner.close()
+    assert len({urlsplit(c["ws_url"]).port for c in configs}) == 2
+    assert configs[0]["token"] != configs[1]["token"]  # two deployments, two secrets
+    assert [h["session"] for h in hellos] == [c["session"] for c in configs]
 
 
 def _run_messages(live_map, messages: list[list[bytes]]):
