@@ -7,6 +7,7 @@ from dataclasses import asdict
 from prefect import flow, get_run_logger, task
 
 from core.checkpoint import save_model
+from core.models import square_side
 from core.models.vae import VAEConfig
 from core.settings import get_settings
 from core.train import TrainParams as CoreTrainParams
@@ -28,7 +29,7 @@ def train_vae_flow(params: TrainParams) -> str:
     progress = FlowProgress("train")
     images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
     config = VAEConfig(
-        image_size=images.shape[-1],
+        image_size=square_side(images.shape, params.dataset_id),
         channels=1 if images.ndim == 3 else images.shape[1],
         latent_dim=params.latent_dim,
         base_channels=params.base_channels,
