@@ -50,18 +50,23 @@ def describe_epoch(record: dict) -> str:
     return text
 
 
+def gan_config(params: TrainGANParams, shape: tuple[int, ...]) -> GANConfig:
+    """The checked model for a dataset of this shape (N, [C,] S, S), built from the run's params."""
+    return GANConfig(
+        image_size=square_side(shape, params.dataset_id),
+        channels=1 if len(shape) == 3 else shape[1],
+        latent_dim=params.latent_dim,
+        base_channels=params.base_channels,
+    ).validate()
+
+
 @flow(name="train-gan")
 def train_gan_flow(params: TrainGANParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's stage and losses."""
     log = get_run_logger()
     progress = FlowProgress("train GAN")
     images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
-    config = GANConfig(
-        image_size=square_side(images.shape, params.dataset_id),
-        channels=1 if images.ndim == 3 else images.shape[1],
-        latent_dim=params.latent_dim,
-        base_channels=params.base_channels,
-    )
+    config = gan_config(params, images.shape)
     train_params = GANTrainParams(
         epochs_per_stage=params.epochs_per_stage, batch_size=params.batch_size, lr=params.lr,
         n_critic=params.n_critic, seed=params.seed,

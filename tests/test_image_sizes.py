@@ -92,3 +92,26 @@ def test_training_refuses_frames_that_are_not_square():
     with pytest.raises(ValueError, match="48×40 px frames.*ingest the images again with a size"):
         square_side((10, 48, 40), "ds-x")
     assert square_side((10, 1, 101, 101), "ds-x") == 101
+
+
+def _bounds(params_cls: type, name: str) -> list:
+    """The lowest and highest value a pydantic params class accepts for a numeric field."""
+    limits = {type(m).__name__: m for m in params_cls.model_fields[name].metadata}
+    return [getattr(limits["Ge"], "ge"), getattr(limits["Le"], "le")]
+
+
+@pytest.mark.parametrize("shape", [(4, SIZE_RANGE[0], SIZE_RANGE[0]), (4, 3, 101, 101),
+                                   (4, 4, SIZE_RANGE[1], SIZE_RANGE[1])])
+def test_what_the_train_forms_accept_the_models_build(shape):
+    """Every extreme of the train-vae and train-gan parameters, on any frames ingest can make
+    (grey, RGB, RGBA; 8 to 1024 px), gives a model config that validates."""
+    from flows.params import TrainGANParams, TrainParams
+    from flows.train import vae_config
+    from flows.train_gan import gan_config
+
+    for params_cls, build, fields in ((TrainParams, vae_config, ("latent_dim", "base_channels", "beta")),
+                                      (TrainGANParams, gan_config, ("latent_dim", "base_channels"))):
+        for name in fields:
+            for value in _bounds(params_cls, name):
+                config = build(params_cls(dataset_id="ds-x", **{name: value}), shape)
+                assert config.image_size == shape[-1] and config.channels == (shape[1] if len(shape) == 4 else 1)

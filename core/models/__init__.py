@@ -55,8 +55,8 @@ def check_shape_fields(config: Any) -> None:
             f"image_size={s!r} must be an integer between {lo} and {hi} "
             f"(ingest the images again with a size in that range, e.g. 64)"
         )
-    if not (isinstance(config.channels, int) and 1 <= config.channels <= 3):
-        raise ValueError(f"channels={config.channels!r} must be between 1 and 3")
+    if not (isinstance(config.channels, int) and 1 <= config.channels <= 4):  # ingest keeps RGBA
+        raise ValueError(f"channels={config.channels!r} must be between 1 and 4")
     if not (isinstance(config.latent_dim, int) and 2 <= config.latent_dim <= 512):
         raise ValueError(f"latent_dim={config.latent_dim!r} must be between 2 and 512")
     if not (isinstance(config.base_channels, int) and 1 <= config.base_channels <= 1024):
