@@ -39,9 +39,9 @@ def latent_dim_of(model: nn.Module) -> int:
 
 
 def image_shape_of(model: nn.Module) -> tuple[int, int, int]:
-    """(C, H, W) of the decoded images: a GAN's current resolution, a VAE's image size."""
+    """(C, H, W) of the decoded images: a GAN's output size at its stage, a VAE's image size."""
     decoder_for(model)
-    side = model.resolution if isinstance(model, GAN) else model.config.image_size
+    side = model.output_size if isinstance(model, GAN) else model.config.image_size
     return model.config.channels, side, side
 
 

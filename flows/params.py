@@ -154,7 +154,8 @@ class TrainGANParams(_Params):
 
     dataset_id: ResultId
     latent_dim: int = Field(64, ge=2, le=512, description="Size of z, the space the variations perturb.")
-    base_channels: int = Field(32, ge=1, le=1024, description="Width at the final resolution; doubles per halving.")
+    base_channels: int = Field(32, ge=1, le=256, description="Width at the final resolution; doubles per halving "
+                               "up to 256 (the model's max_channels).")
     epochs_per_stage: int = Field(10, ge=1, le=1000, description="Epochs at each resolution, 4×4 up.")
     batch_size: int = Field(32, ge=2, le=4096)
     lr: float = Field(1e-3, gt=0.0, le=1.0)

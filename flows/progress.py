@@ -7,6 +7,7 @@ caller that submitted ``build-map`` sees the progress of whichever subflow is wo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
@@ -38,6 +39,10 @@ class FlowProgress:
             )
         else:
             update_progress_artifact(self._artifact_id, percent, description=text)
+
+    def span(self, start: float, end: float) -> Callable[[float, str], None]:
+        """A ``progress(fraction, text)`` for one part of the run: its 0..1 maps onto start..end."""
+        return lambda fraction, text: self(start + (end - start) * fraction, text)
 
 
 class CancelCheck:

@@ -18,17 +18,17 @@ def project_flow(params: ProjectParams) -> str:
     progress = FlowProgress("project")
     latents = read_metadata("latents", params.latents_id)
     mu = read_array("latents", params.latents_id, "mu")  # (N, d)
-    progress(0.05, f"fitting {params.method.upper()} on {len(mu)} points", force=True)
     projector = Projector(
         params.method, params.n_components, n_neighbors=params.n_neighbors,
         min_dist=params.min_dist, metric=params.metric, random_state=params.random_state,
         fit_sample=params.fit_sample,
     )
-    embedding = projector.fit_transform(mu)  # (N, n_components)
+    embedding = projector.fit_transform(mu, progress=progress.span(0.05, 0.9))  # (N, n_components)
     if projector.sampled_:
         log.info("fitted on a sample of %d of %d points; transformed the rest", projector.n_fit_, len(mu))
+    progress(0.9, "storing the map", force=True)
     arrays, fitted = projector.to_arrays()
-    return write_result(
+    projection_id = write_result(
         "projections",
         {"embedding": embedding, **{PROJECTOR_PREFIX + k: v for k, v in arrays.items()}},
         {
@@ -42,6 +42,8 @@ def project_flow(params: ProjectParams) -> str:
             "n": int(len(mu)),
         },
     )
+    progress(1.0, f"stored {projection_id}", force=True)
+    return projection_id
 
 
 def load_projector(store, projection_id: str) -> Projector:

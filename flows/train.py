@@ -7,6 +7,7 @@ from dataclasses import asdict
 from prefect import flow, get_run_logger, task
 
 from core.checkpoint import save_model
+from core.models import square_side
 from core.models.vae import VAEConfig
 from core.settings import get_settings
 from core.train import TrainParams as CoreTrainParams
@@ -21,19 +22,24 @@ def store_model(model, metadata: dict) -> str:
     return save_model(get_store(), model, family="vae", metadata={**metadata, **provenance()})
 
 
+def vae_config(params: TrainParams, shape: tuple[int, ...]) -> VAEConfig:
+    """The checked model for a dataset of this shape (N, [C,] S, S), built from the run's params."""
+    return VAEConfig(
+        image_size=square_side(shape, params.dataset_id),
+        channels=1 if len(shape) == 3 else shape[1],
+        latent_dim=params.latent_dim,
+        base_channels=params.base_channels,
+        beta=params.beta,
+    ).validate()
+
+
 @flow(name="train-vae")
 def train_vae_flow(params: TrainParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's loss terms."""
     log = get_run_logger()
     progress = FlowProgress("train")
     images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
-    config = VAEConfig(
-        image_size=images.shape[-1],
-        channels=1 if images.ndim == 3 else images.shape[1],
-        latent_dim=params.latent_dim,
-        base_channels=params.base_channels,
-        beta=params.beta,
-    )
+    config = vae_config(params, images.shape)
     train_params = CoreTrainParams(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,
         device=get_settings().device,

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 
 from core.checkpoint import save_model
 from core.device import pick_device
+from core.models import square_side
 from core.models.gan import GANConfig
 from core.settings import get_settings
 from core.train_gan import GANTrainParams, train_gan
@@ -37,17 +38,6 @@ def store_gan(model, samples: np.ndarray | None, metadata: dict) -> str:
     return model_id
 
 
-def gan_image_size(shape: tuple[int, ...], dataset_id: str) -> int:
-    """The square side of a dataset's frames, or ValueError saying how to re-ingest them."""
-    side = shape[-1]
-    if shape[-2] != side or side not in (32, 64, 128, 256, 512):
-        raise ValueError(
-            f"dataset {dataset_id} has {shape[-2]}×{side} px frames; a GAN grows to a power of two "
-            "between 32 and 512 px: ingest the images again with size=64 (or 32, 128, 256, 512)"
-        )
-    return side
-
-
 def describe_epoch(record: dict) -> str:
     """'epoch 3/20 · 16 px α=0.50 · critic -1.2 gen 0.31 W 0.93 (val 0.9)' for logs and progress."""
     text = (f"epoch {record['epoch']}/{record['epochs']} · {record['resolution']} px "
@@ -60,18 +50,23 @@ def describe_epoch(record: dict) -> str:
     return text
 
 
+def gan_config(params: TrainGANParams, shape: tuple[int, ...]) -> GANConfig:
+    """The checked model for a dataset of this shape (N, [C,] S, S), built from the run's params."""
+    return GANConfig(
+        image_size=square_side(shape, params.dataset_id),
+        channels=1 if len(shape) == 3 else shape[1],
+        latent_dim=params.latent_dim,
+        base_channels=params.base_channels,
+    ).validate()
+
+
 @flow(name="train-gan")
 def train_gan_flow(params: TrainGANParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's stage and losses."""
     log = get_run_logger()
     progress = FlowProgress("train GAN")
     images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
-    config = GANConfig(
-        image_size=gan_image_size(images.shape, params.dataset_id),
-        channels=1 if images.ndim == 3 else images.shape[1],
-        latent_dim=params.latent_dim,
-        base_channels=params.base_channels,
-    )
+    config = gan_config(params, images.shape)
     train_params = GANTrainParams(
         epochs_per_stage=params.epochs_per_stage, batch_size=params.batch_size, lr=params.lr,
         n_critic=params.n_critic, seed=params.seed,
@@ -96,6 +91,7 @@ def train_gan_flow(params: TrainGANParams) -> str:
         "train": asdict(train_params),
         "history": history,
         "metrics": {k: last[k] for k in METRICS},
-        "resolution": last["resolution"],
+        "resolution": last["resolution"],  # the growth stage reached: the grid side when grown
+        "image_size": model.output_size,  # what the generator makes
         "status": status,
     })

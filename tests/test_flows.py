@@ -66,6 +66,27 @@ def test_build_map_results_are_complete_and_consistent(built_map, submit_and_wai
     assert set(clustering.metadata["quality"]) >= {"silhouette", "participation_ratio", "active_units"}
 
 
+def test_project_and_cluster_progress_rises_to_100(built_map, submit_and_wait):
+    """A projection and its clustering, followed as the CLI does: the reported progress never
+    goes back and ends at 100 with the stored id, which the CLI's bar then shows. (PCA: a UMAP
+    run compiles numba's kernels in its fresh process; its epochs are checked in
+    tests/test_projection.py.)"""
+    from app.progress import shown_percent
+    from flows.params import ClusterParams, ProjectParams
+    from flows.submit import submit, wait
+
+    for flow_name, params, prefix in (
+        ("project", ProjectParams(latents_id=built_map["latents"], method="pca"), "project"),
+        ("cluster", ClusterParams(projection_id=built_map["projections"], min_cluster_size=10), "cluster"),
+    ):
+        seen = []
+        final = wait(submit(flow_name, params), poll=0.2, timeout=300,
+                     on_update=lambda status: seen.append(status.progress))
+        reported = [p for p in seen if p is not None]
+        assert reported == sorted(reported) and reported[-1] == final.progress == 100.0, seen
+        assert final.description.startswith(f"{prefix}: stored ") and shown_percent(final) == 100.0
+
+
 def test_out_of_range_parameter_is_refused_before_submission():
     """An invalid parameter never reaches a worker: pydantic names the field and the bound."""
     from flows.params import ProjectParams

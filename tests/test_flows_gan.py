@@ -124,12 +124,3 @@ def test_calibrate_gamma_suggests_one_of_the_swept_values(runner, runs):
     np.testing.assert_array_equal(real, np.arange(50) * 16)
     assert (store.table("calibrations", calibration_id, "bands")["n_pairs"] == 49).all()
     assert len(store.table("calibrations", calibration_id, "distance")) == 3
-
-
-def test_train_gan_refuses_frames_it_cannot_grow_to():
-    """A 48 px dataset is refused with the sizes that work and how to get them."""
-    from flows.train_gan import gan_image_size
-
-    with pytest.raises(ValueError, match="ingest the images again with size=64"):
-        gan_image_size((10, 48, 48), "ds-x")
-    assert gan_image_size((10, 1, 64, 64), "ds-x") == 64

@@ -112,10 +112,10 @@ def test_grow_limits_and_config_errors():
     model = tiny_gan(level=3)
     with pytest.raises(ValueError, match="already at the final resolution 32"):
         model.grow()
-    with pytest.raises(ValueError, match="image_size=48 must be a power of two"):
-        GAN(GANConfig(image_size=48))
-    with pytest.raises(ValueError, match="channels=4 must be between 1 and 3"):
-        GAN(GANConfig(channels=4))
+    with pytest.raises(ValueError, match="image_size=1025 must be an integer between 8 and 1024"):
+        GAN(GANConfig(image_size=1025))
+    with pytest.raises(ValueError, match="channels=5 must be between 1 and 4"):
+        GAN(GANConfig(channels=5))
     with pytest.raises(ValueError, match="alpha=1.5 must be between 0 and 1"):
         model.set_alpha(1.5)
 

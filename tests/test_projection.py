@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
 from core.clustering import cluster_hdbscan
-from core.projection import Projector, knn_fuzzy_transform, warm_up_umap
+from core.projection import GRAPH_SHARE, Projector, knn_fuzzy_transform, warm_up_umap
 
 # Measured on this machine (seeded, 1500 of 1797 digits fitted, defaults otherwise):
 DIGITS_ARI_FLOOR = 0.85  # UMAP + HDBSCAN(min_cluster_size=15) gave ARI 0.897 (2.3 % noise)
@@ -29,13 +29,21 @@ def orthonormal_columns(n, k, rng):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """Digits pixels (1797, 64), their digit classes, a UMAP projector fitted on 1500 rows."""
+def digits_fit():
+    """Digits pixels (1797, 64), their digit classes, a UMAP projector fitted on 1500 rows, its
+    embedding, and the (fraction, text) progress calls of that fit."""
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
     proj = Projector("umap", fit_sample=1500)
-    embedding = proj.fit_transform(X)
-    return X, y, proj, embedding
+    calls = []
+    embedding = proj.fit_transform(X, progress=lambda fraction, text: calls.append((fraction, text)))
+    return X, y, proj, embedding, calls
+
+
+@pytest.fixture(scope="module")
+def digits(digits_fit):
+    """The fit of :func:`digits_fit` without its progress calls."""
+    return digits_fit[:4]
 
 
 # -- PCA ------------------------------------------------------------------------------------
@@ -156,6 +164,33 @@ def test_umap_fit_sample_path(digits):
     assert embedding.shape == (1797, 2) and embedding.dtype == np.float32
     assert np.isfinite(embedding).all()
     assert np.array_equal(embedding[proj.fit_indices_], proj.embedding_)
+
+
+def test_umap_progress_rises_through_graph_and_epochs_to_one(digits_fit):
+    """The fit reports the neighbour graph, every layout epoch, the placing of the unsampled rows,
+    then 1.0; fractions never go back, and later transforms report nothing."""
+    X, _, proj, _, calls = digits_fit
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert calls[0][1] == "UMAP neighbour graph of 1500 points (k=15)"
+    share = 1500 / 1797  # of the work done by the fit; placing 297 rows is the rest
+    epochs = [(f, text) for f, text in calls if text.startswith("UMAP layout: epoch")]
+    assert epochs[0] == (pytest.approx(share * GRAPH_SHARE), "UMAP layout: epoch 0/500")
+    assert epochs[-1] == (pytest.approx(share), "UMAP layout: epoch 500/500")
+    during = {f for f, _ in epochs if share * GRAPH_SHARE < f < share}
+    assert len(during) >= 400  # the layout moves the bar all along, not in one jump
+    assert calls[-2] == (pytest.approx(share), "placing the other 297 points on the map")
+    assert calls[-1] == (1.0, "UMAP map of 1797 points")
+    n = len(calls)
+    proj.transform(X[:3])
+    assert len(calls) == n
+
+
+def test_pca_progress_ends_at_one(rng):
+    """PCA reports its start and its end, no more: it is one quick step."""
+    calls = []
+    Projector("pca").fit(rng.normal(size=(50, 4)), progress=lambda f, text: calls.append((f, text)))
+    assert calls == [(0.0, "PCA of 50 points"), (1.0, "PCA fitted")]
 
 
 def test_umap_then_hdbscan_separates_digits(digits):

@@ -58,10 +58,10 @@ def test_512_depth_without_running():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"image_size": 48}, "image_size=48 must be a power of two between 32 and 512"),
-        ({"image_size": 1024}, "image_size=1024 must be a power of two between 32 and 512"),
-        ({"image_size": 16}, "image_size=16 must be a power of two"),
-        ({"channels": 4}, "channels=4 must be between 1 and 3"),
+        ({"image_size": 7}, "image_size=7 must be an integer between 8 and 1024 .ingest"),
+        ({"image_size": 1025}, "image_size=1025 must be an integer between 8 and 1024"),
+        ({"image_size": 32.0}, "image_size=32.0 must be an integer"),
+        ({"channels": 5}, "channels=5 must be between 1 and 4"),
         ({"latent_dim": 1}, "latent_dim=1 must be between 2 and 512"),
         ({"latent_dim": 513}, "latent_dim=513 must be between 2 and 512"),
         ({"max_channels": 16}, "max_channels=16 must be between base_channels=32"),

@@ -1,11 +1,14 @@
 """A progressively grown WGAN-GP (Karras et al. 2018, "Progressive Growing of GANs").
 
 The generator maps z ~ N(0, I) to an image; the critic scores images (higher = more real).
-Both are built for every resolution from 4×4 up to ``image_size`` at once, and two float
+Both are built for every resolution from 4×4 up to the grid (``image_size`` or the power of two
+above it, see ``core.models``) at once, and two float
 buffers say how much of them is in use: ``level`` (resolution = 4 · 2**level) and ``alpha``
 (the fade-in weight of the newest block). Building everything up front keeps the state dict
 the same shape at every stage, so a checkpoint of a half-grown model loads into a fresh
-``GAN(config)`` and resumes at the stage it was saved at.
+``GAN(config)`` and resumes at the stage it was saved at. Growing works on the grid; a fully
+grown model's :meth:`GAN.generate` resizes its images to ``image_size`` (28 px from 32, 101 px
+from 128), and training shows the critic real frames resized onto the grid.
 
 The checkpoint stores one ``GAN`` module (generator + critic + growth buffers): one model id,
 one flat float32 array, and training can resume from it. Only the generator is needed to
@@ -31,12 +34,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models import check_shape_fields
+from core.models import check_shape_fields, grid_size, resize
 
 
 @dataclass
 class GANConfig:
-    image_size: int = 64  # final square side; a power of two, grown from 4×4 by doubling
+    image_size: int = 64  # final square side; grown from 4×4 by doubling up to its grid
     channels: int = 1  # 1 for detector/microscope frames, 3 for RGB
     latent_dim: int = 64  # the z the variations perturb; 64 is enough for a colloid series
     base_channels: int = 32  # width at the final resolution; doubles per halving towards 4×4
@@ -51,9 +54,14 @@ class GANConfig:
         return self
 
     @property
+    def grid(self) -> int:
+        """Final resolution of the growth: the power of two at or above image_size."""
+        return grid_size(self.image_size)
+
+    @property
     def max_level(self) -> int:
-        """Index of the final resolution: 4 · 2**max_level == image_size."""
-        return int(math.log2(self.image_size)) - 2
+        """Index of the final resolution: 4 · 2**max_level == grid."""
+        return int(math.log2(self.grid)) - 2
 
     @property
     def widths(self) -> list[int]:
@@ -215,8 +223,13 @@ class GAN(nn.Module):
 
     @property
     def resolution(self) -> int:
-        """Side of the images the model makes and scores now."""
+        """Side of the images the model makes and scores at its current growth stage."""
         return 4 * 2**self.current_level
+
+    @property
+    def output_size(self) -> int:
+        """Side of what :meth:`generate` returns: image_size once fully grown in level."""
+        return self.config.image_size if self.current_level == self.config.max_level else self.resolution
 
     @property
     def fully_grown(self) -> bool:
@@ -226,7 +239,7 @@ class GAN(nn.Module):
         """Move to the next resolution with alpha = 0 (the new block faded out)."""
         if self.current_level >= self.config.max_level:
             raise ValueError(
-                f"already at the final resolution {self.config.image_size}; grow() is only "
+                f"already at the final resolution {self.config.grid}; grow() is only "
                 f"valid below it"
             )
         self.level.fill_(self.current_level + 1)
@@ -239,9 +252,13 @@ class GAN(nn.Module):
             raise ValueError(f"alpha={alpha!r} must be between 0 and 1")
         self.alpha.fill_(alpha)
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, d) -> (B, C, r, r) in [0, 1] at the current resolution r."""
+    def generate_stage(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, d) -> (B, C, r, r) in [0, 1] at the current resolution r: what the critic scores."""
         return self.generator(z, self.current_level, float(self.alpha))
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, d) -> (B, C, s, s) in [0, 1] with s = :attr:`output_size`: the model's images."""
+        return resize(self.generate_stage(z), self.output_size)
 
     def criticize(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, r, r) -> (B,) critic scores at the current resolution."""

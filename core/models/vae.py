@@ -1,8 +1,9 @@
 """A convolutional VAE whose depth follows the image size.
 
-The encoder halves the image with stride-2 convolutions until a 4×4 map is left (so 32 px
-takes 3 blocks, 512 px takes 7), then two linear heads give the posterior mean and log-variance.
-The decoder mirrors it. GroupNorm rather than BatchNorm: results do not depend on the batch
+The encoder resizes the image onto its grid (the power of two at or above its side, see
+``core.models``) and halves it with stride-2 convolutions until a 4×4 map is left (so 28 or 32
+px take 3 blocks, 512 px takes 7), then two linear heads give the posterior mean and
+log-variance. The decoder mirrors it and resizes back, so images come out at their own side. GroupNorm rather than BatchNorm: results do not depend on the batch
 (one live frame encodes exactly like the same frame in a batch of 256) and every entry of the
 state dict is a float parameter, which is what the checkpoint stores.
 """
@@ -16,12 +17,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models import check_shape_fields
+from core.models import check_shape_fields, grid_size, resize
 
 
 @dataclass
 class VAEConfig:
-    image_size: int = 64  # square input side; a power of two so stride-2 blocks end at 4×4
+    image_size: int = 64  # square input side; any side, the convolutions run on its grid
     channels: int = 1  # 1 for detector/microscope frames, 3 for RGB
     latent_dim: int = 32  # enough for a colloid series; the map is made from these d numbers
     base_channels: int = 32  # width of the first block; doubles per block
@@ -37,9 +38,14 @@ class VAEConfig:
         return self
 
     @property
+    def grid(self) -> int:
+        """Side the convolutions work at: the power of two at or above image_size."""
+        return grid_size(self.image_size)
+
+    @property
     def n_blocks(self) -> int:
-        """Stride-2 blocks from image_size down to 4×4."""
-        return int(math.log2(self.image_size)) - 2
+        """Stride-2 blocks from the grid down to 4×4."""
+        return int(math.log2(self.grid)) - 2
 
     @property
     def widths(self) -> list[int]:
@@ -99,7 +105,7 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior N(mu, exp(logvar)) of each image: (B, C, S, S) -> 2 × (B, d)."""
-        h = self.encoder(x).flatten(1)  # (B, w[-1] * 16)
+        h = self.encoder(resize(x, self.config.grid)).flatten(1)  # (B, w[-1] * 16)
         return self.to_mu(h), self.to_logvar(h)
 
     @staticmethod
@@ -110,7 +116,8 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, d) -> (B, C, S, S) with values in [0, 1]."""
         h = self.from_z(z).view(-1, self.config.widths[-1], 4, 4)  # (B, w[-1], 4, 4)
-        return torch.sigmoid(self.to_image(self.decoder(h)))
+        logits = self.to_image(self.decoder(h))  # (B, C, grid, grid)
+        return torch.sigmoid(resize(logits, self.config.image_size))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample z while training; use the mean in eval mode so outputs are reproducible."""
