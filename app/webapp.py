@@ -21,7 +21,7 @@ from components.jobs_panel import JobsAIO
 from components.live_panel import LiveAIO
 from components.map_panel import MapAIO
 from components.quality_panel import QualityAIO
-from components.sidebar import SidebarAIO, register_current
+from components.sidebar import SidebarAIO, register_page_stores
 from components.status_banner import ServiceBannerAIO
 from components.variations_panel import VariationsAIO
 from core.settings import Settings
@@ -58,6 +58,6 @@ def create_app(settings: Settings) -> Dash:
                suppress_callback_exceptions=True)
     app.layout = layout
     register_live_routes(app.server, runner, context.store)
-    register_current(SIDEBAR)
+    register_page_stores(SIDEBAR)
     return app
 
