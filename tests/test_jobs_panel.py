@@ -174,3 +174,16 @@ def test_quality_rows_and_loss_curve():
     fig = loss_figure([{"epoch": e, "loss": 10 / e, "rec": 8 / e, "kl": 2 / e, "val_loss": None} for e in (1, 2, 3)])
     assert [t.name for t in fig.data] == ["loss", "reconstruction", "KL"]
     assert fig.layout.yaxis.type == "log"
+
+
+def test_result_fields_default_to_the_map_shown():
+    """The Cluster form offers the projection shown, not the newest; a user's pick stays until the map changes."""
+    from components.job_runs import chosen_results
+
+    projections = [{"value": "p-new"}, {"value": "p-shown"}]  # newest first
+    current = {"projection_id": "p-shown", "latents_id": "lat-gone"}
+    kinds, options = ["projections", "latents"], [projections, [{"value": "lat-1"}]]
+    assert chosen_results(kinds, options, [None, None], current, follow_map=True) == ["p-shown", "lat-1"]
+    assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=False) == ["p-new", "lat-1"]
+    assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=True) == ["p-shown", "lat-1"]
+    assert chosen_results(kinds, options, ["p-gone", None], None, follow_map=False) == ["p-new", "lat-1"]
