@@ -28,7 +28,8 @@ from pydantic import BaseModel, ValidationError
 from components.errors import with_store
 from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
 from components.inspect_panel import hint, selected_indices
-from components.job_forms import FormField, Problem, Submitted, bounds_text, problems_alert, run_record
+from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
+                                  run_record)
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
                                          clusters_view, export_file, reference_view, summary_view,
                                          variations_options)
@@ -116,9 +117,11 @@ def explain(exc: ValidationError) -> list[Problem]:
         bounds = bounds_text(model, name)
         value = err.get("input")
         if value is None:
-            text = f"enter a value {bounds}"
+            text = f"enter {bounds}"
         elif err["type"] in RANGE_ERRORS:
             text = f"must be {bounds}"
+        elif err["type"] in NOT_A_NUMBER:
+            text = f"must be {bounds}" if bounds else "must be a number"
         else:
             text = msg[:1].lower() + msg[1:]
         problems.setdefault(name, Problem(_label(name), value, text))
