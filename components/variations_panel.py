@@ -31,8 +31,8 @@ from components.inspect_panel import hint, selected_indices
 from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
                                   run_record)
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
-                                         clusters_view, export_file, reference_view, summary_view,
-                                         variations_options)
+                                         clusters_view, export_file, load_variations, reference_view,
+                                         summary_view, variations_options)
 from flows import params as fp
 
 
@@ -281,6 +281,21 @@ class VariationsAIO(html.Div):
         ], className="mb-1")
 
 
+# -- what a result opens on --------------------------------------------------------------------
+def opening_reference(store: Any, variations_id: str) -> int | None:
+    """The first reference that kept samples (one that kept none has nothing to play), else the first."""
+    descriptors = load_variations(store, variations_id).descriptors
+    kept = descriptors.loc[descriptors["n_kept"] > 0, "reference"]
+    references = (kept if len(kept) else descriptors["reference"]).astype(int)
+    return int(references.iloc[0]) if len(references) else None
+
+
+def opened_summary(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
+    """(summary, reference options, the reference shown first, the cut) of a variations result."""
+    view, options, cut_value = summary_view(store, variations_id)
+    return view, options, opening_reference(store, variations_id), cut_value
+
+
 # -- callbacks: route, call a view, show failures in the panel -----------------------------------
 @callback(
     Output(VariationsAIO.ids.references(MATCH), "children"),
@@ -368,11 +383,11 @@ def _results(current, _version, before, value):
 def _summary(variations_id):
     if not variations_id:
         return None, [], None, None, True
-    result, error = with_store("read the variations", summary_view, variations_id)
+    result, error = with_store("read the variations", opened_summary, variations_id)
     if error is not None:
         return error, [], None, None, True
-    view, options, cut_value = result
-    return view, options, options[0]["value"] if options else None, cut_value, cut_value is None
+    view, options, reference, cut_value = result
+    return view, options, reference, cut_value, cut_value is None
 
 
 @callback(

@@ -191,3 +191,11 @@ def test_callbacks_turn_failures_into_messages(shared, monkeypatch):
     assert "Tiled is not reachable" in texts(view) and suggested is None and disabled
     options, value, message = panel._results(CURRENT, 1, [], None)
     assert options == [] and value is None and "Tiled is not reachable" in texts(message)
+
+
+def test_results_open_on_the_first_reference_that_kept_samples(store):
+    """References 0 and 1 kept nothing: the result opens on reference 2; none kept: on the first."""
+    found = write_variations(store, [0, 0, 3, 1])
+    _, options, reference, _ = panel.opened_summary(store, found)
+    assert reference == 2 and [o["value"] for o in options] == [0, 1, 2, 3]
+    assert panel.opening_reference(store, write_variations(store, [0, 0])) == 0
