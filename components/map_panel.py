@@ -35,6 +35,7 @@ from components import map_figure as mf
 from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
 from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
+from components.words import plural
 from core.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,8 @@ def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, 
         raise ValueError("Click a frame on the map first, then select its nearest neighbours.")
     index = int(clicked["index"])
     found = nearest_frames(store, current["latents_id"], index, k)
-    message = f"Selected the {len(found)} frames nearest to frame {index} in latent space (itself included)."
+    message = (f"Selected the {plural(len(found), 'frame')} nearest to frame {index} in latent space "
+               "(itself included).")
     return {"indices": found, "how": "neighbours"}, message
 
 

@@ -19,6 +19,7 @@ from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_updat
 from components import context
 from components.errors import problem
 from components.ids import CURRENT, RESULTS_VERSION
+from components.words import plural
 from core.store import KINDS, Store, StoreError
 
 LEVELS = ("datasets", "models", "projections", "clusterings")
@@ -31,7 +32,8 @@ def describe(kind: str, item: dict) -> str:
     """One line naming a result by what made it."""
     p = item.get("params", {})
     if kind == "datasets":
-        return f"{item.get('name') or item['id']} ({item.get('n_frames', '?')} frames)"
+        n = item.get("n_frames")
+        return f"{item.get('name') or item['id']} ({plural(n, 'frame') if n is not None else '? frames'})"
     if kind == "models":
         config = item.get("config", {})
         return f"{item.get('family', 'vae').upper()} d={config.get('latent_dim')} · {item['id']}"
@@ -39,7 +41,8 @@ def describe(kind: str, item: dict) -> str:
         dims = p.get("n_components", "?")
         extra = f", k={p.get('n_neighbors')}, min_dist={p.get('min_dist')}" if p.get("method") == "umap" else ""
         return f"{str(p.get('method', '?')).upper()} {dims}-D{extra} · {item['id']}"
-    return f"{item.get('n_clusters', '?')} clusters, min size {p.get('min_cluster_size')} · {item['id']}"
+    n = item.get("n_clusters")
+    return f"{plural(n, 'cluster') if n is not None else '? clusters'}, min size {p.get('min_cluster_size')} · {item['id']}"
 
 
 def _options(kind: str, items: list[dict]) -> list[dict]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from components.errors import with_store
 from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
 from components.inspect_panel import hint, selected_indices
+from components.words import plural
 from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
                                   run_record)
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
@@ -75,8 +76,7 @@ def references_note(selection: dict | None, current: dict | None) -> Any:
         return html.Span("Nothing selected on the map: the reference states are M draws from the prior "
                          "N(0, I). Lasso frames on the map to use them instead.")
     if n <= REFERENCE_CAP:
-        return html.Span([html.B(f"{n:,}"), f" frame{'s' if n > 1 else ''} selected on the map → "
-                          f"{n:,} reference state{'s' if n > 1 else ''}."])
+        return html.Span([html.B(plural(n, "frame")), f" selected on the map → {plural(n, 'reference state')}."])
     return html.Span([html.B(f"{n:,}"), f" frames selected: {REFERENCE_CAP} of them, evenly spaced, are the "
                       f"reference states (cap {REFERENCE_CAP})."])
 
