@@ -23,7 +23,7 @@ from components.jobs_panel import JobsAIO
 from components.live_panel import LiveAIO
 from components.map_panel import MapAIO
 from components.quality_panel import QualityAIO
-from components.sidebar import SidebarAIO, register_current
+from components.sidebar import SidebarAIO, register_page_stores
 from components.status_banner import ServiceBannerAIO
 from components.variations_panel import VariationsAIO
 from core.settings import Settings
@@ -61,6 +61,6 @@ def create_app(settings: Settings) -> Dash:
     app.layout = layout
     guard.install(app.server, settings)  # before every route, Dash's own included
     register_live_routes(app.server, runner, context.store)
-    register_current(SIDEBAR)
+    register_page_stores(SIDEBAR)
     return app
 

@@ -33,6 +33,7 @@ from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_updat
 from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.map_data import latent_means, load_map, map_id
+from components.words import noun_for
 from core.live_store import LiveSession
 from core.selection import (
     NOISE,
@@ -193,13 +194,13 @@ def summary_block(source: FrameSource, how: str | None) -> html.Div:
     """One source's count line and cluster composition table."""
     summary = selection_summary(source.selected, source.labels)
     if source.kind == "map":
-        what, of = "frames", f"{summary['n_total']:,}"
+        what, of = "frame", f"{summary['n_total']:,}"
     else:
-        what, of = "live frames", f"{summary['n_total']:,} stored in {source.dataset_id}"
+        what, of = "live frame", f"{summary['n_total']:,} stored in {source.dataset_id}"
     share = f"{summary['fraction']:.1%} of {of}" if summary["fraction"] is not None else f"of {of}"
     line = html.Div([
         html.Span(f"{summary['count']:,}", className=f"fs-5 fw-bold {source.css}-count"),
-        html.Span(f" {what} selected ({share})" + (f" · {how}" if how else "")
+        html.Span(f" {noun_for(summary['count'], what)} selected ({share})" + (f" · {how}" if how else "")
                   + (f" · {source.missing:,} more not stored yet: select again in a moment"
                      if source.missing else ""), className="small"),
     ])

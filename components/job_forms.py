@@ -164,8 +164,20 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
     return spec.model(**data)
 
 
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _whole(model: type[BaseModel], name: str) -> bool:
+    """Whether a model field takes whole numbers only (``int`` or ``int | None``)."""
+    info = model.model_fields.get(name)
+    return info is not None and (info.annotation is int or int in get_args(info.annotation)) \
+        and float not in get_args(info.annotation)
+
+
 def bounds_text(model: type[BaseModel], name: str) -> str:
-    """'between 2 and 200', '> 0 and ≤ 1', "one of 'pca', 'umap'" or '' for a model field."""
+    """The allowed values of a model field in words: 'a whole number between 2 and 200', 'more
+    than 0 and at most 1', "one of 'pca', 'umap'", or '' when it has no bounds."""
     info = model.model_fields.get(name)
     if info is None:
         return ""
@@ -174,16 +186,32 @@ def bounds_text(model: type[BaseModel], name: str) -> str:
     lo = hi = None
     for m in info.metadata:
         if isinstance(m, Ge):
-            lo = f"≥ {m.ge}"
+            lo = ("at least", m.ge)
         elif isinstance(m, Gt):
-            lo = f"> {m.gt}"
+            lo = ("more than", m.gt)
         elif isinstance(m, Le):
-            hi = f"≤ {m.le}"
+            hi = ("at most", m.le)
         elif isinstance(m, Lt):
-            hi = f"< {m.lt}"
-    if lo and hi and lo.startswith("≥") and hi.startswith("≤"):
-        return f"between {lo[2:]} and {hi[2:]}"
-    return " and ".join(b for b in (lo, hi) if b)
+            hi = ("less than", m.lt)
+    if lo and hi and lo[0] == "at least" and hi[0] == "at most":
+        text = f"between {_number(lo[1])} and {_number(hi[1])}"
+    else:
+        text = " and ".join(f"{bound[0]} {_number(bound[1])}" for bound in (lo, hi) if bound)
+    return f"a whole number {text}".strip() if _whole(model, name) else text
+
+
+_INTEGER = re.compile(r"must be None or an integer between (\S+) and (\S+)")
+
+
+def in_words(text: str, value: Any) -> str:
+    """A validator's 'must be None or an integer between 8 and 1024' as a scientist says it."""
+    found = _INTEGER.fullmatch(text)
+    if not found:
+        return text
+    lo, hi = int(found[1]), int(found[2])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return f"must be a whole number of at least {lo}" if value < lo else f"must be a whole number of at most {hi}"
+    return f"must be a whole number between {lo} and {hi}"
 
 
 def _label(job: str, name: str) -> str:
@@ -206,7 +234,10 @@ class Problem:
             return self.text
         if self.value is None:
             return f"{self.field} is empty: {self.text}"
-        return f"{self.field} = {self.value!r}: {self.text}"
+        given = f"you entered {self.value!r}"
+        if self.text.startswith("must"):
+            return f"{self.field} {self.text} ({given})"
+        return f"{self.field}: {self.text} ({given})"
 
 
 def _literal(text: str) -> Any:
@@ -216,6 +247,7 @@ def _literal(text: str) -> Any:
         return text
 
 
+NOT_A_NUMBER = ("int_parsing", "int_from_float", "float_parsing", "int_type", "float_type")
 CLIP_HINT = "enter both percentiles (0 ≤ low < high ≤ 100), or leave both empty for no clipping"
 _PRE_FIELDS = {"size": "size", "patch_size": "patch_size", "log": "log", "mask_nonpositive": "mask_nonpositive",
                "clip_percentiles": "clip_lo"}  # the validator's message names the pair
@@ -243,7 +275,8 @@ def explain(job: str, exc: ValidationError) -> list[Problem]:
             found = re.match(r"(\w+)=(.*?) (must .*)", msg)
             if found:
                 name = _PRE_FIELDS.get(found.group(1), found.group(1))
-                problems.setdefault(name, Problem(_label(job, name), _literal(found.group(2)), found.group(3)))
+                value = _literal(found.group(2))
+                problems.setdefault(name, Problem(_label(job, name), value, in_words(found.group(3), value)))
             else:
                 problems.setdefault("form", Problem("form", None, msg))
             continue
@@ -253,9 +286,11 @@ def explain(job: str, exc: ValidationError) -> list[Problem]:
         if name in problems:
             continue
         if value is None:
-            text = f"enter a value {bounds}" if bounds else "required"
+            text = f"enter {bounds}" if bounds else "required"
         elif bounds:
             text = f"must be {bounds}"
+        elif err["type"] in NOT_A_NUMBER:
+            text = "must be a whole number" if err["type"].startswith("int") else "must be a number"
         else:
             text = msg[:1].lower() + msg[1:]
         problems[name] = Problem(_label(job, name), value, text)

@@ -115,3 +115,22 @@ def result_options(kind: str, items: list[dict]) -> list[dict]:
             label = describe(kind, item)
         options.append({"label": label, "value": item["id"]})
     return options
+
+
+MAP_IDS = {"datasets": "dataset_id", "models": "model_id", "latents": "latents_id", "projections": "projection_id"}
+
+
+def chosen_results(kinds: list[str], options: list[list[dict]], chosen: list[str | None],
+                   current: dict | None, *, follow_map: bool) -> list[str | None]:
+    """Each result field's value: the map shown's own dataset, model, latents or projection when
+    the map changed (``follow_map``) or the field holds nothing offered; else the user's choice.
+    The newest result only when the map shown has none of that kind."""
+    values = []
+    for kind, opts, value in zip(kinds, options, chosen):
+        offered = [o["value"] for o in opts]
+        shown = (current or {}).get(MAP_IDS.get(kind, ""))
+        if value in offered and not (follow_map and shown in offered):
+            values.append(value)
+        else:
+            values.append(shown if shown in offered else (offered or [None])[0])
+    return values

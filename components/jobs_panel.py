@@ -21,9 +21,9 @@ import dash_bootstrap_components as dbc
 from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from components import context
-from components.ids import RESULTS_VERSION, SUBMITTED
+from components.ids import CURRENT, RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
-from components.job_runs import find_result, refresh, result_options, unfinished
+from components.job_runs import chosen_results, find_result, refresh, result_options, unfinished
 from core.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,11 @@ def _follow_submitted(record, records):
     [Output(JobsAIO.ids.field(MATCH, job, f.name), "value") for job, f in RESULT_FIELDS],
     Output(JobsAIO.ids.options_message(MATCH), "children"),
     Input(RESULTS_VERSION, "data"),
+    Input(CURRENT, "data"),
     [State(JobsAIO.ids.field(MATCH, job, f.name), "value") for job, f in RESULT_FIELDS],
 )
-def _load_options(_version, *chosen):
+def _load_options(_version, current, *chosen):
+    """The forms' result fields list what Tiled holds and default to the map shown."""
     try:
         store = context.store()
         listed = {kind: result_options(kind, store.list(kind)) for kind in {f.result_kind for _, f in RESULT_FIELDS}}
@@ -181,10 +183,8 @@ def _load_options(_version, *chosen):
         n = len(RESULT_FIELDS)
         return (*[[] for _ in range(n)], *[None for _ in range(n)], f"Cannot list results in Tiled: {exc}")
     options = [listed[f.result_kind] for _, f in RESULT_FIELDS]
-    values = [
-        value if value in {o["value"] for o in opts} else (opts[0]["value"] if opts else None)
-        for value, opts in zip(chosen, options)
-    ]
+    values = chosen_results([f.result_kind for _, f in RESULT_FIELDS], options, list(chosen), current,
+                            follow_map=ctx.triggered_id != RESULTS_VERSION)
     return (*options, *values, "")
 
 

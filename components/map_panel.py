@@ -35,6 +35,7 @@ from components import map_figure as mf
 from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
 from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
+from components.words import plural
 from core.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
@@ -114,19 +115,23 @@ def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None
 
 def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict | None,
                colour: str | None, relayout: dict | None, view: dict | None):
-    """What the map callback returns for what triggered it, or None for no update.
+    """What the map callback returns, or None for no update.
 
-    ``triggers`` names what changed: ``"current"`` (the page's map), ``"colour"``, ``"graph"``
-    (zoom or pan); several can change in one call (the map arriving with the first resize).
-    Outputs: (figure, colour options, colour value, view, error, panel selection). A new map
-    clears the selection; a colouring or a zoom patches the drawn figure; the same map sent
-    again changes nothing. A failure shows an alert and leaves the page working: a map that
-    cannot be read is replaced by an empty one, a colouring that fails leaves the map as it was.
+    Decided by the state, not by what triggered it: the browser drops an earlier request's
+    answer when the same callback is triggered again (a resize while the map is on its way),
+    so every call must bring the page to the map, the colouring and the window asked for.
+    ``triggers`` (``"current"``, ``"colour"``, ``"graph"``) only says whether a zoom or pan
+    happened (``"graph"``), which is the one change the view store cannot tell.
+    Outputs: (figure, colour options, colour value, view, error, panel selection). A map not yet
+    drawn is drawn (and the selection cleared); a colouring or a zoom patches the drawn figure;
+    the same map sent again changes nothing. A failure shows an alert and leaves the page working:
+    a map that cannot be read is replaced by an empty one, a colouring that fails leaves the map
+    as it was.
     """
     same_map = bool(current and view and view.get("key") == map_id(current))
     if same_map:
         try:
-            if "colour" in triggers and colour != view.get("colour"):
+            if colour != view.get("colour"):
                 fig, new_view = recolour(get_store(), current, colour, view)
                 return fig, no_update, no_update, new_view, None, no_update
             if "graph" in triggers:  # zoom or pan: only the density view redraws
@@ -137,8 +142,6 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
             log.exception("map %s could not be redrawn", map_id(current))
             return (no_update, no_update, no_update, no_update,
                     problem("redraw the map", exc), no_update)
-        return None
-    if triggers == {"graph"}:  # a resize or zoom of no map (or of a map that failed): nothing to do
         return None
     try:
         fig, options, colour, new_view, error = draw(get_store(), current, colour)
@@ -232,7 +235,8 @@ def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, 
         raise ValueError("Click a frame on the map first, then select its nearest neighbours.")
     index = int(clicked["index"])
     found = nearest_frames(store, current["latents_id"], index, k)
-    message = f"Selected the {len(found)} frames nearest to frame {index} in latent space (itself included)."
+    message = (f"Selected the {plural(len(found), 'frame')} nearest to frame {index} in latent space "
+               "(itself included).")
     return {"indices": found, "how": "neighbours"}, message
 
 

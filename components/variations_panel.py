@@ -28,10 +28,12 @@ from pydantic import BaseModel, ValidationError
 from components.errors import with_store
 from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
 from components.inspect_panel import hint, selected_indices
-from components.job_forms import FormField, Problem, Submitted, bounds_text, problems_alert, run_record
+from components.words import plural
+from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
+                                  run_record)
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
-                                         clusters_view, export_file, reference_view, summary_view,
-                                         variations_options)
+                                         clusters_view, export_file, load_variations, reference_view,
+                                         summary_view, variations_options)
 from flows import params as fp
 
 
@@ -74,8 +76,7 @@ def references_note(selection: dict | None, current: dict | None) -> Any:
         return html.Span("Nothing selected on the map: the reference states are M draws from the prior "
                          "N(0, I). Lasso frames on the map to use them instead.")
     if n <= REFERENCE_CAP:
-        return html.Span([html.B(f"{n:,}"), f" frame{'s' if n > 1 else ''} selected on the map → "
-                          f"{n:,} reference state{'s' if n > 1 else ''}."])
+        return html.Span([html.B(plural(n, "frame")), f" selected on the map → {plural(n, 'reference state')}."])
     return html.Span([html.B(f"{n:,}"), f" frames selected: {REFERENCE_CAP} of them, evenly spaced, are the "
                       f"reference states (cap {REFERENCE_CAP})."])
 
@@ -116,9 +117,11 @@ def explain(exc: ValidationError) -> list[Problem]:
         bounds = bounds_text(model, name)
         value = err.get("input")
         if value is None:
-            text = f"enter a value {bounds}"
+            text = f"enter {bounds}"
         elif err["type"] in RANGE_ERRORS:
             text = f"must be {bounds}"
+        elif err["type"] in NOT_A_NUMBER:
+            text = f"must be {bounds}" if bounds else "must be a number"
         else:
             text = msg[:1].lower() + msg[1:]
         problems.setdefault(name, Problem(_label(name), value, text))
@@ -278,6 +281,21 @@ class VariationsAIO(html.Div):
         ], className="mb-1")
 
 
+# -- what a result opens on --------------------------------------------------------------------
+def opening_reference(store: Any, variations_id: str) -> int | None:
+    """The first reference that kept samples (one that kept none has nothing to play), else the first."""
+    descriptors = load_variations(store, variations_id).descriptors
+    kept = descriptors.loc[descriptors["n_kept"] > 0, "reference"]
+    references = (kept if len(kept) else descriptors["reference"]).astype(int)
+    return int(references.iloc[0]) if len(references) else None
+
+
+def opened_summary(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
+    """(summary, reference options, the reference shown first, the cut) of a variations result."""
+    view, options, cut_value = summary_view(store, variations_id)
+    return view, options, opening_reference(store, variations_id), cut_value
+
+
 # -- callbacks: route, call a view, show failures in the panel -----------------------------------
 @callback(
     Output(VariationsAIO.ids.references(MATCH), "children"),
@@ -365,11 +383,11 @@ def _results(current, _version, before, value):
 def _summary(variations_id):
     if not variations_id:
         return None, [], None, None, True
-    result, error = with_store("read the variations", summary_view, variations_id)
+    result, error = with_store("read the variations", opened_summary, variations_id)
     if error is not None:
         return error, [], None, None, True
-    view, options, cut_value = result
-    return view, options, options[0]["value"] if options else None, cut_value, cut_value is None
+    view, options, reference, cut_value = result
+    return view, options, reference, cut_value, cut_value is None
 
 
 @callback(

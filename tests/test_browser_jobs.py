@@ -76,9 +76,9 @@ def test_invalid_parameter_is_explained_and_not_submitted(page):
     rows = run_rows(page)
     type_number(page, ".jobs-project-n_neighbors", "1")
     click(page, page.find_element(By.CSS_SELECTOR, ".jobs-submit-project"))
-    wait_for_text(page, ".jobs-message-project", "must be between 2 and 200", timeout=30)
+    wait_for_text(page, ".jobs-message-project", "must be a whole number between 2 and 200", timeout=30)
     message = page.find_element(By.CSS_SELECTOR, ".jobs-message-project").text
-    assert "n_neighbors" in message and "= 1" in message and "Not submitted" in message
+    assert "n_neighbors" in message and "(you entered 1)" in message and "Not submitted" in message
     assert run_rows(page) == rows
 
 

@@ -122,8 +122,8 @@ def test_map_and_live_selection_shows_both(store, current, session):
     """Frame 1 of the map and live row 0: two counts, two titled mean/std pairs, one gallery."""
     selection = {"indices": [1], "how": "lasso", "live": {"session": session.id, "rows": [0]}}
     view, disabled = panel.summary_view(store, selection, current)
-    assert not disabled and "1 frames selected (16.7% of 6)" in words(view)
-    assert "1 live frames selected (25.0% of 4" in words(view) and "map's frames only" in words(view)
+    assert not disabled and "1 frame selected (16.7% of 6)" in words(view)
+    assert "1 live frame selected (25.0% of 4" in words(view) and "map's frames only" in words(view)
     stats = words(panel.stats_view(store, selection, current))
     assert "Map frames" in stats and f"Live frames of {session.id}" in stats
     assert "#1 · c0 live 5 · c0" in words(panel.gallery_view(store, selection, current, 1))

@@ -37,19 +37,20 @@ def test_ingest_form_builds_preprocessing():
 
 
 @pytest.mark.parametrize("job, values, expected", [
-    ("project", {**PROJECT, "n_neighbors": 1}, "Neighbours [n_neighbors] = 1: must be between 2 and 200"),
-    ("project", {**PROJECT, "min_dist": 2.0}, "Min dist = 2.0: must be between 0.0 and 1.0"),
+    ("project", {**PROJECT, "n_neighbors": 1}, "Neighbours [n_neighbors] must be a whole number between 2 and 200 (you entered 1)"),
+    ("project", {**PROJECT, "min_dist": 2.0}, "Min dist must be between 0 and 1 (you entered 2.0)"),
     ("train", dict(dataset_id="ds-1", latent_dim=8, beta=1.0, epochs=None, batch_size=64, lr=1e-3, name=""),
-     "Epochs is empty: enter a value between 1 and 1000"),
+     "Epochs is empty: enter a whole number between 1 and 1000"),
     ("train", dict(dataset_id="ds-1", latent_dim=8, beta=1.0, epochs=5, batch_size=64, lr=0, name=""),
-     "Learning rate [lr] = 0: must be > 0.0 and ≤ 1.0"),
-    ("ingest", {**INGEST, "size": 4}, "Size = 4: must be None or an integer between 8 and 1024"),
+     "Learning rate [lr] must be more than 0 and at most 1 (you entered 0)"),
+    ("ingest", {**INGEST, "size": 0}, "Size must be a whole number of at least 8 (you entered 0)"),
+    ("ingest", {**INGEST, "size": 2.5}, "Size must be a whole number (you entered 2.5)"),
     ("ingest", {**INGEST, "clip_hi": None}, "Clip high % [clip_hi] is empty: enter both percentiles"),
     ("cluster", dict(projection_id=None, space="projection", min_cluster_size=15, min_samples=None),
      "Projection [projection_id] is empty: required"),
 ])
 def test_invalid_values_give_field_value_and_bound(job, values, expected):
-    """A ValidationError becomes one line naming the field, the value given and what is allowed."""
+    """A ValidationError becomes one line in words: the field, what is allowed, the value given."""
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError) as info:
@@ -174,3 +175,16 @@ def test_quality_rows_and_loss_curve():
     fig = loss_figure([{"epoch": e, "loss": 10 / e, "rec": 8 / e, "kl": 2 / e, "val_loss": None} for e in (1, 2, 3)])
     assert [t.name for t in fig.data] == ["loss", "reconstruction", "KL"]
     assert fig.layout.yaxis.type == "log"
+
+
+def test_result_fields_default_to_the_map_shown():
+    """The Cluster form offers the projection shown, not the newest; a user's pick stays until the map changes."""
+    from components.job_runs import chosen_results
+
+    projections = [{"value": "p-new"}, {"value": "p-shown"}]  # newest first
+    current = {"projection_id": "p-shown", "latents_id": "lat-gone"}
+    kinds, options = ["projections", "latents"], [projections, [{"value": "lat-1"}]]
+    assert chosen_results(kinds, options, [None, None], current, follow_map=True) == ["p-shown", "lat-1"]
+    assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=False) == ["p-new", "lat-1"]
+    assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=True) == ["p-shown", "lat-1"]
+    assert chosen_results(kinds, options, ["p-gone", None], None, follow_map=False) == ["p-new", "lat-1"]

@@ -107,8 +107,8 @@ def test_form_caps_the_lasso_explains_problems_and_submits():
     refused = panel.submit_variations({**values, "gamma": 0, "n_per_reference": None}, lasso, CURRENT,
                                       lambda *a: calls.append(a))
     messages = [str(p) for p in refused.problems]
-    assert messages == ["γ [gamma] = 0: must be > 0.0 and ≤ 10.0",
-                        "N per reference [n_per_reference] is empty: enter a value between 1 and 100000"]
+    assert messages == ["γ [gamma] must be more than 0 and at most 10 (you entered 0)",
+                        "N per reference [n_per_reference] is empty: enter a whole number between 1 and 100000"]
     assert not calls and "Not submitted" in texts(panel.submitted_message(refused))
     no_prior = panel.submit_variations({**values, "n_prior": 0}, None, CURRENT, lambda *a: calls.append(a))
     assert "n_prior > 0" in str(no_prior.problems[0]) and not calls
@@ -191,3 +191,11 @@ def test_callbacks_turn_failures_into_messages(shared, monkeypatch):
     assert "Tiled is not reachable" in texts(view) and suggested is None and disabled
     options, value, message = panel._results(CURRENT, 1, [], None)
     assert options == [] and value is None and "Tiled is not reachable" in texts(message)
+
+
+def test_results_open_on_the_first_reference_that_kept_samples(store):
+    """References 0 and 1 kept nothing: the result opens on reference 2; none kept: on the first."""
+    found = write_variations(store, [0, 0, 3, 1])
+    _, options, reference, _ = panel.opened_summary(store, found)
+    assert reference == 2 and [o["value"] for o in options] == [0, 1, 2, 3]
+    assert panel.opening_reference(store, write_variations(store, [0, 0])) == 0
