@@ -28,11 +28,14 @@ from dash import dcc, html
 from plotly.subplots import make_subplots
 
 from components.inspect_panel import hint, thumbnail
+from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
+from core.descriptors import descriptor_unit
 from core.selection import to_png_data_uri
 from core.variation_clusters import cut, cut_height, dendrogram_data
 
+LEAF_LABELS = 40  # at most this many dendrogram leaves are labelled (every k-th past that)
 GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first
 IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
 NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
@@ -242,6 +245,8 @@ def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, di
         _picture(sources[0], "reference" + (f" (frame {frame})" if frame is not None else ""), "ms-var-ref"),
         _picture(to_png_data_uri(trace, max_size=IMAGE_PX), f"trace: mean of the reference and {n_kept} kept",
                  "ms-var-trace"),
+        # Reference, trace, samples and the player's frames are all drawn 0 = black, 1 = white.
+        intensity_scale(0.0, 1.0, class_name="ms-var-scale w-100"),
     ]
     captions = ["reference, ‖ε‖ = 0"] + [f"{j + 1} of {n_kept}, ‖ε‖ = {m:.3g}" for j, m in enumerate(magnitudes)]
     if not len(kept):
@@ -250,7 +255,8 @@ def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, di
         more = f" (the first {len(kept)} of {n_kept})" if n_kept > len(kept) else ""
         gallery = [html.Div(f"Kept samples by transformation magnitude ‖ε‖{more}", className="small text-muted"),
                    html.Div([thumbnail(x, f"‖ε‖ {m:.2f}", title=f"sample {j + 1}, ‖ε‖ = {m:.4g}")
-                             for j, (x, m) in enumerate(zip(kept, magnitudes))], className="ms-gallery ms-var-gallery")]
+                             for j, (x, m) in enumerate(zip(kept, magnitudes))], className="ms-gallery ms-var-gallery"),
+                   intensity_scale(0.0, 1.0, class_name="ms-var-gallery-scale")]
     return images, gallery, {"src": sources, "caption": captions}
 
 
@@ -286,22 +292,34 @@ def dendrogram_figure(v: Variations, labels: np.ndarray, n_clusters: int) -> go.
     ys = [y for seg in d["dcoord"] for y in (*seg, None)]
     leaves = np.asarray(d["leaves"])
     height = cut_height(v.linkage, n_clusters)
+    references = v.descriptors["reference"].to_numpy()[leaves]
+    names = [leaf_name(v, int(i)) for i in references]
     fig = go.Figure([
         go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#495057", width=1), hoverinfo="skip", showlegend=False),
         go.Scatter(x=5 + 10 * np.arange(len(leaves)), y=np.zeros(len(leaves)), mode="markers", showlegend=False,
                    marker=dict(color=[_colour(label) for label in labels[leaves]], size=6),
-                   customdata=v.descriptors["reference"].to_numpy()[leaves].tolist(),
-                   hovertemplate="reference #%{customdata}<extra></extra>"),
-        # The cut as a trace, not a shape: a shape on the hidden leaf axis is not drawn.
+                   customdata=names, hovertemplate="reference %{customdata}<extra></extra>"),
+        # The cut as a trace, not a shape, so that it has a hover text.
         go.Scatter(x=[0, 10 * len(leaves)], y=[height, height], mode="lines", name="cut", showlegend=False,
                    line=dict(color="#dc3545", dash="dash", width=1.5),
                    hovertemplate=f"cut at {height:.3g}: {n_clusters} clusters<extra></extra>"),
     ])
-    fig.update_layout(template="simple_white", height=300, margin=dict(l=30, r=10, t=30, b=20),
+    step = max(1, math.ceil(len(leaves) / LEAF_LABELS))
+    fig.update_layout(template="simple_white", height=300 + 50, margin=dict(l=45, r=10, t=30, b=90),
                       title=dict(text=f"Dendrogram (average linkage), cut at {height:.3g} into {n_clusters} clusters",
                                  font_size=11),
-                      xaxis=dict(visible=False), yaxis_title="distance")
+                      xaxis=dict(title=dict(text="reference state (#, map frame or prior draw)", font_size=10),
+                                 tickmode="array", tickvals=(5 + 10 * np.arange(len(leaves)))[::step].tolist(),
+                                 ticktext=names[::step], tickangle=-90, tickfont_size=9, showline=False,
+                                 ticks=""),
+                      yaxis_title="distance (standardised descriptors)")
     return fig
+
+
+def leaf_name(v: Variations, i: int) -> str:
+    """A dendrogram leaf's label: ``#3 · f14`` (frame 14 of the map) or ``#3 · prior``."""
+    frame = v.frame(i)
+    return f"#{i} · f{frame}" if frame is not None else f"#{i} · prior"
 
 
 def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
@@ -312,6 +330,8 @@ def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=columns, vertical_spacing=0.5 / max(rows, 1),
                         horizontal_spacing=0.08)
     for k, column in enumerate(columns):
+        fig.update_yaxes(title_text=descriptor_unit(column) or "value", title_font_size=8,
+                         row=k // cols + 1, col=k % cols + 1)
         values = v.descriptors[column].to_numpy(dtype=np.float64)
         for label in np.unique(labels):
             fig.add_trace(go.Box(y=values[labels == label], name=f"c{label}", marker_color=_colour(label),
