@@ -109,7 +109,7 @@ def loss_figure(history: list[dict] | None) -> go.Figure:
               if any(h.get(key) is not None for key, _ in p.curves for h in history)]
     if not panels:
         return go.Figure()
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.42 / len(panels),
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.3 / len(panels),
                         subplot_titles=[p.title for p in panels])
     epochs = [h.get("epoch") for h in history]
     shown: set[str] = set()
@@ -130,11 +130,15 @@ def loss_figure(history: list[dict] | None) -> go.Figure:
     fig.update_xaxes(dtick=epoch_step(n), tick0=0, tickformat="d", showgrid=True)
     fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
     fig.update_yaxes(nticks=4, tickformat="~g", showgrid=True, title_font_size=LOSS_FONT - 1)
+    height = ROW_PX * len(panels) + 110
     fig.update_layout(
-        height=ROW_PX * len(panels) + 80, template="plotly_white", font={"size": LOSS_FONT},
-        margin={"l": 55, "r": 8, "t": 50, "b": 40},
-        title={"text": "Training loss per epoch", "font": {"size": LOSS_FONT + 1}, "x": 0, "y": 0.99, "yanchor": "top"},
-        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "yref": "container"},
+        height=height, template="plotly_white", font={"size": LOSS_FONT},
+        margin={"l": 55, "r": 8, "t": 80, "b": 40},
+        # Title, then the legend under it, then the first panel's title: all in the top margin.
+        title={"text": "Training loss per epoch", "font": {"size": LOSS_FONT + 1}, "x": 0, "xref": "container",
+               "y": 1 - 6 / height, "yanchor": "top"},
+        legend={"orientation": "h", "x": 0, "xref": "container", "y": 1 - 28 / height, "yref": "container",
+                "yanchor": "top"},
     )
     fig.update_annotations(font_size=LOSS_FONT - 1)
     return fig
