@@ -312,7 +312,7 @@ def dendrogram_figure(v: Variations, labels: np.ndarray, n_clusters: int) -> go.
                                  tickmode="array", tickvals=(5 + 10 * np.arange(len(leaves)))[::step].tolist(),
                                  ticktext=names[::step], tickangle=-90, tickfont_size=9, showline=False,
                                  ticks=""),
-                      yaxis_title="distance (standardised descriptors)")
+                      yaxis=dict(title=dict(text="distance (standardised descriptors)", font_size=10)))
     return fig
 
 
@@ -328,16 +328,16 @@ def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
     cols = 3
     rows = math.ceil(len(columns) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=columns, vertical_spacing=0.5 / max(rows, 1),
-                        horizontal_spacing=0.08)
+                        horizontal_spacing=0.12)  # room for each panel's unit
     for k, column in enumerate(columns):
-        fig.update_yaxes(title_text=descriptor_unit(column) or "value", title_font_size=8,
+        fig.update_yaxes(title_text=descriptor_unit(column) or "value", title_font_size=9, title_standoff=2,
                          row=k // cols + 1, col=k % cols + 1)
         values = v.descriptors[column].to_numpy(dtype=np.float64)
         for label in np.unique(labels):
             fig.add_trace(go.Box(y=values[labels == label], name=f"c{label}", marker_color=_colour(label),
                                  boxpoints="all", jitter=0.4, pointpos=0, marker_size=3, line_width=1,
                                  showlegend=False), row=k // cols + 1, col=k % cols + 1)
-    fig.update_layout(template="simple_white", height=130 * rows + 50, margin=dict(l=30, r=10, t=40, b=20),
+    fig.update_layout(template="simple_white", height=130 * rows + 50, margin=dict(l=40, r=10, t=40, b=20),
                       title=dict(text="Descriptors per HAC cluster", font_size=11), font_size=9)
     fig.update_annotations(font_size=9)
     return fig
