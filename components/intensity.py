@@ -17,14 +17,18 @@ GRADIENT = {"background": "linear-gradient(to right, #000, #fff)", "height": "0.
 
 def intensity_scale(low: float, high: float, what: str = NORMALISED, *, class_name: str = "") -> html.Div:
     """A black-to-white strip labelled with the values at its ends and what they measure."""
-    return html.Div([
-        html.Span(what, className="text-nowrap"),
+    strip = html.Div([
         html.Span(_value(low), className="ms-intensity-low"),
         html.Div(style=GRADIENT),
         html.Span(_value(high), className="ms-intensity-high"),
-    ], title=f"{what}: black = {_value(low)}, white = {_value(high)}",
-        className=f"d-flex align-items-center gap-1 text-muted ms-intensity {class_name}".strip(),
-        style={"fontSize": "0.7rem"}, **{"data-vmin": f"{low:g}", "data-vmax": f"{high:g}"})
+    ], className="d-flex align-items-center gap-1", style={"flex": "1 1 7rem"})
+    # Label and strip wrap as two units under a narrow picture, never the strip's parts apart.
+    return html.Div([html.Span(what, className="text-nowrap"), strip],
+                    title=f"{what}: black = {_value(low)}, white = {_value(high)}",
+                    className=f"d-flex flex-wrap align-items-center text-muted ms-intensity "
+                              f"{class_name}".strip(),
+                    style={"fontSize": "0.7rem", "columnGap": "0.25rem", "maxWidth": "22rem"},
+                    **{"data-vmin": f"{low:g}", "data-vmax": f"{high:g}"})
 
 
 def _value(value: float) -> str:

@@ -227,9 +227,11 @@ def reference_images(store: Any, v: Variations, i: int, limit: int | None = None
 
 
 def _picture(src: str, caption: str, class_name: str) -> html.Figure:
+    """An image drawn 0 = black, 1 = white (to_png_data_uri's default), its caption and that scale."""
     return html.Figure([
         html.Img(src=src, className=f"w-100 {class_name}", style={"imageRendering": "pixelated", "background": "#000"}),
         html.Figcaption(caption, className="small text-center text-muted"),
+        intensity_scale(0.0, 1.0, class_name=f"{class_name}-scale"),
     ], className="m-0", style={"width": f"{IMAGE_PX}px"})
 
 
@@ -245,8 +247,6 @@ def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, di
         _picture(sources[0], "reference" + (f" (frame {frame})" if frame is not None else ""), "ms-var-ref"),
         _picture(to_png_data_uri(trace, max_size=IMAGE_PX), f"trace: mean of the reference and {n_kept} kept",
                  "ms-var-trace"),
-        # Reference, trace, samples and the player's frames are all drawn 0 = black, 1 = white.
-        intensity_scale(0.0, 1.0, class_name="ms-var-scale w-100"),
     ]
     captions = ["reference, ‖ε‖ = 0"] + [f"{j + 1} of {n_kept}, ‖ε‖ = {m:.3g}" for j, m in enumerate(magnitudes)]
     if not len(kept):

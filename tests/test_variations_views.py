@@ -75,5 +75,6 @@ def test_reference_images_and_samples_state_their_intensity_scale(store):
     """Reference and trace images, and the kept samples' gallery, each say black = 0, white = 1."""
     node = write_variations(store, [3, 0, 5, 2, 1])
     images, gallery, _ = views.reference_view(store, node, 2)
-    assert [(lo, hi) for _, lo, hi in scales(images)] == [(0.0, 1.0)]
+    assert [(c.split()[-1], lo, hi) for c, lo, hi in scales(images)] == [
+        ("ms-var-ref-scale", 0.0, 1.0), ("ms-var-trace-scale", 0.0, 1.0)]
     assert [(lo, hi) for _, lo, hi in scales(gallery)] == [(0.0, 1.0)]
