@@ -130,15 +130,16 @@ def loss_figure(history: list[dict] | None) -> go.Figure:
     fig.update_xaxes(dtick=epoch_step(n), tick0=0, tickformat="d", showgrid=True)
     fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
     fig.update_yaxes(nticks=4, tickformat="~g", showgrid=True, title_font_size=LOSS_FONT - 1)
-    height = ROW_PX * len(panels) + 110
+    height = ROW_PX * len(panels) + 105
     fig.update_layout(
         height=height, template="plotly_white", font={"size": LOSS_FONT},
-        margin={"l": 55, "r": 8, "t": 80, "b": 40},
-        # Title, then the legend under it, then the first panel's title: all in the top margin.
+        margin={"l": 55, "r": 8, "t": 65, "b": 40},  # the figure's title, then the first panel's
         title={"text": "Training loss per epoch", "font": {"size": LOSS_FONT + 1}, "x": 0, "xref": "container",
                "y": 1 - 6 / height, "yanchor": "top"},
-        legend={"orientation": "h", "x": 0, "xref": "container", "y": 1 - 28 / height, "yref": "container",
-                "yanchor": "top"},
+        # Inside the top panel's upper right, which a falling loss leaves empty: a horizontal
+        # legend wraps in the ~200 px sidebar and runs into the panel titles.
+        legend={"x": 1, "xanchor": "right", "y": 1, "yanchor": "top", "font": {"size": LOSS_FONT - 1},
+                "bgcolor": "rgba(255,255,255,0.8)"},
     )
     fig.update_annotations(font_size=LOSS_FONT - 1)
     return fig
