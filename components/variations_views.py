@@ -31,7 +31,7 @@ from components.inspect_panel import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
-from core.descriptors import descriptor_unit
+from core.descriptors import METRIC_UNITS, descriptor_unit
 from core.selection import to_png_data_uri
 from core.variation_clusters import cut, cut_height, dendrogram_data
 
@@ -65,6 +65,7 @@ def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggeste
         fig.add_trace(go.Scatter(x=s["gamma"], y=s["median"], mode="lines+markers", line_color="#0d6efd",
                                  marker_size=4, name="generated median", showlegend=k == 0,
                                  hovertemplate="γ=%{x:g}: median %{y:.3g}<extra></extra>"), **at)
+        fig.update_yaxes(title_text=METRIC_UNITS.get(metric), title_font_size=9, **at)
         band = real.get(metric)
         if band is not None and np.isfinite([band["q10"], band["q90"]]).all():
             fig.add_hrect(y0=band["q10"], y1=band["q90"], fillcolor="#fd7e14", opacity=0.2, line_width=0, **at)

@@ -23,6 +23,15 @@ def test_every_descriptor_column_has_a_unit():
     assert descriptor_unit("no_such_column") is None
 
 
+def test_calibration_panels_state_each_metrics_unit():
+    """The γ sweep's panels: one per metric, its y axis in that metric's unit."""
+    sweep = pd.DataFrame([{"gamma": g, "metric": m, "median": g, "q10": g / 2, "q90": 2 * g}
+                          for m in ("entropy_diff", "iou") for g in (0.5, 1.0)])
+    fig = views.calibration_figure(sweep, None, None)
+    assert [a.text for a in fig.layout.annotations] == ["entropy_diff", "iou"]
+    assert [fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text] == ["bits", "overlap 0–1"]
+
+
 def variations(n: int = 6, frames: bool = True) -> views.Variations:
     """n references (the first n - 2 from map frames 10, 20, …, the last 2 prior draws when
     ``frames``) clustered on three descriptors, as load_variations returns them."""
