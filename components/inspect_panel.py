@@ -32,7 +32,8 @@ from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_updat
 
 from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION, part_ids
-from components.map_data import latent_means, load_map, map_id
+from components.intensity import intensity_scale
+from components.map_data import cluster_name, latent_means, load_map, map_id
 from components.words import noun_for
 from core.live_store import LiveSession
 from core.selection import (
@@ -80,10 +81,6 @@ def selected_live(selection: dict | None) -> dict:
     return (selection or {}).get("live") or {}
 
 
-def cluster_name(label: Any) -> str:
-    return "noise" if label in (NOISE, -1) else f"cluster {label}"
-
-
 # -- where a selection's frames come from: the map's dataset, a live session ----------------------
 class SessionImages:
     """A live session's stored images, where :mod:`core.selection` reads a dataset's.
@@ -118,6 +115,7 @@ class FrameSource:
     frames: np.ndarray  # (k,) frame number shown for each selected item
     patches: np.ndarray  # (k,) patch of that frame, -1 when frames are not cut into patches
     missing: int = 0  # selected live points not in the session's table (yet)
+    clustered: bool = True  # False: a map without clustering, whose labels say nothing
 
     @property
     def css(self) -> str:
@@ -132,11 +130,12 @@ class FrameSource:
         """(caption, title) of selected item k: ``#12 · c0`` on the map, ``live 7.3 · c0`` (frame 7,
         patch 3) live."""
         label, frame, patch = int(self.labels[self.selected[k]]), int(self.frames[k]), int(self.patches[k])
-        short = "noise" if label == -1 else f"c{label}"
+        short = "" if not self.clustered else " · noise" if label == -1 else f" · c{label}"
+        name = cluster_name(label, self.clustered)
         if self.kind == "map":
-            return f"#{frame} · {short}", f"frame {frame}, {cluster_name(label)}"
+            return f"#{frame}{short}", f"frame {frame}, {name}"
         part = (f".{patch}", f" patch {patch}") if patch >= 0 else ("", "")
-        return f"live {frame}{part[0]} · {short}", f"live frame {frame}{part[1]}, {cluster_name(label)}"
+        return f"live {frame}{part[0]}{short}", f"live frame {frame}{part[1]}, {name}"
 
 
 def map_source(store, selection: dict | None, current: dict | None) -> FrameSource | None:
@@ -146,7 +145,8 @@ def map_source(store, selection: dict | None, current: dict | None) -> FrameSour
         return None
     chosen = np.unique(np.asarray(indices, dtype=np.int64))
     return FrameSource("map", store, current["dataset_id"], map_array(store, current, "labels"),
-                       chosen, chosen, chosen, np.full(len(chosen), -1))
+                       chosen, chosen, chosen, np.full(len(chosen), -1),
+                       clustered=bool(current.get("clustering_id")))
 
 
 def live_source(store, selection: dict | None) -> FrameSource | None:
@@ -206,7 +206,7 @@ def summary_block(source: FrameSource, how: str | None) -> html.Div:
     ])
     rows = [
         html.Tr([
-            html.Td(cluster_name(label), className="py-0"),
+            html.Td(cluster_name(label, source.clustered), className="py-0"),
             html.Td(f"{count:,}", className="py-0 text-end"),
             html.Td(html.Div(style={"width": f"{100 * count / summary['count']:.1f}%", "height": "0.6rem",
                                     "background": "#adb5bd" if label == NOISE else "#0d6efd"}),
@@ -244,12 +244,14 @@ def stats_block(source: FrameSource, cap: int, titled: bool) -> list:
             html.Img(src=to_png_data_uri(mean, max_size=STATS_PX), className=f"{source.css}-mean w-100",
                      style={"imageRendering": "pixelated"}, title="pixel-wise mean, 0 = black, 1 = white"),
             html.Figcaption("mean", className="small text-center"),
+            intensity_scale(0.0, 1.0, class_name=f"{source.css}-mean-scale"),
         ])),
         dbc.Col(html.Figure([
             html.Img(src=to_png_data_uri(std, vmin=0.0, vmax=None, max_size=STATS_PX),
                      className=f"{source.css}-std w-100",
                      style={"imageRendering": "pixelated"}, title=f"population std, white = {top:.3g}"),
-            html.Figcaption(f"std (white = {top:.3g})", className="small text-center"),
+            html.Figcaption("std", className="small text-center"),
+            intensity_scale(0.0, top, "std of intensity", class_name=f"{source.css}-std-scale"),
         ])),
     ], className="g-2")
     if info["sampled"]:
@@ -296,7 +298,8 @@ def gallery_view(store, selection: dict | None, current: dict | None, page: int)
                 tiles.append(thumbnail(frame, caption, title=title))
     return [html.Div(tiles, className="ms-gallery"),
             html.Div(f"frames {first + 1}–{first + len(shown)} of {len(items):,}",
-                     className="small text-muted ms-gallery-range")]
+                     className="small text-muted ms-gallery-range"),
+            intensity_scale(0.0, 1.0, class_name="ms-gallery-scale")]
 
 
 def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = N_NEIGHBOURS) -> Any:
@@ -313,7 +316,8 @@ def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = 
     ]
     note = html.Div(f"Frame {index} and its {len(neighbours)} nearest frames in latent space (Euclidean "
                     "distance of the latent means).", className="small text-muted")
-    return [note, html.Div(tiles, className="ms-gallery ms-neighbours")]
+    return [note, html.Div(tiles, className="ms-gallery ms-neighbours"),
+            intensity_scale(0.0, 1.0, class_name="ms-neighbours-scale")]
 
 
 def export_file(store, selection: dict | None, current: dict | None, what: str) -> dict:

@@ -2,7 +2,8 @@
 
 A map is a projection (its embedding) plus, optionally, a clustering of it (its labels); results
 in Tiled never change once complete, so what is read is kept in small LRU caches keyed by store
-and id. A projection with no clustering yet is still a map: every point is "noise" (label -1).
+and id. A projection with no clustering yet is still a map: every point has label -1 (shown as
+"not clustered", not as HDBSCAN noise).
 """
 
 from __future__ import annotations
@@ -17,9 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.selection import NOISE
+
 log = logging.getLogger(__name__)
 
 NO_CLUSTER = -1  # HDBSCAN's noise label, also used for every point of an unclustered map
+
+
+def cluster_name(label: Any, clustered: bool = True) -> str:
+    """How a point's cluster reads: "cluster 3", HDBSCAN's "noise", or "not clustered" on a map
+    whose clustering was not run (its labels are all NO_CLUSTER too)."""
+    if not clustered:
+        return "not clustered"
+    return "noise" if label in (NOISE, NO_CLUSTER) else f"cluster {label}"
 
 
 class LRUCache:
@@ -53,6 +64,8 @@ class MapData:
     labels: np.ndarray  # (N,) int
     frames: pd.DataFrame | None  # one row per frame, or None when the dataset has no usable table
     note: str | None = None  # what is missing, for the user (the map still shows)
+    projector: dict | None = None  # the projection's method and PCA variance (core.projection.to_arrays)
+    clustered: bool = True  # False: labels are all NO_CLUSTER because no clustering was run
 
     @property
     def n(self) -> int:
@@ -108,7 +121,8 @@ def load_map(store: Any, current: dict) -> MapData:
         note = " ".join(notes) or None
         if note:
             log.info("%s", note)
-        return MapData(embedding, labels, frames, note)
+        projector = store.metadata("projections", current["projection_id"]).get("projector")
+        return MapData(embedding, labels, frames, note, projector, bool(current.get("clustering_id")))
 
     key = cache_key(store, current.get("clustering_id"), current["projection_id"], current["dataset_id"])
     return maps.get(key, read)

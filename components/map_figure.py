@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,10 +137,15 @@ def colour_options(frames: pd.DataFrame | None) -> list[dict]:
     return options
 
 
-def colouring(choice: str | None, labels: np.ndarray, frames: pd.DataFrame | None = None) -> Colouring:
-    """The colouring for a dropdown value (see :func:`colour_options`)."""
+def colouring(choice: str | None, labels: np.ndarray, frames: pd.DataFrame | None = None, *,
+              clustered: bool = True) -> Colouring:
+    """The colouring for a dropdown value (see :func:`colour_options`).
+
+    ``clustered=False``: the map has no clustering yet, so its points are "not clustered", not
+    HDBSCAN's "noise".
+    """
     if choice in (None, COLOUR_CLUSTER):
-        return cluster_colouring(labels)
+        return cluster_colouring(labels) if clustered else unclustered_colouring(len(labels))
     if choice == COLOUR_FRAME:
         return continuous_colouring(np.arange(len(labels)), "frame index")
     if choice.startswith(COLUMN_PREFIX):
@@ -174,6 +180,13 @@ def cluster_colouring(labels: np.ndarray) -> Colouring:
         ticktext=["noise" if categories[i] < 0 else str(int(categories[i])) for i in ticks],
         categorical=True,
     )
+
+
+def unclustered_colouring(n: int) -> Colouring:
+    """Every point one grey category, named "not clustered" (a map whose clustering is not run)."""
+    return Colouring(codes=np.zeros(n, dtype=np.uint8), colorscale=[[0, NOISE_GREY], [1, NOISE_GREY]],
+                     cmin=-0.5, cmax=0.5, title="cluster", tickvals=[0], ticktext=["not clustered"],
+                     categorical=True)
 
 
 def continuous_colouring(values: np.ndarray, title: str) -> Colouring:
@@ -264,18 +277,42 @@ def highlight_trace(embedding: np.ndarray, indices: np.ndarray | None = None) ->
                         marker=dict(size=5, color="rgba(0,0,0,0)", line=dict(color="black", width=2)))
 
 
-def layout(dims: int, uirevision: str, title: str | None = None) -> dict:
+def axis_titles(projector: Mapping[str, Any] | None, dims: int) -> list[str]:
+    """Axis titles named by method and component: "UMAP 1", "PC 2 (31 %)".
+
+    ``projector`` is a projection's ``projector`` metadata (``core.projection.Projector.to_arrays``):
+    PCA axes carry the share of the latent variance they explain when it was recorded, and
+    older projections without it get plain "PC 2". Without a known method: "axis 2".
+    """
+    projector = projector or {}
+    method = str(projector.get("method") or "").lower()
+    if method != "pca":
+        name = method.upper() or "axis"
+        return [f"{name} {i + 1}" for i in range(dims)]
+    ratios = list(projector.get("explained_variance_ratio") or [])
+    return [f"PC {i + 1}" + (f" ({_percent(ratios[i])})" if i < len(ratios) and ratios[i] is not None else "")
+            for i in range(dims)]
+
+
+def _percent(ratio: float) -> str:
+    share = 100 * float(ratio)
+    return f"{share:.0f} %" if share >= 10 else f"{share:.2g} %"
+
+
+def layout(dims: int, uirevision: str, title: str | None = None, axes: Sequence[str] | None = None) -> dict:
+    """The map's layout; ``axes`` are its axis titles (see :func:`axis_titles`)."""
+    axes = list(axes) if axes else axis_titles(None, dims)
     base = dict(
-        uirevision=uirevision, margin=dict(l=40, r=10, t=30 if title else 10, b=30),
+        uirevision=uirevision, margin=dict(l=55, r=10, t=30 if title else 10, b=45),  # room for "PC 2 (31 %)"
         hovermode="closest", template="simple_white", title=title, showlegend=False,
     )
     if dims == 3:
-        base["scene"] = dict(xaxis_title="1", yaxis_title="2", zaxis_title="3", uirevision=uirevision)
+        base["scene"] = dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis_title=axes[2], uirevision=uirevision)
         return base
     # "event+select": in lasso mode plotly.js emits clicks only when clicking may also select
     # (a click then selects its point). Clicks inside a drawn lasso outline edit the outline.
-    return {**base, "dragmode": "lasso", "clickmode": "event+select", "xaxis": dict(title="1", zeroline=False),
-            "yaxis": dict(title="2", zeroline=False)}
+    return {**base, "dragmode": "lasso", "clickmode": "event+select", "xaxis": dict(title=axes[0], zeroline=False),
+            "yaxis": dict(title=axes[1], zeroline=False)}
 
 
 @dataclass(frozen=True)
@@ -296,9 +333,12 @@ def extent(embedding: np.ndarray, pad: float = 0.02) -> tuple[tuple[float, float
 
 
 def map_figure(embedding: np.ndarray, colour: Colouring, *, uirevision: str, title: str | None = None,
-               window: Window | None = None, limit: int | None = None,
+               axes: Sequence[str] | None = None, window: Window | None = None, limit: int | None = None,
                cap: int | None = None, seed: int = 0) -> tuple[go.Figure, MapView]:
-    """The map: all points when ``n <= limit``, else a 2-D density with LOD or a 3-D sample."""
+    """The map: all points when ``n <= limit``, else a 2-D density with LOD or a 3-D sample.
+
+    ``axes``: axis titles, from :func:`axis_titles` of the projection's metadata.
+    """
     limit = POINTS_LIMIT if limit is None else limit
     cap = WINDOW_POINTS_CAP if cap is None else cap
     emb = np.asarray(embedding)
@@ -307,7 +347,7 @@ def map_figure(embedding: np.ndarray, colour: Colouring, *, uirevision: str, tit
     if len(colour.codes) != len(emb):
         raise ValueError(f"{len(colour.codes)} colour codes for {len(emb)} points")
     n, dims = len(emb), emb.shape[1]
-    fig = go.Figure(layout=layout(dims, uirevision, title))
+    fig = go.Figure(layout=layout(dims, uirevision, title, axes))
     if n <= limit:
         fig.add_trace(point_trace(emb, colour))
         if dims == 3:

@@ -34,7 +34,7 @@ from components import context
 from components import map_figure as mf
 from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
-from components.map_data import cache_key, latent_means, load_map, map_id, thumbnails
+from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
 from components.words import plural
 from core.selection import nearest_neighbours, to_png_data_uri
 
@@ -73,8 +73,9 @@ def draw(store: Any, current: dict | None, colour: str | None):
     options = mf.colour_options(data.frames)
     if colour not in {o["value"] for o in options}:
         colour = mf.COLOUR_CLUSTER
-    colouring = mf.colouring(colour, data.labels, data.frames)
-    fig, view = mf.map_figure(data.embedding, colouring, uirevision=map_id(current))
+    colouring = mf.colouring(colour, data.labels, data.frames, clustered=data.clustered)
+    fig, view = mf.map_figure(data.embedding, colouring, uirevision=map_id(current),
+                              axes=mf.axis_titles(data.projector, data.dims))
     note = dbc.Alert(data.note, color="warning", className="py-1 small mb-2") if data.note else None
     return fig, options, colour, view_of(current, view, colour), note
 
@@ -82,7 +83,7 @@ def draw(store: Any, current: dict | None, colour: str | None):
 def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch, Patch]:
     """A Patch of the drawn map's colours only (the points stay where they are): (figure, view)."""
     data = load_map(store, current)
-    colouring = mf.colouring(colour, data.labels, data.frames)
+    colouring = mf.colouring(colour, data.labels, data.frames, clustered=data.clustered)
     fig = Patch()
     if view["kind"] == "density":
         window = mf.Window.from_dict(view["window"])
@@ -104,7 +105,7 @@ def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None
     if window is None:
         return None
     data = load_map(store, current)
-    colouring = mf.colouring(view["colour"], data.labels, data.frames)
+    colouring = mf.colouring(view["colour"], data.labels, data.frames, clustered=data.clustered)
     traces, shown = mf.density_traces(data.embedding, colouring, window)
     fig = Patch()
     fig["data"] = traces
@@ -273,7 +274,7 @@ def hover_card(store: Any, current: dict, index: int) -> list:
     if not 0 <= index < data.n:
         raise ValueError(f"frame {index} is not in this map's {data.n} frames")
     label = int(data.labels[index])
-    lines = [html.Div([html.B(f"frame {index}"), f" · {'noise' if label < 0 else f'cluster {label}'}"])]
+    lines = [html.Div([html.B(f"frame {index}"), f" · {cluster_name(label, data.clustered)}"])]
     if data.frames is not None:
         row = data.frames.iloc[index]
         for name, value in list(row.items())[:HOVER_COLUMNS + 1]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 from dash import MATCH, Input, Output, callback, dcc, html
+from plotly.subplots import make_subplots
 
 from components import context
 from components.ids import CURRENT
@@ -58,33 +59,89 @@ def quality_rows(clustering: dict) -> list[QualityRow]:
     ]
 
 
-LOSS_TERMS = (("loss", "loss", "#1f77b4"), ("rec", "reconstruction", "#2ca02c"),
-              ("kl", "KL", "#ff7f0e"), ("val_loss", "validation", "#d62728"))
+@dataclass(frozen=True)
+class LossPanel:
+    """One row of the loss figure: a quantity, its unit, and the history keys drawn in it."""
+
+    title: str
+    unit: str
+    curves: tuple[tuple[str, str], ...]  # (history key, legend name)
+
+
+NATS = "nats / image"  # core.models.vae.vae_loss: summed over pixels and latent dims, mean over images
+CRITIC = "critic score"  # WGAN-GP: differences of the critic's outputs, no physical unit
+# VAE: the total (what is minimised, train and held-out) above its two terms, each on its own axis,
+# because reconstruction is ~10x the KL and a shared axis flattens the smaller one.
+VAE_PANELS = (
+    LossPanel("loss: −ELBO = rec. + β·KL", NATS, (("loss", "train"), ("val_loss", "held-out"))),
+    LossPanel("reconstruction (BCE)", NATS, (("rec", "train"),)),
+    LossPanel("KL divergence to the prior", NATS, (("kl", "train"),)),
+)
+GAN_PANELS = (
+    LossPanel("Wasserstein estimate", CRITIC, (("wdist", "train"), ("val_wdist", "held-out"))),
+    LossPanel("critic / generator loss", CRITIC, (("critic_loss", "critic"), ("generator_loss", "generator"))),
+)
+CURVE_STYLE = {"train": ("#1f77b4", "solid"), "held-out": ("#d62728", "dash"),
+               "critic": ("#1f77b4", "solid"), "generator": ("#2ca02c", "solid")}
+ROW_PX = 150  # height of one loss panel: readable in the narrow sidebar column
+LOSS_FONT = 11
+
+
+def epoch_step(n_epochs: int) -> int:
+    """Whole-epoch tick spacing (1, 2, 5, 10, 20, …) giving at most ~6 ticks."""
+    k, step = 0, 1
+    while n_epochs / step > 6:
+        k += 1
+        step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+    return step
 
 
 def loss_figure(history: list[dict] | None) -> go.Figure:
-    """Per-epoch loss terms of a training history (``[{epoch, loss, rec, kl, val_loss}, ...]``)."""
-    fig = go.Figure()
+    """Per-epoch losses of a training history, one panel per quantity, shared epoch axis.
+
+    A VAE history (``{epoch, loss, rec, kl, val_loss}``, see ``core.train``) shows the total
+    loss (train and held-out) above reconstruction and KL; a GAN history (``core.train_gan``) the
+    Wasserstein estimate above the critic and generator losses. Linear axes fitted to each curve,
+    so the descent shows; units on every y axis.
+    """
     history = history or []
+    panels = [p for p in (GAN_PANELS if any("wdist" in h for h in history) else VAE_PANELS)
+              if any(h.get(key) is not None for key, _ in p.curves for h in history)]
+    if not panels:
+        return go.Figure()
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.3 / len(panels),
+                        subplot_titles=[p.title for p in panels])
     epochs = [h.get("epoch") for h in history]
-    positive = True
-    for key, name, colour in LOSS_TERMS:
-        values = [h.get(key) for h in history]
-        if all(v is None for v in values):
-            continue
-        positive &= all(v is None or v > 0 for v in values)
-        fig.add_trace(go.Scatter(
-            x=epochs, y=values, name=name, mode="lines+markers", marker={"size": 4},
-            line={"color": colour, "width": 1.5, "dash": "dash" if key == "val_loss" else "solid"},
-        ))
+    shown: set[str] = set()
+    for row, panel in enumerate(panels, start=1):
+        for key, name in panel.curves:
+            values = [h.get(key) for h in history]
+            if all(v is None for v in values):
+                continue
+            colour, dash = CURVE_STYLE[name]
+            fig.add_trace(go.Scatter(
+                x=epochs, y=values, name=name, legendgroup=name, showlegend=name not in shown,
+                mode="lines+markers", marker={"size": 5}, line={"color": colour, "width": 2, "dash": dash},
+                hovertemplate=f"epoch %{{x}}: {name} %{{y:.4g}} {panel.unit}<extra></extra>",
+            ), row=row, col=1)
+            shown.add(name)
+        fig.update_yaxes(title_text=panel.unit, row=row, col=1)
+    n = max((e for e in epochs if e is not None), default=1)
+    fig.update_xaxes(dtick=epoch_step(n), tick0=0, tickformat="d", showgrid=True)
+    fig.update_xaxes(title_text="epoch", row=len(panels), col=1)
+    fig.update_yaxes(nticks=4, tickformat="~g", showgrid=True, title_font_size=LOSS_FONT - 1)
+    height = ROW_PX * len(panels) + 105
     fig.update_layout(
-        height=200, margin={"l": 40, "r": 5, "t": 25, "b": 30}, template="plotly_white",
-        title={"text": "Training loss", "font": {"size": 12}},
-        xaxis={"title": {"text": "epoch", "font": {"size": 10}}, **({"dtick": 1} if len(history) <= 10 else {})},
-        # Reconstruction and KL differ by orders of magnitude: a log axis shows both.
-        yaxis={"type": "log" if positive else "linear"},
-        legend={"orientation": "h", "y": -0.3, "font": {"size": 9}},
+        height=height, template="plotly_white", font={"size": LOSS_FONT},
+        margin={"l": 55, "r": 8, "t": 65, "b": 40},  # the figure's title, then the first panel's
+        title={"text": "Training loss per epoch", "font": {"size": LOSS_FONT + 1}, "x": 0, "xref": "container",
+               "y": 1 - 6 / height, "yanchor": "top"},
+        # Inside the top panel's upper right, which a falling loss leaves empty: a horizontal
+        # legend wraps in the ~200 px sidebar and runs into the panel titles.
+        legend={"x": 1, "xanchor": "right", "y": 1, "yanchor": "top", "font": {"size": LOSS_FONT - 1},
+                "bgcolor": "rgba(255,255,255,0.8)"},
     )
+    fig.update_annotations(font_size=LOSS_FONT - 1)
     return fig
 
 
@@ -99,8 +156,7 @@ class QualityAIO(html.Div):
         super().__init__([
             html.Div("Quality", className="small fw-bold"),
             html.Div(id=self.ids.body(aio_id), className="small quality-body"),
-            html.Div(dcc.Graph(id=self.ids.graph(aio_id), config={"displayModeBar": False},
-                               style={"height": "200px"}),
+            html.Div(dcc.Graph(id=self.ids.graph(aio_id), config={"displayModeBar": False}),
                      id=self.ids.wrap(aio_id), style={"display": "none"}),
         ], className="quality-panel")
 

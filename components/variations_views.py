@@ -28,11 +28,14 @@ from dash import dcc, html
 from plotly.subplots import make_subplots
 
 from components.inspect_panel import hint, thumbnail
+from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
+from core.descriptors import METRIC_UNITS, descriptor_unit
 from core.selection import to_png_data_uri
 from core.variation_clusters import cut, cut_height, dendrogram_data
 
+LEAF_LABELS = 40  # at most this many dendrogram leaves are labelled (every k-th past that)
 GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first
 IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
 NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
@@ -62,6 +65,7 @@ def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggeste
         fig.add_trace(go.Scatter(x=s["gamma"], y=s["median"], mode="lines+markers", line_color="#0d6efd",
                                  marker_size=4, name="generated median", showlegend=k == 0,
                                  hovertemplate="γ=%{x:g}: median %{y:.3g}<extra></extra>"), **at)
+        fig.update_yaxes(title_text=METRIC_UNITS.get(metric), title_font_size=9, **at)
         band = real.get(metric)
         if band is not None and np.isfinite([band["q10"], band["q90"]]).all():
             fig.add_hrect(y0=band["q10"], y1=band["q90"], fillcolor="#fd7e14", opacity=0.2, line_width=0, **at)
@@ -224,9 +228,11 @@ def reference_images(store: Any, v: Variations, i: int, limit: int | None = None
 
 
 def _picture(src: str, caption: str, class_name: str) -> html.Figure:
+    """An image drawn 0 = black, 1 = white (to_png_data_uri's default), its caption and that scale."""
     return html.Figure([
         html.Img(src=src, className=f"w-100 {class_name}", style={"imageRendering": "pixelated", "background": "#000"}),
         html.Figcaption(caption, className="small text-center text-muted"),
+        intensity_scale(0.0, 1.0, class_name=f"{class_name}-scale"),
     ], className="m-0", style={"width": f"{IMAGE_PX}px"})
 
 
@@ -250,7 +256,8 @@ def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, di
         more = f" (the first {len(kept)} of {n_kept})" if n_kept > len(kept) else ""
         gallery = [html.Div(f"Kept samples by transformation magnitude ‖ε‖{more}", className="small text-muted"),
                    html.Div([thumbnail(x, f"‖ε‖ {m:.2f}", title=f"sample {j + 1}, ‖ε‖ = {m:.4g}")
-                             for j, (x, m) in enumerate(zip(kept, magnitudes))], className="ms-gallery ms-var-gallery")]
+                             for j, (x, m) in enumerate(zip(kept, magnitudes))], className="ms-gallery ms-var-gallery"),
+                   intensity_scale(0.0, 1.0, class_name="ms-var-gallery-scale")]
     return images, gallery, {"src": sources, "caption": captions}
 
 
@@ -286,22 +293,34 @@ def dendrogram_figure(v: Variations, labels: np.ndarray, n_clusters: int) -> go.
     ys = [y for seg in d["dcoord"] for y in (*seg, None)]
     leaves = np.asarray(d["leaves"])
     height = cut_height(v.linkage, n_clusters)
+    references = v.descriptors["reference"].to_numpy()[leaves]
+    names = [leaf_name(v, int(i)) for i in references]
     fig = go.Figure([
         go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#495057", width=1), hoverinfo="skip", showlegend=False),
         go.Scatter(x=5 + 10 * np.arange(len(leaves)), y=np.zeros(len(leaves)), mode="markers", showlegend=False,
                    marker=dict(color=[_colour(label) for label in labels[leaves]], size=6),
-                   customdata=v.descriptors["reference"].to_numpy()[leaves].tolist(),
-                   hovertemplate="reference #%{customdata}<extra></extra>"),
-        # The cut as a trace, not a shape: a shape on the hidden leaf axis is not drawn.
+                   customdata=names, hovertemplate="reference %{customdata}<extra></extra>"),
+        # The cut as a trace, not a shape, so that it has a hover text.
         go.Scatter(x=[0, 10 * len(leaves)], y=[height, height], mode="lines", name="cut", showlegend=False,
                    line=dict(color="#dc3545", dash="dash", width=1.5),
                    hovertemplate=f"cut at {height:.3g}: {n_clusters} clusters<extra></extra>"),
     ])
-    fig.update_layout(template="simple_white", height=300, margin=dict(l=30, r=10, t=30, b=20),
+    step = max(1, math.ceil(len(leaves) / LEAF_LABELS))
+    fig.update_layout(template="simple_white", height=300 + 50, margin=dict(l=45, r=10, t=30, b=90),
                       title=dict(text=f"Dendrogram (average linkage), cut at {height:.3g} into {n_clusters} clusters",
                                  font_size=11),
-                      xaxis=dict(visible=False), yaxis_title="distance")
+                      xaxis=dict(title=dict(text="reference state (#, map frame or prior draw)", font_size=10),
+                                 tickmode="array", tickvals=(5 + 10 * np.arange(len(leaves)))[::step].tolist(),
+                                 ticktext=names[::step], tickangle=-90, tickfont_size=9, showline=False,
+                                 ticks=""),
+                      yaxis=dict(title=dict(text="distance (standardised descriptors)", font_size=10)))
     return fig
+
+
+def leaf_name(v: Variations, i: int) -> str:
+    """A dendrogram leaf's label: ``#3 · f14`` (frame 14 of the map) or ``#3 · prior``."""
+    frame = v.frame(i)
+    return f"#{i} · f{frame}" if frame is not None else f"#{i} · prior"
 
 
 def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
@@ -310,14 +329,16 @@ def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
     cols = 3
     rows = math.ceil(len(columns) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=columns, vertical_spacing=0.5 / max(rows, 1),
-                        horizontal_spacing=0.08)
+                        horizontal_spacing=0.12)  # room for each panel's unit
     for k, column in enumerate(columns):
+        fig.update_yaxes(title_text=descriptor_unit(column) or "value", title_font_size=9, title_standoff=2,
+                         row=k // cols + 1, col=k % cols + 1)
         values = v.descriptors[column].to_numpy(dtype=np.float64)
         for label in np.unique(labels):
             fig.add_trace(go.Box(y=values[labels == label], name=f"c{label}", marker_color=_colour(label),
                                  boxpoints="all", jitter=0.4, pointpos=0, marker_size=3, line_width=1,
                                  showlegend=False), row=k // cols + 1, col=k % cols + 1)
-    fig.update_layout(template="simple_white", height=130 * rows + 50, margin=dict(l=30, r=10, t=40, b=20),
+    fig.update_layout(template="simple_white", height=130 * rows + 50, margin=dict(l=40, r=10, t=40, b=20),
                       title=dict(text="Descriptors per HAC cluster", font_size=11), font_size=9)
     fig.update_annotations(font_size=9)
     return fig

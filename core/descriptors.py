@@ -157,6 +157,15 @@ METRICS: dict[str, MetricFn] = {
 }
 
 
+# The unit of each metric, as axis titles and tables state it (the docstrings above say why).
+METRIC_UNITS: dict[str, str] = {
+    "entropy_diff": "bits",
+    "area_diff": "fraction of image",
+    "iou": "overlap 0–1",
+    "intensity_dev": "fraction of Σref",
+}
+
+
 def compare(
     reference: np.ndarray,
     samples: np.ndarray,
@@ -310,6 +319,25 @@ DESCRIPTORS: dict[str, Descriptor] = {
     "tortuosity": tortuosity,
     "channel_iqr": channel_iqr,
 }
+
+
+# The unit of every column the descriptors write; ``channel_iqr_<c>`` is one per channel.
+DESCRIPTOR_UNITS: dict[str, str] = {
+    **{f"{m}_mean": unit for m, unit in METRIC_UNITS.items()},
+    "kept_fraction": "fraction of drawn",
+    "trace_area": "fraction of image",
+    "anisotropy": "axis ratio ≥ 1",
+    "tortuosity": "path / chord ≥ 1",
+    "channel_iqr_": "normalised intensity",
+}
+
+
+def descriptor_unit(column: str) -> str | None:
+    """The unit of a descriptor column (:data:`DESCRIPTOR_UNITS`), None for an unknown column."""
+    if column in DESCRIPTOR_UNITS:
+        return DESCRIPTOR_UNITS[column]
+    prefix = next((p for p in DESCRIPTOR_UNITS if p.endswith("_") and column.startswith(p)), None)
+    return DESCRIPTOR_UNITS[prefix] if prefix else None
 
 
 def describe(v: Variation, names: list[str] | tuple[str, ...]) -> dict[str, float]:

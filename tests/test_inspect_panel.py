@@ -28,6 +28,19 @@ def words(component) -> str:
     return " ".join(texts(component).split())
 
 
+def scales(component) -> list[tuple[str, float, float]]:
+    """(class, black value, white value) of every intensity scale in a component tree."""
+    if isinstance(component, (list, tuple)):
+        return [found for c in component for found in scales(c)]
+    if component is None or isinstance(component, (str, int, float)):
+        return []
+    own = []
+    if "ms-intensity" in (getattr(component, "className", None) or "").split():
+        props = component.to_plotly_json()["props"]
+        own = [(component.className, float(props["data-vmin"]), float(props["data-vmax"]))]
+    return own + scales(getattr(component, "children", None))
+
+
 @pytest.fixture
 def current(store):
     """A 6-frame map written to Tiled: frame i is constant i / 10, labels 0 0 1 1 -1 -1."""
@@ -109,7 +122,7 @@ def test_live_selection_shows_its_stored_frames(store, current, session):
     assert source.rows.tolist() == [1, 2, 3] and source.frames.tolist() == [6, 7, 8]
     stats = panel.stats_view(store, selection, current)
     assert f"Live frames of {session.id}" in words(stats) and "3 frames read in 1 request(s)" in words(stats)
-    assert "std (white = 0.163)" in words(stats)
+    assert [(lo, hi) for _, lo, hi in scales(stats)] == [(0.0, 1.0), (0.0, pytest.approx(0.163, abs=5e-4))]
     from core.selection import mean_std_images
 
     mean, std, _ = mean_std_images(source.images, source.dataset_id, source.rows)
@@ -144,3 +157,25 @@ def test_lasso_over_live_points_splits_them_from_the_map(store, current):
     assert map_panel.event_frame(store, current, {"points": live[:1]}, view) is None
     with pytest.raises(ValueError, match="2 live sessions"):
         map_panel.split_live([*live, {"id": "live:s-2:0"}])
+
+
+def test_every_image_states_its_intensity_scale(store, current):
+    """Mean (0–1), std (0 to its largest pixel), gallery and neighbours each carry a black-to-white
+    scale with the values its PNGs were drawn with; the std's top is that of frames 1, 2, 4."""
+    selection = {"indices": [4, 1, 2], "how": "lasso"}
+    stats = scales(panel.stats_view(store, selection, current))
+    assert [(lo, hi) for _, lo, hi in stats] == [(0.0, 1.0), (0.0, pytest.approx(np.std([0.1, 0.2, 0.4]), abs=5e-4))]
+    assert "ms-mean-scale" in stats[0][0] and "ms-std-scale" in stats[1][0]
+    assert [(lo, hi) for _, lo, hi in scales(panel.gallery_view(store, selection, current, 1))] == [(0.0, 1.0)]
+    assert [(lo, hi) for _, lo, hi in scales(panel.neighbours_view(store, {"index": 2}, current, k=3))] == [(0.0, 1.0)]
+    assert "normalised intensity" in words(panel.gallery_view(store, selection, current, 1))
+
+
+def test_a_map_without_clustering_says_not_clustered(store, current):
+    """No clustering run: the composition reads "not clustered" (not "noise") and captions carry
+    no cluster."""
+    unclustered = {**current, "clustering_id": None}
+    view, _ = panel.summary_view(store, {"indices": [0, 1, 4]}, unclustered)
+    assert "not clustered 3" in words(view) and "noise" not in words(view)
+    gallery = words(panel.gallery_view(store, {"indices": [0, 1]}, unclustered, 1))
+    assert gallery.startswith("#0 #1 ") and "noise" not in gallery and "c0" not in gallery

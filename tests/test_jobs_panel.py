@@ -9,7 +9,7 @@ import pytest
 
 from components.job_forms import build_params, explain, submit_job
 from components.job_runs import format_elapsed, refresh, status_row
-from components.quality_panel import loss_figure, quality_rows
+from components.quality_panel import quality_rows
 from components.status_banner import Check, banner, check_prefect, check_tiled, worker_check
 
 PROJECT = dict(latents_id="lat-1", method="umap", n_components=2, n_neighbors=15, min_dist=0.1, metric="euclidean")
@@ -163,8 +163,8 @@ def test_worker_check_from_deployments():
     assert "services-ok" in str(banner([Check("Tiled", True, "x"), Check("Worker", True, "polled 2 s ago")]))
 
 
-def test_quality_rows_and_loss_curve():
-    """Quality metadata becomes labelled values; the history a curve per loss term."""
+def test_quality_rows():
+    """Quality metadata becomes labelled values (the loss curve: tests/test_quality_panel.py)."""
     rows = quality_rows({"quality": {"silhouette": 0.61234, "davies_bouldin": 0.8, "calinski_harabasz": 1234.5,
                                      "participation_ratio": 3.2, "active_units": 6, "latent_dim": 8,
                                      "n_clusters": 4, "noise_fraction": 0.125, "scored_on": "embedding"}})
@@ -172,9 +172,6 @@ def test_quality_rows_and_loss_curve():
     assert values["Silhouette"] == "0.612" and values["Active units"] == "6 / 8" and values["Noise"] == "12.5 %"
     assert all(r.hint for r in rows)
     assert quality_rows({})[0].value == "–"
-    fig = loss_figure([{"epoch": e, "loss": 10 / e, "rec": 8 / e, "kl": 2 / e, "val_loss": None} for e in (1, 2, 3)])
-    assert [t.name for t in fig.data] == ["loss", "reconstruction", "KL"]
-    assert fig.layout.yaxis.type == "log"
 
 
 def test_result_fields_default_to_the_map_shown():

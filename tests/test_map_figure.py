@@ -104,6 +104,22 @@ def test_cluster_colouring_is_categorical_with_grey_noise():
     assert c.colorscale[2][1] != mf.NOISE_GREY
 
 
+def test_an_unclustered_map_says_not_clustered_not_noise():
+    """No clustering run: one grey entry "not clustered", in the colour bar, the density view and
+    the hover card; a clustering's -1 points stay "noise"."""
+    current = {**CURRENT, "clustering_id": None}
+    store = FakeStore()
+    fig, _, _, view, _ = mp.draw(store, current, "cluster")
+    bar = fig.data[0].marker.colorbar
+    assert list(bar.ticktext) == ["not clustered"] and "noise" not in json.dumps(fig.to_plotly_json()["data"])
+    assert "not clustered" in json.dumps([c.to_plotly_json() for c in mp.hover_card(store, current, 7)], default=str)
+    density, _ = mf.map_figure(store.xy, mf.colouring("cluster", store.labels, clustered=False), uirevision="p",
+                               limit=100, cap=100)
+    assert list(density.data[1].colorbar.ticktext) == ["not clustered"]
+    clustered, *_ = mp.draw(store, CURRENT, "cluster")
+    assert list(clustered.data[0].marker.colorbar.ticktext)[0] == "noise"
+
+
 def test_many_clusters_get_two_byte_codes_and_a_readable_colour_bar():
     """300 clusters: uint16 codes and at most ~30 ticks."""
     c = mf.cluster_colouring(np.arange(300))
@@ -295,6 +311,7 @@ class FakeStore:
         self.frames_table = pd.DataFrame({"index": np.arange(n), "source": [f"/data/f{i}.tif" for i in range(n)],
                                           "time": np.arange(n) * 0.5})
         self.fail = fail
+        self.projector = None  # the projection's "projector" metadata, None: not recorded
 
     def array(self, kind, id, name, index=slice(None)):
         if self.fail:
@@ -305,6 +322,8 @@ class FakeStore:
         return self.frames_table
 
     def metadata(self, kind, id):
+        if kind == "projections" and self.projector is not None:
+            return {"projector": self.projector}
         return {"name": "fake frames"}
 
     def images(self, dataset_id, index):
@@ -328,6 +347,36 @@ def test_draw_builds_the_map_options_and_view():
     assert [o["value"] for o in options] == ["cluster", "frame", "column:time"]
     assert view["kind"] == "points" and view["n"] == 300 and view["key"] == "cl-1"
     assert len(fig.data) == 1 and fig.layout.uirevision == "cl-1"
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_map_axes_are_named_by_method_and_component(method):
+    """Axes read "UMAP 1"/"UMAP 2", or "PC k (share %)" from the variance the fit recorded
+    (latent variances 9 : 4 : 1 give PC 1 64 % and PC 2 29 %); 3-D names its z axis too."""
+    from core.projection import Projector
+
+    a = np.random.default_rng(0).normal(size=(2000, 3))
+    q, _ = np.linalg.qr(a - a.mean(axis=0))  # orthogonal, zero-mean columns of equal variance
+    latents = q * [3.0, 2.0, 1.0]
+    _, params = Projector(method, n_neighbors=5).fit(latents[:300] if method == "umap" else latents).to_arrays()
+    store = FakeStore()
+    store.projector = params
+    fig, *_ = mp.draw(store, CURRENT, "cluster")
+    titles = fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+    assert titles == (("PC 1 (64 %)", "PC 2 (29 %)") if method == "pca" else ("UMAP 1", "UMAP 2"))
+    fig3, _ = mf.map_figure(store.xy[:, [0, 1, 0]], mf.colouring("frame", store.labels), uirevision="x",
+                            axes=mf.axis_titles({"method": method}, 3))
+    assert fig3.layout.scene.zaxis.title.text == ("PC 3" if method == "pca" else "UMAP 3")
+
+
+def test_older_projections_without_recorded_variance_get_plain_axes():
+    """A PCA projection without explained variance: "PC 2"; no projector record at all: "axis 2"."""
+    assert mf.axis_titles({"method": "pca"}, 2) == ["PC 1", "PC 2"]
+    assert mf.axis_titles(None, 2) == ["axis 1", "axis 2"]
+    fig, *_ = mp.draw(FakeStore(), CURRENT, "cluster")
+    assert fig.layout.yaxis.title.text == "axis 2"
+    assert mf.axis_titles({"method": "pca", "explained_variance_ratio": [0.9, 0.004]}, 2) == ["PC 1 (90 %)",
+                                                                                             "PC 2 (0.4 %)"]
 
 
 def test_a_projection_without_clustering_is_a_map():
