@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # JSON list of base URIs; one may end in ?api_key=KEY, the key it is read with).
     tiled_allowed_uris: list[str] = Field(default_factory=list)
 
+    # Web app request checks (app/guard.py).
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (name or name:port, as in the Host header) the web app answers besides "
+                    "127.0.0.1, localhost and [::1] on its port, e.g. the name a reverse proxy "
+                    "forwards; state-changing requests must come from an Origin on these hosts.",
+    )
+
     @property
     def api_key_file(self) -> Path:
         return self.data_dir / "tiled_api_key"
@@ -144,14 +152,6 @@ def _read_secret(path: Path) -> str | None:
         return path.read_text().strip() or None
     except FileNotFoundError:
         return None
-
-    # Web app request checks (app/guard.py), owned by the live/web-app work.
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Hosts (name or name:port, as in the Host header) the web app answers besides "
-                    "127.0.0.1, localhost and [::1] on its port, e.g. the name a reverse proxy "
-                    "forwards; state-changing requests must come from an Origin on these hosts.",
-    )
 
 
 @functools.cache
