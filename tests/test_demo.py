@@ -176,8 +176,10 @@ def test_two_demos_at_once_each_with_its_own_services_then_a_restart(tmp_path):
         )
         assert cli.returncode == 0 and cli.stdout.strip().startswith("ds-"), cli.stdout + cli.stderr
         assert any(d["id"] == cli.stdout.strip() for d in a.store().list("datasets"))
-        for running in (a, b):  # SQLite under two demos' load, without a lock error
+        for running in (a, b):  # SQLite under two demos' load, without a lock error; no secret in a log
             assert "database is locked" not in running.prefect_log()
+            logs = "".join(path.read_text(errors="replace") for path in running.data_dir.rglob("*.log"))
+            assert running.api_key not in logs and running.prefect_auth[1] not in logs
         stop_and_check_nothing_left(demos["a"])
 
         # Second start, with the simulator: it replays the demo frames to the live source.
