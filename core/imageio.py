@@ -8,7 +8,8 @@ Two steps, kept apart so a web form can check a path before any pixel is read:
   TIFF stack is never loaded whole.
 
 Formats: PNG/JPEG (Pillow), TIFF (tifffile, one frame per page), NPY/NPZ (numpy, no pickles),
-HDF5/NeXus (h5py), CBF/EDF (fabio). Pixel values are returned unchanged, including the negative
+HDF5/NeXus (h5py: the NeXus signal unless a dataset is named; external storage, virtual sources
+and external links only when they point inside the data roots), CBF/EDF (fabio). Pixel values are returned unchanged, including the negative
 values Pilatus detectors write into module gaps (-1) and dead pixels (-2): masking is a
 preprocessing choice, not a reading one.
 """

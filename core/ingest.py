@@ -6,7 +6,10 @@ on; only when nothing at all could be ingested does :class:`IngestError` stop th
 
 The dataset holds ``images`` (N, S, S) float32 in [0, 1] and a ``frames`` table with one row
 per image: ``index, source, frame_in_file, patch, patch_y, patch_x`` and whatever per-frame
-metadata the reader found (HDF5 dataset, NPZ array, CBF/EDF header fields).
+metadata the reader found (HDF5 dataset, NPZ array, CBF/EDF header fields). Its metadata says
+what was skipped (``n_failures``, ``failures``, and ``skipped``: one line for people) and which
+HDF5 datasets were read and why (``hdf5_datasets``). A run that stops on an exception leaves its
+dataset incomplete and marked failed: hidden from listings and refused as any flow's input.
 """
 
 from __future__ import annotations

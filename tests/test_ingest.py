@@ -189,6 +189,7 @@ def test_small_batches_keep_frame_order_and_metadata_columns(store, tmp_path, rn
     frames = store.frames(result.dataset_id)
     assert frames["frame_in_file"].tolist() == [0, 1, 2, 3, 4]
     assert set(frames["dataset"]) == {"/entry/data/data"}
+    assert store.metadata("datasets", result.dataset_id)["hdf5_datasets"] == {"/entry/data/data": "named"}
 
 
 def test_frames_of_another_shape_fail_when_size_is_none(store, tmp_path):
