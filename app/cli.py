@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def step_params(args: argparse.Namespace):
     """(flow name, validated parameters) for a step subcommand."""
-    from core.preprocess import PreprocessParams
+    from core.data.preprocess import PreprocessParams
     from flows import params as p
 
     if args.command == "ingest":
@@ -159,7 +159,7 @@ def use_services(settings: Settings) -> Settings:
 
 def run_step(settings: Settings, args: argparse.Namespace) -> int:
     from app.progress import follow
-    from core.store import Store
+    from core.data.store import Store
 
     flow_name, params = step_params(args)
     settings = use_services(settings)

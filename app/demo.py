@@ -29,7 +29,7 @@ DEMO_TAG = "demo"
 
 
 def demo_params(settings: Settings):
-    from core.preprocess import PreprocessParams
+    from core.data.preprocess import PreprocessParams
     from flows.params import BuildMapParams, ClusterOptions, IngestParams, ProjectOptions, TrainOptions
 
     return BuildMapParams(
@@ -80,7 +80,7 @@ def start_services(sup: Supervisor, settings: Settings) -> tuple[str, str]:
 
 
 def find_demo_map(settings: Settings) -> str | None:
-    from core.store import Store
+    from core.data.store import Store
 
     store = Store.from_settings(settings)
     for item in store.list("clusterings"):

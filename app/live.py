@@ -39,7 +39,7 @@ import numpy as np
 from flask import Flask, jsonify, request
 
 from app.services import Child, python_module, tail
-from core.live_store import LiveSession
+from core.live.session import LiveSession
 from core.settings import Settings
 from streaming.messages import typed_array
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.encode import encode_images  # noqa: E402
+from core.maps.encode import encode_images  # noqa: E402
 from core.models.vae import VAE, VAEConfig  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 **Pipeline.** For each frame size, a map is stored in a SimpleTiledServer (temp dir) the way
 the flows store one: a dataset whose metadata carries its ``PreprocessParams`` (size = the frame
-side), an untrained VAE of that image size (``core.checkpoint.save_model``; weights don't change
+side), an untrained VAE of that image size (``core.models.checkpoint.save_model``; weights don't change
 the arithmetic), a PCA fitted on random clustered latents and an HDBSCAN clustering of it. Real
 frames (the colloid series in ``../shared/data``, else the demo frames) are cropped to a square
 and resized to the side, then replayed by ``streaming.simulator.replay_zmq`` into the real
@@ -54,13 +54,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.checkpoint import save_model  # noqa: E402
-from core.clustering import cluster_hdbscan  # noqa: E402
-from core.encode import encode_images  # noqa: E402
+from core.models.checkpoint import save_model  # noqa: E402
+from core.maps.clustering import cluster_hdbscan  # noqa: E402
+from core.maps.encode import encode_images  # noqa: E402
 from core.models.vae import VAE, VAEConfig  # noqa: E402
-from core.preprocess import PreprocessParams  # noqa: E402
-from core.projection import Projector  # noqa: E402
-from core.store import Store  # noqa: E402
+from core.data.preprocess import PreprocessParams  # noqa: E402
+from core.maps.projection import Projector  # noqa: E402
+from core.data.store import Store  # noqa: E402
 from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa: E402
 from streaming.operator import PROJECTOR_PREFIX, LiveModel  # noqa: E402
 from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402

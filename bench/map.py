@@ -99,7 +99,7 @@ def synthetic_map(n: int, clusters: int = 10, seed: int = 0) -> tuple[np.ndarray
 
 
 class MemoryStore:
-    """The part of core.store.Store the map panel reads, from memory."""
+    """The part of core.data.store.Store the map panel reads, from memory."""
 
     project = "bench"
 

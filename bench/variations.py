@@ -6,7 +6,7 @@ into Python lists. Both modes do the whole job (decode, metrics and filters, des
 storage in a real Tiled server) on the same generator (an initialised, untrained GAN or VAE:
 weights do not change the arithmetic) and the same perturbations:
 
-- **ours**: what ``flows/variations.py`` runs: ``core.variations.sample_variations`` in batches
+- **ours**: what ``flows/variations.py`` runs: ``core.variations.sampling.sample_variations`` in batches
   into the flow's ``TiledSink`` (kept images appended to a Tiled node batch by batch), then the
   sink's tables, the summary and ``finish``. (The flow's clustering of the descriptors comes
   after, and is not timed here.)
@@ -50,11 +50,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.checkpoint import build_model  # noqa: E402
-from core.descriptors import Variation, compare, describe, foreground, sample_features  # noqa: E402
-from core.generator import decode, latent_dim_of, prior_latents  # noqa: E402
-from core.store import Store  # noqa: E402
-from core.variations import MemorySink, VariationParams, perturbations, sample_variations  # noqa: E402
+from core.models.checkpoint import build_model  # noqa: E402
+from core.variations.descriptors import Variation, compare, describe, foreground, sample_features  # noqa: E402
+from core.models.generator import decode, latent_dim_of, prior_latents  # noqa: E402
+from core.data.store import Store  # noqa: E402
+from core.variations.sampling import MemorySink, VariationParams, perturbations, sample_variations  # noqa: E402
 from flows.variations import TiledSink  # noqa: E402  (imports Prefect, but runs nothing of it)
 
 CPU = torch.device("cpu")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.settings import Settings
-from core.store import Store
+from core.data.store import Store
 
 _settings: Settings | None = None
 _store: Store | None = None

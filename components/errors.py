@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components import context
-from core.store import StoreUnavailable
+from core.data.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

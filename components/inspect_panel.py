@@ -15,7 +15,7 @@ own count and, when live points are in, its own titled mean/std images.
 The views are plain functions of ``(store, selection, current, ...)`` returning Dash components,
 so they run in a unit test without a browser; the callbacks only route and turn exceptions into
 an alert in the panel, so a Tiled failure never breaks the page. The numbers come from
-``core.selection``.
+``core.maps.selection``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.intensity import intensity_scale
 from components.map_data import cluster_name, latent_means, load_map, map_id
 from components.words import noun_for
-from core.live_store import LiveSession
-from core.selection import (
+from core.live.session import LiveSession
+from core.maps.selection import (
     NOISE,
     export_csv,
     export_latents_npy,
@@ -50,7 +50,7 @@ from core.selection import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 24  # thumbnails per gallery page: one screenful in a 4-column panel
-STATS_CAP = 5000  # frames averaged at most; more are sampled (core.selection.mean_std_images)
+STATS_CAP = 5000  # frames averaged at most; more are sampled (core.maps.selection.mean_std_images)
 N_NEIGHBOURS = 12  # neighbours of a clicked frame shown (the map panel selects any k of them)
 THUMB_PX, STATS_PX = 96, 256  # PNGs are shrunk to at most these (assets/style.css sizes .ms-thumb)
 HINT = "Lasso a region of the map (or box-select it) to see its frames here."
@@ -83,9 +83,9 @@ def selected_live(selection: dict | None) -> dict:
 
 # -- where a selection's frames come from: the map's dataset, a live session ----------------------
 class SessionImages:
-    """A live session's stored images, where :mod:`core.selection` reads a dataset's.
+    """A live session's stored images, where :mod:`core.maps.selection` reads a dataset's.
 
-    core.selection reads ``store.node("datasets", id)["images"]``; this answers with the
+    core.maps.selection reads ``store.node("datasets", id)["images"]``; this answers with the
     session's ``images`` array, so the same windowed reads and statistics serve live frames.
     """
 

@@ -1,6 +1,6 @@
 """The intensity scale of pictures drawn as grey PNGs: which value is black and which is white.
 
-Images reach the page as PNG data URIs (``core.selection.to_png_data_uri``), which carry no
+Images reach the page as PNG data URIs (``core.maps.selection.to_png_data_uri``), which carry no
 colour bar of their own, so every panel that shows one puts this strip under it. The values it
 states are the ``vmin``/``vmax`` the PNG was drawn with; ``data-vmin``/``data-vmax`` carry them
 for tests and the browser.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dash import html
 
-NORMALISED = "normalised intensity"  # datasets hold each frame scaled to [0, 1] (core.ingest)
+NORMALISED = "normalised intensity"  # datasets hold each frame scaled to [0, 1] (core.data.ingest)
 GRADIENT = {"background": "linear-gradient(to right, #000, #fff)", "height": "0.55rem", "flex": "1",
             "minWidth": "3rem", "border": "1px solid #adb5bd"}
 

@@ -20,7 +20,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from dash import html
 from pydantic import BaseModel, ValidationError
 
-from core.preprocess import PreprocessParams
+from core.data.preprocess import PreprocessParams
 from flows import params as fp
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from components import context
 from components.ids import CURRENT, RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
 from components.job_runs import chosen_results, find_result, refresh, result_options, unfinished
-from core.store import StoreError
+from core.data.store import StoreError
 
 log = logging.getLogger(__name__)
 

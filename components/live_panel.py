@@ -20,7 +20,7 @@ from dash import MATCH, Input, Output, State, callback, clientside_callback, ctx
 from components import context
 from components.errors import guarded
 from components.ids import CURRENT, part_ids
-from core.live_store import list_sessions
+from core.live.session import list_sessions
 
 STATUS_ID = "live-status"  # assets/live.js writes here
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.selection import NOISE
+from core.maps.selection import NOISE
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class MapData:
     labels: np.ndarray  # (N,) int
     frames: pd.DataFrame | None  # one row per frame, or None when the dataset has no usable table
     note: str | None = None  # what is missing, for the user (the map still shows)
-    projector: dict | None = None  # the projection's method and PCA variance (core.projection.to_arrays)
+    projector: dict | None = None  # the projection's method and PCA variance (core.maps.projection.to_arrays)
     clustered: bool = True  # False: labels are all NO_CLUSTER because no clustering was run
 
     @property

@@ -280,7 +280,7 @@ def highlight_trace(embedding: np.ndarray, indices: np.ndarray | None = None) ->
 def axis_titles(projector: Mapping[str, Any] | None, dims: int) -> list[str]:
     """Axis titles named by method and component: "UMAP 1", "PC 2 (31 %)".
 
-    ``projector`` is a projection's ``projector`` metadata (``core.projection.Projector.to_arrays``):
+    ``projector`` is a projection's ``projector`` metadata (``core.maps.projection.Projector.to_arrays``):
     PCA axes carry the share of the latent variance they explain when it was recorded, and
     older projections without it get plain "PC 2". Without a known method: "axis 2".
     """

@@ -12,7 +12,7 @@ Dash refuses a ``MATCH`` callback that writes a plain string id, so the panel wr
 round trip) forward whichever panel instance changed to the page stores.
 
 Every callback is a thin wrapper over a plain function that takes the store as an argument, so
-the logic can be tested without a browser and with any object that quacks like ``core.store.Store``.
+the logic can be tested without a browser and with any object that quacks like ``core.data.store.Store``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
 from components.words import plural
-from core.selection import nearest_neighbours, to_png_data_uri
+from core.maps.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
 

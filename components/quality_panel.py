@@ -1,7 +1,7 @@
 """Quality panel: the shown clustering's figures of merit and its model's training loss curve.
 
 Reads the clustering's ``quality`` metadata (written by the cluster flow, see
-``core.quality.latent_quality``) and the model's ``history`` (one dict per epoch).
+``core.maps.quality.latent_quality``) and the model's ``history`` (one dict per epoch).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from components import context
 from components.ids import CURRENT
 from components.errors import problem
-from core.store import StoreError
+from core.data.store import StoreError
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ def epoch_step(n_epochs: int) -> int:
 def loss_figure(history: list[dict] | None) -> go.Figure:
     """Per-epoch losses of a training history, one panel per quantity, shared epoch axis.
 
-    A VAE history (``{epoch, loss, rec, kl, val_loss}``, see ``core.train``) shows the total
-    loss (train and held-out) above reconstruction and KL; a GAN history (``core.train_gan``) the
+    A VAE history (``{epoch, loss, rec, kl, val_loss}``, see ``core.models.train``) shows the total
+    loss (train and held-out) above reconstruction and KL; a GAN history (``core.models.train_gan``) the
     Wasserstein estimate above the critic and generator losses. Linear axes fitted to each curve,
     so the descent shows; units on every y axis.
     """

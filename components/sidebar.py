@@ -20,7 +20,7 @@ from components import context
 from components.errors import problem
 from components.ids import CURRENT, RESULTS_VERSION
 from components.words import plural
-from core.store import KINDS, Store, StoreError
+from core.data.store import KINDS, Store, StoreError
 
 LEVELS = ("datasets", "models", "projections", "clusterings")
 WATCHED = tuple(kind for kind in KINDS if kind != "live")  # what the page's panels list

@@ -31,9 +31,9 @@ from components.inspect_panel import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
-from core.descriptors import METRIC_UNITS, descriptor_unit
-from core.selection import to_png_data_uri
-from core.variation_clusters import cut, cut_height, dendrogram_data
+from core.variations.descriptors import METRIC_UNITS, descriptor_unit
+from core.maps.selection import to_png_data_uri
+from core.variations.clusters import cut, cut_height, dendrogram_data
 
 LEAF_LABELS = 40  # at most this many dendrogram leaves are labelled (every k-th past that)
 GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first

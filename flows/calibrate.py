@@ -1,6 +1,6 @@
 """Flow: sweep γ around reference states and suggest the one that moves images as much as time does.
 
-``calibrations/<id>`` holds the tables of :class:`core.calibration.Calibration`:
+``calibrations/<id>`` holds the tables of :class:`core.variations.calibration.Calibration`:
   sweep     gamma, metric, mean, median, q10, q90   one row per (γ, metric)
   distance  gamma, distance_per_dim, expected_distance_per_dim
   bands     metric, mean, median, q10, q90, n_pairs  (only with real frames)
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from core.calibration import Calibration, calibrate_gamma
-from core.checkpoint import load_model
-from core.device import pick_device
-from core.generator import latent_dim_of
-from core.selection import read_images
+from core.variations.calibration import Calibration, calibrate_gamma
+from core.models.checkpoint import load_model
+from core.models.device import pick_device
+from core.models.generator import latent_dim_of
+from core.maps.selection import read_images
 from core.settings import get_settings
 from flows.params import CalibrateParams
 from flows.progress import CancelCheck, FlowProgress

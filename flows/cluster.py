@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from core.clustering import cluster_hdbscan
-from core.quality import latent_quality
+from core.maps.clustering import cluster_hdbscan
+from core.maps.quality import latent_quality
 from flows.params import ClusterParams
 from flows.progress import FlowProgress
 from flows.store import read_array, read_metadata, write_result

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from core.checkpoint import load_model
-from core.device import pick_device
-from core.encode import encode_dataset
+from core.models.checkpoint import load_model
+from core.models.device import pick_device
+from core.maps.encode import encode_dataset
 from core.settings import get_settings
 from flows.params import EncodeParams
 from flows.progress import FlowProgress

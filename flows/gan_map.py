@@ -2,7 +2,7 @@
 
 A GAN has no encoder, so its map is built from latents we choose: ``n_samples`` draws from the
 prior N(0, I), decoded, and optionally real frames inverted (z optimised until G(z) matches the
-frame, ``core.generator.invert``) so a scientist can lasso real observations among the
+frame, ``core.models.generator.invert``) so a scientist can lasso real observations among the
 generated ones. A VAE's decoder serves too.
 
 Writes, then maps with the project and cluster flows (as subflows, like ``build-map``):
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from prefect import flow, task
 
-from core.checkpoint import load_model
-from core.device import pick_device
-from core.generator import decode_batches, invert, latent_dim_of, prior_latents
-from core.selection import read_images
+from core.models.checkpoint import load_model
+from core.models.device import pick_device
+from core.models.generator import decode_batches, invert, latent_dim_of, prior_latents
+from core.maps.selection import read_images
 from core.settings import get_settings
 from flows.cluster import cluster_flow
 from flows.params import ClusterParams, GANMapParams, ProjectParams

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from core.imageio import split_api_key
-from core.ingest import ingest
+from core.data.imageio import split_api_key
+from core.data.ingest import ingest
 from core.settings import Settings, get_settings
 from flows.params import IngestParams
 from flows.progress import FlowProgress

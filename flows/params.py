@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.imageio import split_api_key
-from core.ingest import TILED_PREFIXES
-from core.preprocess import PreprocessParams
-from core.store import KEY_PATTERN
+from core.data.imageio import split_api_key
+from core.data.ingest import TILED_PREFIXES
+from core.data.preprocess import PreprocessParams
+from core.data.store import KEY_PATTERN
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
 ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored result, e.g. ds-2026...")]
@@ -142,7 +142,7 @@ class SampleVariationsParams(_Params):
     seed: int = Field(0, ge=0)
     batch_size: int | None = Field(None, ge=1, le=8192, description="Decoded at once; None: 256 on a GPU, 16 on a CPU.")
     filters: VariationFilters = Field(default_factory=VariationFilters)
-    descriptors: list[str] | None = Field(None, description="Names from core.descriptors.DESCRIPTORS; None = all.")
+    descriptors: list[str] | None = Field(None, description="Names from core.variations.descriptors.DESCRIPTORS; None = all.")
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
     min_cluster_size: int = Field(5, ge=2, le=10_000)
     name: str | None = Field(None, max_length=200)
@@ -150,7 +150,7 @@ class SampleVariationsParams(_Params):
 
 # -- GAN: training, γ calibration, a map of generated and inverted frames ------------------------
 class TrainGANParams(_Params):
-    """A progressively grown WGAN-GP (core.train_gan); defaults are ProGAN's, as there."""
+    """A progressively grown WGAN-GP (core.models.train_gan); defaults are ProGAN's, as there."""
 
     dataset_id: ResultId
     latent_dim: int = Field(64, ge=2, le=512, description="Size of z, the space the variations perturb.")
@@ -164,7 +164,7 @@ class TrainGANParams(_Params):
     name: str | None = Field(None, max_length=200)
 
 
-GAMMA_SWEEP = [0.25 * k for k in range(1, 9)]  # 0.25 … 2.0, as core.calibration.DEFAULT_GAMMAS (no torch here)
+GAMMA_SWEEP = [0.25 * k for k in range(1, 9)]  # 0.25 … 2.0, as core.variations.calibration.DEFAULT_GAMMAS (no torch here)
 
 
 class CalibrateParams(_Params):

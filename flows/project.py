@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from core.projection import Projector
+from core.maps.projection import Projector
 from flows.params import ProjectParams
 from flows.progress import FlowProgress
 from flows.store import read_array, read_metadata, write_result

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.settings import get_settings
-from core.store import Store, StoreError, StoreUnavailable
+from core.data.store import Store, StoreError, StoreUnavailable
 
 
 def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:

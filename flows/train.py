@@ -6,12 +6,12 @@ from dataclasses import asdict
 
 from prefect import flow, get_run_logger, task
 
-from core.checkpoint import save_model
+from core.models.checkpoint import save_model
 from core.models import square_side
 from core.models.vae import VAEConfig
 from core.settings import get_settings
-from core.train import TrainParams as CoreTrainParams
-from core.train import train_vae
+from core.models.train import TrainParams as CoreTrainParams
+from core.models.train import train_vae
 from flows.params import TrainParams
 from flows.progress import FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, read_array

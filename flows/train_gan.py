@@ -1,6 +1,6 @@
 """Flow: a dataset → a progressively grown WGAN-GP stored in Tiled beside the VAEs.
 
-``models/<id>`` holds what :func:`core.checkpoint.save_model` writes (``weights`` and the
+``models/<id>`` holds what :func:`core.models.checkpoint.save_model` writes (``weights`` and the
 config, family "gan") plus ``samples``: uint8 (n, C, r, r) images the generator made from
 fixed latents after the last epoch, so the page can show what a model draws without loading
 torch. Metadata: dataset_id, the training parameters, the per-epoch history and the last
@@ -15,12 +15,12 @@ from dataclasses import asdict
 import numpy as np
 from prefect import flow, get_run_logger, task
 
-from core.checkpoint import save_model
-from core.device import pick_device
+from core.models.checkpoint import save_model
+from core.models.device import pick_device
 from core.models import square_side
 from core.models.gan import GANConfig
 from core.settings import get_settings
-from core.train_gan import GANTrainParams, train_gan
+from core.models.train_gan import GANTrainParams, train_gan
 from flows.params import TrainGANParams
 from flows.progress import CancelCheck, FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, read_array

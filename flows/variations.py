@@ -21,21 +21,21 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from core.checkpoint import load_model
-from core.descriptors import DESCRIPTORS
-from core.device import pick_device
-from core.generator import latent_dim_of, prior_latents
+from core.models.checkpoint import load_model
+from core.variations.descriptors import DESCRIPTORS
+from core.models.device import pick_device
+from core.models.generator import latent_dim_of, prior_latents
 from core.settings import get_settings
-from core.store import NodeWriter
-from core.variation_clusters import cluster_variations
-from core.variations import FilterParams, VariationParams, sample_variations
+from core.data.store import NodeWriter
+from core.variations.clusters import cluster_variations
+from core.variations.sampling import FilterParams, VariationParams, sample_variations
 from flows.params import ReferenceStates, SampleVariationsParams
 from flows.progress import CancelCheck, FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, read_metadata
 
 
 class TiledSink:
-    """core.variations' sink that appends kept images to a Tiled node and keeps the small rest."""
+    """core.variations.sampling' sink that appends kept images to a Tiled node and keeps the small rest."""
 
     def __init__(self, writer: NodeWriter):
         self.writer = writer

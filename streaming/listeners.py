@@ -21,7 +21,7 @@ arroyopy's own listeners are not reused, for these reasons (arroyopy 0.2.2):
   deletions (``arroyopy/files.py:27-34``), cannot be stopped (``stop()`` is a no-op,
   ``files.py:36``), and importing ``arroyopy.files`` adds a handler to, and sets the level of,
   a logger as a side effect (``files.py:10-12``). :class:`FolderListener` watches with a stop
-  event, waits until a file's size stops changing, reads it with :mod:`core.imageio`, and never
+  event, waits until a file's size stops changing, reads it with :mod:`core.data.imageio`, and never
   imports that module.
 * arroyopy's ``Listener.__init__`` is kept (it stores the operator); ``ZMQListener`` skips it.
 """
@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from arroyopy import Listener
 
-from core.imageio import SUPPORTED_EXTENSIONS, ImageReadError, Source, read_frames, strip_query
+from core.data.imageio import SUPPORTED_EXTENSIONS, ImageReadError, Source, read_frames, strip_query
 from streaming.messages import Frame, FrameError, StreamEnd, frame_from_parts
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class TiledFrameListener(_StoppableListener):
     @classmethod
     def from_uri(cls, operator: FrameSink, uri: str, *, api_key: str | None = None,
                  poll: float = 0.5, start_index: int = 0) -> TiledFrameListener:
-        from core.imageio import open_tiled_array
+        from core.data.imageio import open_tiled_array
 
         node = open_tiled_array(uri, api_key)
         return cls(operator, node, strip_query(uri.removeprefix("tiled+")), poll=poll,

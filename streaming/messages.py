@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from arroyopy.schemas import Message
 
-from core.store import clean_metadata
+from core.data.store import clean_metadata
 
 MAX_FRAME_BYTES = 1 << 30  # a 1 GiB frame is a broken header, not a detector
 TWO_TIME = "two-time"  # metadata["kind"] of a frame that is a two-time correlation map

@@ -2,7 +2,7 @@
 
 For each batch it takes off its queue (everything waiting, up to ``max_batch``), the operator
 preprocesses every frame exactly as the model's training dataset was (the dataset's stored
-:class:`~core.preprocess.PreprocessParams`), encodes the images in one forward pass, places the
+:class:`~core.data.preprocess.PreprocessParams`), encodes the images in one forward pass, places the
 posterior means on the stored map with ``Projector.transform`` (never refitting) and gives each
 point a cluster. It times each stage (``queue_wait``, ``preprocess``, ``encode``, ``project``,
 ``cluster``, and ``publish`` in the totals) and publishes one
@@ -11,7 +11,7 @@ session stores them, so a selection of live points shows their frames) and numbe
 ``k`` of the session is ``row`` k, whatever batch it came in.
 
 A frame marked as a two-time correlation map (``metadata["kind"] == "two-time"``, see
-:mod:`streaming.messages`) also gets :func:`core.xpcs.non_equilibrium` of the raw map, before
+:mod:`streaming.messages`) also gets :func:`core.xpcs.two_time.non_equilibrium` of the raw map, before
 preprocessing rescales it (timed with ``preprocess``); other frames get NaN.
 
 A frame that cannot be used (wrong shape, mostly NaN/inf, unreadable) becomes a
@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 from arroyopy import Operator
 
-from core.clustering import assign_nearest
-from core.preprocess import PreprocessParams, preprocess_frame
-from core.projection import Projector
-from core.xpcs import non_equilibrium
+from core.maps.clustering import assign_nearest
+from core.data.preprocess import PreprocessParams, preprocess_frame
+from core.maps.projection import Projector
+from core.xpcs.two_time import non_equilibrium
 from streaming.messages import TWO_TIME, Frame, FrameBatch, FrameError, ResultBatch, StreamEnd
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class ClusterAssigner:
     stored parameters and ``prediction_data=True``; when that reproduces the stored labels
     exactly, new points get ``hdbscan.approximate_predict`` (which can say "noise", -1).
     Otherwise, and for clusterings made by something else, each new point takes the label of its
-    nearest clustered point (:func:`core.clustering.assign_nearest`). ``method`` says which.
+    nearest clustered point (:func:`core.maps.clustering.assign_nearest`). ``method`` says which.
     """
 
     def __init__(self, space: str, points: np.ndarray | None, labels: np.ndarray | None,
@@ -136,8 +136,8 @@ class LiveModel:
         The model, dataset and latents come from the projection's metadata; a clustering must
         belong to that projection.
         """
-        from core.checkpoint import load_model
-        from core.device import pick_device
+        from core.models.checkpoint import load_model
+        from core.models.device import pick_device
 
         meta = store.metadata("projections", projection_id)
         arrays = {
@@ -372,7 +372,7 @@ class LiveOperator(Operator):
         self._place(np.zeros((1, *shape), np.float32), lambda stage: None)  # (1, [C,] S, S)
 
     def _place(self, images: np.ndarray, lap: Any) -> tuple[np.ndarray, np.ndarray]:
-        from core.encode import encode_images
+        from core.maps.encode import encode_images
 
         mu, _ = encode_images(self.live.model, images, batch_size=len(images))  # (n, d)
         lap("encode")
@@ -384,7 +384,7 @@ class LiveOperator(Operator):
 
 
 def two_time_measure(array: np.ndarray) -> float:
-    """:func:`core.xpcs.non_equilibrium` of a frame that says it is a two-time map, or why not."""
+    """:func:`core.xpcs.two_time.non_equilibrium` of a frame that says it is a two-time map, or why not."""
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise ValueError(f"frame marked kind={TWO_TIME!r} has shape {array.shape}; a two-time "
                          "map is square (T, T): check what the producer sends")

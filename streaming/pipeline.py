@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.imageio import strip_query
-from core.live_store import LiveSession
+from core.data.imageio import strip_query
+from core.live.session import LiveSession
 from streaming.listeners import listener_for
 from streaming.operator import LiveModel, LiveOperator
 from streaming.publishers import TiledPublisher, WebSocketPublisher
@@ -179,7 +179,7 @@ async def prepare_map(settings: Any, config: LiveConfig, *, store: Any = None) -
     """The store and the map's :class:`LiveModel`, warmed up (see :meth:`LiveOperator.warm_up`)."""
     clock = time.perf_counter()
     if store is None:
-        from core.store import Store
+        from core.data.store import Store
 
         store = await asyncio.to_thread(Store.from_settings, settings)
     live = await asyncio.to_thread(LiveModel.from_store, store, config.projection_id,

@@ -37,7 +37,7 @@ import numpy as np
 from arroyopy import Publisher
 from websockets.exceptions import ConnectionClosed
 
-from core.live_store import LiveSession
+from core.live.session import LiveSession
 from streaming.messages import ResultBatch, StreamEnd, encode_batch
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Replay a real frame series as if a detector were producing it, over ZMQ or into a folder.
 
 So live mode can be shown and tested without a beamline: ``morphospace simulate`` loads a series
-(an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.imageio` reads), optionally turns
-it into sliding two-time correlation maps (:mod:`core.xpcs`), and sends it at a chosen rate.
+(an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.data.imageio` reads), optionally turns
+it into sliding two-time correlation maps (:mod:`core.xpcs.two_time`), and sends it at a chosen rate.
 Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_METADATA`), so the
 live operator adds its non-equilibrium measure; a folder of ``.npy`` files carries no metadata.
 
@@ -23,8 +23,8 @@ from typing import Literal
 
 import numpy as np
 
-from core.imageio import iter_array_frames, read_frames, resolve_sources
-from core.xpcs import sliding_two_time
+from core.data.imageio import iter_array_frames, read_frames, resolve_sources
+from core.xpcs.two_time import sliding_two_time
 from streaming.messages import TWO_TIME, end_parts, frame_to_parts
 
 Progress = Callable[[int, int], None]

@@ -53,7 +53,7 @@ def tiled_server(tmp_path_factory):
 @pytest.fixture
 def store(tiled_server):
     """A Store on the session server, in a project of its own."""
-    from core.store import Store
+    from core.data.store import Store
 
     uri = tiled_server.uri.split("?")[0]
     return Store.from_uri(uri, api_key=tiled_server.api_key, project=f"t{uuid.uuid4().hex[:8]}")
@@ -130,7 +130,7 @@ def worker(prefect_process, tiled_server, prefect_server, tmp_path_factory):  # 
 def built_map(worker):
     """A real build-map run (the demo frames, small) through Prefect; returns the result ids."""
     from app.services import wait_until
-    from core.preprocess import PreprocessParams
+    from core.data.preprocess import PreprocessParams
     from flows.params import BuildMapParams, IngestParams, ProjectOptions, TrainOptions
     from flows.submit import deployments_registered, submit, wait
 
@@ -144,7 +144,7 @@ def built_map(worker):
     )
     run_id = submit("build-map", params)
     wait(run_id, timeout=300, poll=0.5)
-    from core.store import Store
+    from core.data.store import Store
 
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
     ids = {}

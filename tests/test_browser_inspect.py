@@ -85,7 +85,7 @@ def test_gallery_shows_captioned_thumbnails_and_pages(page):
 
 def test_clicked_frame_shows_its_latent_neighbours(page, worker):
     """Clicking a frame of the map shows it and its 12 nearest latent neighbours, nearest first."""
-    from core.store import Store
+    from core.data.store import Store
 
     clustering_id = page.find_element(By.CSS_SELECTOR, ".ms-map-count").get_attribute("title").split()[-1]
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)

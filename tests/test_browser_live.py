@@ -165,7 +165,7 @@ def test_lasso_over_live_points_counts_them_in_the_inspect_panel(page):
 
 def test_two_time_map_shows_its_non_equilibrium_measure(page):
     """A frame sent as a two-time map: its measure in #live-status and in its points' hover text."""
-    from core.xpcs import non_equilibrium
+    from core.xpcs.two_time import non_equilibrium
     from streaming.simulator import TWO_TIME_METADATA
 
     lag = np.abs(np.subtract.outer(np.arange(500), np.arange(500)))

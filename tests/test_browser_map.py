@@ -37,7 +37,7 @@ def page(browser, web_app):
 @pytest.fixture(scope="module")
 def embedding(page, worker):
     """The stored embedding of the map the page shows (its clustering id is the count line's title)."""
-    from core.store import Store
+    from core.data.store import Store
 
     clustering_id = page.find_element(By.CSS_SELECTOR, COUNT).get_attribute("title").split()[-1]
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)

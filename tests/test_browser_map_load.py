@@ -29,7 +29,7 @@ GRAPH = ".ms-map .js-plotly-plot"
 @pytest.fixture(scope="module")
 def store(tiled_server):
     """This module's project on the session's Tiled server, empty at first."""
-    from core.store import Store
+    from core.data.store import Store
 
     return Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
                           project=f"mapload{uuid.uuid4().hex[:6]}")

@@ -40,7 +40,7 @@ def panel_text(driver, css: str) -> str:
 
 def lasso_a_few(driver, worker, few: int = 5, side: float = 30) -> None:
     """Lasso a box of ``side`` px holding about ``few`` points of the map shown (a quick run)."""
-    from core.store import Store
+    from core.data.store import Store
 
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
     clustering_id = driver.find_element(By.CSS_SELECTOR, ".ms-map-count").get_attribute("title").split()[-1]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from core.calibration import calibrate_gamma, real_bands, suggest_gamma
-from core.generator import decode_batches, prior_latents
+from core.variations.calibration import calibrate_gamma, real_bands, suggest_gamma
+from core.models.generator import decode_batches, prior_latents
 from core.models.vae import VAE, VAEConfig
 
 D = 6

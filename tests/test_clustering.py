@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from core.clustering import ClusterResult, assign_nearest, cluster_hdbscan
+from core.maps.clustering import ClusterResult, assign_nearest, cluster_hdbscan
 
 CENTRES = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
 

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from core.store import Store
+from core.data.store import Store
 from streaming.messages import frame_from_parts
 
 from tests.conftest import DEMO_DATA, _free_port

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.descriptors import (
+from core.variations.descriptors import (
     DESCRIPTORS, Variation, area_diff, compare, describe, foreground, foreground_centroid,
     intensity_dev, iou, path_tortuosity, principal_axis_ratio, sample_features, shannon_entropy,
 )

@@ -7,12 +7,12 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
-from core.clustering import cluster_hdbscan
-from core.encode import encode_images
+from core.maps.clustering import cluster_hdbscan
+from core.maps.encode import encode_images
 from core.models.vae import VAEConfig
-from core.projection import Projector
-from core.quality import latent_quality
-from core.train import TrainParams, train_vae
+from core.maps.projection import Projector
+from core.maps.quality import latent_quality
+from core.models.train import TrainParams, train_vae
 
 # Measured on this machine (2 CPU cores, torch 2.13 CPU), min_cluster_size=30: 8 epochs, seed 0
 # gives ARI 0.853 (10 clusters, 4 % noise); 10 epochs gives 0.895 (seed 0) and 0.885 (seed 1).

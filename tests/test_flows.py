@@ -35,7 +35,7 @@ def test_build_map_results_are_complete_and_consistent(built_map, submit_and_wai
     """
     from tiled.client import from_uri
 
-    from core.store import Store
+    from core.data.store import Store
     from flows.params import ClusterParams
     from flows.project import load_projector
 
@@ -120,10 +120,10 @@ def test_path_outside_data_roots_fails_the_run(submit_and_wait, tmp_path):
 
 def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_and_wait, tiled_server):
     """Four lassoed frames × 16 samples: each kept image in Tiled is G(z_i + ε_ij), in ‖ε‖ order."""
-    from core.checkpoint import load_model
-    from core.generator import decode
-    from core.store import Store
-    from core.variations import perturbations
+    from core.models.checkpoint import load_model
+    from core.models.generator import decode
+    from core.data.store import Store
+    from core.variations.sampling import perturbations
     from flows.params import ReferenceStates, SampleVariationsParams
 
     store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key, project=INTEGRATION_PROJECT)

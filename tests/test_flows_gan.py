@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def runner(worker):
     """``submit(flow, params)`` starts a run; ``result(run_id, kind)`` waits, then gives what it stored."""
     from app.services import wait_until
-    from core.store import Store
+    from core.data.store import Store
     from flows.submit import deployments_registered, submit, wait
 
     wait_until(worker["child"], deployments_registered, timeout=120)
@@ -35,7 +35,7 @@ def untrained_gan(store) -> str:
     """A fully grown, untrained 32 px GAN written straight to the store: any generator maps."""
     import torch
 
-    from core.checkpoint import save_model
+    from core.models.checkpoint import save_model
     from core.models.gan import GAN, GANConfig
 
     torch.manual_seed(0)
@@ -73,7 +73,7 @@ def test_train_gan_stores_a_generator_and_its_samples(runner, runs):
     """The trained GAN loads back fully grown, draws 32×32 images and keeps its last samples."""
     import torch
 
-    from core.checkpoint import load_model
+    from core.models.checkpoint import load_model
 
     store = runner.store
     model_id = runner.result(runs["train-gan"], "models")
@@ -111,7 +111,7 @@ def test_gan_map_places_real_frames_among_prior_draws(runner, runs, built_map):
 
 def test_calibrate_gamma_suggests_one_of_the_swept_values(runner, runs):
     """The built map's VAE swept over 3 γ around 4 lassoed frames, against consecutive real frames."""
-    from core.descriptors import METRICS
+    from core.variations.descriptors import METRICS
 
     store = runner.store
     calibration_id = runner.result(runs["calibrate-gamma"], "calibrations")

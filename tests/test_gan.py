@@ -10,15 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.checkpoint import arrays_to_state, build_model, load_file, save_file, state_to_arrays
-from core.generator import (
+from core.models.checkpoint import arrays_to_state, build_model, load_file, save_file, state_to_arrays
+from core.models.generator import (
     decode_batches, decoder_for, image_shape_of, invert, latent_dim_of, prior_latents,
 )
 from core.models.gan import (
     GAN, EqualizedConv2d, EqualizedLinear, GANConfig, gradient_penalty, minibatch_std, pixel_norm,
 )
 from core.models.vae import VAE, VAEConfig
-from core.train_gan import GANTrainParams, train_gan
+from core.models.train_gan import GANTrainParams, train_gan
 
 TINY = dict(image_size=32, latent_dim=8, base_channels=4, max_channels=8)
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import load_file, save_file
-from core.encode import encode_images
-from core.generator import decode, image_shape_of, invert
+from core.models.checkpoint import load_file, save_file
+from core.maps.encode import encode_images
+from core.models.generator import decode, image_shape_of, invert
 from core.models import grid_size, square_side
 from core.models.gan import GANConfig
 from core.models.vae import VAE, VAEConfig
-from core.preprocess import SIZE_RANGE, PreprocessParams
-from core.train import TrainParams, train_vae
-from core.train_gan import GANTrainParams, train_gan
+from core.data.preprocess import SIZE_RANGE, PreprocessParams
+from core.models.train import TrainParams, train_vae
+from core.models.train_gan import GANTrainParams, train_gan
 
 
 def blobs(n: int, side: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import tifffile
 from PIL import Image
 
 from tests.conftest import shared_data
-from core.imageio import (
+from core.data.imageio import (
     ImageReadError,
     Source,
     iter_array_frames,

@@ -9,9 +9,9 @@ from PIL import Image
 
 from tests.conftest import DEMO_DATA, shared_data
 from tests.http_recorder import recorder  # noqa: F401  a fixture
-from core.ingest import IngestError, ingest, ingest_array, read_tiled_array
-from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
-from core.store import StoreError
+from core.data.ingest import IngestError, ingest, ingest_array, read_tiled_array
+from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
+from core.data.store import StoreError
 
 RAW = dict(size=None, clip_percentiles=None, normalize=False)  # every step off
 
@@ -302,7 +302,7 @@ def test_tiled_host_off_the_list_is_never_requested(store, tiled_server, recorde
 def test_allowed_server_gets_the_key_as_a_header_and_its_reply_is_not_echoed(store, recorder):
     """An allowed server that does not answer as Tiled gives one line without its body; the
     key from the spec is never part of a requested address."""
-    from core.ingest import ImageReadError
+    from core.data.ingest import ImageReadError
 
     with pytest.raises(ImageReadError) as info:
         ingest(f"tiled+{recorder.uri}/metadata/x?api_key=k-5150", store, PreprocessParams(), roots=[],
@@ -379,8 +379,8 @@ LARGE_FRAME_SCRIPT = """
 import resource, sys
 import numpy as np
 from pathlib import Path
-from core.imageio import Source, read_frames
-from core.preprocess import PreprocessParams, preprocess_frame
+from core.data.imageio import Source, read_frames
+from core.data.preprocess import PreprocessParams, preprocess_frame
 
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]) * 2**20,) * 2)
 for patch in (None, 1000):

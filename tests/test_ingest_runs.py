@@ -20,7 +20,7 @@ def test_train_refuses_an_interrupted_ingest(worker, tiled_server):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from app.services import wait_until
-    from core.store import Store
+    from core.data.store import Store
     from flows.params import TrainParams
     from flows.submit import RunFailed, deployments_registered, submit, wait
 

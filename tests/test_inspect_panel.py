@@ -10,7 +10,7 @@ from components import context
 from components import inspect_panel as panel
 from components import map_panel
 from components.map_data import map_id
-from core.live_store import LiveSession
+from core.live.session import LiveSession
 from core.settings import Settings
 
 
@@ -123,7 +123,7 @@ def test_live_selection_shows_its_stored_frames(store, current, session):
     stats = panel.stats_view(store, selection, current)
     assert f"Live frames of {session.id}" in words(stats) and "3 frames read in 1 request(s)" in words(stats)
     assert [(lo, hi) for _, lo, hi in scales(stats)] == [(0.0, 1.0), (0.0, pytest.approx(0.163, abs=5e-4))]
-    from core.selection import mean_std_images
+    from core.maps.selection import mean_std_images
 
     mean, std, _ = mean_std_images(source.images, source.dataset_id, source.rows)
     assert np.allclose(mean, 0.6) and np.allclose(std, np.sqrt(0.08 / 3))

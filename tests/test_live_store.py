@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.live_store import IMAGE_CHUNK_BYTES, LATER_COLUMNS, LiveSession, points_schema
+from core.live.session import IMAGE_CHUNK_BYTES, LATER_COLUMNS, LiveSession, points_schema
 
 
 def images(values: list[float]) -> np.ndarray:

@@ -301,7 +301,7 @@ def test_parse_svg_path():
 
 # -- the panel's plain functions on an in-memory store -----------------------------------------
 class FakeStore:
-    """Just what the map panel reads from core.store.Store."""
+    """Just what the map panel reads from core.data.store.Store."""
 
     project = "fake"
 
@@ -353,7 +353,7 @@ def test_draw_builds_the_map_options_and_view():
 def test_map_axes_are_named_by_method_and_component(method):
     """Axes read "UMAP 1"/"UMAP 2", or "PC k (share %)" from the variance the fit recorded
     (latent variances 9 : 4 : 1 give PC 1 64 % and PC 2 29 %); 3-D names its z axis too."""
-    from core.projection import Projector
+    from core.maps.projection import Projector
 
     a = np.random.default_rng(0).normal(size=(2000, 3))
     q, _ = np.linalg.qr(a - a.mean(axis=0))  # orthogonal, zero-mean columns of equal variance
@@ -389,7 +389,7 @@ def test_a_projection_without_clustering_is_a_map():
 
 
 class ListingStore:
-    """Just ``list`` of core.store.Store, newest first."""
+    """Just ``list`` of core.data.store.Store, newest first."""
 
     def __init__(self, **kinds):
         self.kinds = kinds

@@ -12,8 +12,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
-from core.clustering import cluster_hdbscan
-from core.projection import GRAPH_SHARE, Projector, knn_fuzzy_transform, warm_up_umap
+from core.maps.clustering import cluster_hdbscan
+from core.maps.projection import GRAPH_SHARE, Projector, knn_fuzzy_transform, warm_up_umap
 
 # Measured on this machine (seeded, 1500 of 1797 digits fitted, defaults otherwise):
 DIGITS_ARI_FLOOR = 0.85  # UMAP + HDBSCAN(min_cluster_size=15) gave ARI 0.897 (2.3 % noise)
@@ -140,7 +140,7 @@ def test_invalid_inputs_are_refused(rng):
 def test_core_imports_stay_light():
     """Importing the science modules pulls in neither dash, prefect nor umap (imported lazily)."""
     code = (
-        "import sys, core.projection, core.clustering, core.quality;"
+        "import sys, core.maps.projection, core.maps.clustering, core.maps.quality;"
         "print(sorted(m for m in ('dash', 'prefect', 'umap', 'hdbscan') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -233,7 +233,7 @@ def test_umap_round_trip_without_refit(digits):
 
 def test_umap_reference_set_is_capped(digits, monkeypatch):
     """Beyond STORED_FIT_MAX fitted rows, a seeded subsample is kept for the stored transform."""
-    import core.projection as projection
+    import core.maps.projection as projection
 
     X, _, proj, _ = digits
     monkeypatch.setattr(projection, "STORED_FIT_MAX", 200)

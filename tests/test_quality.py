@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from core.quality import active_units, cluster_scores, latent_quality, participation_ratio
+from core.maps.quality import active_units, cluster_scores, latent_quality, participation_ratio
 
 
 def orthonormal_columns(n, k, rng):

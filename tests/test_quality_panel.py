@@ -9,7 +9,7 @@ from components.quality_panel import CRITIC, NATS, epoch_step, loss_figure
 
 
 def vae_history(n: int, held_out: bool = True) -> list[dict]:
-    """n epochs of a VAE history as core.train writes it: rec ~10x the KL, both falling."""
+    """n epochs of a VAE history as core.models.train writes it: rec ~10x the KL, both falling."""
     return [{"epoch": e, "epochs": n, "rec": 400 + 300 / e, "kl": 20 + 10 / e, "loss": 420 + 310 / e,
              "val_loss": 430 + 300 / e if held_out else None, "seconds": 1.0} for e in range(1, n + 1)]
 
@@ -41,7 +41,7 @@ def test_without_held_out_frames_only_train_curves():
 
 
 def test_gan_history_shows_the_wasserstein_estimate_and_both_losses():
-    """A GAN history (core.train_gan): Wasserstein estimate with its held-out one, critic and
+    """A GAN history (core.models.train_gan): Wasserstein estimate with its held-out one, critic and
     generator losses, in critic units."""
     history = [{"epoch": e, "critic_loss": -5.0 / e, "generator_loss": 2.0 / e, "gp": 0.1, "wdist": 5.0 / e,
                 "val_wdist": 5.5 / e} for e in range(1, 5)]

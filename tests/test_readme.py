@@ -18,7 +18,7 @@ def test_every_setting_documented():
 
 def test_every_input_format_documented():
     """Each file extension ingest accepts is named in the README."""
-    from core.imageio import SUPPORTED_EXTENSIONS
+    from core.data.imageio import SUPPORTED_EXTENSIONS
 
     missing = [ext for ext in SUPPORTED_EXTENSIONS if f"`{ext}`" not in README]
     assert not missing, f"input formats missing from README.md: {missing}"

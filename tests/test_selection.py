@@ -1,4 +1,4 @@
-"""Selection statistics, neighbours, exports and thumbnails (core/selection.py) against a real Tiled."""
+"""Selection statistics, neighbours, exports and thumbnails (core/maps/selection.py) against a real Tiled."""
 
 import base64
 import io
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.selection import (
+from core.maps.selection import (
     export_csv,
     export_latents_npy,
     mean_std_images,
@@ -24,7 +24,7 @@ from core.selection import (
 @pytest.fixture(scope="module")
 def tiled(tiled_server):
     """One store for the module: datasets are written once and only read by the tests."""
-    from core.store import Store
+    from core.data.store import Store
 
     return Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
                           project=f"sel{uuid.uuid4().hex[:8]}")

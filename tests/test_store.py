@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.store import Store, StoreError, StoreUnavailable, clean_metadata
+from core.data.store import Store, StoreError, StoreUnavailable, clean_metadata
 from tests.http_recorder import recorder  # noqa: F401  a fixture
 
 

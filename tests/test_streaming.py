@@ -14,10 +14,10 @@ import zmq
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from core.live_store import LiveSession
-from core.preprocess import preprocess_frame
+from core.live.session import LiveSession
+from core.data.preprocess import preprocess_frame
 from core.settings import Settings
-from core.store import Store
+from core.data.store import Store
 from streaming.listeners import FolderListener, TiledFrameListener
 from streaming.messages import (
     FrameError,
@@ -41,14 +41,14 @@ TIMEOUT = 30  # seconds any single wait may take before the test fails instead o
 @pytest.fixture(scope="module")
 def live_map(tiled_server):
     """A tiny real map in its own project: dataset, VAE, latents, PCA, HDBSCAN, as flows store them."""
-    from core.checkpoint import save_model
-    from core.clustering import cluster_hdbscan
-    from core.encode import encode_images
-    from core.ingest import ingest_array
+    from core.models.checkpoint import save_model
+    from core.maps.clustering import cluster_hdbscan
+    from core.maps.encode import encode_images
+    from core.data.ingest import ingest_array
     from core.models.vae import VAEConfig
-    from core.preprocess import PreprocessParams
-    from core.projection import Projector
-    from core.train import TrainParams, train_vae
+    from core.data.preprocess import PreprocessParams
+    from core.maps.projection import Projector
+    from core.models.train import TrainParams, train_vae
 
     store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
                            project=f"t{uuid.uuid4().hex[:8]}")
@@ -394,7 +394,7 @@ def test_malformed_frames_are_reported_and_skipped(live_map):
 
 
 def test_two_time_maps_get_their_non_equilibrium_measure(live_map):
-    """Frames marked two-time get core.xpcs.non_equilibrium in the table and the websocket; other
+    """Frames marked two-time get core.xpcs.two_time.non_equilibrium in the table and the websocket; other
     frames NaN; a marked frame that is not square is an error.
 
     16 x 16 maps, main diagonal left out: a purely diagonal map and a Toeplitz one give 0; the map

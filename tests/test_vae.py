@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import (
+from core.models.checkpoint import (
     arrays_to_state, load_file, load_model, save_file, save_model, state_to_arrays,
 )
-from core.device import pick_device
-from core.encode import encode_batches, encode_images
+from core.models.device import pick_device
+from core.maps.encode import encode_batches, encode_images
 from core.models.vae import VAE, VAEConfig, vae_loss
-from core.train import TrainParams, train_vae
+from core.models.train import TrainParams, train_vae
 
 SMALL = VAEConfig(image_size=32, latent_dim=8, base_channels=8, max_channels=32)
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core.descriptors import DESCRIPTORS
-from core.generator import prior_latents
+from core.variations.descriptors import DESCRIPTORS
+from core.models.generator import prior_latents
 from core.models.gan import GAN, GANConfig
-from core.variation_clusters import cluster_variations, hac, scale_descriptors
-from core.variations import (
+from core.variations.clusters import cluster_variations, hac, scale_descriptors
+from core.variations.sampling import (
     FilterParams, MemorySink, VariationParams, expected_distance_per_dim, perturbations,
     sample_variations,
 )

@@ -15,8 +15,8 @@ from components import context
 from components import variations_panel as panel
 from components import variations_views as views
 from core.settings import Settings
-from core.store import Store
-from core.variation_clusters import cut, cut_height, hac
+from core.data.store import Store
+from core.variations.clusters import cut, cut_height, hac
 from tests.test_inspect_panel import texts
 
 MODEL = "m-test"
@@ -51,7 +51,7 @@ def write_variations(store: Store, kept: list[int], *, n: int = 5) -> str:
                         "gamma": 1.0, "latent_dim": 2, "distance_per_dim": 0.41, "expected_distance_per_dim": 0.408}}
     if m >= 3:
         X = descriptors[COLUMNS].to_numpy()
-        X = (X - X.mean(axis=0)) / X.std(axis=0)  # as core.variation_clusters.scale_descriptors
+        X = (X - X.mean(axis=0)) / X.std(axis=0)  # as core.variations.clusters.scale_descriptors
         _, arrays["linkage"] = hac(X, n_clusters=2)
         arrays["embedding"] = X[:, :2].astype(np.float32)
         meta.update(descriptor_columns=COLUMNS, embedding_method="mds")

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from components import variations_views as views
-from core.descriptors import DESCRIPTORS, descriptor_unit, describe
-from core.variation_clusters import cut
+from core.variations.descriptors import DESCRIPTORS, descriptor_unit, describe
+from core.variations.clusters import cut
 from tests.test_descriptors import _variation
 from tests.test_inspect_panel import scales
 from tests.test_variations_panel import write_variations
@@ -40,7 +40,7 @@ def variations(n: int = 6, frames: bool = True) -> views.Variations:
                           "entropy_diff_mean": rng.random(n), "reference": range(n), "n_kept": 3,
                           "image_start": 3 * np.arange(n)})
     X = table[["trace_area", "anisotropy", "entropy_diff_mean"]].to_numpy()
-    from core.variation_clusters import hac
+    from core.variations.clusters import hac
 
     _, linkage = hac((X - X.mean(0)) / X.std(0), n_clusters=2)
     indices = [10 * (i + 1) for i in range(n - 2)] if frames else []

@@ -124,7 +124,7 @@ def two_workers(prefect_server, tiled_server, tmp_path):
 
 
 def test_runs_spread_over_two_workers_and_a_stopped_workers_run_can_be_rerun(two_workers, tiled_server):
-    from core.store import Store
+    from core.data.store import Store
     from flows.params import TrainParams
     from flows.submit import RunFailed, submit, wait
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.xpcs import diagonal_baseline, non_equilibrium, sliding_two_time, two_time
+from core.xpcs.two_time import diagonal_baseline, non_equilibrium, sliding_two_time, two_time
 from tests.conftest import shared_data
 
 

@@ -1,6 +1,6 @@
 """Generative models, one file per family (``vae``, ``gan``), and what their configs share.
 
-Any square image side that ingest produces trains (``core.preprocess.SIZE_RANGE``, so no step
+Any square image side that ingest produces trains (``core.data.preprocess.SIZE_RANGE``, so no step
 accepts a size a later one refuses). The convolutions halve or double by powers of two between
 4×4 and a *grid* side, the power of two at or above the image side (28 -> 32, 101 -> 128, 64 ->
 64): images are resized onto the grid on the way in and back to their own side on the way out
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.preprocess import SIZE_RANGE
+from core.data.preprocess import SIZE_RANGE
 
 
 def grid_size(image_size: int) -> int:

@@ -3,7 +3,7 @@
 Descriptors have different units (bits, fractions, ratios), so they are standardised first.
 Then: hierarchical agglomerative clustering with average linkage (the linkage matrix and the
 dendrogram's line segments for the UI, the cut chosen by the user as a number of clusters or a
-distance), HDBSCAN (``core.clustering``), and a seeded 2-D embedding: metric MDS, which keeps
+distance), HDBSCAN (``core.maps.clustering``), and a seeded 2-D embedding: metric MDS, which keeps
 the distances themselves, for fewer than 500 variations; UMAP above that, where MDS's O(n²)
 memory and time stop being affordable.
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster import hierarchy
 
-from core.clustering import cluster_hdbscan
+from core.maps.clustering import cluster_hdbscan
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ stored points and labels.
 Example
 -------
 >>> import numpy as np
->>> from core.clustering import cluster_hdbscan, assign_nearest
+>>> from core.maps.clustering import cluster_hdbscan, assign_nearest
 >>> rng = np.random.default_rng(0)
 >>> X = np.concatenate([rng.normal(c, 0.1, size=(50, 2)) for c in (0, 5)])
 >>> result = cluster_hdbscan(X, min_cluster_size=10)

@@ -2,7 +2,7 @@
 
 A selection is a list of row indices of the map; row ``i`` of the map is frame ``i`` of the dataset,
 row ``i`` of the latents and of the clustering's labels. Everything here is plain numpy/pandas over
-the :class:`core.store.Store`, usable from a notebook, a flow or a Dash callback.
+the :class:`core.data.store.Store`, usable from a notebook, a flow or a Dash callback.
 
 Reading frames from Tiled
 -------------------------
@@ -23,7 +23,7 @@ dataset read through: 8.5 s without prefetch); 500 at random 5.9 s; 20,000 at ra
 Example
 -------
 >>> import numpy as np
->>> from core.selection import selection_summary, nearest_neighbours
+>>> from core.maps.selection import selection_summary, nearest_neighbours
 >>> selection_summary([0, 1, 2], np.array([0, 0, -1, 1]))["clusters"]
 {0: 2, 'noise': 1}
 >>> nearest_neighbours(np.array([[0.0], [1.0], [3.0]]), 0, 1)
@@ -224,7 +224,7 @@ def mean_std_images(
 
     Parameters
     ----------
-    store : core.store.Store
+    store : core.data.store.Store
     dataset_id : str
         Dataset whose ``images`` (N, [C,] H, W) the indices refer to.
     indices : sequence of int

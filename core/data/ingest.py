@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.imageio import (
+from core.data.imageio import (
     ImageReadError,
     is_single_frame,
     iter_array_frames,
@@ -34,8 +34,8 @@ from core.imageio import (
     strip_query,
     tiled_server_for,
 )
-from core.preprocess import PreprocessParams, patch_origins, preprocess_frame
-from core.store import frames_per_chunk
+from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
+from core.data.store import frames_per_chunk
 
 TILED_PREFIXES = ("tiled+http://", "tiled+https://")
 FIXED_COLUMNS = ("index", "source", "frame_in_file", "patch", "patch_y", "patch_x")
@@ -80,7 +80,7 @@ def ingest(
     ----------
     spec : folder, glob, file, ``file.h5::/dataset``, a list of these, or
         ``tiled+http(s)://.../array`` for a Tiled array node (N, H, W)
-    store : core.store.Store
+    store : core.data.store.Store
     params : PreprocessParams
     roots : folders files may be read from (``MORPHOSPACE_DATA_ROOTS``); unused for Tiled
     name : shown in the app; defaults to the folder or file name
@@ -98,7 +98,7 @@ def ingest(
     Raises
     ------
     ValueError for bad params; PermissionError / FileNotFoundError from
-    :func:`core.imageio.resolve_sources`; IngestError when no frame could be ingested.
+    :func:`core.data.imageio.resolve_sources`; IngestError when no frame could be ingested.
 
     Examples
     --------

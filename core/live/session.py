@@ -13,7 +13,7 @@ one growing array:
 that missed batches ``a..b`` reads the rows with ``a <= batch <= b``. ``row`` is the point's
 row in ``images``: the operator numbers images as it makes them and each batch's images are
 written at their rows, so the link holds whatever order the table's rows are in (and a retried
-write lands on the same rows). ``non_equilibrium`` is :func:`core.xpcs.non_equilibrium` of a
+write lands on the same rows). ``non_equilibrium`` is :func:`core.xpcs.two_time.non_equilibrium` of a
 frame that is a two-time map, NaN for other frames. Times are epoch seconds.
 
 ``images`` is created with chunks of :data:`IMAGE_CHUNK_BYTES` however small the first batch:
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.store import Store, StoreError, clean_metadata, new_id
+from core.data.store import Store, StoreError, clean_metadata, new_id
 
 LIVE = "live"
 AXES = ("x", "y", "z")

@@ -1,9 +1,9 @@
 """Material variations (Dao et al. 2025): Monte Carlo sampling around reference latents.
 
 For each reference z_i: draw N perturbations ε_ij with every component ~ U[−γ, γ], decode
-X_ij = G(z_i + ε_ij), compare each with G(z_i) (``core.descriptors.METRICS``), keep the
+X_ij = G(z_i + ε_ij), compare each with G(z_i) (``core.variations.descriptors.METRICS``), keep the
 physically plausible ones (:class:`FilterParams`), and describe the variation
-V_i = {G(z_i), kept X_ij} (``core.descriptors.DESCRIPTORS``).
+V_i = {G(z_i), kept X_ij} (``core.variations.descriptors.DESCRIPTORS``).
 
 Results leave through a *sink* as they are made (one batch of images at a time), so memory
 does not grow with M × N: the sampler itself keeps, per reference, the ε (N × d numbers), one
@@ -34,10 +34,10 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from core.descriptors import (
+from core.variations.descriptors import (
     DESCRIPTORS, FOREGROUND_K, Variation, compare, describe, foreground, sample_features,
 )
-from core.generator import check_latents, decode, resolve_device
+from core.models.generator import check_latents, decode, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class VariationParams:
     seed: int = 0  # with the reference index, fixes every ε
     batch_size: int | None = None  # decoded at once (None: default_batch_size); speed and memory only, never results
     filters: FilterParams = field(default_factory=FilterParams)
-    descriptors: tuple[str, ...] = tuple(DESCRIPTORS)  # names from core.descriptors.DESCRIPTORS
+    descriptors: tuple[str, ...] = tuple(DESCRIPTORS)  # names from core.variations.descriptors.DESCRIPTORS
     foreground_k: float = FOREGROUND_K  # robust σ from the background that make a particle
 
     def __post_init__(self) -> None:
@@ -226,14 +226,14 @@ def sample_variations(
 
     Parameters
     ----------
-    model : a VAE or GAN (see ``core.generator.decoder_for``)
+    model : a VAE or GAN (see ``core.models.generator.decoder_for``)
     references : (M, d) reference latents (from a lasso, an inversion or prior draws)
     params : γ, N, seed, batch size, filters, descriptors
     sink : receives results as they are made (:class:`VariationSink`, e.g. :class:`MemorySink`)
     on_progress : ``on_progress(done, total)`` in samples, after each batch
     should_stop : polled before each batch; True stops cleanly. The current reference is then
         left without descriptors and the summary says ``"status": "stopped"``.
-    device : None = where the model is; else a ``core.device.pick_device`` preference
+    device : None = where the model is; else a ``core.models.device.pick_device`` preference
 
     Returns
     -------

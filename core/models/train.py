@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.device import pick_device
+from core.models.device import pick_device
 from core.models.vae import VAE, VAEConfig, vae_loss
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class TrainParams:
     lr: float = 1e-3  # Adam's usual default; the GroupNorm'd model is stable with it
     seed: int = 0  # fixes initial weights, the train/val split, shuffling and z samples
     val_fraction: float = 0.1  # held-out frames for val_loss; 0 for none (val_loss is then None)
-    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"; see core.device.pick_device
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"; see core.models.device.pick_device
 
     def validate(self) -> TrainParams:
         if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000):

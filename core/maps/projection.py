@@ -27,7 +27,7 @@ each epoch moves the fraction (:data:`GRAPH_SHARE` of it is the graph, the rest 
 Example
 -------
 >>> import numpy as np
->>> from core.projection import Projector
+>>> from core.maps.projection import Projector
 >>> z = np.random.default_rng(0).normal(size=(500, 16)).astype("float32")
 >>> proj = Projector("pca").fit(z)
 >>> proj.transform(z[:3]).shape

@@ -9,7 +9,7 @@ blended with their upsampled lower-resolution version exactly as the generator's
 so real and fake differ only in content.
 
 Progress goes out through ``on_epoch`` and a run is cancelled through ``should_stop``, as in
-``core.train.train_vae``.
+``core.models.train.train_vae``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.device import pick_device
+from core.models.device import pick_device
 from core.models import resize
 from core.models.gan import GAN, GANConfig, gradient_penalty
-from core.train import check_images, split_train_val
+from core.models.train import check_images, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def train_gan(
         means the critic has memorised the training frames.
     should_stop : polled after every batch; True ends training and returns the model at the
         stage it reached, with only completed epochs in the history
-    device : "auto" (default), "cpu", "cuda" or "cuda:N"; see ``core.device.pick_device``
+    device : "auto" (default), "cpu", "cuda" or "cuda:N"; see ``core.models.device.pick_device``
 
     Returns
     -------

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from core.device import pick_device
+from core.models.device import pick_device
 from core.models.gan import GAN
 from core.models.vae import VAE
 

@@ -121,7 +121,7 @@ def load_file(path: str | Path, device: torch.device | str | None = None) -> nn.
     if not isinstance(ckpt, dict) or not {"family", "config", "state_dict"} <= set(ckpt):
         raise ValueError(
             f"{str(path)!r} is not a Morphospace model file (expected keys family, config, "
-            "state_dict); export one with core.checkpoint.save_file"
+            "state_dict); export one with core.models.checkpoint.save_file"
         )
     model = build_model(ckpt["family"], ckpt["config"])
     model.load_state_dict(ckpt["state_dict"])

@@ -1,7 +1,7 @@
 """Choose γ by matching generated variations to how real frames change from one to the next.
 
 For each γ of a sweep, perturb a sample of references (no filters) and measure every metric
-of ``core.descriptors.METRICS`` between G(z_i) and G(z_i + ε). The same metrics between
+of ``core.variations.descriptors.METRICS`` between G(z_i) and G(z_i + ε). The same metrics between
 consecutive real frames give a band (10–90 % quantiles) of "plausible short-range change".
 :func:`suggest_gamma` picks the γ whose metric medians fall inside the most bands, ties broken
 by how close the medians are to the bands' own medians, in units of band width.
@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from core.descriptors import FOREGROUND_K, METRICS, foreground
-from core.generator import image_shape_of
-from core.variations import (
+from core.variations.descriptors import FOREGROUND_K, METRICS, foreground
+from core.models.generator import image_shape_of
+from core.variations.sampling import (
     FilterParams, VariationParams, expected_distance_per_dim, sample_variations,
 )
 

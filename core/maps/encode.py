@@ -104,7 +104,7 @@ def encode_dataset(
     device: torch.device | str | None = None,
     on_batch: Callable[[int, int | None], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Encode a stored dataset batch by batch (see :meth:`core.store.Store.iter_images`)."""
+    """Encode a stored dataset batch by batch (see :meth:`core.data.store.Store.iter_images`)."""
     total = int(store.node("datasets", dataset_id)["images"].shape[0])
     batches = store.iter_images(dataset_id, batch_size)  # (start, (B, [C,] H, W)) pairs
     return encode_batches(model, batches, total=total, device=device, on_batch=on_batch)

@@ -8,7 +8,7 @@
 Example
 -------
 >>> import numpy as np
->>> from core.quality import participation_ratio
+>>> from core.maps.quality import participation_ratio
 >>> t = np.linspace(0, 1, 100)
 >>> round(participation_ratio(np.stack([t, 2 * t, -t], axis=1)), 6)
 1.0

@@ -557,7 +557,7 @@ def open_tiled_array(uri: str, api_key: str | None = None) -> Any:
     """
     from tiled.client import from_uri
 
-    from core.store import describe_tiled_failure
+    from core.data.store import describe_tiled_failure
 
     uri, key_in_uri = split_api_key(uri.removeprefix("tiled+"))
     try:

@@ -1,0 +1,1 @@
+"""Live mode's stored side: the appendable Tiled table and frames of a live session."""

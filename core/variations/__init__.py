@@ -1,0 +1,2 @@
+"""Material variations (Dao et al. 2025): Monte Carlo sampling around reference latents,
+plausibility filters, descriptors, clusters of variations and the γ calibration."""

@@ -1,0 +1,1 @@
+"""XPCS: two-time correlation maps and their non-equilibrium measure."""
