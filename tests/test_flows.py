@@ -157,8 +157,8 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
 def test_a_28_px_dataset_trains_encodes_and_grows_a_gan(submit_and_wait, worker):
     """`ingest --size 28` makes what every later step takes: train-vae, encode and train-gan
     run on it and record the 28 px side (the models work on a 32 px grid)."""
-    from core.preprocess import PreprocessParams
-    from core.store import Store
+    from core.data.preprocess import PreprocessParams
+    from core.data.store import Store
     from flows.params import EncodeParams, IngestParams, TrainGANParams, TrainParams
     from flows.submit import submit, wait
 
