@@ -210,8 +210,8 @@ def click_message(index: int, selection: dict | None) -> str:
     text = f"Frame {index} clicked: “select k nearest” selects its neighbours."
     kept = len((selection or {}).get("indices") or [])
     if kept:
-        text += (f" The {plural(kept, 'frame')} selected before stay selected: a click adds nothing to a "
-                 "selection (double-click the map to clear it).")
+        text += (f" The {plural(kept, 'frame')} selected before {'stays' if kept == 1 else 'stay'} selected: "
+                 "a click adds nothing to a selection (double-click the map to clear it).")
     return text
 
 
