@@ -16,7 +16,8 @@ import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import CHROMEDRIVER, CHROMIUM, launch_chromium, wait_for_map_count
+from headless_chromium import CHROMEDRIVER, CHROMIUM, launch_chromium
+from tests.browser import wait_for_map_count
 from tests.conftest import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
