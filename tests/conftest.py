@@ -186,7 +186,7 @@ def browser():
 def pytest_collection_modifyitems(items):
     """Mark every test that drives Chromium, so the summary can count them."""
     for item in items:
-        if "browser" in getattr(item, "fixturenames", ()):
+        if {"browser", "chromium"} & set(getattr(item, "fixturenames", ())):  # chromium: a fresh one per use
             item.add_marker(pytest.mark.browser)
 
 

@@ -6,6 +6,7 @@ training) and shown by a real ``morphospace serve``, in a project of this module
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -16,8 +17,8 @@ import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from headless_chromium import CHROMEDRIVER, CHROMIUM, launch_chromium
-from tests.browser import wait_for_map_count
+from headless_chromium import launch_chromium
+from tests.browser import require_chromium, wait_for_map_count
 from tests.conftest import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,8 +86,7 @@ def web_app(store, tiled_server, tmp_path_factory):
 @pytest.fixture
 def chromium():
     """``chromium()`` starts a fresh headless Chromium, quitting the one before (one at a time)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian chromium and chromium-driver are not installed (make test installs them)")
+    require_chromium(ci=os.environ.get("CI") == "true")  # under CI a missing browser fails
     running = []
 
     def start():
