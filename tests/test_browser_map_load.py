@@ -7,6 +7,7 @@ training) and shown by a real ``morphospace serve``, in a project of this module
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -19,8 +20,9 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import (CHROMEDRIVER, CHROMIUM, MAP_COUNT, drag, launch_chromium, map_count, to_viewport,
-                           wait_for_map_count, wait_for_text)
+from headless_chromium import launch_chromium
+from tests.browser import (MAP_COUNT, drag, map_count, require_chromium, to_viewport, wait_for_map_count,
+                           wait_for_text)
 from tests.conftest import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,8 +91,7 @@ def web_app(store, tiled_server, tmp_path_factory):
 @pytest.fixture
 def chromium():
     """``chromium()`` starts a fresh headless Chromium, quitting the one before (one at a time)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian chromium and chromium-driver are not installed (make test installs them)")
+    require_chromium(ci=os.environ.get("CI") == "true")  # under CI a missing browser fails
     running = []
 
     def start():
