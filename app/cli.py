@@ -308,14 +308,22 @@ def run_live(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def describe(exc: Exception) -> str:
+    """One line per bad parameter, from pydantic's structured errors: 'n_neighbors=1: Input should
+    be greater than or equal to 2'; a parameter core refused is named by the error it raised."""
     from pydantic import ValidationError
 
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'value'}={err.get('input')!r}: {err['msg']}"
-            for err in exc.errors()
-        )
-    return str(exc) or type(exc).__name__
+    from core.limits import BadParameter
+
+    if not isinstance(exc, ValidationError):
+        return str(exc) or type(exc).__name__
+    lines = []
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, BadParameter):
+            lines.append(f"{cause.name}={cause.value!r}: {cause.rule}")
+        else:
+            lines.append(f"{'.'.join(str(p) for p in err['loc']) or 'value'}={err.get('input')!r}: {err['msg']}")
+    return "; ".join(lines)
 
 
 if __name__ == "__main__":
