@@ -95,13 +95,23 @@ JOBS: dict[str, Job] = {
     )),
     "train-gan": Job("train-gan", "Train GAN", fp.TrainGANParams, "models", (
         field_of(fp.TrainGANParams, "dataset_id", "Dataset", result_kind="datasets",
-                 hint="Frames of 32, 64, 128, 256 or 512 px: ingest with one of those sizes."),
+                 hint="Square frames of any size: the GAN grows to the next power of two and resizes back."),
         field_of(fp.TrainGANParams, "latent_dim", "Latent dim"),
         field_of(fp.TrainGANParams, "epochs_per_stage", "Epochs per stage",
                  hint="One stage per resolution, from 4 px up to the frames' size."),
         field_of(fp.TrainGANParams, "batch_size", "Batch size"),
         field_of(fp.TrainGANParams, "lr", "Learning rate"),
         field_of(fp.TrainGANParams, "name", "Name"),
+    )),
+    "gan-map": Job("gan-map", "GAN map", fp.GANMapParams, "clusterings", (
+        field_of(fp.GANMapParams, "model_id", "GAN", result_kind="models",
+                 hint="A trained GAN: its prior draws are decoded and mapped."),
+        field_of(fp.GANMapParams, "dataset_id", "Real frames", result_kind="datasets",
+                 hint="Frames placed on the map by inversion; choose none for prior draws only."),
+        field_of(fp.GANMapParams, "n_samples", "Prior draws"),
+        field_of(fp.GANMapParams, "n_real", "Real frames inverted"),
+        field_of(fp.GANMapParams, "invert_steps", "Inversion steps"),
+        field_of(fp.GANMapParams, "tag", "Tag"),
     )),
     "encode": Job("encode", "Encode", fp.EncodeParams, "latents", (
         field_of(fp.EncodeParams, "dataset_id", "Dataset", result_kind="datasets"),
@@ -319,6 +329,9 @@ def summarize(job: str, params: BaseModel) -> str:
         return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs on {p.dataset_id}"
     if job == "train-gan":
         return f"GAN d={p.latent_dim}, {p.epochs_per_stage} epochs per stage on {p.dataset_id}"
+    if job == "gan-map":
+        real = f" + {p.n_real} frames of {p.dataset_id} inverted" if p.dataset_id else ""
+        return f"GAN map of {p.model_id}: {p.n_samples} prior draws{real}"
     if job == "calibrate":
         return (f"γ sweep {p.gammas[0]:g}…{p.gammas[-1]:g} ({len(p.gammas)} values), "
                 f"{p.references.n_prior}×{p.n_per_reference} samples on {p.model_id}")
