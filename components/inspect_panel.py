@@ -28,12 +28,15 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 
 from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.intensity import intensity_scale
 from components.map_data import cluster_name, latent_means, load_map, map_id
+from components.pictures import hint, thumbnail
+from components.records import selected_indices, selected_live
+from components.services import Callbacks, Services
 from components.words import noun_for
 from core.live.session import LiveSession
 from core.maps.selection import (
@@ -52,9 +55,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 24  # thumbnails per gallery page: one screenful in a 4-column panel
 STATS_CAP = 5000  # frames averaged at most; more are sampled (core.maps.selection.mean_std_images)
 N_NEIGHBOURS = 12  # neighbours of a clicked frame shown (the map panel selects any k of them)
-THUMB_PX, STATS_PX = 96, 256  # PNGs are shrunk to at most these (assets/style.css sizes .ms-thumb)
+STATS_PX = 256  # mean/std PNGs are shrunk to at most this
 HINT = "Lasso a region of the map (or box-select it) to see its frames here."
-THUMB_STYLE = {"imageRendering": "pixelated", "objectFit": "contain", "background": "#000"}
 
 
 # -- data of the map shown (components.map_data caches it) ------------------------------------
@@ -70,15 +72,6 @@ def frames_table(store, current: dict):
     if frames is None:
         raise ValueError(f"dataset {current['dataset_id']} has no usable frames table")
     return frames
-
-
-def selected_indices(selection: dict | None) -> list[int]:
-    return list((selection or {}).get("indices") or [])
-
-
-def selected_live(selection: dict | None) -> dict:
-    """``{"session", "rows"}`` of the live points in the selection, or ``{}``."""
-    return (selection or {}).get("live") or {}
 
 
 # -- where a selection's frames come from: the map's dataset, a live session ----------------------
@@ -178,18 +171,6 @@ def frame_sources(store, selection: dict | None, current: dict | None) -> list[F
 
 
 # -- views: plain functions, testable without a browser ------------------------------------------
-def hint(text: str = HINT) -> html.Div:
-    return html.Div(text, className="text-muted small fst-italic my-2")
-
-
-def thumbnail(image: np.ndarray, caption: str, *, title: str | None = None) -> html.Figure:
-    return html.Figure([
-        html.Img(src=to_png_data_uri(image, max_size=THUMB_PX), style=THUMB_STYLE, title=title or caption,
-                 className="ms-thumb"),
-        html.Figcaption(caption, className="small text-muted text-center", style={"fontSize": "0.7rem"}),
-    ], className="m-0")
-
-
 def summary_block(source: FrameSource, how: str | None) -> html.Div:
     """One source's count line and cluster composition table."""
     summary = selection_summary(source.selected, source.labels)
@@ -225,7 +206,7 @@ def summary_view(store, selection: dict | None, current: dict | None) -> tuple[A
     """
     sources = frame_sources(store, selection, current)
     if not sources:
-        return hint(), True
+        return hint(HINT), True
     how = (selection or {}).get("how")
     blocks = [summary_block(source, how) for source in sources]
     if sources[-1].kind == "live":
@@ -284,7 +265,7 @@ def gallery_view(store, selection: dict | None, current: dict | None, page: int)
     sources = frame_sources(store, selection, current)
     items = [(source, k) for source in sources for k in range(len(source.selected))]
     if not items:
-        return hint()
+        return hint(HINT)
     page = min(max(1, int(page or 1)), -(-len(items) // PAGE_SIZE))
     first = (page - 1) * PAGE_SIZE
     shown = items[first: first + PAGE_SIZE]
@@ -373,7 +354,7 @@ class InspectAIO(html.Div):
                                           className="mt-2"), type="circle")
         super().__init__([
             html.H6("Selection", className="mt-2"),
-            dcc.Loading(html.Div(hint(), id=ids.summary(aio_id)), type="dot"),
+            dcc.Loading(html.Div(hint(HINT), id=ids.summary(aio_id)), type="dot"),
             exports,
             dbc.Tabs([
                 dbc.Tab(dcc.Loading(html.Div(id=ids.stats(aio_id), className="mt-2"), type="circle"),
@@ -385,28 +366,32 @@ class InspectAIO(html.Div):
 
 
 # -- callbacks: route, call a view, show failures in the panel ------------------------------------
-@callback(
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(InspectAIO.ids.summary(MATCH), "children"),
     Output(InspectAIO.ids.export_csv(MATCH), "disabled"),
     Output(InspectAIO.ids.export_npy(MATCH), "disabled"),
     Input(SELECTION, "data"),
     Input(CURRENT, "data"),
 )
-def _summary(selection, current):
-    result, error = with_store("count the selection", summary_view, selection, current)
+def _summary(services: Services, selection, current):
+    result, error = with_store(services, "count the selection", summary_view, selection, current)
     if error is not None:
         return error, True, True
     view, disabled = result
     return view, disabled, disabled
 
 
-@callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
-def _stats(selection, current):
-    view, error = with_store("compute the mean and std images", stats_view, selection, current)
+@callbacks.callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
+def _stats(services: Services, selection, current):
+    view, error = with_store(services, "compute the mean and std images", stats_view, selection, current)
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(InspectAIO.ids.gallery(MATCH), "children"),
     Output(InspectAIO.ids.pages(MATCH), "max_value"),
     Output(InspectAIO.ids.pages(MATCH), "active_page"),
@@ -415,22 +400,22 @@ def _stats(selection, current):
     Input(InspectAIO.ids.pages(MATCH), "active_page"),
     Input(InspectAIO.ids.tabs(MATCH), "active_tab"),
 )
-def _gallery(selection, current, page, tab):
+def _gallery(services: Services, selection, current, page, tab):
     new_selection = ctx.triggered_id in (SELECTION, CURRENT)
     page = 1 if new_selection or not page else page
     if tab != "gallery":  # read frames only when the gallery is open
         return ([] if new_selection else no_update), n_pages(selection), page
-    view, error = with_store("show the gallery", gallery_view, selection, current, page)
+    view, error = with_store(services, "show the gallery", gallery_view, selection, current, page)
     return error or view, n_pages(selection), page
 
 
-@callback(Output(InspectAIO.ids.neighbours(MATCH), "children"), Input(CLICKED, "data"), Input(CURRENT, "data"))
-def _neighbours(clicked, current):
-    view, error = with_store("find the nearest neighbours", neighbours_view, clicked, current)
+@callbacks.callback(Output(InspectAIO.ids.neighbours(MATCH), "children"), Input(CLICKED, "data"), Input(CURRENT, "data"))
+def _neighbours(services: Services, clicked, current):
+    view, error = with_store(services, "find the nearest neighbours", neighbours_view, clicked, current)
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(InspectAIO.ids.download_csv(MATCH), "data"),
     Output(InspectAIO.ids.download_npy(MATCH), "data"),
     Output(InspectAIO.ids.export_message(MATCH), "children"),
@@ -440,9 +425,9 @@ def _neighbours(clicked, current):
     State(CURRENT, "data"),
     prevent_initial_call=True,
 )
-def _export(_csv_clicks, _npy_clicks, selection, current):
+def _export(services: Services, _csv_clicks, _npy_clicks, selection, current):
     what = "csv" if ctx.triggered_id == InspectAIO.ids.export_csv(ctx.triggered_id["aio_id"]) else "npy"
-    payload, error = with_store(f"export the selection as {what.upper()}", export_file, selection, current, what)
+    payload, error = with_store(services, f"export the selection as {what.upper()}", export_file, selection, current, what)
     if error is not None:
         return no_update, no_update, error
     return (payload, no_update, None) if what == "csv" else (no_update, payload, None)

@@ -10,10 +10,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-from components import context
 from components.job_forms import JOBS
-from components.sidebar import describe
+from components.words import describe
+from core.data.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +96,9 @@ def refresh(
     return rows, completed, problem
 
 
-def find_result(kind: str, run_id: str) -> str | None:
+def find_result(store: Store, kind: str, run_id: str) -> str | None:
     """The id of the result a run stored (every result records its flow_run_id)."""
-    made = [item["id"] for item in context.store().list(kind) if item.get("flow_run_id") == run_id]
+    made = [item["id"] for item in store.list(kind) if item.get("flow_run_id") == run_id]
     return made[0] if made else None
 
 

@@ -26,15 +26,14 @@ from typing import Any
 import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
-from dash import (ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc,
-                  html, no_update)
+from dash import MATCH, Input, Output, Patch, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from components import context
 from components import map_figure as mf
 from components.errors import problem, with_store
-from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
+from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
+from components.services import Callbacks, Services
 from components.words import plural
 from core.maps.selection import nearest_neighbours, to_png_data_uri
 
@@ -365,7 +364,12 @@ class MapAIO(html.Div):
 
 
 # -- callbacks (thin: read state, call the functions above, return) ----------------------------
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(MapAIO.ids.graph(MATCH), "figure"),
     Output(MapAIO.ids.colour(MATCH), "options"),
     Output(MapAIO.ids.colour(MATCH), "value"),
@@ -377,16 +381,16 @@ class MapAIO(html.Div):
     Input(MapAIO.ids.graph(MATCH), "relayoutData"),
     State(MapAIO.ids.view(MATCH), "data"),
 )
-def _draw(current, colour, relayout, view):
+def _draw(services: Services, current, colour, relayout, view):
     triggers = {"current" if cid == CURRENT else cid.get("subcomponent")
                 for cid in ctx.triggered_prop_ids.values() if cid}
-    outputs = update_map(context.store, triggers, current, colour, relayout, view)
+    outputs = update_map(services.store, triggers, current, colour, relayout, view)
     if outputs is None:
         raise PreventUpdate
     return outputs
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.graph(MATCH), "selectedData"),
@@ -394,12 +398,12 @@ def _draw(current, colour, relayout, view):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _select(selected, current, view):
-    selection, error = with_store("read the selection", selection_from, current, selected, view)
+def _select(services: Services, selected, current, view):
+    selection, error = with_store(services, "read the selection", selection_from, current, selected, view)
     return (no_update, error) if error is not None else (selection, None)
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.clicked(MATCH), "data"),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.graph(MATCH), "clickData"),
@@ -407,8 +411,8 @@ def _select(selected, current, view):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _click(click, current, view):
-    index, error = with_store("tell which frame was clicked", event_frame, current, click, view)
+def _click(services: Services, click, current, view):
+    index, error = with_store(services, "tell which frame was clicked", event_frame, current, click, view)
     if error is not None:
         return no_update, error
     if index is None:
@@ -417,7 +421,7 @@ def _click(click, current, view):
                                        className="text-muted")
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.neighbours(MATCH), "n_clicks"),
@@ -426,15 +430,15 @@ def _click(click, current, view):
     State(CLICKED, "data"),
     prevent_initial_call=True,
 )
-def _neighbours(_, k, current, clicked):
-    found, error = with_store("select the nearest neighbours", neighbour_selection, current, clicked, k)
+def _neighbours(services: Services, _, k, current, clicked):
+    found, error = with_store(services, "select the nearest neighbours", neighbour_selection, current, clicked, k)
     if error is not None:
         return no_update, error
     selection, message = found
     return selection, html.Span(message, className="text-muted")
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.tooltip(MATCH), "show"),
     Output(MapAIO.ids.tooltip(MATCH), "bbox"),
     Output(MapAIO.ids.tooltip(MATCH), "children"),
@@ -443,23 +447,23 @@ def _neighbours(_, k, current, clicked):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _hover(hover, current, view):
+def _hover(services: Services, hover, current, view):
     point = ((hover or {}).get("points") or [None])[0]
     if point is None or not current:
         return False, no_update, no_update
     bbox = point.get("bbox") or {"x0": 10, "x1": 10, "y0": 10, "y1": 10}  # 3-D gives no bbox
     try:
-        index = event_frame(context.store(), current, hover, view)
+        index = event_frame(services.store(), current, hover, view)
         if index is None:
             return False, no_update, no_update
-        children = hover_card(context.store(), current, index)
+        children = hover_card(services.store(), current, index)
     except Exception as exc:
         log.exception("hover card on map %s failed", map_id(current))
         children = html.Div(f"Could not read the frame: {exc}", className="small text-danger")
     return True, bbox, children
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.count(MATCH), "children"),
     Output(MapAIO.ids.count(MATCH), "title"),
     Input(MapAIO.ids.view(MATCH), "data"),
@@ -469,7 +473,7 @@ def _count(view, selection):
     return count_line(view, selection), f"clustering {view['key']}" if view else ""
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.graph(MATCH), "figure", allow_duplicate=True),
     Output(MapAIO.ids.view(MATCH), "data", allow_duplicate=True),
     Input(SELECTION, "data"),
@@ -477,19 +481,12 @@ def _count(view, selection):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _highlight(selection, current, view):
+def _highlight(services: Services, selection, current, view):
     try:
-        changed = highlight(context.store(), current, selection, view)
+        changed = highlight(services.store(), current, selection, view)
     except Exception:
         log.exception("could not mark the selection on the map")
         raise PreventUpdate from None
     if changed is None:
         raise PreventUpdate
     return changed
-
-
-# Forward the instance that changed to the page stores, in the browser (no server round trip).
-clientside_callback(FORWARD_TRIGGERED, Output(SELECTION, "data", allow_duplicate=True),
-                    Input(MapAIO.ids.selection(ALL), "data"), prevent_initial_call=True)
-clientside_callback(FORWARD_TRIGGERED, Output(CLICKED, "data", allow_duplicate=True),
-                    Input(MapAIO.ids.clicked(ALL), "data"), prevent_initial_call=True)

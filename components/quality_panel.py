@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, dcc, html
 from plotly.subplots import make_subplots
 
-from components import context
 from components.ids import CURRENT
 from components.errors import problem
+from components.services import Callbacks, Services
 from core.data.store import StoreError
 
 
@@ -183,15 +183,20 @@ def panel(current: dict | None, store: Any) -> tuple[Any, go.Figure | None, str]
     return body, loss_figure(history), ""
 
 
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(QualityAIO.ids.body(MATCH), "children"),
     Output(QualityAIO.ids.graph(MATCH), "figure"),
     Output(QualityAIO.ids.wrap(MATCH), "style"),
     Input(CURRENT, "data"),
 )
-def _show(current):
+def _show(services: Services, current):
     try:
-        body, figure, note = panel(current, context.store())
+        body, figure, note = panel(current, services.store())
     except StoreError as exc:
         return problem("read the quality figures", exc), go.Figure(), {"display": "none"}
     if note:

@@ -22,12 +22,14 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from pydantic import BaseModel, ValidationError
 
 from components.errors import with_store
-from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
-from components.inspect_panel import hint, selected_indices
+from components.ids import CURRENT, RESULTS_VERSION, SELECTION, part_ids
+from components.pictures import hint
+from components.records import selected_indices
+from components.services import Callbacks, Services
 from components.words import plural
 from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
                                   run_record)
@@ -297,7 +299,12 @@ def opened_summary(store: Any, variations_id: str) -> tuple[Any, list[dict], int
 
 
 # -- callbacks: route, call a view, show failures in the panel -----------------------------------
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(VariationsAIO.ids.references(MATCH), "children"),
     Output(VariationsAIO.ids.field(MATCH, "n_prior"), "disabled"),
     Input(SELECTION, "data"),
@@ -307,7 +314,7 @@ def _references(selection, current):
     return references_note(selection, current), bool(selected_indices(selection))
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.message(MATCH), "children"),
     Output(VariationsAIO.ids.submitted(MATCH), "data"),
     Input(VariationsAIO.ids.submit(MATCH), "n_clicks"),
@@ -326,24 +333,20 @@ def _submit(n_clicks, *args):
     return submitted_message(done), done.record or no_update
 
 
-clientside_callback(FORWARD_TRIGGERED, Output(SUBMITTED, "data", allow_duplicate=True),
-                    Input(VariationsAIO.ids.submitted(ALL), "data"), prevent_initial_call=True)
-
-
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.calibration(MATCH), "children"),
     Output(VariationsAIO.ids.suggested(MATCH), "data"),
     Output(VariationsAIO.ids.use_suggested(MATCH), "disabled"),
     Input(CURRENT, "data"),
     Input(RESULTS_VERSION, "data"),
 )
-def _calibration(current, _version):
-    result, error = with_store("read the γ calibration", calibration_view, current)
+def _calibration(services: Services, current, _version):
+    result, error = with_store(services, "read the γ calibration", calibration_view, current)
     view, suggested = result or (error, None)
     return view, suggested, suggested is None
 
 
-clientside_callback(
+callbacks.clientside(
     "function(n, gamma) { return (n && gamma !== null && gamma !== undefined) ? gamma : dash_clientside.no_update; }",
     Output(VariationsAIO.ids.field(MATCH, "gamma"), "value"),
     Input(VariationsAIO.ids.use_suggested(MATCH), "n_clicks"),
@@ -352,7 +355,7 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.results(MATCH), "options"),
     Output(VariationsAIO.ids.results(MATCH), "value"),
     Output(VariationsAIO.ids.results_message(MATCH), "children"),
@@ -361,8 +364,8 @@ clientside_callback(
     State(VariationsAIO.ids.results(MATCH), "options"),
     State(VariationsAIO.ids.results(MATCH), "value"),
 )
-def _results(current, _version, before, value):
-    options, error = with_store("list the variations", variations_options, current)
+def _results(services: Services, current, _version, before, value):
+    options, error = with_store(services, "list the variations", variations_options, current)
     if error is not None:
         return [], None, error
     if not options:
@@ -372,7 +375,7 @@ def _results(current, _version, before, value):
     return options, chosen_variations(options, before if same_map else None, value), None
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.summary(MATCH), "children"),
     Output(VariationsAIO.ids.reference(MATCH), "options"),
     Output(VariationsAIO.ids.reference(MATCH), "value"),
@@ -380,17 +383,17 @@ def _results(current, _version, before, value):
     Output(VariationsAIO.ids.cut(MATCH), "disabled"),
     Input(VariationsAIO.ids.results(MATCH), "value"),
 )
-def _summary(variations_id):
+def _summary(services: Services, variations_id):
     if not variations_id:
         return None, [], None, None, True
-    result, error = with_store("read the variations", opened_summary, variations_id)
+    result, error = with_store(services, "read the variations", opened_summary, variations_id)
     if error is not None:
         return error, [], None, None, True
     view, options, reference, cut_value = result
     return view, options, reference, cut_value, cut_value is None
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.images(MATCH), "children"),
     Output(VariationsAIO.ids.gallery(MATCH), "children"),
     Output(VariationsAIO.ids.frames(MATCH), "data"),
@@ -399,10 +402,10 @@ def _summary(variations_id):
     Input(VariationsAIO.ids.results(MATCH), "value"),
     Input(VariationsAIO.ids.reference(MATCH), "value"),
 )
-def _reference(variations_id, reference):
+def _reference(services: Services, variations_id, reference):
     if not variations_id or reference is None:
         return None, None, None, 0, 0
-    result, error = with_store("show the reference state", reference_view, variations_id, int(reference))
+    result, error = with_store(services, "show the reference state", reference_view, variations_id, int(reference))
     if error is not None:
         return error, None, None, 0, 0
     images, gallery, frames = result
@@ -410,7 +413,7 @@ def _reference(variations_id, reference):
 
 
 # The player runs in the browser: a tick advances the slider, the slider picks the frame shown.
-clientside_callback(
+callbacks.clientside(
     """function(n, disabled) {
         if (!n) { return [dash_clientside.no_update, dash_clientside.no_update]; }
         return disabled ? [false, "⏸ Pause"] : [true, "▶ Play"];
@@ -421,7 +424,7 @@ clientside_callback(
     State(VariationsAIO.ids.tick(MATCH), "disabled"),
     prevent_initial_call=True,
 )
-clientside_callback(
+callbacks.clientside(
     "function(n, value, max) { return max > 0 ? ((value || 0) + 1) % (max + 1) : 0; }",
     Output(VariationsAIO.ids.slider(MATCH), "value", allow_duplicate=True),
     Input(VariationsAIO.ids.tick(MATCH), "n_intervals"),
@@ -429,7 +432,7 @@ clientside_callback(
     State(VariationsAIO.ids.slider(MATCH), "max"),
     prevent_initial_call=True,
 )
-clientside_callback(
+callbacks.clientside(
     """function(value, frames) {
         if (!frames || !frames.src.length) { return ["", ""]; }
         const i = Math.min(value || 0, frames.src.length - 1);
@@ -442,22 +445,22 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.clusters(MATCH), "children"),
     Input(VariationsAIO.ids.results(MATCH), "value"),
     Input(VariationsAIO.ids.cut(MATCH), "value"),
     State(VariationsAIO.ids.clusters(MATCH), "id"),
 )
-def _clusters(variations_id, n_clusters, own_id):
+def _clusters(services: Services, variations_id, n_clusters, own_id):
     if not variations_id:
         return None
-    view, error = with_store("cluster the variations", clusters_view, variations_id,
+    view, error = with_store(services, "cluster the variations", clusters_view, variations_id,
                              None if n_clusters is None else int(n_clusters),
                              VariationsAIO.ids.embedding(own_id["aio_id"]))
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.reference(MATCH), "value", allow_duplicate=True),
     Input(VariationsAIO.ids.embedding(MATCH), "clickData"),
     prevent_initial_call=True,
@@ -468,7 +471,7 @@ def _pick_reference(click):
     return int(found[0]) if found else no_update
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.download(MATCH), "data"),
     Output(VariationsAIO.ids.export_message(MATCH), "children"),
     Input(VariationsAIO.ids.export_csv(MATCH), "n_clicks"),
@@ -479,8 +482,8 @@ def _pick_reference(click):
     State(VariationsAIO.ids.cut(MATCH), "value"),
     prevent_initial_call=True,
 )
-def _export(_csv, _npz, _tiff, variations_id, reference, n_clusters):
+def _export(services: Services, _csv, _npz, _tiff, variations_id, reference, n_clusters):
     what = ctx.triggered_id["subcomponent"].removeprefix("export-")
-    payload, error = with_store(f"export the variations as {what.upper()}", export_file, variations_id, what,
+    payload, error = with_store(services, f"export the variations as {what.upper()}", export_file, variations_id, what,
                                 reference, None if n_clusters is None else int(n_clusters))
     return (no_update, error) if error is not None else (payload, None)
