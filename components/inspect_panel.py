@@ -35,9 +35,10 @@ from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.intensity import intensity_scale
 from components.map_data import cluster_name, latent_means, load_map, map_id
 from components.pictures import hint, thumbnail
-from components.records import selected_indices, selected_live
+from components.records import Clicked, MapRef, Selection, selected_indices, selected_live
 from components.services import Callbacks, Services
 from components.words import noun_for
+from core.data.reader import ResultStore
 from core.live.session import LiveSession
 from core.maps.selection import (
     NOISE,
@@ -60,14 +61,14 @@ HINT = "Lasso a region of the map (or box-select it) to see its frames here."
 
 
 # -- data of the map shown (components.map_data caches it) ------------------------------------
-def map_array(store, current: dict, what: str) -> np.ndarray:
+def map_array(store: ResultStore, current: MapRef, what: str) -> np.ndarray:
     """``labels``, ``embedding`` or ``mu`` of the map in ``current``."""
     if what == "mu":
         return latent_means(store, current["latents_id"])
     return getattr(load_map(store, current), what)
 
 
-def frames_table(store, current: dict):
+def frames_table(store: ResultStore, current: MapRef):
     frames = load_map(store, current).frames
     if frames is None:
         raise ValueError(f"dataset {current['dataset_id']} has no usable frames table")
@@ -131,7 +132,7 @@ class FrameSource:
         return f"live {frame}{part[0]}{short}", f"live frame {frame}{part[1]}, {name}"
 
 
-def map_source(store, selection: dict | None, current: dict | None) -> FrameSource | None:
+def map_source(store: ResultStore, selection: Selection | None, current: MapRef | None) -> FrameSource | None:
     """The selection's frames of the map shown (None when it has none)."""
     indices = selected_indices(selection)
     if not current or not indices:
@@ -142,7 +143,7 @@ def map_source(store, selection: dict | None, current: dict | None) -> FrameSour
                        clustered=bool(current.get("clustering_id")))
 
 
-def live_source(store, selection: dict | None) -> FrameSource | None:
+def live_source(store: ResultStore, selection: Selection | None) -> FrameSource | None:
     """The selection's live points, found in their session's table by ``row`` (None: none).
 
     Points the browser has but the table not yet (the websocket can be a moment ahead of Tiled)
@@ -164,7 +165,7 @@ def live_source(store, selection: dict | None) -> FrameSource | None:
                        table["patch"].to_numpy(np.int64)[positions], missing=int((~found).sum()))
 
 
-def frame_sources(store, selection: dict | None, current: dict | None) -> list[FrameSource]:
+def frame_sources(store: ResultStore, selection: Selection | None, current: MapRef | None) -> list[FrameSource]:
     """The map's part of the selection, then its live part; either may be absent."""
     return [source for source in (map_source(store, selection, current), live_source(store, selection))
             if source is not None]
@@ -199,7 +200,7 @@ def summary_block(source: FrameSource, how: str | None) -> html.Div:
     return html.Div([line, table])
 
 
-def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
+def summary_view(store: ResultStore, selection: Selection | None, current: MapRef | None) -> tuple[Any, bool]:
     """A count line and composition table per source; and whether the exports are disabled.
 
     Exports cover the map's frames only (the live ones are in their session's Tiled node).
@@ -247,19 +248,19 @@ def stats_block(source: FrameSource, cap: int, titled: bool) -> list:
     return [heading, images, note, timing]
 
 
-def stats_view(store, selection: dict | None, current: dict | None, *, cap: int = STATS_CAP) -> Any:
+def stats_view(store: ResultStore, selection: Selection | None, current: MapRef | None, *, cap: int = STATS_CAP) -> Any:
     """Mean and std images of each source's selected frames, titled when they are not the map's alone."""
     sources = [s for s in frame_sources(store, selection, current) if len(s.selected)]
     titled = any(source.kind == "live" for source in sources)
     return [part for source in sources for part in stats_block(source, cap, titled)]
 
 
-def n_pages(selection: dict | None) -> int:
+def n_pages(selection: Selection | None) -> int:
     count = len(set(selected_indices(selection))) + len(set(selected_live(selection).get("rows") or []))
     return max(1, -(-count // PAGE_SIZE))
 
 
-def gallery_view(store, selection: dict | None, current: dict | None, page: int) -> Any:
+def gallery_view(store: ResultStore, selection: Selection | None, current: MapRef | None, page: int) -> Any:
     """Thumbnails of one page of the selection: the map's frames in index order, then live ones
     in arrival order, captioned name · cluster (see :meth:`FrameSource.caption`)."""
     sources = frame_sources(store, selection, current)
@@ -283,7 +284,7 @@ def gallery_view(store, selection: dict | None, current: dict | None, page: int)
             intensity_scale(0.0, 1.0, class_name="ms-gallery-scale")]
 
 
-def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = N_NEIGHBOURS) -> Any:
+def neighbours_view(store: ResultStore, clicked: Clicked | None, current: MapRef | None, k: int = N_NEIGHBOURS) -> Any:
     """The clicked frame and its k nearest neighbours in latent space, captioned index · distance."""
     if not current or not clicked or clicked.get("index") is None:
         return hint("Click a point of the map to see its nearest neighbours in latent space.")
@@ -301,7 +302,7 @@ def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = 
             intensity_scale(0.0, 1.0, class_name="ms-neighbours-scale")]
 
 
-def export_file(store, selection: dict | None, current: dict | None, what: str) -> dict:
+def export_file(store: ResultStore, selection: Selection | None, current: MapRef | None, what: str) -> dict:
     """``dcc.send_string`` / ``dcc.send_bytes`` payload of the selection as CSV or latents NPY."""
     indices = selected_indices(selection)
     if not current:

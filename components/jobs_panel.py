@@ -22,6 +22,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from components.ids import CURRENT, RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
 from components.job_runs import chosen_results, find_result, refresh, result_options, unfinished
+from components.records import RunRecord
 from components.services import Callbacks, Services
 from core.data.store import StoreError
 
@@ -200,7 +201,7 @@ def _progress(row: dict) -> Any:
                         striped=running, animated=running, style={"height": "14px"})
 
 
-def runs_table(records: list[dict], rows: Mapping[str, dict], aio_id: Any) -> Any:
+def runs_table(records: list[RunRecord], rows: Mapping[str, dict], aio_id: Any) -> Any:
     if not records:
         return html.Div("No runs submitted from this page yet.", className="small text-muted")
     body = []

@@ -33,8 +33,10 @@ from components import map_figure as mf
 from components.errors import problem, with_store
 from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
+from components.records import Clicked, MapRef, Selection
 from components.services import Callbacks, Services
 from components.words import plural
+from core.data.reader import ResultStore
 from core.maps.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,14 @@ def empty_figure(text: str) -> go.Figure:
     return fig
 
 
-def view_of(current: dict, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
+def view_of(current: MapRef, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
     """The panel's view store: which map is drawn and how (read by the other callbacks)."""
     return {"key": map_id(current), "kind": view.kind, "n": view.n, "shown": view.shown,
             "dims": view.dims, "colour": colour, "window": (window or mf.Window()).to_dict(),
             "highlight": False}
 
 
-def draw(store: Any, current: dict | None, colour: str | None):
+def draw(store: ResultStore, current: MapRef | None, colour: str | None):
     """A whole new map: (figure, colour options, colour value, view, error)."""
     if not current:
         return (empty_figure("No map yet: choose or build one"), mf.colour_options(None),
@@ -79,7 +81,7 @@ def draw(store: Any, current: dict | None, colour: str | None):
     return fig, options, colour, view_of(current, view, colour), note
 
 
-def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch, Patch]:
+def recolour(store: ResultStore, current: MapRef, colour: str, view: dict) -> tuple[Patch, Patch]:
     """A Patch of the drawn map's colours only (the points stay where they are): (figure, view)."""
     data = load_map(store, current)
     colouring = mf.colouring(colour, data.labels, data.frames, clustered=data.clustered)
@@ -96,7 +98,7 @@ def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch,
     return fig, new_view
 
 
-def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None):
+def rewindow(store: ResultStore, current: MapRef, relayout: dict | None, view: dict | None):
     """After zoom or pan in the density view, the visible window's points or density: (figure, view)."""
     if not view or view.get("kind") != "density" or view.get("key") != map_id(current):
         return None
@@ -113,7 +115,7 @@ def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None
     return fig, new_view
 
 
-def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict | None,
+def update_map(get_store: Callable[[], ResultStore], triggers: set[str], current: MapRef | None,
                colour: str | None, relayout: dict | None, view: dict | None):
     """What the map callback returns, or None for no update.
 
@@ -153,7 +155,7 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
 
 
 # -- selection ---------------------------------------------------------------------------------
-def drawn(store: Any, current: dict | None, view: dict | None) -> dict:
+def drawn(store: ResultStore, current: MapRef | None, view: dict | None) -> dict:
     """Trace number → frames it draws, for the view the browser shows (see map_figure.drawn_frames)."""
     if not current or not view or view.get("key") != map_id(current):
         return {}
@@ -182,7 +184,7 @@ def split_live(points: list[dict] | None) -> tuple[list[dict], dict | None]:
     return own, ({"session": sessions.pop(), "rows": sorted(rows)} if sessions else None)
 
 
-def selection_from(store: Any, current: dict | None, selected: dict | None, view: dict | None) -> dict | None:
+def selection_from(store: ResultStore, current: MapRef | None, selected: dict | None, view: dict | None) -> Selection | None:
     """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
     if not current or not view:
         return None
@@ -195,7 +197,7 @@ def selection_from(store: Any, current: dict | None, selected: dict | None, view
     return selection
 
 
-def event_frame(store: Any, current: dict | None, event: dict | None, view: dict | None) -> int | None:
+def event_frame(store: ResultStore, current: MapRef | None, event: dict | None, view: dict | None) -> int | None:
     """The frame under a click or hover event, or None (a live point, a heatmap cell, nothing drawn)."""
     points, _ = split_live(((event or {}).get("points") or [])[:1])
     found = mf.event_frames(points, drawn(store, current, view))
@@ -216,7 +218,7 @@ def check_k(k: Any, n: int) -> int:
     return k_int
 
 
-def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]:
+def nearest_frames(store: ResultStore, latents_id: str, index: int, k: int) -> list[int]:
     """The k frames nearest to frame ``index`` in latent space (mu), itself first."""
     mu = latent_means(store, latents_id)
     k = check_k(k, len(mu))
@@ -226,7 +228,7 @@ def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]
     return [index, *found]
 
 
-def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, k: Any) -> tuple[dict, str]:
+def neighbour_selection(store: ResultStore, current: MapRef | None, clicked: Clicked | None, k: Any) -> tuple[Selection, str]:
     """(SELECTION value, message) for "select k nearest"; ValueError with the reason otherwise."""
     if not current:
         raise ValueError("No map is shown yet.")
@@ -240,7 +242,7 @@ def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, 
     return {"indices": found, "how": "neighbours"}, message
 
 
-def highlight(store: Any, current: dict | None, selection: dict | None, view: dict | None):
+def highlight(store: ResultStore, current: MapRef | None, selection: Selection | None, view: dict | None):
     """Mark a selection made elsewhere (neighbours, another panel) on the map: (figure, view) or None.
 
     Plotly already shows its own 2-D lasso, box and click selections (marking them again would
@@ -267,7 +269,7 @@ def highlight(store: Any, current: dict | None, selection: dict | None, view: di
 
 
 # -- hover -------------------------------------------------------------------------------------
-def hover_card(store: Any, current: dict, index: int) -> list:
+def hover_card(store: ResultStore, current: MapRef, index: int) -> list:
     """Thumbnail, frame index, cluster and metadata of one frame, as a tooltip's children."""
     data = load_map(store, current)
     if not 0 <= index < data.n:
@@ -292,7 +294,7 @@ def hover_card(store: Any, current: dict, index: int) -> list:
 
 
 # -- count line --------------------------------------------------------------------------------
-def count_line(view: dict | None, selection: dict | None) -> str:
+def count_line(view: dict | None, selection: Selection | None) -> str:
     """"N points · M selected", and what the map draws when it is not every point."""
     if not view:
         return ""

@@ -16,7 +16,9 @@ from plotly.subplots import make_subplots
 
 from components.ids import CURRENT
 from components.errors import problem
+from components.records import MapRef
 from components.services import Callbacks, Services
+from core.data.reader import ResultStore
 from core.data.store import StoreError
 
 
@@ -168,7 +170,7 @@ def _table(rows: list[QualityRow]) -> html.Table:
     ]), className="quality-table")
 
 
-def panel(current: dict | None, store: Any) -> tuple[Any, go.Figure | None, str]:
+def panel(current: MapRef | None, store: ResultStore) -> tuple[Any, go.Figure | None, str]:
     """(body children, loss figure or None, note) for the map shown."""
     if not current or not current.get("clustering_id"):
         return html.Span("Choose a clustering to see its quality figures.", className="text-muted"), None, ""

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from dash import Dash
 
+from components.records import MapRef
+from core.data.reader import ResultStore
 from core.data.store import Store
 from core.settings import Settings
 
@@ -26,9 +28,9 @@ class LiveControl(Protocol):
 
     token: str
 
-    def prepare(self, current: dict | None) -> str: ...
-    def start(self, current: dict | None) -> dict: ...
-    def stop(self, current: dict | None = None) -> None: ...
+    def prepare(self, current: MapRef | None) -> str: ...
+    def start(self, current: MapRef | None) -> dict: ...
+    def stop(self, current: MapRef | None = None) -> None: ...
 
 
 @dataclass
@@ -37,9 +39,9 @@ class Services:
     in a full app, the live runner."""
 
     settings: Settings
-    open_store: Callable[[], Store]
+    open_store: Callable[[], ResultStore]
     live_runner: LiveControl | None = None
-    _store: Store | None = field(default=None, repr=False)
+    _store: ResultStore | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -47,11 +49,11 @@ class Services:
         return cls(settings, functools.partial(Store.from_settings, settings), live)
 
     @classmethod
-    def from_store(cls, store: Store, *, settings: Settings | None = None) -> Services:
+    def from_store(cls, store: ResultStore, *, settings: Settings | None = None) -> Services:
         """An open store as it is (tests, benches)."""
         return cls(settings or Settings(), lambda: store, None, store)
 
-    def store(self) -> Store:
+    def store(self) -> ResultStore:
         with self._lock:  # Dash runs callbacks on several threads: open one store, not many
             if self._store is None:
                 self._store = self.open_store()

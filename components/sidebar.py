@@ -17,9 +17,11 @@ import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, ctx, dcc, html, no_update
 from components.errors import problem
 from components.ids import RESULTS_VERSION
+from components.records import MapRef
 from components.services import Callbacks, Services
 from components.words import describe
-from core.data.store import KINDS, Store, StoreError
+from core.data.reader import ResultStore
+from core.data.store import KINDS, StoreError
 
 LEVELS = ("datasets", "models", "projections", "clusterings")
 WATCHED = tuple(kind for kind in KINDS if kind != "live")  # what the page's panels list
@@ -31,7 +33,7 @@ def _options(kind: str, items: list[dict]) -> list[dict]:
     return [{"label": describe(kind, item), "value": item["id"]} for item in items]
 
 
-def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list[dict]], dict[str, str | None]]:
+def resolve(store: ResultStore, chosen: dict[str, str | None]) -> tuple[dict[str, list[dict]], dict[str, str | None]]:
     """Options per level given the choices above it, and the choice per level.
 
     A choice is kept while it is still offered; otherwise the newest result that leads to a
@@ -64,12 +66,12 @@ def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list
     return options, chosen
 
 
-def fingerprint(store: Store) -> list[int]:
+def fingerprint(store: ResultStore) -> list[int]:
     """Finished results per watched kind: it changes when any run stores one."""
     return [store.count_complete(kind) for kind in WATCHED]
 
 
-def current_map(store: Store, projection_id: str | None, clustering_id: str | None) -> dict | None:
+def current_map(store: ResultStore, projection_id: str | None, clustering_id: str | None) -> MapRef | None:
     """The CURRENT value (``components.ids``) of a projection and, optionally, its clustering."""
     if not projection_id:
         return None
@@ -139,6 +141,6 @@ def _refresh(services: Services, *values):
     return (*[options[k] for k in LEVELS], *picked, "", seen)
 
 
-def new_version(store: Store, seen: list[int] | None, version: int | None) -> int | None:
+def new_version(store: ResultStore, seen: list[int] | None, version: int | None) -> int | None:
     """The next RESULTS_VERSION when Tiled holds results the page has not listed, else None."""
     return None if fingerprint(store) == seen else (version or 0) + 1

@@ -17,7 +17,7 @@ import httpx
 from dash import MATCH, Input, Output, dcc, html
 
 from components.services import Callbacks, Services
-from core.data.store import Store
+from core.data.reader import ResultStore
 from core.settings import Settings
 from flows.names import FLOW_NAMES
 from flows.status import prefect_api_url, served_deployments
@@ -36,7 +36,7 @@ class Check:
     fix: str = ""  # what to do about it
 
 
-def check_tiled(uri: str | None, open_store: Callable[[], Store] | None = None, *, timeout: float = TIMEOUT) -> Check:
+def check_tiled(uri: str | None, open_store: Callable[[], ResultStore] | None = None, *, timeout: float = TIMEOUT) -> Check:
     """Tiled answers at ``uri``; with ``open_store``, the project can also be opened (key accepted)."""
     name = "Tiled"
     if not uri:
@@ -118,7 +118,7 @@ def check_worker(*, max_age: float = MAX_POLL_AGE) -> Check:
     return worker_check(deployments, FLOW_NAMES, max_age=max_age)
 
 
-def check_services(settings: Settings, open_store: Callable[[], Store] | None = None) -> list[Check]:
+def check_services(settings: Settings, open_store: Callable[[], ResultStore] | None = None) -> list[Check]:
     """Tiled, Prefect and the worker; the worker is only asked about when Prefect answers."""
     tiled = check_tiled(settings.tiled_uri, open_store)
     prefect = check_prefect(prefect_api_url(settings))

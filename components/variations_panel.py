@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from components.errors import with_store
 from components.ids import CURRENT, RESULTS_VERSION, SELECTION, part_ids
 from components.pictures import hint
-from components.records import selected_indices
+from components.records import MapRef, Selection, selected_indices
 from components.services import Callbacks, Services
 from components.words import plural
 from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
@@ -36,6 +36,7 @@ from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, b
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
                                          clusters_view, export_file, load_variations, reference_view,
                                          summary_view, variations_options)
+from core.data.reader import ResultStore
 from flows import params as fp
 
 
@@ -69,7 +70,7 @@ def capped(indices: list[int], cap: int = REFERENCE_CAP) -> list[int]:
     return [indices[i] for i in np.linspace(0, len(indices) - 1, cap).round().astype(int)]
 
 
-def references_note(selection: dict | None, current: dict | None) -> Any:
+def references_note(selection: Selection | None, current: MapRef | None) -> Any:
     """What the run will use as reference states, in words."""
     if not current:
         return hint(NO_MAP)
@@ -83,7 +84,7 @@ def references_note(selection: dict | None, current: dict | None) -> Any:
                       f"reference states (cap {REFERENCE_CAP})."])
 
 
-def build_params(values: Mapping[str, Any], selection: dict | None, current: dict) -> fp.SampleVariationsParams:
+def build_params(values: Mapping[str, Any], selection: Selection | None, current: MapRef) -> fp.SampleVariationsParams:
     """The flow's parameters from the form; raises pydantic's ValidationError.
 
     A blank filter is None (off); a blank γ, N, seed or cut stays None and is reported as empty
@@ -137,7 +138,7 @@ def summarize(params: fp.SampleVariationsParams) -> str:
     return f"variations γ={params.gamma:g}, {params.n_per_reference} per reference of {source} on {params.model_id}"
 
 
-def submit_variations(values: Mapping[str, Any], selection: dict | None, current: dict | None,
+def submit_variations(values: Mapping[str, Any], selection: Selection | None, current: MapRef | None,
                       submit: Callable[[str, BaseModel], str]) -> Submitted:
     """Validate the form, then submit; nothing reaches Prefect when a value is out of range."""
     if not current or not current.get("model_id"):
@@ -284,7 +285,7 @@ class VariationsAIO(html.Div):
 
 
 # -- what a result opens on --------------------------------------------------------------------
-def opening_reference(store: Any, variations_id: str) -> int | None:
+def opening_reference(store: ResultStore, variations_id: str) -> int | None:
     """The first reference that kept samples (one that kept none has nothing to play), else the first."""
     descriptors = load_variations(store, variations_id).descriptors
     kept = descriptors.loc[descriptors["n_kept"] > 0, "reference"]
@@ -292,7 +293,7 @@ def opening_reference(store: Any, variations_id: str) -> int | None:
     return int(references.iloc[0]) if len(references) else None
 
 
-def opened_summary(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
+def opened_summary(store: ResultStore, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
     """(summary, reference options, the reference shown first, the cut) of a variations result."""
     view, options, cut_value = summary_view(store, variations_id)
     return view, options, opening_reference(store, variations_id), cut_value
