@@ -378,7 +378,7 @@ register = callbacks.register  # create_app calls register(app, services)
     Input(SELECTION, "data"),
     Input(CURRENT, "data"),
 )
-def _summary(services: Services, selection, current):
+def _summary(services: Services, selection: Selection | None, current: MapRef | None):
     result, error = with_store(services, "count the selection", summary_view, selection, current)
     if error is not None:
         return error, True, True
@@ -386,8 +386,9 @@ def _summary(services: Services, selection, current):
     return view, disabled, disabled
 
 
-@callbacks.callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
-def _stats(services: Services, selection, current):
+@callbacks.callback(Output(InspectAIO.ids.stats(MATCH), "children"),
+                    Input(SELECTION, "data"), Input(CURRENT, "data"))
+def _stats(services: Services, selection: Selection | None, current: MapRef | None):
     view, error = with_store(services, "compute the mean and std images", stats_view, selection, current)
     return error or view
 
@@ -401,7 +402,7 @@ def _stats(services: Services, selection, current):
     Input(InspectAIO.ids.pages(MATCH), "active_page"),
     Input(InspectAIO.ids.tabs(MATCH), "active_tab"),
 )
-def _gallery(services: Services, selection, current, page, tab):
+def _gallery(services: Services, selection: Selection | None, current: MapRef | None, page, tab):
     new_selection = ctx.triggered_id in (SELECTION, CURRENT)
     page = 1 if new_selection or not page else page
     if tab != "gallery":  # read frames only when the gallery is open
@@ -410,8 +411,9 @@ def _gallery(services: Services, selection, current, page, tab):
     return error or view, n_pages(selection), page
 
 
-@callbacks.callback(Output(InspectAIO.ids.neighbours(MATCH), "children"), Input(CLICKED, "data"), Input(CURRENT, "data"))
-def _neighbours(services: Services, clicked, current):
+@callbacks.callback(Output(InspectAIO.ids.neighbours(MATCH), "children"),
+                    Input(CLICKED, "data"), Input(CURRENT, "data"))
+def _neighbours(services: Services, clicked: Clicked | None, current: MapRef | None):
     view, error = with_store(services, "find the nearest neighbours", neighbours_view, clicked, current)
     return error or view
 
@@ -426,9 +428,10 @@ def _neighbours(services: Services, clicked, current):
     State(CURRENT, "data"),
     prevent_initial_call=True,
 )
-def _export(services: Services, _csv_clicks, _npy_clicks, selection, current):
+def _export(services: Services, _csv_clicks, _npy_clicks, selection: Selection | None, current: MapRef | None):
     what = "csv" if ctx.triggered_id == InspectAIO.ids.export_csv(ctx.triggered_id["aio_id"]) else "npy"
-    payload, error = with_store(services, f"export the selection as {what.upper()}", export_file, selection, current, what)
+    payload, error = with_store(services, f"export the selection as {what.upper()}", export_file,
+                                selection, current, what)
     if error is not None:
         return no_update, no_update, error
     return (payload, no_update, None) if what == "csv" else (no_update, payload, None)

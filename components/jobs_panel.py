@@ -22,7 +22,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from components.ids import CURRENT, RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
 from components.job_runs import chosen_results, find_result, refresh, result_options, unfinished
-from components.records import RunRecord
+from components.records import MapRef, RunRecord
 from components.services import Callbacks, Services
 from core.data.store import StoreError
 
@@ -164,7 +164,7 @@ for _job in JOBS:
     State(JobsAIO.ids.runs(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _follow_submitted(record, records):
+def _follow_submitted(record: RunRecord | None, records: list[RunRecord] | None):
     """A run another panel submitted joins this panel's table (state, progress, cancel)."""
     if not record or any(r["id"] == record["id"] for r in records or []):
         return no_update
@@ -179,7 +179,7 @@ def _follow_submitted(record, records):
     Input(CURRENT, "data"),
     [State(JobsAIO.ids.field(MATCH, job, f.name), "value") for job, f in RESULT_FIELDS],
 )
-def _load_options(services: Services, _version, current, *chosen):
+def _load_options(services: Services, _version, current: MapRef | None, *chosen):
     """The forms' result fields list what Tiled holds and default to the map shown."""
     try:
         store = services.store()
@@ -245,7 +245,7 @@ def runs_table(records: list[RunRecord], rows: Mapping[str, dict], aio_id: Any) 
     State(JobsAIO.ids.completed(MATCH), "data"),
     State(JobsAIO.ids.poll(MATCH), "id"),
 )
-def _poll(services: Services, _n, records, rows, completed, poll_id):
+def _poll(services: Services, _n, records: list[RunRecord] | None, rows, completed, poll_id):
     records, rows = records or [], rows or {}
     if unfinished(records, rows):
         from flows.submit import status
@@ -284,7 +284,7 @@ def _cancel(clicks):
     State(JobsAIO.ids.rows(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _clear(n_clicks, records, rows):
+def _clear(n_clicks, records: list[RunRecord] | None, rows):
     if not n_clicks:
         return no_update
     rows = rows or {}

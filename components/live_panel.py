@@ -96,7 +96,7 @@ register = callbacks.register  # create_app calls register(app, services)
     State(CURRENT, "data"),
     prevent_initial_call=True,
 )
-def _switch(services: Services, on, replay, current):
+def _switch(services: Services, on, replay, current: MapRef | None):
     if ctx.triggered_id and ctx.triggered_id.get("subcomponent") == "replay":
         if not replay:
             return None, None, True, no_update, no_update
@@ -115,8 +115,8 @@ def _switch(services: Services, on, replay, current):
 
 
 @callbacks.callback(Output(LiveAIO.ids.replay(MATCH), "options"), Input(CURRENT, "data"),
-          Input(LiveAIO.ids.config(MATCH), "data"))
-def _sessions(services: Services, current, _config):
+                    Input(LiveAIO.ids.config(MATCH), "data"))
+def _sessions(services: Services, current: MapRef | None, _config):
     options, error = guarded("list the stored live sessions", session_options, services, current)
     return options if error is None else []
 
@@ -131,9 +131,9 @@ def warm_up(services: Services, current: MapRef | None, config: dict | None) -> 
 
 
 @callbacks.callback(Output(LiveAIO.ids.standby(MATCH), "data"), Output(LiveAIO.ids.poll(MATCH), "disabled"),
-          Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
-          Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
-def _warm_up(services: Services, current, config, _tick):
+                    Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
+                    Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
+def _warm_up(services: Services, current: MapRef | None, config, _tick):
     state = warm_up(services, current, config)
     return state, state != "warming"  # asked again each second while it warms up
 

@@ -184,7 +184,8 @@ def split_live(points: list[dict] | None) -> tuple[list[dict], dict | None]:
     return own, ({"session": sessions.pop(), "rows": sorted(rows)} if sessions else None)
 
 
-def selection_from(store: ResultStore, current: MapRef | None, selected: dict | None, view: dict | None) -> Selection | None:
+def selection_from(store: ResultStore, current: MapRef | None, selected: dict | None,
+                   view: dict | None) -> Selection | None:
     """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
     if not current or not view:
         return None
@@ -228,7 +229,8 @@ def nearest_frames(store: ResultStore, latents_id: str, index: int, k: int) -> l
     return [index, *found]
 
 
-def neighbour_selection(store: ResultStore, current: MapRef | None, clicked: Clicked | None, k: Any) -> tuple[Selection, str]:
+def neighbour_selection(store: ResultStore, current: MapRef | None, clicked: Clicked | None,
+                        k: Any) -> tuple[Selection, str]:
     """(SELECTION value, message) for "select k nearest"; ValueError with the reason otherwise."""
     if not current:
         raise ValueError("No map is shown yet.")
@@ -383,7 +385,7 @@ register = callbacks.register  # create_app calls register(app, services)
     Input(MapAIO.ids.graph(MATCH), "relayoutData"),
     State(MapAIO.ids.view(MATCH), "data"),
 )
-def _draw(services: Services, current, colour, relayout, view):
+def _draw(services: Services, current: MapRef | None, colour, relayout, view):
     triggers = {"current" if cid == CURRENT else cid.get("subcomponent")
                 for cid in ctx.triggered_prop_ids.values() if cid}
     outputs = update_map(services.store, triggers, current, colour, relayout, view)
@@ -400,7 +402,7 @@ def _draw(services: Services, current, colour, relayout, view):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _select(services: Services, selected, current, view):
+def _select(services: Services, selected, current: MapRef | None, view):
     selection, error = with_store(services, "read the selection", selection_from, current, selected, view)
     return (no_update, error) if error is not None else (selection, None)
 
@@ -413,7 +415,7 @@ def _select(services: Services, selected, current, view):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _click(services: Services, click, current, view):
+def _click(services: Services, click, current: MapRef | None, view):
     index, error = with_store(services, "tell which frame was clicked", event_frame, current, click, view)
     if error is not None:
         return no_update, error
@@ -432,7 +434,7 @@ def _click(services: Services, click, current, view):
     State(CLICKED, "data"),
     prevent_initial_call=True,
 )
-def _neighbours(services: Services, _, k, current, clicked):
+def _neighbours(services: Services, _, k, current: MapRef | None, clicked: Clicked | None):
     found, error = with_store(services, "select the nearest neighbours", neighbour_selection, current, clicked, k)
     if error is not None:
         return no_update, error
@@ -449,7 +451,7 @@ def _neighbours(services: Services, _, k, current, clicked):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _hover(services: Services, hover, current, view):
+def _hover(services: Services, hover, current: MapRef | None, view):
     point = ((hover or {}).get("points") or [None])[0]
     if point is None or not current:
         return False, no_update, no_update
@@ -471,7 +473,7 @@ def _hover(services: Services, hover, current, view):
     Input(MapAIO.ids.view(MATCH), "data"),
     Input(SELECTION, "data"),
 )
-def _count(view, selection):
+def _count(view, selection: Selection | None):
     return count_line(view, selection), f"clustering {view['key']}" if view else ""
 
 
@@ -483,7 +485,7 @@ def _count(view, selection):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _highlight(services: Services, selection, current, view):
+def _highlight(services: Services, selection: Selection | None, current: MapRef | None, view):
     try:
         changed = highlight(services.store(), current, selection, view)
     except Exception:

@@ -196,7 +196,7 @@ register = callbacks.register  # create_app calls register(app, services)
     Output(QualityAIO.ids.wrap(MATCH), "style"),
     Input(CURRENT, "data"),
 )
-def _show(services: Services, current):
+def _show(services: Services, current: MapRef | None):
     try:
         body, figure, note = panel(current, services.store())
     except StoreError as exc:

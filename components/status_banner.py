@@ -36,7 +36,8 @@ class Check:
     fix: str = ""  # what to do about it
 
 
-def check_tiled(uri: str | None, open_store: Callable[[], ResultStore] | None = None, *, timeout: float = TIMEOUT) -> Check:
+def check_tiled(uri: str | None, open_store: Callable[[], ResultStore] | None = None, *,
+                timeout: float = TIMEOUT) -> Check:
     """Tiled answers at ``uri``; with ``open_store``, the project can also be opened (key accepted)."""
     name = "Tiled"
     if not uri:
@@ -161,6 +162,6 @@ register = callbacks.register  # create_app calls register(app, services)
 
 
 @callbacks.callback(Output(ServiceBannerAIO.ids.body(MATCH), "children"),
-          Input(ServiceBannerAIO.ids.interval(MATCH), "n_intervals"))
+                    Input(ServiceBannerAIO.ids.interval(MATCH), "n_intervals"))
 def _check(services: Services, _n):
     return banner(check_services(services.settings, services.store))

@@ -311,7 +311,7 @@ register = callbacks.register  # create_app calls register(app, services)
     Input(SELECTION, "data"),
     Input(CURRENT, "data"),
 )
-def _references(selection, current):
+def _references(selection: Selection | None, current: MapRef | None):
     return references_note(selection, current), bool(selected_indices(selection))
 
 
@@ -341,7 +341,7 @@ def _submit(n_clicks, *args):
     Input(CURRENT, "data"),
     Input(RESULTS_VERSION, "data"),
 )
-def _calibration(services: Services, current, _version):
+def _calibration(services: Services, current: MapRef | None, _version):
     result, error = with_store(services, "read the γ calibration", calibration_view, current)
     view, suggested = result or (error, None)
     return view, suggested, suggested is None
@@ -365,7 +365,7 @@ callbacks.clientside(
     State(VariationsAIO.ids.results(MATCH), "options"),
     State(VariationsAIO.ids.results(MATCH), "value"),
 )
-def _results(services: Services, current, _version, before, value):
+def _results(services: Services, current: MapRef | None, _version, before, value):
     options, error = with_store(services, "list the variations", variations_options, current)
     if error is not None:
         return [], None, error
