@@ -3,13 +3,16 @@ completed, or when the sidebar's poll finds results stored by anyone else, so se
 
 from __future__ import annotations
 
+import logging
+
 from dash import ALL, Dash, Input, Output, State, no_update
 
 from components.ids import RESULTS_VERSION
 from components.jobs_panel import JobsAIO
 from components.services import Services, bind
 from components.sidebar import SidebarAIO, new_version
-from core.data.store import StoreError
+
+log = logging.getLogger(__name__)
 
 
 def run_completed(_counts: list[int | None], version: int | None) -> int:
@@ -21,7 +24,8 @@ def poll(services: Services, _n: int | None, seen: list[int] | None, version: in
     """The next version when Tiled holds results the sidebar has not listed."""
     try:
         bumped = new_version(services.store(), seen, version)
-    except StoreError:  # the service banner says Tiled is down; try again next time
+    except Exception as exc:  # Tiled down or restarting: the service banner says so; next poll retries
+        log.debug("results poll failed: %s", exc)
         bumped = None
     return no_update if bumped is None else bumped
 

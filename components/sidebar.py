@@ -15,6 +15,7 @@ import uuid
 
 import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, ctx, dcc, html, no_update
+
 from components.errors import problem
 from components.ids import RESULTS_VERSION
 from components.records import MapRef
