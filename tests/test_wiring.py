@@ -1,8 +1,9 @@
-"""How the page is wired: services handed to each app, panels that import no other panel."""
+"""How the page is wired: services handed to each app, Prefect left out of the page.
+
+(That no panel imports another is tests/test_architecture.py's.)"""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 
@@ -54,27 +55,6 @@ def test_the_store_reads_as_the_protocol_says(store):
     """core.data.store.Store is a ResultStore: the page's signatures hold for the real thing."""
     assert isinstance(store, ResultStore)
     assert not isinstance(object(), ResultStore)
-
-
-def _imported(path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-    return names
-
-
-def test_no_panel_imports_another_panel():
-    """A panel (a module defining an All-in-One class) imports no other panel: shared helpers are neutral."""
-    modules = {p.stem: p for p in (ROOT / "components").glob("*.py")}
-    panels = {name for name, p in modules.items() if "AIO(" in p.read_text()}
-    assert {"map_panel", "inspect_panel", "variations_panel", "sidebar", "jobs_panel"} <= panels
-    for name in panels:
-        others = {f"components.{o}" for o in panels - {name}}
-        assert not _imported(modules[name]) & others, f"components/{name}.py imports another panel"
 
 
 def test_the_page_loads_no_prefect():
