@@ -1,8 +1,10 @@
 """The web app: panels composed into one page. Each panel owns its layout and callbacks.
 
-Panels talk through the page-level stores in ``components.ids``: the sidebar publishes the
-map to show, the map publishes the selection, jobs bump the results version. Every request
-passes the Host and Origin checks of ``app.guard`` first.
+Panels talk through the page-level stores in ``components.ids``, wired in ``callbacks/``: the
+sidebar publishes the map to show, the map publishes the selection, jobs bump the results
+version. The settings, the store and the live runner are handed to every panel's
+``register(app, services)`` here, so each app has its own. Every request passes the Host and
+Origin checks of ``app.guard`` first.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from dash import Dash, dcc, html
 from app import guard
 from app.live import LiveRunner
 from app.live import register_routes as register_live_routes
-from components import context
+from callbacks import register as register_wiring
+from components import inspect_panel, jobs_panel, live_panel, map_panel, quality_panel, sidebar, status_banner
+from components import variations_panel
 from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION, SUBMITTED
 from components.inspect_panel import InspectAIO
 from components.jobs_panel import JobsAIO
 from components.live_panel import LiveAIO
 from components.map_panel import MapAIO
 from components.quality_panel import QualityAIO
-from components.sidebar import SidebarAIO, register_page_stores
+from components.services import Services
+from components.sidebar import SidebarAIO
 from components.status_banner import ServiceBannerAIO
 from components.variations_panel import VariationsAIO
 from core.settings import Settings
@@ -51,16 +56,24 @@ def layout() -> dbc.Container:
     ], fluid=True)
 
 
-def create_app(settings: Settings) -> Dash:
-    runner = LiveRunner(settings)
-    atexit.register(runner.close)  # a live session started from the page ends with the app
-    context.configure(settings, live=runner)
+PANELS = (sidebar, quality_panel, map_panel, inspect_panel, variations_panel, jobs_panel, live_panel, status_banner)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Dash:
+    """The page for ``settings``; ``services`` (tests) replaces the store and live runner it opens."""
+    if services is None:
+        runner = LiveRunner(settings)
+        atexit.register(runner.close)  # a live session started from the page ends with the app
+        services = Services.from_settings(settings, live=runner)
     # Bootstrap comes from assets/ (no CDN): the app must look right on an offline beamline network.
     app = Dash(__name__, title="Morphospace", assets_folder=str(ASSETS),
                suppress_callback_exceptions=True)
     app.layout = layout
     guard.install(app.server, settings)  # before every route, Dash's own included
-    register_live_routes(app.server, runner, context.store)
-    register_page_stores(SIDEBAR)
+    if services.live_runner is not None:
+        register_live_routes(app.server, services.live_runner, services.store)
+    for panel in PANELS:
+        panel.register(app, services)
+    register_wiring(app, services, sidebar=SIDEBAR)
     return app
 

@@ -45,11 +45,13 @@ sys.path.insert(0, str(ROOT))
 from dash import Dash, Input, Output, dcc, html  # noqa: E402
 from dash._utils import to_json  # noqa: E402
 
-from components import context  # noqa: E402
+from callbacks import selection  # noqa: E402
 from components import map_figure as mf  # noqa: E402
 from components.ids import CLICKED, CURRENT, SELECTION  # noqa: E402
 from components import map_data  # noqa: E402
+from components import map_panel  # noqa: E402
 from components.map_panel import MapAIO  # noqa: E402
+from components.services import Services  # noqa: E402
 from headless_chromium import launch_chromium  # noqa: E402
 
 AIO = "map"
@@ -162,6 +164,8 @@ def build_app(store: MemoryStore) -> Dash:
                          html.Div(MapAIO(aio_id=AIO), className="bench-ours")])
 
     app.layout = layout
+    map_panel.register(app, Services.from_store(store))  # the panel's callbacks read this store
+    selection.register(app)
 
     @app.callback(Output("anchor-graph", "figure"), Input("anchor-n", "data"))
     def _anchor(n):
@@ -342,7 +346,6 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     store = MemoryStore()
-    context._store = store  # the panel's callbacks read context.store()
     app = build_app(store)
     url, server = serve(app)
     runs = [("ours", n, None) for n in args.sizes] + [("ours", n, "points") for n in args.points_sizes]

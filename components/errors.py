@@ -13,7 +13,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components import context
+from components.services import Services
 from core.data.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,6 @@ def guarded(doing: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tu
         return None, problem(doing, exc)
 
 
-def with_store(doing: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+def with_store(services: Services, doing: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, Any]:
     """``guarded`` of ``fn(store, *args, **kwargs)``: reaching the store can fail too."""
-    return guarded(doing, lambda: fn(context.store(), *args, **kwargs))
+    return guarded(doing, lambda: fn(services.store(), *args, **kwargs))

@@ -2,18 +2,13 @@
 
 from collections.abc import Callable
 
-# dcc.Store: {"clustering_id" (or None), "projection_id", "latents_id", "dataset_id", "model_id",
-#             "n_components"} of the map shown, or None.
-CURRENT = "current-map"
-# dcc.Store: {"indices": [int, ...], "how": "lasso" | "box" | "click" | "neighbours"}, or None;
-#             live points selected too add "live": {"session": id, "rows": [int, ...]}.
-SELECTION = "selection"
-# dcc.Store: {"index": int} of the frame last clicked on the map, or None.
-CLICKED = "clicked-frame"
-# dcc.Store: int, bumped whenever a job completes, so selectors reload what Tiled holds.
+# The values each store holds are typed in components.records; callbacks/ wires them between panels.
+CURRENT = "current-map"  # MapRef of the map shown, or None
+SELECTION = "selection"  # Selection (frames of the map, maybe live points), or None
+CLICKED = "clicked-frame"  # Clicked: the frame last clicked on the map, or None
+# int, bumped whenever a job completes or results appear in Tiled, so selectors reload what Tiled holds.
 RESULTS_VERSION = "results-version"
-# dcc.Store: a run submitted by a panel other than the jobs panel ({"id", "job", "flow", "kind",
-#             "label", "submitted"}), which the jobs panel then follows like its own.
+# RunRecord of a run submitted by a panel other than the jobs panel, which then follows it like its own.
 SUBMITTED = "submitted-run"
 
 # Clientside JS for clientside_callback: the triggered value of an ALL-pattern input, to a page store.

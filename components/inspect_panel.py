@@ -28,13 +28,17 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 
 from components.errors import with_store
 from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.intensity import intensity_scale
 from components.map_data import cluster_name, latent_means, load_map, map_id
+from components.pictures import hint, thumbnail
+from components.records import Clicked, MapRef, Selection, selected_indices, selected_live
+from components.services import Callbacks, Services
 from components.words import noun_for
+from core.data.reader import ResultStore
 from core.live.session import LiveSession
 from core.maps.selection import (
     NOISE,
@@ -52,33 +56,23 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 24  # thumbnails per gallery page: one screenful in a 4-column panel
 STATS_CAP = 5000  # frames averaged at most; more are sampled (core.maps.selection.mean_std_images)
 N_NEIGHBOURS = 12  # neighbours of a clicked frame shown (the map panel selects any k of them)
-THUMB_PX, STATS_PX = 96, 256  # PNGs are shrunk to at most these (assets/style.css sizes .ms-thumb)
+STATS_PX = 256  # mean/std PNGs are shrunk to at most this
 HINT = "Lasso a region of the map (or box-select it) to see its frames here."
-THUMB_STYLE = {"imageRendering": "pixelated", "objectFit": "contain", "background": "#000"}
 
 
 # -- data of the map shown (components.map_data caches it) ------------------------------------
-def map_array(store, current: dict, what: str) -> np.ndarray:
+def map_array(store: ResultStore, current: MapRef, what: str) -> np.ndarray:
     """``labels``, ``embedding`` or ``mu`` of the map in ``current``."""
     if what == "mu":
         return latent_means(store, current["latents_id"])
     return getattr(load_map(store, current), what)
 
 
-def frames_table(store, current: dict):
+def frames_table(store: ResultStore, current: MapRef):
     frames = load_map(store, current).frames
     if frames is None:
         raise ValueError(f"dataset {current['dataset_id']} has no usable frames table")
     return frames
-
-
-def selected_indices(selection: dict | None) -> list[int]:
-    return list((selection or {}).get("indices") or [])
-
-
-def selected_live(selection: dict | None) -> dict:
-    """``{"session", "rows"}`` of the live points in the selection, or ``{}``."""
-    return (selection or {}).get("live") or {}
 
 
 # -- where a selection's frames come from: the map's dataset, a live session ----------------------
@@ -138,7 +132,7 @@ class FrameSource:
         return f"live {frame}{part[0]}{short}", f"live frame {frame}{part[1]}, {name}"
 
 
-def map_source(store, selection: dict | None, current: dict | None) -> FrameSource | None:
+def map_source(store: ResultStore, selection: Selection | None, current: MapRef | None) -> FrameSource | None:
     """The selection's frames of the map shown (None when it has none)."""
     indices = selected_indices(selection)
     if not current or not indices:
@@ -149,7 +143,7 @@ def map_source(store, selection: dict | None, current: dict | None) -> FrameSour
                        clustered=bool(current.get("clustering_id")))
 
 
-def live_source(store, selection: dict | None) -> FrameSource | None:
+def live_source(store: ResultStore, selection: Selection | None) -> FrameSource | None:
     """The selection's live points, found in their session's table by ``row`` (None: none).
 
     Points the browser has but the table not yet (the websocket can be a moment ahead of Tiled)
@@ -171,25 +165,13 @@ def live_source(store, selection: dict | None) -> FrameSource | None:
                        table["patch"].to_numpy(np.int64)[positions], missing=int((~found).sum()))
 
 
-def frame_sources(store, selection: dict | None, current: dict | None) -> list[FrameSource]:
+def frame_sources(store: ResultStore, selection: Selection | None, current: MapRef | None) -> list[FrameSource]:
     """The map's part of the selection, then its live part; either may be absent."""
     return [source for source in (map_source(store, selection, current), live_source(store, selection))
             if source is not None]
 
 
 # -- views: plain functions, testable without a browser ------------------------------------------
-def hint(text: str = HINT) -> html.Div:
-    return html.Div(text, className="text-muted small fst-italic my-2")
-
-
-def thumbnail(image: np.ndarray, caption: str, *, title: str | None = None) -> html.Figure:
-    return html.Figure([
-        html.Img(src=to_png_data_uri(image, max_size=THUMB_PX), style=THUMB_STYLE, title=title or caption,
-                 className="ms-thumb"),
-        html.Figcaption(caption, className="small text-muted text-center", style={"fontSize": "0.7rem"}),
-    ], className="m-0")
-
-
 def summary_block(source: FrameSource, how: str | None) -> html.Div:
     """One source's count line and cluster composition table."""
     summary = selection_summary(source.selected, source.labels)
@@ -218,14 +200,14 @@ def summary_block(source: FrameSource, how: str | None) -> html.Div:
     return html.Div([line, table])
 
 
-def summary_view(store, selection: dict | None, current: dict | None) -> tuple[Any, bool]:
+def summary_view(store: ResultStore, selection: Selection | None, current: MapRef | None) -> tuple[Any, bool]:
     """A count line and composition table per source; and whether the exports are disabled.
 
     Exports cover the map's frames only (the live ones are in their session's Tiled node).
     """
     sources = frame_sources(store, selection, current)
     if not sources:
-        return hint(), True
+        return hint(HINT), True
     how = (selection or {}).get("how")
     blocks = [summary_block(source, how) for source in sources]
     if sources[-1].kind == "live":
@@ -266,25 +248,25 @@ def stats_block(source: FrameSource, cap: int, titled: bool) -> list:
     return [heading, images, note, timing]
 
 
-def stats_view(store, selection: dict | None, current: dict | None, *, cap: int = STATS_CAP) -> Any:
+def stats_view(store: ResultStore, selection: Selection | None, current: MapRef | None, *, cap: int = STATS_CAP) -> Any:
     """Mean and std images of each source's selected frames, titled when they are not the map's alone."""
     sources = [s for s in frame_sources(store, selection, current) if len(s.selected)]
     titled = any(source.kind == "live" for source in sources)
     return [part for source in sources for part in stats_block(source, cap, titled)]
 
 
-def n_pages(selection: dict | None) -> int:
+def n_pages(selection: Selection | None) -> int:
     count = len(set(selected_indices(selection))) + len(set(selected_live(selection).get("rows") or []))
     return max(1, -(-count // PAGE_SIZE))
 
 
-def gallery_view(store, selection: dict | None, current: dict | None, page: int) -> Any:
+def gallery_view(store: ResultStore, selection: Selection | None, current: MapRef | None, page: int) -> Any:
     """Thumbnails of one page of the selection: the map's frames in index order, then live ones
     in arrival order, captioned name · cluster (see :meth:`FrameSource.caption`)."""
     sources = frame_sources(store, selection, current)
     items = [(source, k) for source in sources for k in range(len(source.selected))]
     if not items:
-        return hint()
+        return hint(HINT)
     page = min(max(1, int(page or 1)), -(-len(items) // PAGE_SIZE))
     first = (page - 1) * PAGE_SIZE
     shown = items[first: first + PAGE_SIZE]
@@ -302,7 +284,7 @@ def gallery_view(store, selection: dict | None, current: dict | None, page: int)
             intensity_scale(0.0, 1.0, class_name="ms-gallery-scale")]
 
 
-def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = N_NEIGHBOURS) -> Any:
+def neighbours_view(store: ResultStore, clicked: Clicked | None, current: MapRef | None, k: int = N_NEIGHBOURS) -> Any:
     """The clicked frame and its k nearest neighbours in latent space, captioned index · distance."""
     if not current or not clicked or clicked.get("index") is None:
         return hint("Click a point of the map to see its nearest neighbours in latent space.")
@@ -320,7 +302,7 @@ def neighbours_view(store, clicked: dict | None, current: dict | None, k: int = 
             intensity_scale(0.0, 1.0, class_name="ms-neighbours-scale")]
 
 
-def export_file(store, selection: dict | None, current: dict | None, what: str) -> dict:
+def export_file(store: ResultStore, selection: Selection | None, current: MapRef | None, what: str) -> dict:
     """``dcc.send_string`` / ``dcc.send_bytes`` payload of the selection as CSV or latents NPY."""
     indices = selected_indices(selection)
     if not current:
@@ -373,7 +355,7 @@ class InspectAIO(html.Div):
                                           className="mt-2"), type="circle")
         super().__init__([
             html.H6("Selection", className="mt-2"),
-            dcc.Loading(html.Div(hint(), id=ids.summary(aio_id)), type="dot"),
+            dcc.Loading(html.Div(hint(HINT), id=ids.summary(aio_id)), type="dot"),
             exports,
             dbc.Tabs([
                 dbc.Tab(dcc.Loading(html.Div(id=ids.stats(aio_id), className="mt-2"), type="circle"),
@@ -385,28 +367,33 @@ class InspectAIO(html.Div):
 
 
 # -- callbacks: route, call a view, show failures in the panel ------------------------------------
-@callback(
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(InspectAIO.ids.summary(MATCH), "children"),
     Output(InspectAIO.ids.export_csv(MATCH), "disabled"),
     Output(InspectAIO.ids.export_npy(MATCH), "disabled"),
     Input(SELECTION, "data"),
     Input(CURRENT, "data"),
 )
-def _summary(selection, current):
-    result, error = with_store("count the selection", summary_view, selection, current)
+def _summary(services: Services, selection: Selection | None, current: MapRef | None):
+    result, error = with_store(services, "count the selection", summary_view, selection, current)
     if error is not None:
         return error, True, True
     view, disabled = result
     return view, disabled, disabled
 
 
-@callback(Output(InspectAIO.ids.stats(MATCH), "children"), Input(SELECTION, "data"), Input(CURRENT, "data"))
-def _stats(selection, current):
-    view, error = with_store("compute the mean and std images", stats_view, selection, current)
+@callbacks.callback(Output(InspectAIO.ids.stats(MATCH), "children"),
+                    Input(SELECTION, "data"), Input(CURRENT, "data"))
+def _stats(services: Services, selection: Selection | None, current: MapRef | None):
+    view, error = with_store(services, "compute the mean and std images", stats_view, selection, current)
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(InspectAIO.ids.gallery(MATCH), "children"),
     Output(InspectAIO.ids.pages(MATCH), "max_value"),
     Output(InspectAIO.ids.pages(MATCH), "active_page"),
@@ -415,22 +402,23 @@ def _stats(selection, current):
     Input(InspectAIO.ids.pages(MATCH), "active_page"),
     Input(InspectAIO.ids.tabs(MATCH), "active_tab"),
 )
-def _gallery(selection, current, page, tab):
+def _gallery(services: Services, selection: Selection | None, current: MapRef | None, page, tab):
     new_selection = ctx.triggered_id in (SELECTION, CURRENT)
     page = 1 if new_selection or not page else page
     if tab != "gallery":  # read frames only when the gallery is open
         return ([] if new_selection else no_update), n_pages(selection), page
-    view, error = with_store("show the gallery", gallery_view, selection, current, page)
+    view, error = with_store(services, "show the gallery", gallery_view, selection, current, page)
     return error or view, n_pages(selection), page
 
 
-@callback(Output(InspectAIO.ids.neighbours(MATCH), "children"), Input(CLICKED, "data"), Input(CURRENT, "data"))
-def _neighbours(clicked, current):
-    view, error = with_store("find the nearest neighbours", neighbours_view, clicked, current)
+@callbacks.callback(Output(InspectAIO.ids.neighbours(MATCH), "children"),
+                    Input(CLICKED, "data"), Input(CURRENT, "data"))
+def _neighbours(services: Services, clicked: Clicked | None, current: MapRef | None):
+    view, error = with_store(services, "find the nearest neighbours", neighbours_view, clicked, current)
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(InspectAIO.ids.download_csv(MATCH), "data"),
     Output(InspectAIO.ids.download_npy(MATCH), "data"),
     Output(InspectAIO.ids.export_message(MATCH), "children"),
@@ -440,9 +428,10 @@ def _neighbours(clicked, current):
     State(CURRENT, "data"),
     prevent_initial_call=True,
 )
-def _export(_csv_clicks, _npy_clicks, selection, current):
+def _export(services: Services, _csv_clicks, _npy_clicks, selection: Selection | None, current: MapRef | None):
     what = "csv" if ctx.triggered_id == InspectAIO.ids.export_csv(ctx.triggered_id["aio_id"]) else "npy"
-    payload, error = with_store(f"export the selection as {what.upper()}", export_file, selection, current, what)
+    payload, error = with_store(services, f"export the selection as {what.upper()}", export_file,
+                                selection, current, what)
     if error is not None:
         return no_update, no_update, error
     return (payload, no_update, None) if what == "csv" else (no_update, payload, None)

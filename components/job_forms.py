@@ -21,6 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 from pydantic import BaseModel, ValidationError
 
+from components.records import RunRecord
 from core.data.preprocess import PreprocessParams
 from core.limits import BadParameter, OutOfRange
 from flows import params as fp
@@ -348,7 +349,7 @@ def summarize(job: str, params: BaseModel) -> str:
 class Submitted:
     """What :func:`submit_job` did: a run record to keep, or the problems that stopped it."""
 
-    record: dict | None = None
+    record: RunRecord | None = None
     problems: list[Problem] = field(default_factory=list)
     error: str = ""
 
@@ -366,7 +367,7 @@ def submit_job(job: str, values: Mapping[str, Any], submit: Callable[[str, BaseM
     return Submitted(record=run_record(run_id, job, JOBS[job].flow, JOBS[job].result_kind, summarize(job, params)))
 
 
-def run_record(run_id: str, job: str, flow: str, kind: str, label: str) -> dict:
+def run_record(run_id: str, job: str, flow: str, kind: str, label: str) -> RunRecord:
     """What the jobs panel keeps of a submitted run (any panel may submit one: ids.SUBMITTED)."""
     return {"id": run_id, "job": job, "flow": flow, "kind": kind, "label": label,
             "submitted": dt.datetime.now().strftime("%H:%M:%S")}

@@ -10,10 +10,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-from components import context
 from components.job_forms import JOBS
-from components.sidebar import describe
+from components.words import describe
+from components.records import MapRef, RunRecord
+from core.data.reader import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,12 @@ def status_row(status: Any) -> dict:
     }
 
 
-def unfinished(records: list[dict], rows: Mapping[str, dict]) -> bool:
+def unfinished(records: list[RunRecord], rows: Mapping[str, dict]) -> bool:
     return any(not rows.get(r["id"], {}).get("done") for r in records)
 
 
 def refresh(
-    records: list[dict],
+    records: list[RunRecord],
     rows: Mapping[str, dict],
     *,
     read_status: Callable[[str], Any],
@@ -97,9 +97,9 @@ def refresh(
     return rows, completed, problem
 
 
-def find_result(kind: str, run_id: str) -> str | None:
+def find_result(store: ResultStore, kind: str, run_id: str) -> str | None:
     """The id of the result a run stored (every result records its flow_run_id)."""
-    made = [item["id"] for item in context.store().list(kind) if item.get("flow_run_id") == run_id]
+    made = [item["id"] for item in store.list(kind) if item.get("flow_run_id") == run_id]
     return made[0] if made else None
 
 
@@ -121,7 +121,7 @@ MAP_IDS = {"datasets": "dataset_id", "models": "model_id", "latents": "latents_i
 
 
 def chosen_results(kinds: list[str], options: list[list[dict]], chosen: list[str | None],
-                   current: dict | None, *, follow_map: bool) -> list[str | None]:
+                   current: MapRef | None, *, follow_map: bool) -> list[str | None]:
     """Each result field's value: the map shown's own dataset, model, latents or projection when
     the map changed (``follow_map``) or the field holds nothing offered; else the user's choice.
     The newest result only when the map shown has none of that kind."""

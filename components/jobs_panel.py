@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ALL, MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
-
-from components import context
+from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from components.ids import CURRENT, RESULTS_VERSION, SUBMITTED
 from components.job_forms import JOBS, RESULT_FIELDS, FormField, problems_alert, submit_job
 from components.job_runs import chosen_results, find_result, refresh, result_options, unfinished
+from components.records import MapRef, RunRecord
+from components.services import Callbacks, Services
 from core.data.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,15 @@ class JobsAIO(html.Div):
         ], className="mb-1")
 
 
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
 def _register_submit(job: str) -> None:
     names = [f.name for f in JOBS[job].fields]
 
-    @callback(
+    @callbacks.callback(
         Output(JobsAIO.ids.message(MATCH, job), "children"),
         Output(JobsAIO.ids.runs(MATCH), "data", allow_duplicate=True),
         Input(JobsAIO.ids.submit(MATCH, job), "n_clicks"),
@@ -153,20 +158,20 @@ for _job in JOBS:
     _register_submit(_job)
 
 
-@callback(
+@callbacks.callback(
     Output(JobsAIO.ids.runs(MATCH), "data", allow_duplicate=True),
     Input(SUBMITTED, "data"),
     State(JobsAIO.ids.runs(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _follow_submitted(record, records):
+def _follow_submitted(record: RunRecord | None, records: list[RunRecord] | None):
     """A run another panel submitted joins this panel's table (state, progress, cancel)."""
     if not record or any(r["id"] == record["id"] for r in records or []):
         return no_update
     return [record, *(records or [])]
 
 
-@callback(
+@callbacks.callback(
     [Output(JobsAIO.ids.field(MATCH, job, f.name), "options") for job, f in RESULT_FIELDS],
     [Output(JobsAIO.ids.field(MATCH, job, f.name), "value") for job, f in RESULT_FIELDS],
     Output(JobsAIO.ids.options_message(MATCH), "children"),
@@ -174,10 +179,10 @@ def _follow_submitted(record, records):
     Input(CURRENT, "data"),
     [State(JobsAIO.ids.field(MATCH, job, f.name), "value") for job, f in RESULT_FIELDS],
 )
-def _load_options(_version, current, *chosen):
+def _load_options(services: Services, _version, current: MapRef | None, *chosen):
     """The forms' result fields list what Tiled holds and default to the map shown."""
     try:
-        store = context.store()
+        store = services.store()
         listed = {kind: result_options(kind, store.list(kind)) for kind in {f.result_kind for _, f in RESULT_FIELDS}}
     except StoreError as exc:
         n = len(RESULT_FIELDS)
@@ -196,7 +201,7 @@ def _progress(row: dict) -> Any:
                         striped=running, animated=running, style={"height": "14px"})
 
 
-def runs_table(records: list[dict], rows: Mapping[str, dict], aio_id: Any) -> Any:
+def runs_table(records: list[RunRecord], rows: Mapping[str, dict], aio_id: Any) -> Any:
     if not records:
         return html.Div("No runs submitted from this page yet.", className="small text-muted")
     body = []
@@ -228,7 +233,7 @@ def runs_table(records: list[dict], rows: Mapping[str, dict], aio_id: Any) -> An
     return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="small mb-0 align-middle")
 
 
-@callback(
+@callbacks.callback(
     Output(JobsAIO.ids.table(MATCH), "children"),
     Output(JobsAIO.ids.poll(MATCH), "disabled"),
     Output(JobsAIO.ids.rows(MATCH), "data"),
@@ -240,19 +245,20 @@ def runs_table(records: list[dict], rows: Mapping[str, dict], aio_id: Any) -> An
     State(JobsAIO.ids.completed(MATCH), "data"),
     State(JobsAIO.ids.poll(MATCH), "id"),
 )
-def _poll(_n, records, rows, completed, poll_id):
+def _poll(services: Services, _n, records: list[RunRecord] | None, rows, completed, poll_id):
     records, rows = records or [], rows or {}
     if unfinished(records, rows):
         from flows.submit import status
 
-        rows, newly, problem = refresh(records, rows, read_status=status, find_result=find_result)
+        rows, newly, problem = refresh(records, rows, read_status=status,
+                                       find_result=lambda kind, run_id: find_result(services.store(), kind, run_id))
     else:
         newly, problem = 0, ""
     count = (completed or 0) + newly if newly else no_update
     return runs_table(records, rows, poll_id["aio_id"]), not unfinished(records, rows), rows, count, problem
 
 
-@callback(
+@callbacks.callback(
     Output(JobsAIO.ids.runs_message(MATCH), "children", allow_duplicate=True),
     Input(JobsAIO.ids.cancel(MATCH, ALL), "n_clicks"),
     prevent_initial_call=True,
@@ -271,26 +277,15 @@ def _cancel(clicks):
     return ""
 
 
-@callback(
+@callbacks.callback(
     Output(JobsAIO.ids.runs(MATCH), "data", allow_duplicate=True),
     Input(JobsAIO.ids.clear(MATCH), "n_clicks"),
     State(JobsAIO.ids.runs(MATCH), "data"),
     State(JobsAIO.ids.rows(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _clear(n_clicks, records, rows):
+def _clear(n_clicks, records: list[RunRecord] | None, rows):
     if not n_clicks:
         return no_update
     rows = rows or {}
     return [r for r in records or [] if not rows.get(r["id"], {}).get("done")]
-
-
-@callback(
-    Output(RESULTS_VERSION, "data", allow_duplicate=True),
-    Input(JobsAIO.ids.completed(ALL), "data"),
-    State(RESULTS_VERSION, "data"),
-    prevent_initial_call=True,
-)
-def _bump_results_version(_counts, version):
-    """A run completed: selectors everywhere reload what Tiled holds."""
-    return (version or 0) + 1

@@ -1,6 +1,6 @@
 """Live switch: start a live session on the shown map and watch frames arrive, or replay one.
 
-The server side only starts and stops the session (``components.context.live()``, the app's
+The server side only starts and stops the session (``services.live()``, the app's
 ``app.live.LiveRunner``) and lists stored sessions; everything per message happens in the
 browser (``assets/live.js``), which a clientside callback hands the session's config to once
 the session listens. A shown map gets its session process warmed up at once, so that the switch
@@ -15,11 +15,11 @@ from __future__ import annotations
 import uuid
 
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
-
-from components import context
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from components.errors import guarded
 from components.ids import CURRENT, part_ids
+from components.records import MapRef
+from components.services import Callbacks, Services
 from core.live.session import list_sessions
 
 STATUS_ID = "live-status"  # assets/live.js writes here
@@ -54,33 +54,38 @@ class LiveAIO(html.Div):
         ], className="d-flex align-items-center ms-live")
 
 
-def start_or_stop(on: bool, current: dict | None) -> dict | None:
+def start_or_stop(services: Services, on: bool, current: MapRef | None) -> dict | None:
     """The page's live config: a new session on the shown map, or None (stopped)."""
-    runner = context.live()
+    runner = services.live()
     if not on:
         runner.stop(current)  # and warm up the next session on the shown map
         return None
     return runner.start(current)
 
 
-def replay_config(session_id: str) -> dict:
-    meta = next((s for s in list_sessions(context.store()) if s["id"] == session_id), None)
+def replay_config(services: Services, session_id: str) -> dict:
+    meta = next((s for s in list_sessions(services.store()) if s["id"] == session_id), None)
     if meta is None:
         raise ValueError(f"no live session {session_id!r} in this project")
-    return {"mode": "replay", "session": session_id, "token": context.live().token,
+    return {"mode": "replay", "session": session_id, "token": services.live().token,
             "dims": int(meta.get("n_components", 2))}
 
 
-def session_options(current: dict | None) -> list[dict]:
+def session_options(services: Services, current: MapRef | None) -> list[dict]:
     """Stored sessions of the shown map, newest first."""
     if not current:
         return []
-    sessions = [s for s in list_sessions(context.store()) if s.get("projection_id") == current.get("projection_id")]
+    sessions = [s for s in list_sessions(services.store()) if s.get("projection_id") == current.get("projection_id")]
     return [{"label": f"{s['id']} ({s.get('stats', {}).get('processed', '?')} frames)", "value": s["id"]}
             for s in sessions]
 
 
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(LiveAIO.ids.config(MATCH), "data"),
     Output(LiveAIO.ids.message(MATCH), "children"),
     Output(LiveAIO.ids.pause(MATCH), "disabled"),
@@ -91,16 +96,16 @@ def session_options(current: dict | None) -> list[dict]:
     State(CURRENT, "data"),
     prevent_initial_call=True,
 )
-def _switch(on, replay, current):
+def _switch(services: Services, on, replay, current: MapRef | None):
     if ctx.triggered_id and ctx.triggered_id.get("subcomponent") == "replay":
         if not replay:
             return None, None, True, no_update, no_update
-        config, error = guarded("replay the live session", replay_config, replay)
+        config, error = guarded("replay the live session", replay_config, services, replay)
         if error is not None:
             return no_update, error, True, no_update, no_update
-        context.live().stop(current)
+        services.live().stop(current)
         return config, html.Span(f"Replaying {replay}", className="text-muted"), True, no_update, False
-    config, error = guarded("start live mode" if on else "stop live mode", start_or_stop, on, current)
+    config, error = guarded("start live mode" if on else "stop live mode", start_or_stop, services, on, current)
     if error is not None:
         return None, error, True, no_update, False
     if config is None:
@@ -109,43 +114,43 @@ def _switch(on, replay, current):
     return config, html.Span(text, className="text-muted"), False, None, no_update
 
 
-@callback(Output(LiveAIO.ids.replay(MATCH), "options"), Input(CURRENT, "data"),
-          Input(LiveAIO.ids.config(MATCH), "data"))
-def _sessions(current, _config):
-    options, error = guarded("list the stored live sessions", session_options, current)
+@callbacks.callback(Output(LiveAIO.ids.replay(MATCH), "options"), Input(CURRENT, "data"),
+                    Input(LiveAIO.ids.config(MATCH), "data"))
+def _sessions(services: Services, current: MapRef | None, _config):
+    options, error = guarded("list the stored live sessions", session_options, services, current)
     return options if error is None else []
 
 
-def warm_up(current: dict | None, config: dict | None) -> str:
+def warm_up(services: Services, current: MapRef | None, config: dict | None) -> str:
     """Start the shown map's session process (unless a session runs) and say how it is:
     "ready", "warming", "failed", "no map" or "in use". Never waits: the page asks again."""
     if config and config.get("mode") == "live":
         return "in use"
-    state, error = guarded("prepare live mode", context.live().prepare, current)
+    state, error = guarded("prepare live mode", services.live().prepare, current)
     return "failed" if error is not None else state
 
 
-@callback(Output(LiveAIO.ids.standby(MATCH), "data"), Output(LiveAIO.ids.poll(MATCH), "disabled"),
-          Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
-          Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
-def _warm_up(current, config, _tick):
-    state = warm_up(current, config)
+@callbacks.callback(Output(LiveAIO.ids.standby(MATCH), "data"), Output(LiveAIO.ids.poll(MATCH), "disabled"),
+                    Input(CURRENT, "data"), Input(LiveAIO.ids.config(MATCH), "data"),
+                    Input(LiveAIO.ids.poll(MATCH), "n_intervals"))
+def _warm_up(services: Services, current: MapRef | None, config, _tick):
+    state = warm_up(services, current, config)
     return state, state != "warming"  # asked again each second while it warms up
 
 
-clientside_callback(
+callbacks.clientside(
     "function(standby) { if (window.morphoLive) { window.morphoLive.standby(standby || ''); } }",
     Input(LiveAIO.ids.standby(MATCH), "data"),
 )
 
 # A new config (or none) restarts the script's state, unpaused.
-clientside_callback(
+callbacks.clientside(
     "function(config) { if (window.morphoLive) { window.morphoLive.configure(config || null); } return 'Pause'; }",
     Output(LiveAIO.ids.pause(MATCH), "children"),
     Input(LiveAIO.ids.config(MATCH), "data"),
 )
 
-clientside_callback(
+callbacks.clientside(
     """function(n) {
         const paused = !(window.morphoLive && window.morphoLive.paused());
         if (window.morphoLive) { window.morphoLive.pause(paused); }

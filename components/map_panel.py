@@ -26,16 +26,17 @@ from typing import Any
 import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
-from dash import (ALL, MATCH, Input, Output, Patch, State, callback, clientside_callback, ctx, dcc,
-                  html, no_update)
+from dash import MATCH, Input, Output, Patch, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from components import context
 from components import map_figure as mf
 from components.errors import problem, with_store
-from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_ids
+from components.ids import CLICKED, CURRENT, SELECTION, part_ids
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
+from components.records import Clicked, MapRef, Selection
+from components.services import Callbacks, Services
 from components.words import plural
+from core.data.reader import ResultStore
 from core.maps.selection import nearest_neighbours, to_png_data_uri
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,14 @@ def empty_figure(text: str) -> go.Figure:
     return fig
 
 
-def view_of(current: dict, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
+def view_of(current: MapRef, view: mf.MapView, colour: str, window: mf.Window | None = None) -> dict:
     """The panel's view store: which map is drawn and how (read by the other callbacks)."""
     return {"key": map_id(current), "kind": view.kind, "n": view.n, "shown": view.shown,
             "dims": view.dims, "colour": colour, "window": (window or mf.Window()).to_dict(),
             "highlight": False}
 
 
-def draw(store: Any, current: dict | None, colour: str | None):
+def draw(store: ResultStore, current: MapRef | None, colour: str | None):
     """A whole new map: (figure, colour options, colour value, view, error)."""
     if not current:
         return (empty_figure("No map yet: choose or build one"), mf.colour_options(None),
@@ -83,7 +84,7 @@ def draw(store: Any, current: dict | None, colour: str | None):
     return fig, options, colour, view_of(current, view, colour), note
 
 
-def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch, Patch]:
+def recolour(store: ResultStore, current: MapRef, colour: str, view: dict) -> tuple[Patch, Patch]:
     """A Patch of the drawn map's colours only (the points stay where they are): (figure, view)."""
     data = load_map(store, current)
     colouring = mf.colouring(colour, data.labels, data.frames, clustered=data.clustered)
@@ -100,7 +101,7 @@ def recolour(store: Any, current: dict, colour: str, view: dict) -> tuple[Patch,
     return fig, new_view
 
 
-def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None):
+def rewindow(store: ResultStore, current: MapRef, relayout: dict | None, view: dict | None):
     """After zoom or pan in the density view, the visible window's points or density: (figure, view)."""
     if not view or view.get("kind") != "density" or view.get("key") != map_id(current):
         return None
@@ -117,7 +118,7 @@ def rewindow(store: Any, current: dict, relayout: dict | None, view: dict | None
     return fig, new_view
 
 
-def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict | None,
+def update_map(get_store: Callable[[], ResultStore], triggers: set[str], current: MapRef | None,
                colour: str | None, relayout: dict | None, view: dict | None):
     """What the map callback returns, or None for no update.
 
@@ -157,7 +158,7 @@ def update_map(get_store: Callable[[], Any], triggers: set[str], current: dict |
 
 
 # -- selection ---------------------------------------------------------------------------------
-def drawn(store: Any, current: dict | None, view: dict | None) -> dict:
+def drawn(store: ResultStore, current: MapRef | None, view: dict | None) -> dict:
     """Trace number → frames it draws, for the view the browser shows (see map_figure.drawn_frames)."""
     if not current or not view or view.get("key") != map_id(current):
         return {}
@@ -186,7 +187,8 @@ def split_live(points: list[dict] | None) -> tuple[list[dict], dict | None]:
     return own, ({"session": sessions.pop(), "rows": sorted(rows)} if sessions else None)
 
 
-def selection_from(store: Any, current: dict | None, selected: dict | None, view: dict | None) -> dict | None:
+def selection_from(store: ResultStore, current: MapRef | None, selected: dict | None,
+                   view: dict | None) -> Selection | None:
     """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
     if not current or not view:
         return None
@@ -199,14 +201,14 @@ def selection_from(store: Any, current: dict | None, selected: dict | None, view
     return selection
 
 
-def event_frame(store: Any, current: dict | None, event: dict | None, view: dict | None) -> int | None:
+def event_frame(store: ResultStore, current: MapRef | None, event: dict | None, view: dict | None) -> int | None:
     """The frame under a click or hover event, or None (a live point, a heatmap cell, nothing drawn)."""
     points, _ = split_live(((event or {}).get("points") or [])[:1])
     found = mf.event_frames(points, drawn(store, current, view))
     return found[0] if found else None
 
 
-def click_message(index: int, selection: dict | None) -> str:
+def click_message(index: int, selection: Selection | None) -> str:
     """What a click did: it picked a frame; a selection made before stays as it was."""
     text = f"Frame {index} clicked: “select k nearest” selects its neighbours."
     kept = len((selection or {}).get("indices") or [])
@@ -230,7 +232,7 @@ def check_k(k: Any, n: int) -> int:
     return k_int
 
 
-def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]:
+def nearest_frames(store: ResultStore, latents_id: str, index: int, k: int) -> list[int]:
     """The k frames nearest to frame ``index`` in latent space (mu), itself first."""
     mu = latent_means(store, latents_id)
     k = check_k(k, len(mu))
@@ -240,7 +242,8 @@ def nearest_frames(store: Any, latents_id: str, index: int, k: int) -> list[int]
     return [index, *found]
 
 
-def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, k: Any) -> tuple[dict, str]:
+def neighbour_selection(store: ResultStore, current: MapRef | None, clicked: Clicked | None,
+                        k: Any) -> tuple[Selection, str]:
     """(SELECTION value, message) for "select k nearest"; ValueError with the reason otherwise."""
     if not current:
         raise ValueError("No map is shown yet.")
@@ -254,7 +257,7 @@ def neighbour_selection(store: Any, current: dict | None, clicked: dict | None, 
     return {"indices": found, "how": "neighbours"}, message
 
 
-def highlight(store: Any, current: dict | None, selection: dict | None, view: dict | None):
+def highlight(store: ResultStore, current: MapRef | None, selection: Selection | None, view: dict | None):
     """Mark a selection made elsewhere (neighbours, another panel) on the map: (figure, view) or None.
 
     Plotly already shows its own 2-D lasso, box and click selections (marking them again would
@@ -281,7 +284,7 @@ def highlight(store: Any, current: dict | None, selection: dict | None, view: di
 
 
 # -- hover -------------------------------------------------------------------------------------
-def hover_card(store: Any, current: dict, index: int) -> list:
+def hover_card(store: ResultStore, current: MapRef, index: int) -> list:
     """Thumbnail, frame index, cluster and metadata of one frame, as a tooltip's children."""
     data = load_map(store, current)
     if not 0 <= index < data.n:
@@ -306,7 +309,7 @@ def hover_card(store: Any, current: dict, index: int) -> list:
 
 
 # -- count line --------------------------------------------------------------------------------
-def count_line(view: dict | None, selection: dict | None) -> str:
+def count_line(view: dict | None, selection: Selection | None) -> str:
     """"N points · M selected", and what the map draws when it is not every point."""
     if not view:
         return ""
@@ -378,7 +381,12 @@ class MapAIO(html.Div):
 
 
 # -- callbacks (thin: read state, call the functions above, return) ----------------------------
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(MapAIO.ids.graph(MATCH), "figure"),
     Output(MapAIO.ids.colour(MATCH), "options"),
     Output(MapAIO.ids.colour(MATCH), "value"),
@@ -390,16 +398,16 @@ class MapAIO(html.Div):
     Input(MapAIO.ids.graph(MATCH), "relayoutData"),
     State(MapAIO.ids.view(MATCH), "data"),
 )
-def _draw(current, colour, relayout, view):
+def _draw(services: Services, current: MapRef | None, colour, relayout, view):
     triggers = {"current" if cid == CURRENT else cid.get("subcomponent")
                 for cid in ctx.triggered_prop_ids.values() if cid}
-    outputs = update_map(context.store, triggers, current, colour, relayout, view)
+    outputs = update_map(services.store, triggers, current, colour, relayout, view)
     if outputs is None:
         raise PreventUpdate
     return outputs
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.graph(MATCH), "selectedData"),
@@ -407,12 +415,12 @@ def _draw(current, colour, relayout, view):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _select(selected, current, view):
-    selection, error = with_store("read the selection", selection_from, current, selected, view)
+def _select(services: Services, selected, current: MapRef | None, view):
+    selection, error = with_store(services, "read the selection", selection_from, current, selected, view)
     return (no_update, error) if error is not None else (selection, None)
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.clicked(MATCH), "data"),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.graph(MATCH), "clickData"),
@@ -421,8 +429,8 @@ def _select(selected, current, view):
     State(SELECTION, "data"),
     prevent_initial_call=True,
 )
-def _click(click, current, view, selection):
-    index, error = with_store("tell which frame was clicked", event_frame, current, click, view)
+def _click(services: Services, click, current: MapRef | None, view, selection: Selection | None):
+    index, error = with_store(services, "tell which frame was clicked", event_frame, current, click, view)
     if error is not None:
         return no_update, error
     if index is None:
@@ -430,7 +438,7 @@ def _click(click, current, view, selection):
     return {"index": index}, html.Span(click_message(index, selection), className="text-muted")
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.selection(MATCH), "data", allow_duplicate=True),
     Output(MapAIO.ids.message(MATCH), "children", allow_duplicate=True),
     Input(MapAIO.ids.neighbours(MATCH), "n_clicks"),
@@ -439,15 +447,15 @@ def _click(click, current, view, selection):
     State(CLICKED, "data"),
     prevent_initial_call=True,
 )
-def _neighbours(_, k, current, clicked):
-    found, error = with_store("select the nearest neighbours", neighbour_selection, current, clicked, k)
+def _neighbours(services: Services, _, k, current: MapRef | None, clicked: Clicked | None):
+    found, error = with_store(services, "select the nearest neighbours", neighbour_selection, current, clicked, k)
     if error is not None:
         return no_update, error
     selection, message = found
     return selection, html.Span(message, className="text-muted")
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.tooltip(MATCH), "show"),
     Output(MapAIO.ids.tooltip(MATCH), "bbox"),
     Output(MapAIO.ids.tooltip(MATCH), "children"),
@@ -456,33 +464,33 @@ def _neighbours(_, k, current, clicked):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _hover(hover, current, view):
+def _hover(services: Services, hover, current: MapRef | None, view):
     point = ((hover or {}).get("points") or [None])[0]
     if point is None or not current:
         return False, no_update, no_update
     bbox = point.get("bbox") or {"x0": 10, "x1": 10, "y0": 10, "y1": 10}  # 3-D gives no bbox
     try:
-        index = event_frame(context.store(), current, hover, view)
+        index = event_frame(services.store(), current, hover, view)
         if index is None:
             return False, no_update, no_update
-        children = hover_card(context.store(), current, index)
+        children = hover_card(services.store(), current, index)
     except Exception as exc:
         log.exception("hover card on map %s failed", map_id(current))
         children = html.Div(f"Could not read the frame: {exc}", className="small text-danger")
     return True, bbox, children
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.count(MATCH), "children"),
     Output(MapAIO.ids.count(MATCH), "title"),
     Input(MapAIO.ids.view(MATCH), "data"),
     Input(SELECTION, "data"),
 )
-def _count(view, selection):
+def _count(view, selection: Selection | None):
     return count_line(view, selection), f"clustering {view['key']}" if view else ""
 
 
-@callback(
+@callbacks.callback(
     Output(MapAIO.ids.graph(MATCH), "figure", allow_duplicate=True),
     Output(MapAIO.ids.view(MATCH), "data", allow_duplicate=True),
     Input(SELECTION, "data"),
@@ -490,19 +498,12 @@ def _count(view, selection):
     State(MapAIO.ids.view(MATCH), "data"),
     prevent_initial_call=True,
 )
-def _highlight(selection, current, view):
+def _highlight(services: Services, selection: Selection | None, current: MapRef | None, view):
     try:
-        changed = highlight(context.store(), current, selection, view)
+        changed = highlight(services.store(), current, selection, view)
     except Exception:
         log.exception("could not mark the selection on the map")
         raise PreventUpdate from None
     if changed is None:
         raise PreventUpdate
     return changed
-
-
-# Forward the instance that changed to the page stores, in the browser (no server round trip).
-clientside_callback(FORWARD_TRIGGERED, Output(SELECTION, "data", allow_duplicate=True),
-                    Input(MapAIO.ids.selection(ALL), "data"), prevent_initial_call=True)
-clientside_callback(FORWARD_TRIGGERED, Output(CLICKED, "data", allow_duplicate=True),
-                    Input(MapAIO.ids.clicked(ALL), "data"), prevent_initial_call=True)

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, dcc, html
 from plotly.subplots import make_subplots
 
-from components import context
 from components.ids import CURRENT
 from components.errors import problem
+from components.records import MapRef
+from components.services import Callbacks, Services
+from core.data.reader import ResultStore
 from core.data.store import StoreError
 
 
@@ -168,7 +170,7 @@ def _table(rows: list[QualityRow]) -> html.Table:
     ]), className="quality-table")
 
 
-def panel(current: dict | None, store: Any) -> tuple[Any, go.Figure | None, str]:
+def panel(current: MapRef | None, store: ResultStore) -> tuple[Any, go.Figure | None, str]:
     """(body children, loss figure or None, note) for the map shown."""
     if not current or not current.get("clustering_id"):
         return html.Span("Choose a clustering to see its quality figures.", className="text-muted"), None, ""
@@ -183,15 +185,20 @@ def panel(current: dict | None, store: Any) -> tuple[Any, go.Figure | None, str]
     return body, loss_figure(history), ""
 
 
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(QualityAIO.ids.body(MATCH), "children"),
     Output(QualityAIO.ids.graph(MATCH), "figure"),
     Output(QualityAIO.ids.wrap(MATCH), "style"),
     Input(CURRENT, "data"),
 )
-def _show(current):
+def _show(services: Services, current: MapRef | None):
     try:
-        body, figure, note = panel(current, context.store())
+        body, figure, note = panel(current, services.store())
     except StoreError as exc:
         return problem("read the quality figures", exc), go.Figure(), {"display": "none"}
     if note:

@@ -1,29 +1,28 @@
 """Sidebar: choose the dataset, the model, the projection and the clustering to show.
 
 Each selector lists what Tiled holds for the choice above it, with the parameters each result
-was made with; the chosen chain is published in the page-level ``CURRENT`` store.
+was made with; ``callbacks.current_map`` publishes the chosen chain in the page-level ``CURRENT`` store.
 
 Results stored by anyone (a CLI run, another tab, the demo's first map) reach an open page: every
 few seconds it counts the finished results in Tiled (one small request per kind) and, only when a
-count moved, bumps ``RESULTS_VERSION`` so every panel lists them again. Values that did not change
+count moved, ``callbacks.results`` bumps ``RESULTS_VERSION`` so every panel lists them again. Values that did not change
 are not sent again, so a refresh never redraws the map that is shown.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import dash_bootstrap_components as dbc
-from dash import MATCH, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, ctx, dcc, html, no_update
 
-from components import context
 from components.errors import problem
-from components.ids import CURRENT, RESULTS_VERSION
-from components.words import plural
-from core.data.store import KINDS, Store, StoreError
-
-log = logging.getLogger(__name__)
+from components.ids import RESULTS_VERSION
+from components.records import MapRef
+from components.services import Callbacks, Services
+from components.words import describe
+from core.data.reader import ResultStore
+from core.data.store import KINDS, StoreError
 
 LEVELS = ("datasets", "models", "projections", "clusterings")
 WATCHED = tuple(kind for kind in KINDS if kind != "live")  # what the page's panels list
@@ -31,28 +30,11 @@ POLL_MS = 5000  # how often an open page asks Tiled whether results were added
 LABELS = {"datasets": "Dataset", "models": "Model", "projections": "Projection", "clusterings": "Clusters"}
 
 
-def describe(kind: str, item: dict) -> str:
-    """One line naming a result by what made it."""
-    p = item.get("params", {})
-    if kind == "datasets":
-        n = item.get("n_frames")
-        return f"{item.get('name') or item['id']} ({plural(n, 'frame') if n is not None else '? frames'})"
-    if kind == "models":
-        config = item.get("config", {})
-        return f"{item.get('family', 'vae').upper()} d={config.get('latent_dim')} · {item['id']}"
-    if kind == "projections":
-        dims = p.get("n_components", "?")
-        extra = f", k={p.get('n_neighbors')}, min_dist={p.get('min_dist')}" if p.get("method") == "umap" else ""
-        return f"{str(p.get('method', '?')).upper()} {dims}-D{extra} · {item['id']}"
-    n = item.get("n_clusters")
-    return f"{plural(n, 'cluster') if n is not None else '? clusters'}, min size {p.get('min_cluster_size')} · {item['id']}"
-
-
 def _options(kind: str, items: list[dict]) -> list[dict]:
     return [{"label": describe(kind, item), "value": item["id"]} for item in items]
 
 
-def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list[dict]], dict[str, str | None]]:
+def resolve(store: ResultStore, chosen: dict[str, str | None]) -> tuple[dict[str, list[dict]], dict[str, str | None]]:
     """Options per level given the choices above it, and the choice per level.
 
     A choice is kept while it is still offered; otherwise the newest result that leads to a
@@ -85,12 +67,12 @@ def resolve(store: Store, chosen: dict[str, str | None]) -> tuple[dict[str, list
     return options, chosen
 
 
-def fingerprint(store: Store) -> list[int]:
+def fingerprint(store: ResultStore) -> list[int]:
     """Finished results per watched kind: it changes when any run stores one."""
     return [store.count_complete(kind) for kind in WATCHED]
 
 
-def current_map(store: Store, projection_id: str | None, clustering_id: str | None) -> dict | None:
+def current_map(store: ResultStore, projection_id: str | None, clustering_id: str | None) -> MapRef | None:
     """The CURRENT value (``components.ids``) of a projection and, optionally, its clustering."""
     if not projection_id:
         return None
@@ -131,7 +113,12 @@ class SidebarAIO(html.Div):
         ], className="ms-sidebar")
 
 
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     [Output(SidebarAIO.ids.select(MATCH, level), "options") for level in LEVELS],
     [Output(SidebarAIO.ids.select(MATCH, level), "value") for level in LEVELS],
     Output(SidebarAIO.ids.message(MATCH), "children"),
@@ -139,10 +126,10 @@ class SidebarAIO(html.Div):
     [Input(SidebarAIO.ids.select(MATCH, level), "value") for level in LEVELS],
     Input(RESULTS_VERSION, "data"),
 )
-def _refresh(*values):
+def _refresh(services: Services, *values):
     chosen = dict(zip(LEVELS, values[: len(LEVELS)]))
     try:
-        store = context.store()
+        store = services.store()
         seen = fingerprint(store)  # first: what is stored while listing is seen by the next poll
         options, resolved = resolve(store, chosen)
     except StoreError as exc:
@@ -155,36 +142,6 @@ def _refresh(*values):
     return (*[options[k] for k in LEVELS], *picked, "", seen)
 
 
-def new_version(store: Store, seen: list[int] | None, version: int | None) -> int | None:
+def new_version(store: ResultStore, seen: list[int] | None, version: int | None) -> int | None:
     """The next RESULTS_VERSION when Tiled holds results the page has not listed, else None."""
     return None if fingerprint(store) == seen else (version or 0) + 1
-
-
-def register_page_stores(sidebar_id: str) -> None:
-    """Publish the chosen map in the page-level CURRENT store, and bump RESULTS_VERSION when
-    results were stored since the selectors were listed (page-level ids need a concrete aio id)."""
-
-    @callback(Output(CURRENT, "data"),
-              Input(SidebarAIO.ids.select(sidebar_id, "projections"), "value"),
-              Input(SidebarAIO.ids.select(sidebar_id, "clusterings"), "value"),
-              State(CURRENT, "data"))
-    def _current(projection_id, clustering_id, shown):
-        try:
-            current = current_map(context.store(), projection_id, clustering_id)
-        except StoreError:
-            current = None
-        # The same map again changes nothing (None is always sent: the map panel's first draw waits on it).
-        return no_update if current is not None and current == shown else current
-
-    @callback(Output(RESULTS_VERSION, "data", allow_duplicate=True),
-              Input(SidebarAIO.ids.poll(sidebar_id), "n_intervals"),
-              State(SidebarAIO.ids.seen(sidebar_id), "data"),
-              State(RESULTS_VERSION, "data"),
-              prevent_initial_call=True)
-    def _poll(_n, seen, version):
-        try:
-            bumped = new_version(context.store(), seen, version)
-        except Exception as exc:  # Tiled down or restarting: the service banner says so; next poll retries
-            log.debug("results poll failed: %s", exc)
-            bumped = None
-        return no_update if bumped is None else bumped

@@ -14,9 +14,13 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import httpx
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, dcc, html
 
-from components import context
+from components.services import Callbacks, Services
+from core.data.reader import ResultStore
+from core.settings import Settings
+from flows.names import FLOW_NAMES
+from flows.status import prefect_api_url, served_deployments
 
 TIMEOUT = 2.0  # seconds per probe: a banner must not hang the page
 # Prefect's foreman marks a deployment NOT_READY after 60 s without a poll; a served flow's
@@ -32,7 +36,8 @@ class Check:
     fix: str = ""  # what to do about it
 
 
-def check_tiled(uri: str | None, open_store: Callable[[], Any] | None = None, *, timeout: float = TIMEOUT) -> Check:
+def check_tiled(uri: str | None, open_store: Callable[[], ResultStore] | None = None, *,
+                timeout: float = TIMEOUT) -> Check:
     """Tiled answers at ``uri``; with ``open_store``, the project can also be opened (key accepted)."""
     name = "Tiled"
     if not uri:
@@ -105,40 +110,16 @@ def worker_check(
 
 
 def check_worker(*, max_age: float = MAX_POLL_AGE) -> Check:
-    """Ask Prefect (as configured for this process, like flows.submit) about the deployments."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterId
-
-    from flows.names import DEPLOYMENT, FLOW_NAMES
-
+    """Ask Prefect (through ``flows.status``) about the deployments workers serve."""
     try:
-        with get_client(sync_client=True, httpx_settings={"timeout": TIMEOUT}) as client:
-            found = client.read_deployments(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT]))
-            )
-            flows = {f.id: f.name for f in client.read_flows(
-                flow_filter=FlowFilter(id=FlowFilterId(any_=[d.flow_id for d in found]))
-            )} if found else {}
+        deployments = served_deployments(timeout=TIMEOUT)
     except Exception as exc:
         return Check("Worker", False, f"cannot ask Prefect about deployments ({type(exc).__name__}: {exc})",
                      "check PREFECT_API_URL")
-    return worker_check(
-        [{"flow": flows.get(d.flow_id), "last_polled": d.last_polled, "status": getattr(d.status, "value", d.status)}
-         for d in found],
-        FLOW_NAMES, max_age=max_age,
-    )
+    return worker_check(deployments, FLOW_NAMES, max_age=max_age)
 
 
-def prefect_api_url(settings: Any) -> str | None:
-    """The configured URL, else Prefect's own setting (what its client will use)."""
-    if settings.prefect_api_url:
-        return settings.prefect_api_url
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value()
-
-
-def check_services(settings: Any, open_store: Callable[[], Any] | None = None) -> list[Check]:
+def check_services(settings: Settings, open_store: Callable[[], ResultStore] | None = None) -> list[Check]:
     """Tiled, Prefect and the worker; the worker is only asked about when Prefect answers."""
     tiled = check_tiled(settings.tiled_uri, open_store)
     prefect = check_prefect(prefect_api_url(settings))
@@ -175,7 +156,12 @@ class ServiceBannerAIO(html.Div):
         ], className="services-banner")
 
 
-@callback(Output(ServiceBannerAIO.ids.body(MATCH), "children"),
-          Input(ServiceBannerAIO.ids.interval(MATCH), "n_intervals"))
-def _check(_n):
-    return banner(check_services(context.settings(), context.store))
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(Output(ServiceBannerAIO.ids.body(MATCH), "children"),
+                    Input(ServiceBannerAIO.ids.interval(MATCH), "n_intervals"))
+def _check(services: Services, _n):
+    return banner(check_services(services.settings, services.store))

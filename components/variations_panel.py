@@ -22,17 +22,20 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from pydantic import BaseModel, ValidationError
 
 from components.errors import with_store
-from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
-from components.inspect_panel import hint, selected_indices
+from components.ids import CURRENT, RESULTS_VERSION, SELECTION, part_ids
+from components.pictures import hint
+from components.records import MapRef, Selection, selected_indices
+from components.services import Callbacks, Services
 from components.words import plural
 from components.job_forms import FormField, Submitted, field_of, form_problems, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
                                          clusters_view, export_file, load_variations, reference_view,
                                          summary_view, variations_options)
+from core.data.reader import ResultStore
 from flows import params as fp
 
 
@@ -64,7 +67,7 @@ def capped(indices: list[int], cap: int = REFERENCE_CAP) -> list[int]:
     return [indices[i] for i in np.linspace(0, len(indices) - 1, cap).round().astype(int)]
 
 
-def references_note(selection: dict | None, current: dict | None) -> Any:
+def references_note(selection: Selection | None, current: MapRef | None) -> Any:
     """What the run will use as reference states, in words."""
     if not current:
         return hint(NO_MAP)
@@ -78,7 +81,7 @@ def references_note(selection: dict | None, current: dict | None) -> Any:
                       f"reference states (cap {REFERENCE_CAP})."])
 
 
-def build_params(values: Mapping[str, Any], selection: dict | None, current: dict) -> fp.SampleVariationsParams:
+def build_params(values: Mapping[str, Any], selection: Selection | None, current: MapRef) -> fp.SampleVariationsParams:
     """The flow's parameters from the form; raises pydantic's ValidationError.
 
     A blank filter is None (off); a blank γ, N, seed or cut stays None and is reported as empty
@@ -102,7 +105,7 @@ def summarize(params: fp.SampleVariationsParams) -> str:
     return f"variations γ={params.gamma:g}, {params.n_per_reference} per reference of {source} on {params.model_id}"
 
 
-def submit_variations(values: Mapping[str, Any], selection: dict | None, current: dict | None,
+def submit_variations(values: Mapping[str, Any], selection: Selection | None, current: MapRef | None,
                       submit: Callable[[str, BaseModel], str]) -> Submitted:
     """Validate the form, then submit; nothing reaches Prefect when a value is out of range."""
     if not current or not current.get("model_id"):
@@ -249,7 +252,7 @@ class VariationsAIO(html.Div):
 
 
 # -- what a result opens on --------------------------------------------------------------------
-def opening_reference(store: Any, variations_id: str) -> int | None:
+def opening_reference(store: ResultStore, variations_id: str) -> int | None:
     """The first reference that kept samples (one that kept none has nothing to play), else the first."""
     descriptors = load_variations(store, variations_id).descriptors
     kept = descriptors.loc[descriptors["n_kept"] > 0, "reference"]
@@ -257,24 +260,29 @@ def opening_reference(store: Any, variations_id: str) -> int | None:
     return int(references.iloc[0]) if len(references) else None
 
 
-def opened_summary(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
+def opened_summary(store: ResultStore, variations_id: str) -> tuple[Any, list[dict], int | None, int | None]:
     """(summary, reference options, the reference shown first, the cut) of a variations result."""
     view, options, cut_value = summary_view(store, variations_id)
     return view, options, opening_reference(store, variations_id), cut_value
 
 
 # -- callbacks: route, call a view, show failures in the panel -----------------------------------
-@callback(
+
+callbacks = Callbacks()
+register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(
     Output(VariationsAIO.ids.references(MATCH), "children"),
     Output(VariationsAIO.ids.field(MATCH, "n_prior"), "disabled"),
     Input(SELECTION, "data"),
     Input(CURRENT, "data"),
 )
-def _references(selection, current):
+def _references(selection: Selection | None, current: MapRef | None):
     return references_note(selection, current), bool(selected_indices(selection))
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.message(MATCH), "children"),
     Output(VariationsAIO.ids.submitted(MATCH), "data"),
     Input(VariationsAIO.ids.submit(MATCH), "n_clicks"),
@@ -293,24 +301,20 @@ def _submit(n_clicks, *args):
     return submitted_message(done), done.record or no_update
 
 
-clientside_callback(FORWARD_TRIGGERED, Output(SUBMITTED, "data", allow_duplicate=True),
-                    Input(VariationsAIO.ids.submitted(ALL), "data"), prevent_initial_call=True)
-
-
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.calibration(MATCH), "children"),
     Output(VariationsAIO.ids.suggested(MATCH), "data"),
     Output(VariationsAIO.ids.use_suggested(MATCH), "disabled"),
     Input(CURRENT, "data"),
     Input(RESULTS_VERSION, "data"),
 )
-def _calibration(current, _version):
-    result, error = with_store("read the γ calibration", calibration_view, current)
+def _calibration(services: Services, current: MapRef | None, _version):
+    result, error = with_store(services, "read the γ calibration", calibration_view, current)
     view, suggested = result or (error, None)
     return view, suggested, suggested is None
 
 
-clientside_callback(
+callbacks.clientside(
     "function(n, gamma) { return (n && gamma !== null && gamma !== undefined) ? gamma : dash_clientside.no_update; }",
     Output(VariationsAIO.ids.field(MATCH, "gamma"), "value"),
     Input(VariationsAIO.ids.use_suggested(MATCH), "n_clicks"),
@@ -319,7 +323,7 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.results(MATCH), "options"),
     Output(VariationsAIO.ids.results(MATCH), "value"),
     Output(VariationsAIO.ids.results_message(MATCH), "children"),
@@ -328,8 +332,8 @@ clientside_callback(
     State(VariationsAIO.ids.results(MATCH), "options"),
     State(VariationsAIO.ids.results(MATCH), "value"),
 )
-def _results(current, _version, before, value):
-    options, error = with_store("list the variations", variations_options, current)
+def _results(services: Services, current: MapRef | None, _version, before, value):
+    options, error = with_store(services, "list the variations", variations_options, current)
     if error is not None:
         return [], None, error
     if not options:
@@ -339,7 +343,7 @@ def _results(current, _version, before, value):
     return options, chosen_variations(options, before if same_map else None, value), None
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.summary(MATCH), "children"),
     Output(VariationsAIO.ids.reference(MATCH), "options"),
     Output(VariationsAIO.ids.reference(MATCH), "value"),
@@ -347,17 +351,17 @@ def _results(current, _version, before, value):
     Output(VariationsAIO.ids.cut(MATCH), "disabled"),
     Input(VariationsAIO.ids.results(MATCH), "value"),
 )
-def _summary(variations_id):
+def _summary(services: Services, variations_id):
     if not variations_id:
         return None, [], None, None, True
-    result, error = with_store("read the variations", opened_summary, variations_id)
+    result, error = with_store(services, "read the variations", opened_summary, variations_id)
     if error is not None:
         return error, [], None, None, True
     view, options, reference, cut_value = result
     return view, options, reference, cut_value, cut_value is None
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.images(MATCH), "children"),
     Output(VariationsAIO.ids.gallery(MATCH), "children"),
     Output(VariationsAIO.ids.frames(MATCH), "data"),
@@ -366,10 +370,10 @@ def _summary(variations_id):
     Input(VariationsAIO.ids.results(MATCH), "value"),
     Input(VariationsAIO.ids.reference(MATCH), "value"),
 )
-def _reference(variations_id, reference):
+def _reference(services: Services, variations_id, reference):
     if not variations_id or reference is None:
         return None, None, None, 0, 0
-    result, error = with_store("show the reference state", reference_view, variations_id, int(reference))
+    result, error = with_store(services, "show the reference state", reference_view, variations_id, int(reference))
     if error is not None:
         return error, None, None, 0, 0
     images, gallery, frames = result
@@ -377,7 +381,7 @@ def _reference(variations_id, reference):
 
 
 # The player runs in the browser: a tick advances the slider, the slider picks the frame shown.
-clientside_callback(
+callbacks.clientside(
     """function(n, disabled) {
         if (!n) { return [dash_clientside.no_update, dash_clientside.no_update]; }
         return disabled ? [false, "⏸ Pause"] : [true, "▶ Play"];
@@ -388,7 +392,7 @@ clientside_callback(
     State(VariationsAIO.ids.tick(MATCH), "disabled"),
     prevent_initial_call=True,
 )
-clientside_callback(
+callbacks.clientside(
     "function(n, value, max) { return max > 0 ? ((value || 0) + 1) % (max + 1) : 0; }",
     Output(VariationsAIO.ids.slider(MATCH), "value", allow_duplicate=True),
     Input(VariationsAIO.ids.tick(MATCH), "n_intervals"),
@@ -396,7 +400,7 @@ clientside_callback(
     State(VariationsAIO.ids.slider(MATCH), "max"),
     prevent_initial_call=True,
 )
-clientside_callback(
+callbacks.clientside(
     """function(value, frames) {
         if (!frames || !frames.src.length) { return ["", ""]; }
         const i = Math.min(value || 0, frames.src.length - 1);
@@ -409,22 +413,22 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.clusters(MATCH), "children"),
     Input(VariationsAIO.ids.results(MATCH), "value"),
     Input(VariationsAIO.ids.cut(MATCH), "value"),
     State(VariationsAIO.ids.clusters(MATCH), "id"),
 )
-def _clusters(variations_id, n_clusters, own_id):
+def _clusters(services: Services, variations_id, n_clusters, own_id):
     if not variations_id:
         return None
-    view, error = with_store("cluster the variations", clusters_view, variations_id,
+    view, error = with_store(services, "cluster the variations", clusters_view, variations_id,
                              None if n_clusters is None else int(n_clusters),
                              VariationsAIO.ids.embedding(own_id["aio_id"]))
     return error or view
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.reference(MATCH), "value", allow_duplicate=True),
     Input(VariationsAIO.ids.embedding(MATCH), "clickData"),
     prevent_initial_call=True,
@@ -435,7 +439,7 @@ def _pick_reference(click):
     return int(found[0]) if found else no_update
 
 
-@callback(
+@callbacks.callback(
     Output(VariationsAIO.ids.download(MATCH), "data"),
     Output(VariationsAIO.ids.export_message(MATCH), "children"),
     Input(VariationsAIO.ids.export_csv(MATCH), "n_clicks"),
@@ -446,8 +450,8 @@ def _pick_reference(click):
     State(VariationsAIO.ids.cut(MATCH), "value"),
     prevent_initial_call=True,
 )
-def _export(_csv, _npz, _tiff, variations_id, reference, n_clusters):
+def _export(services: Services, _csv, _npz, _tiff, variations_id, reference, n_clusters):
     what = ctx.triggered_id["subcomponent"].removeprefix("export-")
-    payload, error = with_store(f"export the variations as {what.upper()}", export_file, variations_id, what,
+    payload, error = with_store(services, f"export the variations as {what.upper()}", export_file, variations_id, what,
                                 reference, None if n_clusters is None else int(n_clusters))
     return (no_update, error) if error is not None else (payload, None)

@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
-from components.inspect_panel import hint, thumbnail
+from components.pictures import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from components import context
+from components.services import Services
 from components import inspect_panel as panel
 from components import map_panel
 from components.map_data import map_id
@@ -82,17 +82,15 @@ def test_views_show_counts_images_and_exports(store, current):
     assert back.tolist() == [[8, 9], [2, 3], [4, 5]] and npy["filename"].endswith("-latents.npy")
 
 
-def test_failures_become_alerts_and_the_callbacks_return(store, current, monkeypatch):
+def test_failures_become_alerts_and_the_callbacks_return(store, current):
     """A stale selection is a warning naming the range; an unreachable Tiled points at the banner."""
-    monkeypatch.setattr(context, "store", lambda: store)
-    stale = panel._stats({"indices": [2, 60]}, current)
+    services = Services.from_store(store)
+    stale = panel._stats(services, {"indices": [2, 60]}, current)
     assert stale.color == "warning" and "outside [0, 5]" in texts(stale)
-    monkeypatch.undo()
-    monkeypatch.setattr(context, "_settings", Settings(tiled_uri="http://127.0.0.1:9/api/v1"))
-    monkeypatch.setattr(context, "_store", None)
-    down = panel._stats({"indices": [1]}, current)
+    services = Services.from_settings(Settings(tiled_uri="http://127.0.0.1:9/api/v1"))
+    down = panel._stats(services, {"indices": [1]}, current)
     assert "ms-offline" in down.className and "Tiled is not reachable" in texts(down)
-    summary, csv_disabled, npy_disabled = panel._summary({"indices": [1]}, current)
+    summary, csv_disabled, npy_disabled = panel._summary(services, {"indices": [1]}, current)
     assert "ms-offline" in summary.className and csv_disabled and npy_disabled
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 import threading
 
-from app.live import deployment_token, read_or_create_secret
+from app.live import LiveRunner, deployment_token, read_or_create_secret
 from app.webapp import create_app
-from components import context
+from components.services import Services
 from core.settings import Settings
 
 HOST = {"Host": "127.0.0.1:8050"}
@@ -16,10 +16,10 @@ HOST = {"Host": "127.0.0.1:8050"}
 def test_two_apps_on_the_same_settings_accept_each_others_token(tmp_path):
     """Two app instances (as two gunicorn workers): a page served by one replays through the other."""
     settings = Settings(data_dir=tmp_path / "data", tiled_uri="http://127.0.0.1:9/api/v1")
-    first = create_app(settings)
-    token = context.live().token  # what the first worker's pages get
-    second = create_app(settings)
-    assert context.live().token == token
+    runners = [LiveRunner(settings), LiveRunner(settings)]
+    first, second = (create_app(settings, Services.from_settings(settings, live=r)) for r in runners)
+    token = runners[0].token  # what the first worker's pages get
+    assert runners[1].token == token
     client = second.server.test_client()
     refused = client.get("/live/s1/points", headers={**HOST, "X-Live-Token": token + "x"})
     accepted = client.get("/live/s1/points", headers={**HOST, "X-Live-Token": token})

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from components import context
+from components.services import Services
 from components import variations_panel as panel
 from components import variations_views as views
 from core.settings import Settings
@@ -178,18 +178,16 @@ def test_calibration_beside_gamma(shared):
     assert sum(s.type == "rect" for s in shapes) == 2 and any(s.type == "line" and s.x0 == 1.0 for s in shapes)
 
 
-def test_callbacks_turn_failures_into_messages(shared, monkeypatch):
+def test_callbacks_turn_failures_into_messages(shared):
     """A cut too large is a warning with the range; an unreachable Tiled points at the banner."""
     store, ids = shared
-    monkeypatch.setattr(context, "store", lambda: store)
-    warning = panel._clusters(ids["clustered"], 9, EMBEDDING_ID)
+    services = Services.from_store(store)
+    warning = panel._clusters(services, ids["clustered"], 9, EMBEDDING_ID)
     assert warning.color == "warning" and "between 1 and 5" in texts(warning)
-    monkeypatch.undo()
-    monkeypatch.setattr(context, "_settings", Settings(tiled_uri="http://127.0.0.1:9/api/v1"))
-    monkeypatch.setattr(context, "_store", None)
-    view, suggested, disabled = panel._calibration(CURRENT, 1)
+    services = Services.from_settings(Settings(tiled_uri="http://127.0.0.1:9/api/v1"))
+    view, suggested, disabled = panel._calibration(services, CURRENT, 1)
     assert "Tiled is not reachable" in texts(view) and suggested is None and disabled
-    options, value, message = panel._results(CURRENT, 1, [], None)
+    options, value, message = panel._results(services, CURRENT, 1, [], None)
     assert options == [] and value is None and "Tiled is not reachable" in texts(message)
 
 

@@ -1,7 +1,6 @@
 """Counts in the page read as a person writes them."""
 
-from components.sidebar import describe
-from components.words import plural
+from components.words import describe, plural
 
 
 def test_one_is_singular_and_thousands_are_grouped():
