@@ -54,6 +54,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.data.results.clusterings import write_clustering  # noqa: E402
+from core.data.results.latents import write_latents  # noqa: E402
+from core.data.results.projections import write_projection  # noqa: E402
 from core.models.checkpoint import save_model  # noqa: E402
 from core.maps.clustering import cluster_hdbscan  # noqa: E402
 from core.maps.encode import encode_images  # noqa: E402
@@ -62,7 +65,7 @@ from core.data.preprocess import PreprocessParams  # noqa: E402
 from core.maps.projection import Projector  # noqa: E402
 from core.data.store import Store  # noqa: E402
 from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa: E402
-from streaming.operator import PROJECTOR_PREFIX, LiveModel  # noqa: E402
+from streaming.operator import LiveModel  # noqa: E402
 from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402
 from streaming.simulator import replay_zmq  # noqa: E402
 from tests.browser import launch_chromium  # noqa: E402
@@ -102,19 +105,14 @@ def build_map(store: Store, size: int, latent_dim: int, seed: int = 0) -> tuple[
     centres = rng.normal(scale=4.0, size=(8, latent_dim))
     mu = (centres[rng.integers(0, 8, 2000)] + rng.normal(size=(2000, latent_dim))).astype(np.float32)
     ids = {"dataset_id": dataset_id, "model_id": model_id}
-    latents_id = store.put("latents", arrays={"mu": mu}, metadata=ids)
-    ids["latents_id"] = latents_id
+    ids["latents_id"] = write_latents(store, mu, np.zeros_like(mu), ids)
     projector = Projector("pca")
     embedding = projector.fit_transform(mu)
-    arrays, fitted = projector.to_arrays()
-    projection_id = store.put(
-        "projections", arrays={"embedding": embedding,
-                               **{PROJECTOR_PREFIX + k: v for k, v in arrays.items()}},
-        metadata={**ids, "projector": fitted, "n": len(mu)})
+    projection_id = write_projection(store, embedding, projector, {**ids, "n": len(mu)})
     clusters = cluster_hdbscan(embedding, min_cluster_size=20)
-    clustering_id = store.put(
-        "clusterings", arrays={"labels": clusters.labels, "probabilities": clusters.probabilities},
-        metadata={**ids, "projection_id": projection_id,
+    clustering_id = write_clustering(
+        store, clusters.labels, clusters.probabilities,
+        {**ids, "projection_id": projection_id,
                   "params": {"space": "projection", "min_cluster_size": 20, "min_samples": None}})
     return projection_id, clustering_id
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from prefect import flow, task
 
+from core.data.results import latents
 from core.models.checkpoint import load_model
 from core.models.device import pick_device
 from core.models.generator import decode_batches, invert, latent_dim_of, prior_latents
@@ -29,7 +30,7 @@ from flows.cluster import cluster_flow
 from flows.params import ClusterParams, GANMapParams, ProjectParams
 from flows.progress import FlowProgress
 from flows.project import project_flow
-from flows.store import TILED_RETRIES, get_store, provenance, read_metadata, write_result
+from flows.store import TILED_RETRIES, get_store, provenance, read_metadata, save
 
 
 def as_frames(images: np.ndarray) -> np.ndarray:
@@ -84,9 +85,8 @@ def gan_map_flow(params: GANMapParams) -> dict[str, str]:
             "source_index": indices, "recon_error": error,
         })], ignore_index=True)
     ids = {"datasets": writer.finish(frames)}
-    ids["latents"] = write_result("latents", {"mu": z, "logvar": np.zeros_like(z)}, {
-        "dataset_id": ids["datasets"], "model_id": params.model_id, "latent_dim": int(z.shape[1]),
-        "n": int(len(z)), "params": params.model_dump(mode="json"),
+    ids["latents"] = save(latents.write_latents, z, np.zeros_like(z), metadata={
+        "dataset_id": ids["datasets"], "model_id": params.model_id, "params": params.model_dump(mode="json"),
     })
     progress(0.85, "projecting", force=True)
     ids["projections"] = project_flow(ProjectParams(latents_id=ids["latents"], **params.project.model_dump()))

@@ -19,11 +19,12 @@ from core.models.checkpoint import save_model
 from core.models.device import pick_device
 from core.models import square_side
 from core.models.gan import GANConfig
+from core.data.store import Store
 from core.settings import get_settings
 from core.models.train_gan import GANTrainParams, train_gan
 from flows.params import TrainGANParams
 from flows.progress import CancelCheck, FlowProgress
-from flows.store import TILED_RETRIES, get_store, provenance, read_array
+from flows.store import TILED_RETRIES, get_store, provenance, load
 
 METRICS = ("critic_loss", "generator_loss", "gp", "wdist", "val_wdist")
 
@@ -65,7 +66,7 @@ def train_gan_flow(params: TrainGANParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's stage and losses."""
     log = get_run_logger()
     progress = FlowProgress("train GAN")
-    images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
+    images = load(Store.images, params.dataset_id)  # (N, [C,] H, W)
     config = gan_config(params, images.shape)
     train_params = GANTrainParams(
         epochs_per_stage=params.epochs_per_stage, batch_size=params.batch_size, lr=params.lr,

@@ -34,7 +34,7 @@ def test_train_refuses_an_interrupted_ingest(worker, tiled_server):
         wait(run_id, timeout=120, poll=0.5)
     with get_client(sync_client=True) as client:  # refused once, not retried as a flaky read
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
-    assert [(r.name.split("-")[0], r.run_count) for r in runs] == [("read_array", 1)]
+    assert [(r.name.split("-")[0], r.run_count) for r in runs] == [("load", 1)]
     assert not [m for m in store.list("models", incomplete=True) if m.get("dataset_id") == writer.id]
 
 

@@ -41,6 +41,9 @@ TIMEOUT = 30  # seconds any single wait may take before the test fails instead o
 @pytest.fixture(scope="module")
 def live_map(tiled_server):
     """A tiny real map in its own project: dataset, VAE, latents, PCA, HDBSCAN, as flows store them."""
+    from core.data.results.clusterings import write_clustering
+    from core.data.results.latents import write_latents
+    from core.data.results.projections import write_projection
     from core.models.checkpoint import save_model
     from core.maps.clustering import cluster_hdbscan
     from core.maps.encode import encode_images
@@ -61,19 +64,15 @@ def live_map(tiled_server):
                          TrainParams(epochs=1, batch_size=25, val_fraction=0, device="cpu"))
     model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
     mu, logvar = encode_images(model, images)
-    latents_id = store.put("latents", arrays={"mu": mu, "logvar": logvar},
-                           metadata={"dataset_id": dataset_id, "model_id": model_id})
+    ids = {"dataset_id": dataset_id, "model_id": model_id}
+    ids["latents_id"] = write_latents(store, mu, logvar, ids)
     projector = Projector("pca")
     embedding = projector.fit_transform(mu)
-    arrays, fitted = projector.to_arrays()
-    ids = {"dataset_id": dataset_id, "model_id": model_id, "latents_id": latents_id}
-    projection_id = store.put(
-        "projections", arrays={"embedding": embedding, **{f"projector_{k}": v for k, v in arrays.items()}},
-        metadata={**ids, "projector": fitted})
+    projection_id = write_projection(store, embedding, projector, ids)
     result = cluster_hdbscan(embedding, min_cluster_size=5)
-    clustering_id = store.put(
-        "clusterings", arrays={"labels": result.labels, "probabilities": result.probabilities},
-        metadata={**ids, "projection_id": projection_id,
+    clustering_id = write_clustering(
+        store, result.labels, result.probabilities,
+        {**ids, "projection_id": projection_id,
                   "params": {"space": "projection", "min_cluster_size": 5, "min_samples": None}})
     live = LiveModel.from_store(store, projection_id, clustering_id, device="cpu")
     return SimpleNamespace(store=store, live=live, frames=frames, projection_id=projection_id,
