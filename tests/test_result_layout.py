@@ -82,3 +82,74 @@ def test_clustering_layout(store, plain):
     np.testing.assert_array_equal(back.labels, labels[::-1])
     with pytest.raises(ValueError, match="4 labels for 3"):
         write_clustering(store, labels, strengths[:3], {})
+
+
+def test_variations_layout(store, plain, rng):
+    """A run's pieces through VariationsSink and write_clusters, read plainly and by the owner."""
+    import pandas as pd
+
+    from core.data.results.variations import VariationsSink, read_reference, read_variations, write_clusters
+    from core.variations.clusters import cluster_variations
+
+    writer = store.writer("variations", metadata={"model_id": "m-a"})
+    sink = VariationsSink(writer)
+    for i in range(3):  # reference i keeps i + 1 of 4 samples, the kept image j of it constant 10 i + j
+        sink.reference(i, np.full(2, i, np.float32), np.full((1, 2, 2), i, np.float32))
+        kept = np.arange(4) <= i
+        sink.samples(i, rng.normal(size=(4, 2)), kept,
+                     pd.DataFrame({"sample": range(4), "magnitude": np.arange(4.0), "kept": kept}),
+                     (10 * i + np.arange(i + 1))[:, None, None, None] * np.ones((1, 1, 2, 2), np.float32))
+        sink.descriptors(i, {"trace_area": 0.1 * i, "anisotropy": float(i * i)}, np.zeros((1, 2, 2)))
+    table = sink.write()
+    write_clusters(writer, cluster_variations(table, columns=["trace_area", "anisotropy"], n_clusters=2,
+                                              min_cluster_size=2, seed=0))
+    id = writer.finish(n_kept=6)
+
+    node = plain["variations"][id]
+    images = node["images"].read()
+    assert images.shape == (6, 1, 2, 2) and list(images[:, 0, 0, 0]) == [0, 10, 11, 20, 21, 22]
+    assert node["references"].shape == (3, 2) and node["reference_images"].shape == node["traces"].shape == (3, 1, 2, 2)
+    samples = node["samples"].read()
+    assert list(samples.loc[samples["kept"], "image"]) == list(range(6))
+    assert (samples.loc[~samples["kept"], "image"] == -1).all() and set(samples["reference"]) == {0, 1, 2}
+    descriptors = node["descriptors"].read()
+    assert list(descriptors["n_kept"]) == [1, 2, 3] and list(descriptors["image_start"]) == [0, 1, 3]
+    assert node["linkage"].shape == (2, 4) and node["embedding"].shape[0] == 3
+    assert {"hac_labels", "hdbscan_labels"} <= set(node)
+    assert node.metadata["descriptor_columns"] == ["trace_area", "anisotropy"] and node.metadata["complete"]
+
+    back = read_variations(store, id)
+    assert back.n == 3 and back.columns == ["trace_area", "anisotropy"]
+    assert list(back.kept["image"]) == list(range(6)) and back.linkage.shape == (2, 4)
+    reference, _ = read_reference(store, id, 2)
+    assert reference[0, 0, 0] == 2
+
+    stopped = store.writer("variations", metadata={"status": "stopped"})
+    stopped.append("images", images[:1])
+    with pytest.raises(ValueError, match="not complete"):
+        read_variations(store, stopped.id)
+
+
+def test_calibration_layout(store, plain):
+    import pandas as pd
+
+    from core.data.results.calibrations import newest_for_model, read_calibration, write_calibration
+    from core.variations.calibration import Calibration
+
+    sweep = pd.DataFrame({"gamma": [0.5, 1.0], "metric": "iou", "mean": [0.9, 0.7], "median": [0.9, 0.7],
+                          "q10": [0.8, 0.5], "q90": [1.0, 0.9]})
+    distance = pd.DataFrame({"gamma": [0.5, 1.0], "distance_per_dim": [0.1, 0.2],
+                             "expected_distance_per_dim": [0.1, 0.2]})
+    result = Calibration(sweep, distance, pd.DataFrame(), pd.DataFrame(), None, "stopped")
+    id = write_calibration(store, result, np.array([3, 4, 5]), {"model_id": "m-a"})
+
+    node = plain["calibrations"][id]
+    assert set(node) == {"sweep", "distance", "real_indices"}  # empty tables are left out
+    pd.testing.assert_frame_equal(node["sweep"].read(), sweep, check_dtype=False)  # str dtypes differ in NA
+    assert list(node["real_indices"].read()) == [3, 4, 5]
+    assert (node.metadata["suggested_gamma"], node.metadata["status"]) == (None, "stopped")
+
+    back = read_calibration(store, id)
+    pd.testing.assert_frame_equal(back.result.distance, distance)
+    assert back.result.bands.empty and back.result.status == "stopped" and list(back.real_indices) == [3, 4, 5]
+    assert newest_for_model(store, "m-a").id == id and newest_for_model(store, "m-b") is None
