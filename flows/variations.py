@@ -38,7 +38,7 @@ def reference_latents(refs: ReferenceStates, model_id: str, latent_dim: int, see
     bad = [i for i in refs.indices if i >= n]
     if bad:
         raise ValueError(f"frames {bad[:5]} are not in latents {refs.latents_id} ({n} frames)")
-    return latents.read_means(store, refs.latents_id, np.asarray(refs.indices))
+    return latents.read_means(store, refs.latents_id)[np.asarray(refs.indices)]  # Tiled slices, not lists
 
 
 @flow(name="sample-variations")

@@ -44,7 +44,7 @@ def write_latents(store: Store, mu: np.ndarray, logvar: np.ndarray, metadata: Ma
 
 
 def read_means(store: Store, latents_id: str, index: Any = slice(None)) -> np.ndarray:
-    """``mu`` (N, d), or the rows ``index`` of it."""
+    """``mu`` (N, d), or the rows ``index`` (an int or a slice: Tiled takes no index lists) of it."""
     return store.array(KIND, latents_id, MU, index)
 
 
