@@ -21,6 +21,7 @@ import pandas as pd
 from core.data.results import clusterings, projections
 from core.data.results.latents import read_means
 from core.maps.selection import NOISE
+from core.data.results.datasets import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def load_map(store: Any, current: dict) -> MapData:
                          "in the Jobs panel to colour it by cluster.")
         frames = None
         try:
-            frames = store.frames(current["dataset_id"])
+            frames = read_frames(store, current["dataset_id"])
         except Exception as exc:  # the map is still worth showing without its metadata
             notes.append(f"No frames table for dataset {current['dataset_id']} ({exc}): no metadata "
                           "to colour by or show.")

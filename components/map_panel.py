@@ -37,6 +37,7 @@ from components.ids import CLICKED, CURRENT, FORWARD_TRIGGERED, SELECTION, part_
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
 from components.words import plural
 from core.maps.selection import nearest_neighbours, to_png_data_uri
+from core.data.results.datasets import read_images
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ def hover_card(store: Any, current: dict, index: int) -> list:
             lines.append(html.Div(f"{name}: {text if len(text) <= 48 else '…' + text[-47:]}"))
     try:
         uri = thumbnails.get(cache_key(store, current["dataset_id"], index),
-                             lambda: to_png_data_uri(store.images(current["dataset_id"], index), max_size=THUMB_PX))
+                             lambda: to_png_data_uri(read_images(store, current["dataset_id"], index), max_size=THUMB_PX))
         picture = html.Img(src=uri, className="ms-thumb")
     except Exception as exc:
         log.warning("no thumbnail for frame %s of %s: %s", index, current["dataset_id"], exc)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc

@@ -20,6 +20,7 @@ from flows.params import CalibrateParams
 from flows.progress import CancelCheck, FlowProgress
 from flows.store import TILED_RETRIES, get_store, read_metadata, save
 from flows.variations import reference_latents
+from core.data.results.datasets import read_frames
 
 PATCH_COLUMNS = ("patch", "patch_y", "patch_x")
 
@@ -42,7 +43,7 @@ def consecutive_frames(frames: pd.DataFrame, limit: int) -> np.ndarray:
 def read_real_frames(dataset_id: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, frames) of up to ``limit`` consecutive frames of a dataset."""
     store = get_store()
-    indices = consecutive_frames(store.frames(dataset_id), limit)
+    indices = consecutive_frames(read_frames(store, dataset_id), limit)
     if len(indices) < 2:
         raise ValueError(f"dataset {dataset_id} has {len(indices)} frame(s) in one series; the real "
                          "bands need at least 2 consecutive frames: pick another dataset")

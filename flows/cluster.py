@@ -9,7 +9,7 @@ from core.maps.clustering import cluster_hdbscan
 from core.maps.quality import latent_quality
 from flows.params import ClusterParams
 from flows.progress import FlowProgress
-from flows.store import load, read_metadata, save
+from flows.store import load, save
 
 
 @flow(name="cluster")

@@ -31,6 +31,7 @@ from flows.params import ClusterParams, GANMapParams, ProjectParams
 from flows.progress import FlowProgress
 from flows.project import project_flow
 from flows.store import TILED_RETRIES, get_store, provenance, read_metadata, save
+from core.data.results.datasets import dataset_writer, read_frames
 
 
 def as_frames(images: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ def spread(n_rows: int, n: int) -> np.ndarray:
 def read_real(dataset_id: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indices, frames, sources) of ``n`` frames spread over a dataset."""
     store = get_store()
-    table = store.frames(dataset_id)
+    table = read_frames(store, dataset_id)
     indices = spread(len(table), n)
     return indices, read_images(store, dataset_id, indices), table["source"].to_numpy()[indices]
 
@@ -61,7 +62,7 @@ def gan_map_flow(params: GANMapParams) -> dict[str, str]:
     model = load_model(store, params.model_id, device=device)
     model_meta = read_metadata("models", params.model_id)
     z = prior_latents(params.n_samples, latent_dim_of(model), seed=params.seed)  # (n, d)
-    writer = store.dataset_writer(metadata={
+    writer = dataset_writer(store, metadata={
         "name": f"{params.n_samples} draws of {model_meta.get('name') or params.model_id}",
         "kind": "generated", "model_id": params.model_id, "real_dataset_id": params.dataset_id,
         "params": params.model_dump(mode="json"), **provenance(),

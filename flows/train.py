@@ -9,13 +9,13 @@ from prefect import flow, get_run_logger, task
 from core.models.checkpoint import save_model
 from core.models import square_side
 from core.models.vae import VAEConfig
-from core.data.store import Store
 from core.settings import get_settings
 from core.models.train import TrainParams as CoreTrainParams
 from core.models.train import train_vae
 from flows.params import TrainParams
 from flows.progress import FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, load
+from core.data.results.datasets import read_images
 
 
 @task(**TILED_RETRIES)
@@ -39,7 +39,7 @@ def train_vae_flow(params: TrainParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's loss terms."""
     log = get_run_logger()
     progress = FlowProgress("train")
-    images = load(Store.images, params.dataset_id)  # (N, [C,] H, W)
+    images = load(read_images, params.dataset_id)  # (N, [C,] H, W)
     config = vae_config(params, images.shape)
     train_params = CoreTrainParams(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,

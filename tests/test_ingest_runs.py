@@ -9,6 +9,7 @@ from PIL import Image
 
 from tests.conftest import INTEGRATION_PROJECT
 from tests.test_cli import run_cli
+from core.data.results.datasets import dataset_writer
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def test_train_refuses_an_interrupted_ingest(worker, tiled_server):
     from flows.submit import RunFailed, deployments_registered, submit, wait
 
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
-    writer = store.dataset_writer(metadata={"name": "stopped ingest"})
+    writer = dataset_writer(store, metadata={"name": "stopped ingest"})
     writer.append(np.random.default_rng(0).random((300, 16, 16)))  # 300 frames in, then it stopped
     writer.abandon("MemoryError")
     wait_until(worker["child"], deployments_registered, timeout=120)

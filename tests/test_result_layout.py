@@ -153,3 +153,52 @@ def test_calibration_layout(store, plain):
     pd.testing.assert_frame_equal(back.result.distance, distance)
     assert back.result.bands.empty and back.result.status == "stopped" and list(back.real_indices) == [3, 4, 5]
     assert newest_for_model(store, "m-a").id == id and newest_for_model(store, "m-b") is None
+
+
+def test_dataset_layout(store, plain, rng):
+    import pandas as pd
+
+    from core.data.results.datasets import dataset_writer, iter_images, read_frames, read_images
+
+    writer = dataset_writer(store, metadata={"name": "layout"})
+    batches = [rng.random((3, 4, 4), dtype=np.float32) for _ in range(2)]
+    for batch in batches:
+        writer.append(batch)
+    id = writer.finish(pd.DataFrame({"index": range(6), "source": "a.tif"}))
+    node = plain["datasets"][id]
+    np.testing.assert_array_equal(node["images"].read(), np.concatenate(batches))
+    assert list(node["frames"].read()["index"]) == list(range(6))
+    assert (node.metadata["n_frames"], node.metadata["frame_shape"], node.metadata["name"]) == (6, [4, 4], "layout")
+
+    other = plain["datasets"].create_container("ds-plain", metadata={"n_frames": 2})
+    other.write_array(np.ones((2, 3, 3), np.float32), key="images")
+    other.write_dataframe(pd.DataFrame({"index": [0, 1], "source": ["x", "y"]}), key="frames")
+    assert read_images(store, "ds-plain", 1).shape == (3, 3)
+    assert [start for start, _ in iter_images(store, "ds-plain", 1)] == [0, 1]
+    assert list(read_frames(store, "ds-plain")["source"]) == ["x", "y"]
+
+
+def test_model_layout(store, plain):
+    """Weights as one flat array plus the tensors' names and shapes: loadable without pickles."""
+    import torch
+
+    from core.models.checkpoint import load_model, read_samples, save_model
+    from core.models.gan import GAN, GANConfig
+
+    model = GAN(GANConfig(image_size=8, latent_dim=2, base_channels=4)).eval()
+    drawn = np.zeros((2, 1, 4, 4), np.uint8)
+    id = save_model(store, model, family="gan", metadata={"dataset_id": "ds-a"}, samples=drawn)
+    node = plain["models"][id]
+    meta = node.metadata
+    assert (meta["family"], meta["config"]["latent_dim"], meta["dataset_id"]) == ("gan", 2, "ds-a")
+    flat = node["weights"].read()
+    state = model.state_dict()
+    assert [t["name"] for t in meta["tensors"]] == list(state)
+    first = meta["tensors"][0]
+    np.testing.assert_array_equal(flat[: int(np.prod(first["shape"]))].reshape(first["shape"]),
+                                  state[first["name"]].numpy())
+    np.testing.assert_array_equal(node["samples"].read(), drawn)
+
+    back = load_model(store, id)
+    assert all(torch.equal(back.state_dict()[k], v) for k, v in state.items())
+    np.testing.assert_array_equal(read_samples(store, id), drawn)

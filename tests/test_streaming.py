@@ -33,6 +33,7 @@ from streaming.pipeline import LiveConfig, LivePipeline, run_on_command, run_pip
 from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
 from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq
 from tests.conftest import DEMO_DATA
+from core.data.results.datasets import read_images
 
 TOKEN = "test-token-0123456789"
 TIMEOUT = 30  # seconds any single wait may take before the test fails instead of hanging
@@ -59,7 +60,7 @@ def live_map(tiled_server):
     frames = np.ascontiguousarray(np.load(DEMO_DATA / "colloids_brightfield.npz")["frames"][:, ::4, ::4])
     dataset_id = ingest_array(frames, store, PreprocessParams(size=32), name="live test",
                               source_label="demo").dataset_id
-    images = store.images(dataset_id)  # (50, 32, 32)
+    images = read_images(store, dataset_id)  # (50, 32, 32)
     model, _ = train_vae(images, VAEConfig(image_size=32, latent_dim=4, base_channels=4),
                          TrainParams(epochs=1, batch_size=25, val_fraction=0, device="cpu"))
     model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
