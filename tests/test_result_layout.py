@@ -202,3 +202,23 @@ def test_model_layout(store, plain):
     back = load_model(store, id)
     assert all(torch.equal(back.state_dict()[k], v) for k, v in state.items())
     np.testing.assert_array_equal(read_samples(store, id), drawn)
+
+
+def test_live_session_layout(store, plain):
+    """A live session (owner: core.live.session) grows tables and an image array a plain client reads."""
+    from core.live.session import LiveSession
+
+    session = LiveSession.create(store, n_components=2, metadata={"projection_id": "proj-a"})
+    n = 3
+    session.append_points({"index": [5, 6, 7], "patch": [-1] * n, "source": ["sim"] * n, "batch": [0, 0, 1],
+                           "row": [0, 1, 2], "x": [0.5, 1.0, 1.5], "y": [0.0] * n, "cluster": [1, -1, 1],
+                           "non_equilibrium": [np.nan] * n, "received": [1.0] * n, "processed": [2.0] * n})
+    session.append_errors({"index": [8], "source": ["sim"], "reason": ["not an image"], "received": [3.0]})
+    session.put_images(np.arange(3), np.arange(3, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32))
+
+    node = plain["live"][session.id]
+    assert (node.metadata["projection_id"], node.metadata["n_components"]) == ("proj-a", 2)
+    points = node["points"].read()
+    assert list(points["index"]) == [5, 6, 7] and list(points["x"]) == [0.5, 1.0, 1.5]
+    assert list(node["errors"].read()["reason"]) == ["not an image"]
+    assert [float(node["images"][r, 0, 0]) for r in points["row"]] == [0.0, 1.0, 2.0]
