@@ -54,6 +54,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.data.results import datasets  # noqa: E402
 from core.data.results.clusterings import write_clustering  # noqa: E402
 from core.data.results.latents import write_latents  # noqa: E402
 from core.data.results.projections import write_projection  # noqa: E402
@@ -97,8 +98,9 @@ def build_map(store: Store, size: int, latent_dim: int, seed: int = 0) -> tuple[
     """A stored map for ``size`` px frames; returns (projection_id, clustering_id)."""
     rng = np.random.default_rng(seed)
     params = PreprocessParams(size=size)
-    dataset_id = store.put("datasets", metadata={"name": f"bench {size}px", "kind": "images",
-                                                 "preprocess": asdict(params)})
+    # No images: the live path reads only the dataset's preprocessing.
+    dataset_id = store.put(datasets.KIND, metadata={"name": f"bench {size}px", "kind": "images",
+                                                    datasets.PREPROCESS: asdict(params)})
     torch.manual_seed(seed)
     model = VAE(VAEConfig(image_size=size, latent_dim=latent_dim)).eval()
     model_id = save_model(store, model, metadata={"dataset_id": dataset_id})

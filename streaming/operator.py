@@ -47,6 +47,7 @@ import numpy as np
 from arroyopy import Operator
 
 from core.data.results import clusterings, latents, projections
+from core.data.results.datasets import read_preprocess
 from core.maps.clustering import assign_nearest
 from core.data.preprocess import PreprocessParams, preprocess_frame
 from core.maps.projection import Projector
@@ -142,10 +143,6 @@ class LiveModel:
         projection = projections.read_projection(store, projection_id)
         meta = projection.metadata
         projector = projections.read_projector(store, projection_id)
-        dataset = store.metadata("datasets", meta["dataset_id"])
-        if "preprocess" not in dataset:
-            raise ValueError(f"dataset {meta['dataset_id']!r} records no preprocessing; "
-                             "re-ingest it so live frames can be treated the same way")
         clusters = ClusterAssigner.none()
         if clustering_id is not None:
             clustering = clusterings.read_clustering(store, clustering_id)
@@ -162,7 +159,7 @@ class LiveModel:
             model=load_model(store, meta["model_id"], device=pick_device(device)),
             projector=projector,
             clusters=clusters,
-            preprocess=PreprocessParams(**dataset["preprocess"]).validate(),
+            preprocess=read_preprocess(store, projection.dataset_id),
             ids={"projection_id": projection_id, "clustering_id": clustering_id,
                  "model_id": meta["model_id"], "dataset_id": meta["dataset_id"],
                  "latents_id": meta.get("latents_id")},

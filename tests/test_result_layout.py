@@ -158,9 +158,10 @@ def test_calibration_layout(store, plain):
 def test_dataset_layout(store, plain, rng):
     import pandas as pd
 
-    from core.data.results.datasets import dataset_writer, iter_images, read_frames, read_images
+    from core.data.preprocess import PreprocessParams
+    from core.data.results.datasets import dataset_writer, iter_images, read_frames, read_images, read_preprocess
 
-    writer = dataset_writer(store, metadata={"name": "layout"})
+    writer = dataset_writer(store, metadata={"name": "layout", "preprocess": {"size": 8}})
     batches = [rng.random((3, 4, 4), dtype=np.float32) for _ in range(2)]
     for batch in batches:
         writer.append(batch)
@@ -176,6 +177,9 @@ def test_dataset_layout(store, plain, rng):
     assert read_images(store, "ds-plain", 1).shape == (3, 3)
     assert [start for start, _ in iter_images(store, "ds-plain", 1)] == [0, 1]
     assert list(read_frames(store, "ds-plain")["source"]) == ["x", "y"]
+    assert read_preprocess(store, id) == PreprocessParams(size=8)
+    with pytest.raises(ValueError, match="records no preprocessing; re-ingest it"):
+        read_preprocess(store, "ds-plain")
 
 
 def test_model_layout(store, plain):

@@ -35,7 +35,7 @@ from core.data.imageio import (
     tiled_server_for,
 )
 from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
-from core.data.results.datasets import dataset_writer
+from core.data.results.datasets import PREPROCESS, dataset_writer
 from core.data.store import frames_per_chunk
 
 TILED_PREFIXES = ("tiled+http://", "tiled+https://")
@@ -318,7 +318,7 @@ def _metadata(name: str, params: PreprocessParams, *, count: int, examples: list
     return {
         "name": name,
         "kind": "images",
-        "preprocess": asdict(params),
+        PREPROCESS: asdict(params),
         "sources": {"count": count, "examples": examples, "spec": spec},
     }
 

@@ -2,7 +2,8 @@
 
 Layout: array ``images`` (N, [C,] H, W) float32, appended batch by batch in chunks of ~8 MiB;
 table ``frames`` (index, source, and whatever the reader knew: patch, time, ...); metadata
-``n_frames``, ``frame_shape`` and what the writer adds (name, preprocess, sources, provenance).
+``n_frames``, ``frame_shape``, ``preprocess`` (the PreprocessParams applied, so live frames
+are treated the same way) and what the writer adds (name, sources, provenance).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.preprocess import PreprocessParams
 from core.data.store import NodeWriter, Store, check_key, new_id
 
 KIND = "datasets"
 IMAGES, FRAMES = "images", "frames"
+PREPROCESS = "preprocess"  # metadata: asdict(PreprocessParams)
 
 
 class DatasetWriter(NodeWriter):
@@ -68,3 +71,12 @@ def iter_images(store: Store, dataset_id: str, batch_size: int) -> Iterator[tupl
 
 def read_frames(store: Store, dataset_id: str) -> pd.DataFrame:
     return store.table(KIND, dataset_id, FRAMES)
+
+
+def read_preprocess(store: Store, dataset_id: str) -> PreprocessParams:
+    """The preprocessing a dataset's frames went through, checked."""
+    meta = store.metadata(KIND, dataset_id)
+    if PREPROCESS not in meta:
+        raise ValueError(f"dataset {dataset_id!r} records no preprocessing; "
+                         "re-ingest it so live frames can be treated the same way")
+    return PreprocessParams(**meta[PREPROCESS]).validate()
