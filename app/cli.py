@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from core.settings import Settings, get_settings
 
@@ -20,6 +21,24 @@ log = logging.getLogger("morphospace")
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
                "project": "projections", "cluster": "clusterings"}
+
+
+class Step(NamedTuple):
+    """A step subcommand whose options are its flow parameter model's fields (``flows.params``)."""
+
+    help: str
+    flow: str
+    model: str  # the model's name in flows.params (imported on use: `morphospace --help` stays quick)
+    positional: tuple[str, ...]
+    flags: dict[str, str] = {}  # option names kept from before that differ from the field's (README)
+
+
+STEPS = {
+    "train": Step("dataset → VAE", "train-vae", "TrainParams", ("dataset_id",)),
+    "encode": Step("(dataset, model) → latents", "encode", "EncodeParams", ("dataset_id", "model_id")),
+    "project": Step("latents → map", "project", "ProjectParams", ("latents_id",), {"n_components": "--dims"}),
+    "cluster": Step("map → HDBSCAN clusters and quality figures", "cluster", "ClusterParams", ("projection_id",)),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,42 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     worker = add_parser("worker", help="serve the flows as Prefect deployments")
     worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
 
+    from core.data.preprocess import PATCH_RANGE, SIZE_RANGE, PreprocessParams
+    from flows import params as p
+
+    pre = PreprocessParams()
     ingest = add_parser("ingest", help="files → dataset")
     ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
-    ingest.add_argument("--name")
-    ingest.add_argument("--size", type=int, default=64, help="square size after resizing")
+    add_model_options(ingest, p.IngestParams, only=("name",))
+    ingest.add_argument("--size", type=int, default=pre.size,
+                        help="square size after resizing, %d to %d (default %%(default)s)" % SIZE_RANGE)
     ingest.add_argument("--log", action="store_true", help="log1p transform")
-    ingest.add_argument("--clip", type=float, nargs=2, default=(0.5, 99.5), metavar=("LO", "HI"),
-                        help="percentile clipping")
+    ingest.add_argument("--clip", type=float, nargs=2, default=pre.clip_percentiles, metavar=("LO", "HI"),
+                        help="percentile clipping, 0 ≤ LO < HI ≤ 100 (default %(default)s)")
     ingest.add_argument("--no-clip", action="store_true")
     ingest.add_argument("--mask-nonpositive", action="store_true", help="mask detector gaps (≤ 0)")
     ingest.add_argument("--no-normalize", action="store_true")
-    ingest.add_argument("--patch-size", type=int, help="cut frames into patches of this size")
-    ingest.add_argument("--patch-stride", type=int)
+    ingest.add_argument("--patch-size", type=int, default=pre.patch_size,
+                        help="cut frames into patches of this size, %d to %d" % PATCH_RANGE)
+    ingest.add_argument("--patch-stride", type=int, default=pre.patch_stride)
 
-    train = add_parser("train", help="dataset → VAE")
-    train.add_argument("dataset_id")
-    for flag, kind, default in (("--latent-dim", int, 32), ("--beta", float, 1.0), ("--epochs", int, 20),
-                                ("--batch-size", int, 64), ("--lr", float, 1e-3), ("--seed", int, 0)):
-        train.add_argument(flag, type=kind, default=default)
-
-    encode = add_parser("encode", help="(dataset, model) → latents")
-    encode.add_argument("dataset_id")
-    encode.add_argument("model_id")
-
-    project = add_parser("project", help="latents → map")
-    project.add_argument("latents_id")
-    project.add_argument("--method", choices=("umap", "pca"), default="umap")
-    project.add_argument("--dims", type=int, default=2, help="2 or 3")
-    project.add_argument("--n-neighbors", type=int, default=15)
-    project.add_argument("--min-dist", type=float, default=0.1)
-    project.add_argument("--metric", default="euclidean")
-
-    cluster = add_parser("cluster", help="map → HDBSCAN clusters and quality figures")
-    cluster.add_argument("projection_id")
-    cluster.add_argument("--space", choices=("projection", "latent"), default="projection")
-    cluster.add_argument("--min-cluster-size", type=int, default=15)
-    cluster.add_argument("--min-samples", type=int)
+    for command, step in STEPS.items():
+        add_model_options(add_parser(command, help=step.help), getattr(p, step.model),
+                          positional=step.positional, flags=step.flags)
 
     simulate = add_parser("simulate", help="replay a frame series as a detector would (live mode)")
     simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
@@ -116,6 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_model_options(parser: argparse.ArgumentParser, model: type, *, positional: tuple[str, ...] = (),
+                      flags: dict[str, str] | None = None, only: tuple[str, ...] | None = None) -> None:
+    """One argument per field of a flow's parameter model: its type, default, choices and help
+    (description and bounds) come from the field, so the command line cannot drift from it.
+
+    Fields without a plain value (nested models, lists) are left out; the model fills them.
+    """
+    from flows.params import rule
+
+    for name in positional:
+        parser.add_argument(name, help=rule(model, name).description or None)
+    for name, info in model.model_fields.items():
+        if name in positional or (only is not None and name not in only) or info.default_factory:
+            continue
+        r = rule(model, name)
+        words = "; ".join(w for w in (r.description.rstrip("."), "" if r.choices else r.accepts()) if w)
+        parser.add_argument((flags or {}).get(name, "--" + name.replace("_", "-")), dest=name, type=r.kind,
+                            default=r.default, choices=r.choices or None,
+                            help=" ".join((words.replace("%", "%%"), "(default %(default)s)")).strip())
+
+
 def step_params(args: argparse.Namespace):
     """(flow name, validated parameters) for a step subcommand."""
     from core.data.preprocess import PreprocessParams
@@ -129,22 +155,9 @@ def step_params(args: argparse.Namespace):
         )
         sources = [str(Path(s).resolve()) if "://" not in s else s for s in args.source]
         return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess)
-    if args.command == "train":
-        return "train-vae", p.TrainParams(
-            dataset_id=args.dataset_id, latent_dim=args.latent_dim, beta=args.beta, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        )
-    if args.command == "encode":
-        return "encode", p.EncodeParams(dataset_id=args.dataset_id, model_id=args.model_id)
-    if args.command == "project":
-        return "project", p.ProjectParams(
-            latents_id=args.latents_id, method=args.method, n_components=args.dims,
-            n_neighbors=args.n_neighbors, min_dist=args.min_dist, metric=args.metric,
-        )
-    return "cluster", p.ClusterParams(
-        projection_id=args.projection_id, space=args.space,
-        min_cluster_size=args.min_cluster_size, min_samples=args.min_samples,
-    )
+    step = STEPS[args.command]
+    model = getattr(p, step.model)
+    return step.flow, model(**{name: getattr(args, name) for name in model.model_fields if hasattr(args, name)})
 
 
 def use_services(settings: Settings) -> Settings:
@@ -295,14 +308,22 @@ def run_live(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def describe(exc: Exception) -> str:
+    """One line per bad parameter, from pydantic's structured errors: 'n_neighbors=1: Input should
+    be greater than or equal to 2'; a parameter core refused is named by the error it raised."""
     from pydantic import ValidationError
 
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'value'}={err.get('input')!r}: {err['msg']}"
-            for err in exc.errors()
-        )
-    return str(exc) or type(exc).__name__
+    from core.limits import BadParameter
+
+    if not isinstance(exc, ValidationError):
+        return str(exc) or type(exc).__name__
+    lines = []
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, BadParameter):
+            lines.append(f"{cause.name}={cause.value!r}: {cause.rule}")
+        else:
+            lines.append(f"{'.'.join(str(p) for p in err['loc']) or 'value'}={err.get('input')!r}: {err['msg']}")
+    return "; ".join(lines)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa
 from streaming.operator import LiveModel  # noqa: E402
 from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402
 from streaming.simulator import replay_zmq  # noqa: E402
-from tests.browser import launch_chromium  # noqa: E402
+from headless_chromium import launch_chromium  # noqa: E402
 
 REAL_FRAMES = ROOT.parent / "shared/data/colloids_bulk_water/frames.npz"
 DEMO_FRAMES = ROOT / "app/demo_data/colloids_brightfield.npz"

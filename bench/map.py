@@ -2,7 +2,7 @@
 
 For each size, a small Dash app (this process, a thread) serves the real ``MapAIO`` panel on an
 in-memory store of a synthetic map (Gaussian blobs, 10 clusters, 5 % noise), and headless
-Chromium (SwiftShader WebGL, the flags of tests/browser.py) loads it. Measured, all in the page
+Chromium (SwiftShader WebGL, the flags of headless_chromium.py) loads it. Measured, all in the page
 clock (``Date.now()``):
 
 - **bytes**: the largest response the page fetched (the callback carrying the figure), from the
@@ -50,7 +50,7 @@ from components import map_figure as mf  # noqa: E402
 from components.ids import CLICKED, CURRENT, SELECTION  # noqa: E402
 from components import map_data  # noqa: E402
 from components.map_panel import MapAIO  # noqa: E402
-from tests.browser import launch_chromium  # noqa: E402
+from headless_chromium import launch_chromium  # noqa: E402
 
 AIO = "map"
 

@@ -1,27 +1,30 @@
 """The jobs panel's forms, as data: fields, their flow parameter models, and what a bad value means.
 
-Every form builds the flow's own pydantic parameter model (``flows.params``) before anything is
-submitted, so a value out of range is refused in the page with the field, the value and the
-allowed range (:func:`explain`), and the flow validates the same model again on the worker.
+Each input is built from its flow parameter model's field (``flows.params``: default, choices,
+description) and every form builds that model before anything is submitted, so a value out of
+range is refused in the page with the field, the value and the allowed range
+(:func:`form_problems`, read from pydantic's structured errors, never from their wording), and
+the flow validates the same model again on the worker.
 """
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import dash_bootstrap_components as dbc
-from annotated_types import Ge, Gt, Le, Lt
 from dash import html
 from pydantic import BaseModel, ValidationError
 
 from core.data.preprocess import PreprocessParams
+from core.limits import BadParameter, OutOfRange
 from flows import params as fp
+from flows.params import bounds_words, rule
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +51,30 @@ class Job:
     fields: tuple[FormField, ...] = field(default_factory=tuple)
 
 
-def _default(model: type[BaseModel], name: str) -> Any:
-    return model.model_fields[name].default
+_UNSET: Any = object()
+
+
+def field_of(model: type[BaseModel], name: str, label: str, kind: str | None = None, *, default: Any = _UNSET,
+             hint: str | None = None, result_kind: str | None = None) -> FormField:
+    """The input for one parameter of ``model``: default, choices and hint (its description) come
+    from the model's field; ``kind`` is 'number', 'text' or 'select' by its type unless given."""
+    r = rule(model, name)
+    if kind is None:
+        kind = "result" if result_kind else "select" if r.choices else "number" if r.kind in (int, float) else "text"
+    if hint is None:
+        hint = "" if result_kind else r.description
+    return FormField(name, label, kind, r.default if default is _UNSET else default, r.choices,
+                     result_kind, hint)
 
 
 _PRE = PreprocessParams()
 JOBS: dict[str, Job] = {
     "ingest": Job("ingest", "Ingest", fp.IngestParams, "datasets", (
-        FormField("source", "Source", "textarea",
-                  hint="A folder, a glob (/data/run7/*.tif), a file (file.h5::/entry/data) or "
-                       "tiled+http://…; one per line. It must lie under the worker's data roots."),
-        FormField("name", "Name", "text"),
+        field_of(fp.IngestParams, "source", "Source", "textarea",
+                 hint="A folder, a glob (/data/run7/*.tif), a file (file.h5::/entry/data) or "
+                      "tiled+http://…; one per line. It must lie under the worker's data roots."),
+        field_of(fp.IngestParams, "name", "Name"),
+        # core's preprocessing (a dataclass, checked by its validate()), not a pydantic model
         FormField("size", "Size (px)", "number", _PRE.size, hint="Square side after resizing."),
         FormField("patch_size", "Patch size", "number", _PRE.patch_size,
                   hint="Cut each frame into square windows first; empty for whole frames."),
@@ -69,58 +85,76 @@ JOBS: dict[str, Job] = {
         FormField("mask_nonpositive", "Mask pixels ≤ 0 (detector gaps)", "switch", _PRE.mask_nonpositive),
     )),
     "train": Job("train-vae", "Train VAE", fp.TrainParams, "models", (
-        FormField("dataset_id", "Dataset", "result", result_kind="datasets"),
-        FormField("latent_dim", "Latent dim", "number", _default(fp.TrainParams, "latent_dim")),
-        FormField("beta", "β (KL weight)", "number", _default(fp.TrainParams, "beta")),
-        FormField("epochs", "Epochs", "number", _default(fp.TrainParams, "epochs")),
-        FormField("batch_size", "Batch size", "number", _default(fp.TrainParams, "batch_size")),
-        FormField("lr", "Learning rate", "number", _default(fp.TrainParams, "lr")),
-        FormField("name", "Name", "text"),
+        field_of(fp.TrainParams, "dataset_id", "Dataset", result_kind="datasets"),
+        field_of(fp.TrainParams, "latent_dim", "Latent dim"),
+        field_of(fp.TrainParams, "beta", "β (KL weight)", hint=""),
+        field_of(fp.TrainParams, "epochs", "Epochs"),
+        field_of(fp.TrainParams, "batch_size", "Batch size"),
+        field_of(fp.TrainParams, "lr", "Learning rate"),
+        field_of(fp.TrainParams, "name", "Name"),
     )),
     "train-gan": Job("train-gan", "Train GAN", fp.TrainGANParams, "models", (
-        FormField("dataset_id", "Dataset", "result", result_kind="datasets",
-                  hint="Frames of 32, 64, 128, 256 or 512 px: ingest with one of those sizes."),
-        FormField("latent_dim", "Latent dim", "number", _default(fp.TrainGANParams, "latent_dim")),
-        FormField("epochs_per_stage", "Epochs per stage", "number", _default(fp.TrainGANParams, "epochs_per_stage"),
-                  hint="One stage per resolution, from 4 px up to the frames' size."),
-        FormField("batch_size", "Batch size", "number", _default(fp.TrainGANParams, "batch_size")),
-        FormField("lr", "Learning rate", "number", _default(fp.TrainGANParams, "lr")),
-        FormField("name", "Name", "text"),
+        field_of(fp.TrainGANParams, "dataset_id", "Dataset", result_kind="datasets",
+                 hint="Square frames of any size: the GAN grows to the next power of two and resizes back."),
+        field_of(fp.TrainGANParams, "latent_dim", "Latent dim"),
+        field_of(fp.TrainGANParams, "epochs_per_stage", "Epochs per stage",
+                 hint="One stage per resolution, from 4 px up to the frames' size."),
+        field_of(fp.TrainGANParams, "batch_size", "Batch size"),
+        field_of(fp.TrainGANParams, "lr", "Learning rate"),
+        field_of(fp.TrainGANParams, "name", "Name"),
+    )),
+    "gan-map": Job("gan-map", "GAN map", fp.GANMapParams, "clusterings", (
+        field_of(fp.GANMapParams, "model_id", "GAN", result_kind="models",
+                 hint="A trained GAN: its prior draws are decoded and mapped."),
+        field_of(fp.GANMapParams, "dataset_id", "Real frames", result_kind="datasets",
+                 hint="Frames placed on the map by inversion; choose none for prior draws only."),
+        field_of(fp.GANMapParams, "n_samples", "Prior draws"),
+        field_of(fp.GANMapParams, "n_real", "Real frames inverted"),
+        field_of(fp.GANMapParams, "invert_steps", "Inversion steps"),
+        field_of(fp.GANMapParams, "tag", "Tag"),
     )),
     "encode": Job("encode", "Encode", fp.EncodeParams, "latents", (
-        FormField("dataset_id", "Dataset", "result", result_kind="datasets"),
-        FormField("model_id", "Model", "result", result_kind="models"),
-        FormField("batch_size", "Batch size", "number", _default(fp.EncodeParams, "batch_size")),
+        field_of(fp.EncodeParams, "dataset_id", "Dataset", result_kind="datasets"),
+        field_of(fp.EncodeParams, "model_id", "Model", result_kind="models"),
+        field_of(fp.EncodeParams, "batch_size", "Batch size"),
     )),
     "project": Job("project", "Project", fp.ProjectParams, "projections", (
-        FormField("latents_id", "Latents", "result", result_kind="latents"),
-        FormField("method", "Method", "radio", _default(fp.ProjectParams, "method"), ("pca", "umap")),
-        FormField("n_components", "Dimensions", "radio", _default(fp.ProjectParams, "n_components"), (2, 3)),
-        FormField("n_neighbors", "Neighbours (UMAP)", "number", _default(fp.ProjectParams, "n_neighbors"),
-                  hint="Small: local detail; large: global layout."),
-        FormField("min_dist", "Min dist (UMAP)", "number", _default(fp.ProjectParams, "min_dist")),
-        FormField("metric", "Metric (UMAP)", "select", _default(fp.ProjectParams, "metric"),
-                  get_args(fp.ProjectParams.model_fields["metric"].annotation)),
+        field_of(fp.ProjectParams, "latents_id", "Latents", result_kind="latents"),
+        field_of(fp.ProjectParams, "method", "Method", "radio"),
+        field_of(fp.ProjectParams, "n_components", "Dimensions", "radio"),
+        field_of(fp.ProjectParams, "n_neighbors", "Neighbours (UMAP)",
+                 hint="Small: local detail; large: global layout."),
+        field_of(fp.ProjectParams, "min_dist", "Min dist (UMAP)"),
+        field_of(fp.ProjectParams, "metric", "Metric (UMAP)"),
     )),
     "cluster": Job("cluster", "Cluster", fp.ClusterParams, "clusterings", (
-        FormField("projection_id", "Projection", "result", result_kind="projections"),
-        FormField("space", "Space", "radio", _default(fp.ClusterParams, "space"), ("projection", "latent"),
-                  hint="Cluster the map's coordinates or the full latent vectors."),
-        FormField("min_cluster_size", "Min cluster size", "number", _default(fp.ClusterParams, "min_cluster_size")),
-        FormField("min_samples", "Min samples", "number", _default(fp.ClusterParams, "min_samples"),
-                  hint="Empty: same as min cluster size. Larger: more points called noise."),
+        field_of(fp.ClusterParams, "projection_id", "Projection", result_kind="projections"),
+        field_of(fp.ClusterParams, "space", "Space", "radio"),
+        field_of(fp.ClusterParams, "min_cluster_size", "Min cluster size"),
+        field_of(fp.ClusterParams, "min_samples", "Min samples",
+                 hint="Empty: same as min cluster size. Larger: more points called noise."),
     )),
     "calibrate": Job("calibrate-gamma", "Calibrate γ", fp.CalibrateParams, "calibrations", (
-        FormField("model_id", "Model", "result", result_kind="models",
-                  hint="Real frames for the bands come from the dataset it was trained on."),
-        FormField("references", "References", "number", 16,
-                  hint="Prior draws to perturb (references lassoed on a map come from the variations panel)."),
-        FormField("gammas", "γ values", "text", ", ".join(f"{g:g}" for g in fp.GAMMA_SWEEP),
-                  hint="Comma-separated, each in (0, 10]; empty for 0.25 … 2."),
-        FormField("n_per_reference", "Samples per γ", "number", _default(fp.CalibrateParams, "n_per_reference"),
-                  hint="Per reference and γ."),
+        field_of(fp.CalibrateParams, "model_id", "Model", result_kind="models",
+                 hint="Real frames for the bands come from the dataset it was trained on."),
+        # the form's count fills references.n_prior (lassoed references come from the variations panel)
+        dataclasses.replace(field_of(fp.ReferenceStates, "n_prior", "References", default=16, hint=(
+            "Prior draws to perturb (references lassoed on a map come from the variations panel).")),
+            name="references"),
+        field_of(fp.CalibrateParams, "gammas", "γ values", "text",
+                 default=", ".join(f"{g:g}" for g in fp.GAMMA_SWEEP),
+                 hint="Comma-separated, each in (0, 10]; empty for 0.25 … 2."),
+        field_of(fp.CalibrateParams, "n_per_reference", "Samples per γ", hint="Per reference and γ."),
     )),
 }
+# Form fields that fill a parameter of another name (the calibrate form's count is references.n_prior,
+# the clip pair is preprocess.clip_percentiles), and fixed words for what a field needs.
+WHERE: dict[str, dict[str, str | tuple[str, ...]]] = {
+    "ingest": {"clip_percentiles": ("clip_lo", "clip_hi")},
+    "calibrate": {"n_prior": "references"},
+}
+CLIP_HINT = "enter both percentiles (0 ≤ low < high ≤ 100), or leave both empty for no clipping"
+FIXED = {"clip_percentiles": CLIP_HINT}
 RESULT_FIELDS = [(job, f) for job, spec in JOBS.items() for f in spec.fields if f.kind == "result"]
 
 
@@ -164,59 +198,9 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
     return spec.model(**data)
 
 
-def _number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
-
-
-def _whole(model: type[BaseModel], name: str) -> bool:
-    """Whether a model field takes whole numbers only (``int`` or ``int | None``)."""
-    info = model.model_fields.get(name)
-    return info is not None and (info.annotation is int or int in get_args(info.annotation)) \
-        and float not in get_args(info.annotation)
-
-
-def bounds_text(model: type[BaseModel], name: str) -> str:
-    """The allowed values of a model field in words: 'a whole number between 2 and 200', 'more
-    than 0 and at most 1', "one of 'pca', 'umap'", or '' when it has no bounds."""
-    info = model.model_fields.get(name)
-    if info is None:
-        return ""
-    if get_origin(info.annotation) is Literal:
-        return "one of " + ", ".join(repr(v) for v in get_args(info.annotation))
-    lo = hi = None
-    for m in info.metadata:
-        if isinstance(m, Ge):
-            lo = ("at least", m.ge)
-        elif isinstance(m, Gt):
-            lo = ("more than", m.gt)
-        elif isinstance(m, Le):
-            hi = ("at most", m.le)
-        elif isinstance(m, Lt):
-            hi = ("less than", m.lt)
-    if lo and hi and lo[0] == "at least" and hi[0] == "at most":
-        text = f"between {_number(lo[1])} and {_number(hi[1])}"
-    else:
-        text = " and ".join(f"{bound[0]} {_number(bound[1])}" for bound in (lo, hi) if bound)
-    return f"a whole number {text}".strip() if _whole(model, name) else text
-
-
-_INTEGER = re.compile(r"must be None or an integer between (\S+) and (\S+)")
-
-
-def in_words(text: str, value: Any) -> str:
-    """A validator's 'must be None or an integer between 8 and 1024' as a scientist says it."""
-    found = _INTEGER.fullmatch(text)
-    if not found:
-        return text
-    lo, hi = int(found[1]), int(found[2])
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
-        return f"must be a whole number of at least {lo}" if value < lo else f"must be a whole number of at most {hi}"
-    return f"must be a whole number between {lo} and {hi}"
-
-
-def _label(job: str, name: str) -> str:
+def _label(fields: Sequence[FormField], name: str) -> str:
     """'Neighbours [n_neighbors]': the form's label and the parameter it fills."""
-    for f in JOBS[job].fields:
+    for f in fields:
         if f.name == name:
             short = f.label.split(" (")[0]
             return short if short.lower() == name.replace("_", " ") else f"{short} [{name}]"
@@ -240,61 +224,91 @@ class Problem:
         return f"{self.field}: {self.text} ({given})"
 
 
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 NOT_A_NUMBER = ("int_parsing", "int_from_float", "float_parsing", "int_type", "float_type")
-CLIP_HINT = "enter both percentiles (0 ≤ low < high ≤ 100), or leave both empty for no clipping"
-_PRE_FIELDS = {"size": "size", "patch_size": "patch_size", "log": "log", "mask_nonpositive": "mask_nonpositive",
-               "clip_percentiles": "clip_lo"}  # the validator's message names the pair
+OUT_OF_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error")
 
 
-def explain(job: str, exc: ValidationError) -> list[Problem]:
-    """One readable problem per bad field: its label, the value given, the allowed range."""
-    model = JOBS[job].model
+def _fields_of(annotation: Any) -> dict[str, Any]:
+    """A nested parameter's fields and their annotations: a pydantic model's or a dataclass's."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {name: info.annotation for name, info in annotation.model_fields.items()}
+    if dataclasses.is_dataclass(annotation):
+        return {f.name: None for f in dataclasses.fields(annotation)}
+    return {}
+
+
+def _leaf(model: type[BaseModel], loc: tuple) -> tuple[str | None, type[BaseModel] | None]:
+    """The innermost parameter an error's location names, and the pydantic model that holds its
+    rule (None for a dataclass's field); union member names in the location ('str') are skipped."""
+    owner: Any = model
+    leaf, holder = None, None
+    for part in (p for p in loc if isinstance(p, str)):
+        fields = _fields_of(owner)
+        if part not in fields:
+            break
+        leaf, holder = part, owner if isinstance(owner, type) and issubclass(owner, BaseModel) else None
+        owner = fields[part]
+    return leaf, holder
+
+
+def _out_of_range(exc: OutOfRange) -> str:
+    """Core's integer bounds in words, said from the side the value fell off."""
+    value = exc.value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        if value < exc.lo:
+            return f"must be a whole number of at least {exc.lo}"
+        if value > exc.hi:
+            return f"must be a whole number of at most {exc.hi}"
+    return f"must be {bounds_words(('at least', exc.lo), ('at most', exc.hi), whole=True)}"
+
+
+def form_problems(exc: ValidationError, model: type[BaseModel], fields: Sequence[FormField], *,
+                  where: Mapping[str, str | tuple[str, ...]] | None = None) -> list[Problem]:
+    """One readable problem per bad form field, from pydantic's structured errors: the field's
+    label, the value given, and what the parameter's rule allows.
+
+    ``where`` names the form field that fills a parameter of another name (a tuple: one per
+    position, as the clip pair). A parameter core refuses (``core.limits.BadParameter``, raised
+    in a model validator) is named by the error object it carries, not by its wording.
+    """
+    known = {f.name for f in fields}
     problems: dict[str, Problem] = {}
     for err in exc.errors():
-        loc = [p for p in err["loc"] if isinstance(p, str)]
-        msg = err["msg"].removeprefix("Value error, ")
-        value = err.get("input")
+        msg, value = err["msg"].removeprefix("Value error, "), err.get("input")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, BadParameter):
+            leaf, holder, value = cause.name, None, cause.value
+        else:
+            leaf, holder = _leaf(model, err["loc"])
         if isinstance(value, dict) and len(value) == 1:  # a form field that fills one nested parameter
             value = next(iter(value.values()))
-        if loc[:2] == ["preprocess", "clip_percentiles"]:
-            index = next((p for p in err["loc"] if isinstance(p, int)), 0)
-            name = ("clip_lo", "clip_hi")[index]
-            problems.setdefault(name, Problem(_label(job, name), value, CLIP_HINT))
+        name = (where or {}).get(leaf, leaf)
+        if isinstance(name, tuple):
+            name = name[next((p for p in err["loc"] if isinstance(p, int)), 0)]
+        if name not in known:  # a whole-model rule, or a parameter this form does not fill
+            text = msg if leaf is None or isinstance(err.get("input"), dict) else f"{leaf}: {msg}"
+            problems.setdefault(text, Problem("form", None, text))
             continue
-        if loc and loc[0] == "preprocess":  # nested: preprocess.size
-            name = _PRE_FIELDS.get(loc[1], loc[1]) if len(loc) > 1 else "preprocess"
-            bounds = ""
-        elif not loc:  # a model validator: "size=4 must be None or an integer between 8 and 1024"
-            found = re.match(r"(\w+)=(.*?) (must .*)", msg)
-            if found:
-                name = _PRE_FIELDS.get(found.group(1), found.group(1))
-                value = _literal(found.group(2))
-                problems.setdefault(name, Problem(_label(job, name), value, in_words(found.group(3), value)))
-            else:
-                problems.setdefault("form", Problem("form", None, msg))
-            continue
-        else:
-            name = loc[0]  # unions add the member's type to loc ('source', 'str'): keep the field
-            bounds = bounds_text(model, name)
-        if name in problems:
-            continue
-        if value is None:
-            text = f"enter {bounds}" if bounds else "required"
-        elif bounds:
-            text = f"must be {bounds}"
+        accepts = rule(holder, leaf).accepts() if holder else ""
+        if leaf in FIXED:
+            text = FIXED[leaf]
+        elif isinstance(cause, OutOfRange):
+            text = _out_of_range(cause)
+        elif value is None:
+            text = f"enter {accepts}" if accepts else "required"
+        elif accepts and err["type"] in OUT_OF_BOUNDS + NOT_A_NUMBER:
+            text = f"must be {accepts}"
         elif err["type"] in NOT_A_NUMBER:
             text = "must be a whole number" if err["type"].startswith("int") else "must be a number"
         else:
             text = msg[:1].lower() + msg[1:]
-        problems[name] = Problem(_label(job, name), value, text)
+        problems.setdefault(name, Problem(_label(fields, name), value, text))
     return list(problems.values())
+
+
+def explain(job: str, exc: ValidationError) -> list[Problem]:
+    """The problems of a job form (see :func:`form_problems`)."""
+    return form_problems(exc, JOBS[job].model, JOBS[job].fields, where=WHERE.get(job))
 
 
 def problems_alert(problems: list[Problem]) -> dbc.Alert:
@@ -315,6 +329,9 @@ def summarize(job: str, params: BaseModel) -> str:
         return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs on {p.dataset_id}"
     if job == "train-gan":
         return f"GAN d={p.latent_dim}, {p.epochs_per_stage} epochs per stage on {p.dataset_id}"
+    if job == "gan-map":
+        real = f" + {p.n_real} frames of {p.dataset_id} inverted" if p.dataset_id else ""
+        return f"GAN map of {p.model_id}: {p.n_samples} prior draws{real}"
     if job == "calibrate":
         return (f"γ sweep {p.gammas[0]:g}…{p.gammas[-1]:g} ({len(p.gammas)} values), "
                 f"{p.references.n_prior}×{p.n_per_reference} samples on {p.model_id}")

@@ -77,6 +77,9 @@ def draw(store: Any, current: dict | None, colour: str | None):
     colouring = mf.colouring(colour, data.labels, data.frames, clustered=data.clustered)
     fig, view = mf.map_figure(data.embedding, colouring, uirevision=map_id(current),
                               axes=mf.axis_titles(data.projector, data.dims))
+    # A click picks a frame (for "select k nearest") and never replaces a lasso: with Plotly's
+    # "event+select" it silently swapped a lasso's frames for one while its outline stayed drawn.
+    fig.update_layout(clickmode="event")
     note = dbc.Alert(data.note, color="warning", className="py-1 small mb-2") if data.note else None
     return fig, options, colour, view_of(current, view, colour), note
 
@@ -202,6 +205,16 @@ def event_frame(store: Any, current: dict | None, event: dict | None, view: dict
     points, _ = split_live(((event or {}).get("points") or [])[:1])
     found = mf.event_frames(points, drawn(store, current, view))
     return found[0] if found else None
+
+
+def click_message(index: int, selection: dict | None) -> str:
+    """What a click did: it picked a frame; a selection made before stays as it was."""
+    text = f"Frame {index} clicked: “select k nearest” selects its neighbours."
+    kept = len((selection or {}).get("indices") or [])
+    if kept:
+        text += (f" The {plural(kept, 'frame')} selected before {'stays' if kept == 1 else 'stay'} selected: "
+                 "a click adds nothing to a selection (double-click the map to clear it).")
+    return text
 
 
 def check_k(k: Any, n: int) -> int:
@@ -406,16 +419,16 @@ def _select(selected, current, view):
     Input(MapAIO.ids.graph(MATCH), "clickData"),
     State(CURRENT, "data"),
     State(MapAIO.ids.view(MATCH), "data"),
+    State(SELECTION, "data"),
     prevent_initial_call=True,
 )
-def _click(click, current, view):
+def _click(click, current, view, selection):
     index, error = with_store("tell which frame was clicked", event_frame, current, click, view)
     if error is not None:
         return no_update, error
     if index is None:
         raise PreventUpdate
-    return {"index": index}, html.Span(f"Frame {index} clicked: “select k nearest” selects its neighbours.",
-                                       className="text-muted")
+    return {"index": index}, html.Span(click_message(index, selection), className="text-muted")
 
 
 @callback(

@@ -11,6 +11,7 @@ are not sent again, so a refresh never redraws the map that is shown.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import dash_bootstrap_components as dbc
@@ -21,6 +22,8 @@ from components.errors import problem
 from components.ids import CURRENT, RESULTS_VERSION
 from components.words import plural
 from core.data.store import KINDS, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 LEVELS = ("datasets", "models", "projections", "clusterings")
 WATCHED = tuple(kind for kind in KINDS if kind != "live")  # what the page's panels list
@@ -181,6 +184,7 @@ def register_page_stores(sidebar_id: str) -> None:
     def _poll(_n, seen, version):
         try:
             bumped = new_version(context.store(), seen, version)
-        except StoreError:  # the service banner says Tiled is down; try again next time
+        except Exception as exc:  # Tiled down or restarting: the service banner says so; next poll retries
+            log.debug("results poll failed: %s", exc)
             bumped = None
         return no_update if bumped is None else bumped

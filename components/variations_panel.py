@@ -29,8 +29,7 @@ from components.errors import with_store
 from components.ids import CURRENT, FORWARD_TRIGGERED, RESULTS_VERSION, SELECTION, SUBMITTED, part_ids
 from components.inspect_panel import hint, selected_indices
 from components.words import plural
-from components.job_forms import (NOT_A_NUMBER, FormField, Problem, Submitted, bounds_text, problems_alert,
-                                  run_record)
+from components.job_forms import FormField, Submitted, field_of, form_problems, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
                                          clusters_view, export_file, load_variations, reference_view,
                                          summary_view, variations_options)
@@ -41,21 +40,19 @@ FLOW = "sample-variations"
 REFERENCE_CAP = 200  # lassoed frames used as references at most: M × N decodes, and a readable dendrogram
 PLAY_MS = 400  # one step of the player
 
-_P, _FILTERS = fp.SampleVariationsParams.model_fields, fp.VariationFilters()
+_P = fp.SampleVariationsParams
 FIELDS: tuple[FormField, ...] = (
-    FormField("gamma", "γ", "number", _P["gamma"].default, hint="Each latent component moves by U[−γ, γ]."),
-    FormField("n_per_reference", "N per reference", "number", _P["n_per_reference"].default),
-    FormField("seed", "Seed", "number", _P["seed"].default),
-    FormField("entropy_max", "Max |ΔH| (bits)", "number", _FILTERS.entropy_max, hint="Filters: blank = off."),
-    FormField("iou_min", "Min IoU", "number", _FILTERS.iou_min),
-    FormField("intensity_max", "Max intensity dev.", "number", _FILTERS.intensity_max),
-    FormField("n_clusters", "Clusters (cut)", "number", _P["n_clusters"].default,
-              hint="The results can be re-cut without a new run."),
-    FormField("n_prior", "Prior draws M", "number", 20, hint="Used only when nothing is selected on the map."),
+    field_of(_P, "gamma", "γ", hint="Each latent component moves by U[−γ, γ]."),
+    field_of(_P, "n_per_reference", "N per reference"),
+    field_of(_P, "seed", "Seed"),
+    field_of(fp.VariationFilters, "entropy_max", "Max |ΔH| (bits)", hint="Filters: blank = off."),
+    field_of(fp.VariationFilters, "iou_min", "Min IoU", hint=""),
+    field_of(fp.VariationFilters, "intensity_max", "Max intensity dev.", hint=""),
+    field_of(_P, "n_clusters", "Clusters (cut)", hint="The results can be re-cut without a new run."),
+    field_of(fp.ReferenceStates, "n_prior", "Prior draws M", default=20,
+             hint="Used only when nothing is selected on the map."),
 )
 FILTER_FIELDS = ("entropy_max", "iou_min", "intensity_max")
-NESTED = {"filters": fp.VariationFilters, "references": fp.ReferenceStates}  # where a nested field's bounds are
-RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 # -- the form: reference states, parameters, their problems -----------------------------------
@@ -98,36 +95,6 @@ def build_params(values: Mapping[str, Any], selection: dict | None, current: dic
     )
 
 
-def _label(name: str) -> str:
-    """'γ [gamma]': the form's label and the parameter it fills."""
-    return next(f"{f.label} [{name}]" for f in FIELDS if f.name == name)
-
-
-def explain(exc: ValidationError) -> list[Problem]:
-    """One readable problem per bad field: its label, the value given, the allowed range."""
-    known = {f.name for f in FIELDS}
-    problems: dict[str, Problem] = {}
-    for err in exc.errors():
-        loc = [p for p in err["loc"] if isinstance(p, str)]
-        name, msg = (loc[-1] if loc else "form"), err["msg"].removeprefix("Value error, ")
-        if name not in known:  # a model validator (which references) or a field the form does not fill
-            problems.setdefault(name, Problem("form", None, f"{name}: {msg}" if name != "references" else msg))
-            continue
-        model = NESTED.get(loc[0], fp.SampleVariationsParams) if len(loc) > 1 else fp.SampleVariationsParams
-        bounds = bounds_text(model, name)
-        value = err.get("input")
-        if value is None:
-            text = f"enter {bounds}"
-        elif err["type"] in RANGE_ERRORS:
-            text = f"must be {bounds}"
-        elif err["type"] in NOT_A_NUMBER:
-            text = f"must be {bounds}" if bounds else "must be a number"
-        else:
-            text = msg[:1].lower() + msg[1:]
-        problems.setdefault(name, Problem(_label(name), value, text))
-    return list(problems.values())
-
-
 def summarize(params: fp.SampleVariationsParams) -> str:
     """One line for the runs table."""
     refs = params.references
@@ -143,7 +110,7 @@ def submit_variations(values: Mapping[str, Any], selection: dict | None, current
     try:
         params = build_params(values, selection, current)
     except ValidationError as exc:
-        return Submitted(problems=explain(exc))
+        return Submitted(problems=form_problems(exc, fp.SampleVariationsParams, FIELDS))
     try:
         run_id = submit(FLOW, params)
     except Exception as exc:  # SubmitError says what to do; anything else still gets shown

@@ -1,19 +1,25 @@
 """Flow parameters: one pydantic model per flow, so bad input is refused before any worker starts.
 
-Bounds live here (``Field``) and in the core dataclasses' ``validate()``; the submit helpers
-build these models on the caller's side, and Prefect checks them again on the worker.
+These models are the one place for parameter rules: bounds, defaults, descriptions and choices
+(``Literal``). The CLI's options (``app.cli``) and the page's forms (``components.job_forms``) are
+built from them through :func:`rule`; bounds core checks too come from ``core.limits``, shared by
+both sides. The submit helpers build these models on the caller's side, and Prefect checks them
+again on the worker.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
 
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
+from core.limits import BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
 ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored result, e.g. ds-2026...")]
@@ -21,6 +27,64 @@ ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# -- what a field accepts, for the CLI's options and the page's forms ------------------------------
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def bounds_words(lo: tuple[str, float] | None, hi: tuple[str, float] | None, *, whole: bool) -> str:
+    """Bounds as a scientist says them: 'a whole number between 2 and 200', 'more than 0 and at
+    most 1', 'at least 0'; ``lo``/``hi`` are ('at least' | 'more than', v) and ('at most' |
+    'less than', v)."""
+    if lo and hi and lo[0] == "at least" and hi[0] == "at most":
+        text = f"between {_number(lo[1])} and {_number(hi[1])}"
+    else:
+        text = " and ".join(f"{bound[0]} {_number(bound[1])}" for bound in (lo, hi) if bound)
+    return f"a whole number {text}".strip() if whole else text
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one parameter accepts, read from its model's ``Field`` (see :func:`rule`)."""
+
+    name: str
+    kind: type  # int, float, str or bool: what a command line or a form turns text into
+    default: Any
+    description: str = ""
+    choices: tuple = ()  # from a Literal
+    lo: tuple[str, float] | None = None  # ('at least', 2) or ('more than', 0)
+    hi: tuple[str, float] | None = None  # ('at most', 200) or ('less than', 1)
+
+    def accepts(self) -> str:
+        """'a whole number between 2 and 200', "one of 'pca', 'umap'", or '' when anything goes."""
+        if self.choices:
+            return "one of " + ", ".join(repr(v) for v in self.choices)
+        if not (self.lo or self.hi):
+            return ""
+        return bounds_words(self.lo, self.hi, whole=self.kind is int)
+
+
+_BOUNDS = {Ge: ("lo", "at least", "ge"), Gt: ("lo", "more than", "gt"),
+           Le: ("hi", "at most", "le"), Lt: ("hi", "less than", "lt")}
+
+
+def rule(model: type[BaseModel], name: str) -> Rule:
+    """The rule of ``model``'s field ``name``: its type, default, description, choices and bounds."""
+    info = model.model_fields[name]
+    annotation = info.annotation
+    members = get_args(annotation) if get_origin(annotation) is not Literal else ()
+    choices = get_args(annotation) if get_origin(annotation) is Literal else ()
+    kinds = [t for t in (annotation, *members) if t in (bool, int, float, str)]
+    kind = type(choices[0]) if choices else (float if float in kinds else kinds[0] if kinds else str)
+    bounds: dict[str, tuple[str, float]] = {}
+    for meta in info.metadata:
+        if type(meta) in _BOUNDS:
+            side, words, attr = _BOUNDS[type(meta)]
+            bounds[side] = (words, getattr(meta, attr))
+    default = None if info.is_required() or info.default_factory else info.default
+    return Rule(name, kind, default, info.description or "", choices, bounds.get("lo"), bounds.get("hi"))
 
 
 class IngestParams(_Params):
@@ -47,12 +111,13 @@ class IngestParams(_Params):
 
 
 class TrainOptions(_Params):
-    latent_dim: int = Field(32, ge=2, le=512, description="Size of z.")
-    base_channels: int = Field(32, ge=4, le=256, description="Width of the first conv block; doubles per block.")
+    latent_dim: int = Field(32, ge=LATENT_DIM[0], le=LATENT_DIM[1], description="Size of z.")
+    base_channels: int = Field(32, ge=BASE_CHANNELS[0], le=BASE_CHANNELS[1],
+                               description="Width of the first conv block; doubles per block.")
     beta: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the KL term.")
-    epochs: int = Field(20, ge=1, le=1000)
-    batch_size: int = Field(64, ge=2, le=4096)
-    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    epochs: int = Field(20, ge=EPOCHS[0], le=EPOCHS[1])
+    batch_size: int = Field(64, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
+    lr: float = Field(1e-3, gt=0.0, le=LR_MAX)
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
 
@@ -153,13 +218,15 @@ class TrainGANParams(_Params):
     """A progressively grown WGAN-GP (core.models.train_gan); defaults are ProGAN's, as there."""
 
     dataset_id: ResultId
-    latent_dim: int = Field(64, ge=2, le=512, description="Size of z, the space the variations perturb.")
-    base_channels: int = Field(32, ge=1, le=256, description="Width at the final resolution; doubles per halving "
+    latent_dim: int = Field(64, ge=LATENT_DIM[0], le=LATENT_DIM[1],
+                            description="Size of z, the space the variations perturb.")
+    base_channels: int = Field(32, ge=BASE_CHANNELS[0], le=BASE_CHANNELS[1],
+                               description="Width at the final resolution; doubles per halving "
                                "up to 256 (the model's max_channels).")
-    epochs_per_stage: int = Field(10, ge=1, le=1000, description="Epochs at each resolution, 4×4 up.")
-    batch_size: int = Field(32, ge=2, le=4096)
-    lr: float = Field(1e-3, gt=0.0, le=1.0)
-    n_critic: int = Field(1, ge=1, le=100, description="Critic steps per generator step.")
+    epochs_per_stage: int = Field(10, ge=EPOCHS[0], le=EPOCHS[1], description="Epochs at each resolution, 4×4 up.")
+    batch_size: int = Field(32, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
+    lr: float = Field(1e-3, gt=0.0, le=LR_MAX)
+    n_critic: int = Field(1, ge=N_CRITIC[0], le=N_CRITIC[1], description="Critic steps per generator step.")
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
 

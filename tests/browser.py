@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.common.exceptions import TimeoutException
@@ -11,13 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/lib/chromium/chromium"), Path("/usr/bin/chromedriver")  # Debian's
-CHROME_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run",
-    "--enable-unsafe-swiftshader", "--window-size=1400,1000",
-)
+from headless_chromium import CHROMEDRIVER, CHROMIUM
 
 
 def require_chromium(*, ci: bool) -> None:
@@ -30,26 +23,6 @@ def require_chromium(*, ci: bool) -> None:
     if ci:
         pytest.fail(f"{missing}: under CI=true the browser tests must run")
     pytest.skip(missing)
-
-
-def launch_chromium(*, timeout: float = 60, console: bool = False):
-    """Headless Debian Chromium driven by Selenium, WebGL through SwiftShader (tests and benches).
-
-    ``console``: keep the browser console, for messages on failure.
-    """
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)  # /usr/bin/chromium is a shell wrapper
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    if console:
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(timeout)
-    driver.set_script_timeout(timeout)
-    return driver
 
 
 MAP_COUNT = ".ms-map-count"

@@ -174,7 +174,8 @@ def web_app(worker, tmp_path_factory, request):
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Selenium (WebGL through SwiftShader)."""
-    from tests.browser import launch_chromium, require_chromium
+    from headless_chromium import launch_chromium
+    from tests.browser import require_chromium
 
     require_chromium(ci=os.environ.get("CI") == "true")
     driver = launch_chromium(console=True)  # console errors, for failures
@@ -185,7 +186,7 @@ def browser():
 def pytest_collection_modifyitems(items):
     """Mark every test that drives Chromium, so the summary can count them."""
     for item in items:
-        if "browser" in getattr(item, "fixturenames", ()):
+        if {"browser", "chromium"} & set(getattr(item, "fixturenames", ())):  # chromium: a fresh one per use
             item.add_marker(pytest.mark.browser)
 
 

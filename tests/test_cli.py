@@ -35,7 +35,9 @@ def test_out_of_range_parameter():
 
 def test_bad_preprocess_option():
     """A resize below the allowed range is refused before anything is submitted."""
-    assert_one_line_error(run_cli("ingest", "frames/", "--size", "4"), "size=4", "between 8 and 1024")
+    result = run_cli("ingest", "frames/", "--size", "4")
+    assert_one_line_error(result, "ingest: error: size=4: must be", "between 8 and 1024")
+    assert "PreprocessParams(" not in result.stderr  # the field core refused, not the whole model
 
 
 def test_tiled_down():
@@ -92,3 +94,78 @@ def test_demo_help_runs():
     """The installed entry point answers the README's demo form with --help."""
     result = run_cli("demo", "--no-browser", "--port", "8060", "--data-dir", "DIR", "--help")
     assert result.returncode == 0 and "--data-dir" in result.stdout and "--simulate" in result.stdout
+
+
+def step_options():
+    """(command, model, option action) for every option of the step subcommands built from a model."""
+    import argparse
+
+    from app.cli import STEPS, build_parser
+    from flows import params as p
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, step in STEPS.items():
+        model = getattr(p, step.model)
+        for action in subparsers.choices[command]._actions:
+            if action.option_strings and action.dest in model.model_fields:
+                yield command, model, action
+
+
+def test_step_options_are_the_models_fields():
+    """Each step offers every plain field of its model, with the model's default, type and choices."""
+    from flows.params import rule
+
+    seen: dict[str, set[str]] = {}
+    for command, model, action in step_options():
+        r = rule(model, action.dest)
+        assert (action.default, action.type, tuple(action.choices or ())) == (r.default, r.kind, r.choices), \
+            (command, action.dest)
+        seen.setdefault(model.__name__, set()).add(action.dest)
+    from app.cli import STEPS
+    from flows import params as p
+
+    for step in STEPS.values():
+        model = getattr(p, step.model)
+        plain = {n for n, info in model.model_fields.items() if not info.default_factory} - set(step.positional)
+        assert seen[step.model] == plain, step.model
+
+
+def _beyond(bound: tuple[str, float], kind: type, side: int) -> tuple:
+    """(a value the bound allows, one it refuses), just inside and just outside it."""
+    words, limit = bound
+    step = 1 if kind is int else 1e-6
+    inside = limit + side * step if words in ("more than", "less than") else limit
+    return inside, limit if words in ("more than", "less than") else limit - side * step
+
+
+def test_step_option_bounds_are_the_models():
+    """At each bound of a field the command line accepts what the model accepts and refuses the next value."""
+    from pydantic import ValidationError
+
+    from app.cli import STEPS, build_parser, step_params
+    from flows.params import rule
+
+    checked = 0
+    for command, model, action in step_options():
+        r = rule(model, action.dest)
+        ids = ["x-1"] * len(STEPS[command].positional)
+        for bound, side in ((r.lo, 1), (r.hi, -1)):
+            if bound is None:
+                continue
+            inside, outside = _beyond(bound, r.kind, side)
+            flag = action.option_strings[0]
+            params = step_params(build_parser().parse_args([command, *ids, f"{flag}={inside}"]))[1]
+            assert getattr(params, action.dest) == inside
+            with pytest.raises(ValidationError):
+                step_params(build_parser().parse_args([command, *ids, f"{flag}={outside}"]))
+            checked += 1
+    assert checked >= 15
+
+
+def test_ingest_defaults_are_preprocessings():
+    """Ingest's preprocessing options default to core's PreprocessParams, so both give the same dataset."""
+    from app.cli import build_parser, step_params
+    from core.data.preprocess import PreprocessParams
+
+    params = step_params(build_parser().parse_args(["ingest", "frames/"]))[1]
+    assert params.preprocess == PreprocessParams()

@@ -152,3 +152,40 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
         model = load_model(store, built_map["models"])
         expected = decode(model, (mu[indices[i]] + eps)[None].astype(np.float32), "cpu")[0]
         np.testing.assert_allclose(images[int(row["image"])], expected, atol=1e-5)
+
+
+def test_a_28_px_dataset_trains_encodes_and_grows_a_gan(submit_and_wait, worker):
+    """`ingest --size 28` makes what every later step takes: train-vae, encode and train-gan
+    run on it and record the 28 px side (the models work on a 32 px grid)."""
+    from core.data.preprocess import PreprocessParams
+    from core.data.store import Store
+    from flows.params import EncodeParams, IngestParams, TrainGANParams, TrainParams
+    from flows.submit import submit, wait
+
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+
+    def made(kind, run_id):
+        [found] = [item["id"] for item in store.list(kind) if item.get("flow_run_id") == run_id]
+        return found
+
+    folder = worker["roots"] / "size28"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    run_id, _ = submit_and_wait("ingest", IngestParams(source=str(folder), preprocess=PreprocessParams(size=28)))
+    dataset_id = made("datasets", run_id)
+    assert store.array("datasets", dataset_id, "images").shape == (12, 28, 28)
+    run_id, _ = submit_and_wait("train-vae", TrainParams(dataset_id=dataset_id, latent_dim=2, base_channels=4,
+                                                         epochs=1, batch_size=4))
+    vae_id = made("models", run_id)
+    encode_run = submit("encode", EncodeParams(dataset_id=dataset_id, model_id=vae_id))
+    gan_run = submit("train-gan", TrainGANParams(dataset_id=dataset_id, latent_dim=2, base_channels=1,
+                                                 epochs_per_stage=1, batch_size=4))
+    wait(encode_run, timeout=300, poll=0.5)
+    wait(gan_run, timeout=300, poll=0.5)
+    assert store.metadata("models", vae_id)["config"]["image_size"] == 28
+    assert store.array("latents", made("latents", encode_run), "mu").shape == (12, 2)
+    gan = store.metadata("models", made("models", gan_run))
+    assert gan["config"]["image_size"] == gan["image_size"] == 28 and gan["resolution"] == 32
+    assert store.array("models", made("models", gan_run), "samples").shape == (8, 1, 28, 28)

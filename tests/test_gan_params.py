@@ -36,4 +36,5 @@ def test_calibrate_form_names_the_bad_value():
                                     "n_per_reference": 4}, submit=lambda *_: "never")
     text = [str(p) for p in done.problems]
     assert done.record is None and len(text) == 2
-    assert text[0].startswith("References = 0: give either") and "γ values [gammas] = 'x'" in text[1]
+    assert text[0].startswith("References: give either frame indices") and text[0].endswith("(you entered 0)")
+    assert text[1] == "γ values [gammas] must be a number (you entered 'x')"

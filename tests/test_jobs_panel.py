@@ -185,3 +185,16 @@ def test_result_fields_default_to_the_map_shown():
     assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=False) == ["p-new", "lat-1"]
     assert chosen_results(kinds, options, ["p-new", "lat-1"], current, follow_map=True) == ["p-shown", "lat-1"]
     assert chosen_results(kinds, options, ["p-gone", None], None, follow_map=False) == ["p-new", "lat-1"]
+
+
+def test_gan_map_form_builds_its_run():
+    """The GAN map tab (the README promises it) builds GANMapParams; no real frames means prior draws only."""
+    from components.job_forms import JOBS, build_params, summarize
+
+    assert JOBS["gan-map"].flow == "gan-map"
+    values = {"model_id": "m-1", "dataset_id": "", "n_samples": 500, "n_real": 20, "invert_steps": 50, "tag": ""}
+    params = build_params("gan-map", values)
+    assert params.dataset_id is None and params.n_samples == 500
+    assert summarize("gan-map", params) == "GAN map of m-1: 500 prior draws"
+    with_frames = build_params("gan-map", {**values, "dataset_id": "ds-2"})
+    assert summarize("gan-map", with_frames).endswith("+ 20 frames of ds-2 inverted")

@@ -28,3 +28,10 @@ def test_a_dropped_recolour_is_applied_by_the_next_call():
     zoom = {"xaxis.range[0]": -0.5, "xaxis.range[1]": 0.5}
     out = mp.update_map(lambda: store, {"graph"}, CURRENT, "frame", zoom, view)
     assert out[3].to_plotly_json()["operations"][0]["params"]["value"] == "frame"
+
+
+def test_a_click_says_the_selection_stays():
+    """A click names its frame; with frames selected it says they stay (in the right number)."""
+    assert mp.click_message(12, None) == "Frame 12 clicked: “select k nearest” selects its neighbours."
+    assert "The 298 frames selected before stay selected" in mp.click_message(3, {"indices": list(range(298))})
+    assert "The 1 frame selected before stays selected" in mp.click_message(3, {"indices": [5]})

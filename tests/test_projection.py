@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
 from core.maps.clustering import cluster_hdbscan
-from core.maps.projection import GRAPH_SHARE, Projector, knn_fuzzy_transform, warm_up_umap
+from core.maps.projection import GRAPH_SHARE, Projector, knn_fuzzy_transform
 
 # Measured on this machine (seeded, 1500 of 1797 digits fitted, defaults otherwise):
 DIGITS_ARI_FLOOR = 0.85  # UMAP + HDBSCAN(min_cluster_size=15) gave ARI 0.897 (2.3 % noise)
@@ -256,7 +256,3 @@ def test_projectors_survive_a_tiled_round_trip(store, digits, rng):
         expected = proj.transform(new) if proj.method == "pca" else proj.stored_transform(new)
         assert np.array_equal(loaded.transform(new), expected)
 
-
-def test_warm_up_umap_returns_seconds():
-    """The worker warm-up fits a tiny UMAP and reports how long it took."""
-    assert warm_up_umap() > 0.0

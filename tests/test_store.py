@@ -129,3 +129,11 @@ def test_incomplete_results_are_hidden_and_refused_as_inputs(store, rng):
     for read in (lambda: read_images(store, writer.id), lambda: next(iter_images(store, writer.id, 2))):
         with pytest.raises(StoreError, match=r"is incomplete.*MemoryError while reading big\.npy.*again"):
             read()
+
+
+def test_every_kind_has_an_id_prefix_of_its_own():
+    """Every kind of Kind has an id prefix, and no two kinds share one."""
+    from core.data.store import KINDS, new_id
+
+    prefixes = {new_id(kind).split("-")[0] for kind in KINDS}
+    assert "live" in KINDS and len(prefixes) == len(KINDS), prefixes

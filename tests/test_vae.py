@@ -135,7 +135,7 @@ def test_refuses_bad_images(digits):
         train_vae((digits[:8] * 255).astype(np.uint8), SMALL, params)
     with pytest.raises(ValueError, match="training needs at least 2"):
         train_vae(digits[:1], SMALL, params)
-    with pytest.raises(ValueError, match="epochs=0 must be between 1 and 10000"):
+    with pytest.raises(ValueError, match="epochs=0 must be between 1 and 1000"):
         train_vae(digits[:8], SMALL, TrainParams(epochs=0))
 
 

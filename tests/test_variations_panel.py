@@ -108,7 +108,7 @@ def test_form_caps_the_lasso_explains_problems_and_submits():
                                       lambda *a: calls.append(a))
     messages = [str(p) for p in refused.problems]
     assert messages == ["γ [gamma] must be more than 0 and at most 10 (you entered 0)",
-                        "N per reference [n_per_reference] is empty: enter a whole number between 1 and 100000"]
+                        "N per reference is empty: enter a whole number between 1 and 100000"]
     assert not calls and "Not submitted" in texts(panel.submitted_message(refused))
     no_prior = panel.submit_variations({**values, "n_prior": 0}, None, CURRENT, lambda *a: calls.append(a))
     assert "n_prior > 0" in str(no_prior.problems[0]) and not calls

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.limits import BadParameter, OutOfRange
+
 SIZE_RANGE = (8, 1024)
 PATCH_RANGE = (8, 8192)
 MIN_SIDE = 2  # a frame one pixel high or wide holds no image: resizing it gives a flat square
@@ -68,9 +70,7 @@ class PreprocessParams:
                 and 0 <= clip[0] < clip[1] <= 100
             )
             if not ok:
-                raise ValueError(
-                    f"clip_percentiles={clip!r} must be None or (lo, hi) with 0 <= lo < hi <= 100"
-                )
+                raise BadParameter("clip_percentiles", clip, "must be None or (lo, hi) with 0 <= lo < hi <= 100")
         return self
 
 
@@ -78,7 +78,7 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name}={value!r} must be None or an integer between {lo} and {hi}")
+        raise OutOfRange(name, value, lo, hi)
 
 
 def patch_origins(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -26,10 +26,9 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 Kind = Literal["datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations", "live"]
-KINDS: tuple[str, ...] = ("datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations",
-                          "live")
-_PREFIX = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj", "clusterings": "cl",
-           "variations": "var", "calibrations": "cal", "live": "live"}
+KINDS: tuple[Kind, ...] = get_args(Kind)  # a new kind of result: a word in Kind, its id prefix below
+_PREFIX: dict[Kind, str] = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj",
+                            "clusterings": "cl", "variations": "var", "calibrations": "cal", "live": "live"}
 _SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
 # Every id, array name and project that reaches Tiled: one path segment, so no `..` and no `/`
 # (Tiled resolves both, and a crafted id would read another project's results).
@@ -73,7 +72,7 @@ def check_key(value: Any, what: str = "id") -> str:
     return value
 
 
-def new_id(kind: str) -> str:
+def new_id(kind: Kind) -> str:
     """Sortable to the millisecond, unique, readable: ``ds-20261122T021501042-3f9a1c`` (ms last).
 
     (Whole seconds were not enough: results made in the same second listed in random order.)
@@ -160,7 +159,7 @@ class Store:
         )
 
     # -- generic nodes ---------------------------------------------------------------------
-    def _container(self, kind: str) -> Any:
+    def _container(self, kind: Kind) -> Any:
         if kind not in KINDS:
             raise ValueError(f"kind={kind!r} must be one of {KINDS}")
         if kind not in self._nodes:
@@ -180,7 +179,7 @@ class Store:
                 return parent[key]
             raise
 
-    def node(self, kind: str, id: str) -> Any:
+    def node(self, kind: Kind, id: str) -> Any:
         container = self._container(kind)
         check_key(id, f"{kind[:-1]} id")
         try:
@@ -191,10 +190,10 @@ class Store:
                 f"Known: {', '.join(list(container)[-5:]) or 'none'}"
             ) from None
 
-    def exists(self, kind: str, id: str) -> bool:
+    def exists(self, kind: Kind, id: str) -> bool:
         return check_key(id, f"{kind[:-1]} id") in self._container(kind)
 
-    def list(self, kind: str, *, incomplete: bool = False) -> list[dict]:
+    def list(self, kind: Kind, *, incomplete: bool = False) -> list[dict]:
         """Every node of a kind as ``{"id": ..., **metadata}``, newest first.
 
         Nodes still being written, or left half-written by a run that failed, are hidden unless
@@ -206,7 +205,7 @@ class Store:
             items = [item for item in items if item.get("complete") is not False]
         return sorted(items, key=lambda item: item["id"].split("-", 1)[-1], reverse=True)
 
-    def finished(self, kind: str, id: str) -> Any:
+    def finished(self, kind: Kind, id: str) -> Any:
         """The node, refused (StoreError) when it is not complete: the one check every read of
         an input goes through, so no flow trains on or encodes a half-stored result."""
         node = self.node(kind, id)
@@ -219,22 +218,22 @@ class Store:
             )
         return node
 
-    def count_complete(self, kind: str) -> int:
+    def count_complete(self, kind: Kind) -> int:
         """How many finished results of a kind there are: one small request, for polling."""
         from tiled.queries import Key
 
         return len(self._container(kind).search(Key("complete") == True))  # noqa: E712 (a query)
 
-    def metadata(self, kind: str, id: str) -> dict:
+    def metadata(self, kind: Kind, id: str) -> dict:
         return dict(self.node(kind, id).metadata)
 
-    def update_metadata(self, kind: str, id: str, **changes: Any) -> None:
+    def update_metadata(self, kind: Kind, id: str, **changes: Any) -> None:
         node = self.node(kind, id)
         node.update_metadata(metadata=clean_metadata(changes))
 
     def put(
         self,
-        kind: str,
+        kind: Kind,
         *,
         arrays: Mapping[str, np.ndarray] = {},
         tables: Mapping[str, pd.DataFrame] = {},
@@ -259,13 +258,13 @@ class Store:
         log.info("stored %s/%s/%s", self.project, kind, id)
         return id
 
-    def array(self, kind: str, id: str, name: str, index: Any = slice(None)) -> np.ndarray:
+    def array(self, kind: Kind, id: str, name: str, index: Any = slice(None)) -> np.ndarray:
         return np.asarray(self.child(kind, id, name)[index])
 
-    def table(self, kind: str, id: str, name: str) -> pd.DataFrame:
+    def table(self, kind: Kind, id: str, name: str) -> pd.DataFrame:
         return self.child(kind, id, name).read()
 
-    def child(self, kind: str, id: str, name: str) -> Any:
+    def child(self, kind: Kind, id: str, name: str) -> Any:
         """A named array or table of a finished node, as Tiled's lazy client (slice it to read)."""
         node = self.finished(kind, id)
         check_key(name, "array name")
@@ -274,11 +273,11 @@ class Store:
         except KeyError:
             raise StoreError(f"{kind[:-1]} {id!r} has no {name!r}; it holds: {', '.join(node) or 'nothing'}") from None
 
-    def array_names(self, kind: str, id: str) -> list[str]:
+    def array_names(self, kind: Kind, id: str) -> list[str]:
         return list(self.node(kind, id))
 
     # -- nodes written piece by piece ------------------------------------------------------
-    def writer(self, kind: str, *, metadata: Mapping[str, Any], id: str | None = None) -> NodeWriter:
+    def writer(self, kind: Kind, *, metadata: Mapping[str, Any], id: str | None = None) -> NodeWriter:
         """A node written piece by piece (see :class:`NodeWriter`)."""
         return NodeWriter(self, kind, check_key(id) if id else new_id(kind), dict(metadata))
 
@@ -292,7 +291,7 @@ class NodeWriter:
     a half-written (or stopped) result for a finished one.
     """
 
-    def __init__(self, store: Store, kind: str, id: str, metadata: dict):
+    def __init__(self, store: Store, kind: Kind, id: str, metadata: dict):
         self.store, self.kind, self.id, self.metadata = store, kind, id, metadata
         self.lengths: dict[str, int] = {}
         self._node = None

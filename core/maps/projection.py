@@ -570,22 +570,6 @@ def knn_fuzzy_transform(
     return out.astype(np.float32)
 
 
-def warm_up_umap() -> float:
-    """Fit and apply a tiny UMAP so numba compiles its kernels; returns the seconds it took.
-
-    Workers call this once at start, so the first real fit or live transform is not slowed by
-    ~15-50 s of compilation. (Inputs of 4096+ rows also use pynndescent, which compiles on its
-    first use.)
-    """
-    start = time.perf_counter()
-    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
-    proj = Projector("umap", n_neighbors=5).fit(X)
-    proj.transform(X[:4] + 0.01)
-    elapsed = time.perf_counter() - start
-    log.info("UMAP warmed up in %.1f s", elapsed)
-    return elapsed
-
-
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if high is None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data.preprocess import SIZE_RANGE
+from core.limits import BASE_CHANNELS, LATENT_DIM
 
 
 def grid_size(image_size: int) -> int:
@@ -57,10 +58,11 @@ def check_shape_fields(config: Any) -> None:
         )
     if not (isinstance(config.channels, int) and 1 <= config.channels <= 4):  # ingest keeps RGBA
         raise ValueError(f"channels={config.channels!r} must be between 1 and 4")
-    if not (isinstance(config.latent_dim, int) and 2 <= config.latent_dim <= 512):
-        raise ValueError(f"latent_dim={config.latent_dim!r} must be between 2 and 512")
-    if not (isinstance(config.base_channels, int) and 1 <= config.base_channels <= 1024):
-        raise ValueError(f"base_channels={config.base_channels!r} must be between 1 and 1024")
+    (d_lo, d_hi), (c_lo, c_hi) = LATENT_DIM, BASE_CHANNELS
+    if not (isinstance(config.latent_dim, int) and d_lo <= config.latent_dim <= d_hi):
+        raise ValueError(f"latent_dim={config.latent_dim!r} must be between {d_lo} and {d_hi}")
+    if not (isinstance(config.base_channels, int) and c_lo <= config.base_channels <= c_hi):
+        raise ValueError(f"base_channels={config.base_channels!r} must be between {c_lo} and {c_hi}")
     mc = config.max_channels
     if not (isinstance(mc, int) and config.base_channels <= mc <= 4096):
         raise ValueError(f"max_channels={mc!r} must be between base_channels={config.base_channels} and 4096")

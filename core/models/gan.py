@@ -40,7 +40,7 @@ from core.models import check_shape_fields, grid_size, resize
 @dataclass
 class GANConfig:
     image_size: int = 64  # final square side; grown from 4×4 by doubling up to its grid
-    channels: int = 1  # 1 for detector/microscope frames, 3 for RGB
+    channels: int = 1  # 1 for detector/microscope frames, 3 for RGB, 4 for RGBA
     latent_dim: int = 64  # the z the variations perturb; 64 is enough for a colloid series
     base_channels: int = 32  # width at the final resolution; doubles per halving towards 4×4
     max_channels: int = 256  # cap on that doubling so a 512 px model stays at a few M parameters
@@ -228,7 +228,7 @@ class GAN(nn.Module):
 
     @property
     def output_size(self) -> int:
-        """Side of what :meth:`generate` returns: image_size once fully grown in level."""
+        """Side of what :meth:`generate` returns: image_size once at the last growth level."""
         return self.config.image_size if self.current_level == self.config.max_level else self.resolution
 
     @property

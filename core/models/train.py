@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.limits import BATCH_SIZE, EPOCHS, LR_MAX
 from core.models.device import pick_device
 from core.models.vae import VAE, VAEConfig, vae_loss
 
@@ -31,15 +32,20 @@ class TrainParams:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"; see core.models.device.pick_device
 
     def validate(self) -> TrainParams:
-        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000):
-            raise ValueError(f"epochs={self.epochs!r} must be between 1 and 10000")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
-            raise ValueError(f"batch_size={self.batch_size!r} must be between 1 and 65536")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 1):
-            raise ValueError(f"lr={self.lr!r} must be in (0, 1]")
+        check_whole("epochs", self.epochs, EPOCHS)
+        check_whole("batch_size", self.batch_size, BATCH_SIZE)
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= LR_MAX):
+            raise ValueError(f"lr={self.lr!r} must be in (0, {LR_MAX:g}]")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
         return self
+
+
+def check_whole(name: str, value: object, bounds: tuple[int, int]) -> None:
+    """Raise ValueError naming the field, its value and the bounds (from ``core.limits``)."""
+    lo, hi = bounds
+    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
+        raise ValueError(f"{name}={value!r} must be between {lo} and {hi}")
 
 
 def split_train_val(n: int, val_fraction: float, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

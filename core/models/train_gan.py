@@ -23,10 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.limits import BATCH_SIZE, EPOCHS, LR_MAX, N_CRITIC
 from core.models.device import pick_device
 from core.models import resize
 from core.models.gan import GAN, GANConfig, gradient_penalty
-from core.models.train import check_images, split_train_val
+from core.models.train import check_images, check_whole, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,11 @@ class GANTrainParams:
     n_samples: int = 8  # sample images handed to on_epoch (fixed z, so epochs are comparable)
 
     def validate(self) -> GANTrainParams:
-        if not (isinstance(self.epochs_per_stage, int) and 1 <= self.epochs_per_stage <= 10_000):
-            raise ValueError(
-                f"epochs_per_stage={self.epochs_per_stage!r} must be between 1 and 10000"
-            )
-        if not (isinstance(self.batch_size, int) and 2 <= self.batch_size <= 65_536):
-            raise ValueError(f"batch_size={self.batch_size!r} must be between 2 and 65536")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 1):
-            raise ValueError(f"lr={self.lr!r} must be in (0, 1]")
-        if not (isinstance(self.n_critic, int) and 1 <= self.n_critic <= 100):
-            raise ValueError(f"n_critic={self.n_critic!r} must be between 1 and 100")
+        check_whole("epochs_per_stage", self.epochs_per_stage, EPOCHS)
+        check_whole("batch_size", self.batch_size, BATCH_SIZE)
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= LR_MAX):
+            raise ValueError(f"lr={self.lr!r} must be in (0, {LR_MAX:g}]")
+        check_whole("n_critic", self.n_critic, N_CRITIC)
         if not (isinstance(self.fade_fraction, (int, float)) and 0 <= self.fade_fraction <= 1):
             raise ValueError(f"fade_fraction={self.fade_fraction!r} must be in [0, 1]")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):

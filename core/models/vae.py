@@ -3,9 +3,10 @@
 The encoder resizes the image onto its grid (the power of two at or above its side, see
 ``core.models``) and halves it with stride-2 convolutions until a 4×4 map is left (so 28 or 32
 px take 3 blocks, 512 px takes 7), then two linear heads give the posterior mean and
-log-variance. The decoder mirrors it and resizes back, so images come out at their own side. GroupNorm rather than BatchNorm: results do not depend on the batch
-(one live frame encodes exactly like the same frame in a batch of 256) and every entry of the
-state dict is a float parameter, which is what the checkpoint stores.
+log-variance. The decoder mirrors it and resizes back, so images come out at their own side.
+GroupNorm rather than BatchNorm: results do not depend on the batch (one live frame encodes
+exactly like the same frame in a batch of 256) and every entry of the state dict is a float
+parameter, which is what the checkpoint stores.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from core.models import check_shape_fields, grid_size, resize
 @dataclass
 class VAEConfig:
     image_size: int = 64  # square input side; any side, the convolutions run on its grid
-    channels: int = 1  # 1 for detector/microscope frames, 3 for RGB
+    channels: int = 1  # 1 for detector/microscope frames, 3 for RGB, 4 for RGBA
     latent_dim: int = 32  # enough for a colloid series; the map is made from these d numbers
     base_channels: int = 32  # width of the first block; doubles per block
     max_channels: int = 256  # cap on the doubling so a 512 px model stays at ~6M parameters

@@ -1,0 +1,64 @@
+"""Parameter rules in one place: the page's forms take defaults and choices from the flow models,
+and read problems from pydantic's structured errors, not from their wording."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from components.job_forms import JOBS, explain, form_problems
+from core.limits import OutOfRange
+from flows.params import rule
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_form_defaults_and_choices_are_the_models(job):
+    """Each input that fills a model field starts at the field's default and offers its Literal choices."""
+    spec = JOBS[job]
+    filled = [f for f in spec.fields if f.name in spec.model.model_fields and f.kind != "result"]
+    for f in filled:
+        r = rule(spec.model, f.name)
+        if f.name not in ("gammas", "references"):  # the sweep as text; a count that fills references.n_prior
+            assert f.default == r.default, f.name
+        assert tuple(f.options) == r.choices, f.name
+    assert filled or job == "calibrate"
+
+
+class Reworded(OutOfRange):
+    """Core's refusal with other words: the form must not depend on them."""
+
+    def __str__(self) -> str:
+        return "frames this small cannot be resized"
+
+
+def _core_error(cause: Exception) -> ValidationError:
+    return ValidationError.from_exception_data("IngestParams", [
+        {"type": "value_error", "loc": (), "input": {"source": "/a"}, "ctx": {"error": cause}}])
+
+
+def test_core_refusal_is_read_from_the_error_object():
+    """A bound core checks reaches the form as field, value and bounds, whatever the message says."""
+    problems = explain("ingest", _core_error(Reworded("size", 4, 8, 1024)))
+    assert [str(p) for p in problems] == ["Size must be a whole number of at least 8 (you entered 4)"]
+    problems = explain("ingest", _core_error(Reworded("patch_size", 9000, 8, 8192)))
+    assert [str(p) for p in problems] == ["Patch size must be a whole number of at most 8192 "
+                                          "(you entered 9000)"]
+
+
+def test_bounds_come_from_the_rule_not_the_message():
+    """A range error names the bounds of the field's rule, for a nested field too (filters.iou_min)."""
+    from components import variations_panel as panel
+    from flows import params as fp
+
+    error = ValidationError.from_exception_data("SampleVariationsParams", [
+        {"type": "less_than_equal", "loc": ("filters", "iou_min"), "input": 3.0, "ctx": {"le": 99}}])
+    [problem] = form_problems(error, fp.SampleVariationsParams, panel.FIELDS)
+    assert str(problem) == "Min IoU [iou_min] must be between 0 and 1 (you entered 3.0)"
+
+
+def test_a_rule_the_form_does_not_fill_is_said_for_the_whole_form():
+    """An error on a parameter no input fills is shown once, as a line for the form."""
+    error = ValidationError.from_exception_data("ProjectParams", [
+        {"type": "greater_than_equal", "loc": ("fit_sample",), "input": 5, "ctx": {"ge": 100}}])
+    [problem] = explain("project", error)
+    assert problem.field == "form" and str(problem).startswith("fit_sample: Input should be greater than")
