@@ -54,6 +54,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.data.results import datasets  # noqa: E402
+from core.data.results.clusterings import write_clustering  # noqa: E402
+from core.data.results.latents import write_latents  # noqa: E402
+from core.data.results.projections import write_projection  # noqa: E402
 from core.models.checkpoint import save_model  # noqa: E402
 from core.maps.clustering import cluster_hdbscan  # noqa: E402
 from core.maps.encode import encode_images  # noqa: E402
@@ -62,7 +66,7 @@ from core.data.preprocess import PreprocessParams  # noqa: E402
 from core.maps.projection import Projector  # noqa: E402
 from core.data.store import Store  # noqa: E402
 from streaming.messages import ResultBatch, decode_message, encode_batch  # noqa: E402
-from streaming.operator import PROJECTOR_PREFIX, LiveModel  # noqa: E402
+from streaming.operator import LiveModel  # noqa: E402
 from streaming.pipeline import LiveConfig, LivePipeline  # noqa: E402
 from streaming.simulator import replay_zmq  # noqa: E402
 from headless_chromium import launch_chromium  # noqa: E402
@@ -94,27 +98,23 @@ def build_map(store: Store, size: int, latent_dim: int, seed: int = 0) -> tuple[
     """A stored map for ``size`` px frames; returns (projection_id, clustering_id)."""
     rng = np.random.default_rng(seed)
     params = PreprocessParams(size=size)
-    dataset_id = store.put("datasets", metadata={"name": f"bench {size}px", "kind": "images",
-                                                 "preprocess": asdict(params)})
+    # No images: the live path reads only the dataset's preprocessing.
+    dataset_id = store.put(datasets.KIND, metadata={"name": f"bench {size}px", "kind": "images",
+                                                    datasets.PREPROCESS: asdict(params)})
     torch.manual_seed(seed)
     model = VAE(VAEConfig(image_size=size, latent_dim=latent_dim)).eval()
     model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
     centres = rng.normal(scale=4.0, size=(8, latent_dim))
     mu = (centres[rng.integers(0, 8, 2000)] + rng.normal(size=(2000, latent_dim))).astype(np.float32)
     ids = {"dataset_id": dataset_id, "model_id": model_id}
-    latents_id = store.put("latents", arrays={"mu": mu}, metadata=ids)
-    ids["latents_id"] = latents_id
+    ids["latents_id"] = write_latents(store, mu, np.zeros_like(mu), ids)
     projector = Projector("pca")
     embedding = projector.fit_transform(mu)
-    arrays, fitted = projector.to_arrays()
-    projection_id = store.put(
-        "projections", arrays={"embedding": embedding,
-                               **{PROJECTOR_PREFIX + k: v for k, v in arrays.items()}},
-        metadata={**ids, "projector": fitted, "n": len(mu)})
+    projection_id = write_projection(store, embedding, projector, {**ids, "n": len(mu)})
     clusters = cluster_hdbscan(embedding, min_cluster_size=20)
-    clustering_id = store.put(
-        "clusterings", arrays={"labels": clusters.labels, "probabilities": clusters.probabilities},
-        metadata={**ids, "projection_id": projection_id,
+    clustering_id = write_clustering(
+        store, clusters.labels, clusters.probabilities,
+        {**ids, "projection_id": projection_id,
                   "params": {"space": "projection", "min_cluster_size": 20, "min_samples": None}})
     return projection_id, clustering_id
 

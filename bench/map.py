@@ -101,7 +101,7 @@ def synthetic_map(n: int, clusters: int = 10, seed: int = 0) -> tuple[np.ndarray
 
 
 class MemoryStore:
-    """The part of core.data.store.Store the map panel reads, from memory."""
+    """The part of core.data.store.Store the map panel reads (through the result owners), from memory."""
 
     project = "bench"
 
@@ -121,17 +121,16 @@ class MemoryStore:
         return int(id.rsplit("n", 1)[1])
 
     def array(self, kind, id, name, index=slice(None)):
+        if name == "images":  # a frame of the dataset
+            return np.random.default_rng(index).random((32, 32), dtype=np.float32)
         xy, labels, _ = self.maps[self._n(id)]
         return {"embedding": xy, "labels": labels}[name][index]
 
-    def frames(self, dataset_id):
-        return self.maps[self._n(dataset_id)][2]
+    def table(self, kind, id, name):  # the dataset's frames table
+        return self.maps[self._n(id)][2]
 
     def metadata(self, kind, id):
         return {"name": f"synthetic {id}"}
-
-    def images(self, dataset_id, index):
-        return np.random.default_rng(index).random((32, 32), dtype=np.float32)
 
 
 def anchor_figure(xy: np.ndarray, labels: np.ndarray) -> dict:

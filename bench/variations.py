@@ -7,7 +7,7 @@ storage in a real Tiled server) on the same generator (an initialised, untrained
 weights do not change the arithmetic) and the same perturbations:
 
 - **ours**: what ``flows/variations.py`` runs: ``core.variations.sampling.sample_variations`` in batches
-  into the flow's ``TiledSink`` (kept images appended to a Tiled node batch by batch), then the
+  into the flow's ``VariationsSink`` (kept images appended to a Tiled node batch by batch), then the
   sink's tables, the summary and ``finish``. (The flow's clustering of the descriptors comes
   after, and is not timed here.)
 - **naive**: per reference, per perturbation, decode one latent, ``.tolist()`` it and back with
@@ -55,7 +55,7 @@ from core.variations.descriptors import Variation, compare, describe, foreground
 from core.models.generator import decode, latent_dim_of, prior_latents  # noqa: E402
 from core.data.store import Store  # noqa: E402
 from core.variations.sampling import MemorySink, VariationParams, perturbations, sample_variations  # noqa: E402
-from flows.variations import TiledSink  # noqa: E402  (imports Prefect, but runs nothing of it)
+from core.data.results.variations import KIND, VariationsSink, count_images, read_samples  # noqa: E402
 
 CPU = torch.device("cpu")
 PROJECT = "bench"
@@ -109,9 +109,9 @@ def make_model(family: str, size: int, latent_dim: int) -> torch.nn.Module:
 
 # -- the two pipelines ---------------------------------------------------------------------------
 def ours(model: torch.nn.Module, refs: np.ndarray, params: VariationParams, store: Store) -> tuple[int, list[str]]:
-    """The flow's path: batched sampling into TiledSink, then the small pieces and finish."""
-    writer = store.writer("variations", metadata={"name": "bench: ours", "core_params": asdict(params)})
-    sink = TiledSink(writer)
+    """The flow's path: batched sampling into VariationsSink, then the small pieces and finish."""
+    writer = store.writer(KIND, metadata={"name": "bench: ours", "core_params": asdict(params)})
+    sink = VariationsSink(writer)
     summary = sample_variations(model, refs, params, sink, device=CPU)
     sink.write()
     writer.update_metadata(summary=summary, status=summary["status"])
@@ -192,8 +192,7 @@ def in_child(mode: str, args: argparse.Namespace, n: int, uri: str, api_key: str
 # -- checks --------------------------------------------------------------------------------------
 def stored_images(store: Store, ids: list[str]) -> int:
     """Kept images that reached Tiled, over the nodes a run wrote."""
-    return sum(store.node("variations", i)["images"].shape[0]
-               for i in ids if "images" in store.array_names("variations", i))
+    return sum(count_images(store, i) for i in ids)
 
 
 def same_verdicts(args: argparse.Namespace, store: Store, naive_ids: list[str]) -> bool:
@@ -204,7 +203,7 @@ def same_verdicts(args: argparse.Namespace, store: Store, naive_ids: list[str]) 
     params = VariationParams(gamma=args.gamma, n_per_reference=args.naive_n, seed=0, batch_size=args.batch)
     sample_variations(model, refs, params, sink, device=CPU)
     a = sink.table()
-    b = pd.concat([store.table("variations", id, "samples").assign(reference=i)
+    b = pd.concat([read_samples(store, id).assign(reference=i)
                    for i, id in enumerate(naive_ids)], ignore_index=True)
     keys, metrics = ["reference", "sample", "kept"], ["entropy_diff", "iou", "intensity_dev", "area_diff"]
     same = a[keys].reset_index(drop=True).equals(b[keys])

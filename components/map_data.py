@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.data.results import clusterings, projections
+from core.data.results.latents import read_means
 from core.maps.selection import NOISE
+from core.data.results.datasets import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +97,13 @@ def load_map(store: Any, current: dict) -> MapData:
     """Embedding, labels and frames table of the map named by a CURRENT value (cached)."""
 
     def read() -> MapData:
-        embedding = store.array("projections", current["projection_id"], "embedding").astype(np.float32)
+        embedding = projections.read_embedding(store, current["projection_id"]).astype(np.float32)
         if embedding.ndim != 2 or embedding.shape[1] not in (2, 3):
             raise ValueError(f"projection {current['projection_id']!r} has an embedding of shape "
                              f"{embedding.shape}, not (N, 2) or (N, 3)")
         notes = []
         if current.get("clustering_id"):
-            labels = store.array("clusterings", current["clustering_id"], "labels")
+            labels = clusterings.read_labels(store, current["clustering_id"])
             if len(labels) != len(embedding):
                 raise ValueError(f"clustering {current['clustering_id']!r} has {len(labels)} labels for "
                                  f"{len(embedding)} points of projection {current['projection_id']!r}")
@@ -110,7 +113,7 @@ def load_map(store: Any, current: dict) -> MapData:
                          "in the Jobs panel to colour it by cluster.")
         frames = None
         try:
-            frames = store.frames(current["dataset_id"])
+            frames = read_frames(store, current["dataset_id"])
         except Exception as exc:  # the map is still worth showing without its metadata
             notes.append(f"No frames table for dataset {current['dataset_id']} ({exc}): no metadata "
                           "to colour by or show.")
@@ -121,7 +124,7 @@ def load_map(store: Any, current: dict) -> MapData:
         note = " ".join(notes) or None
         if note:
             log.info("%s", note)
-        projector = store.metadata("projections", current["projection_id"]).get("projector")
+        projector = store.metadata(projections.KIND, current["projection_id"]).get(projections.PROJECTOR)
         return MapData(embedding, labels, frames, note, projector, bool(current.get("clustering_id")))
 
     key = cache_key(store, current.get("clustering_id"), current["projection_id"], current["dataset_id"])
@@ -131,7 +134,7 @@ def load_map(store: Any, current: dict) -> MapData:
 def latent_means(store: Any, latents_id: str) -> np.ndarray:
     """The map's latent means ``mu`` (N, d), float32 (cached)."""
     return latents.get(cache_key(store, latents_id),
-                       lambda: store.array("latents", latents_id, "mu").astype(np.float32))
+                       lambda: read_means(store, latents_id).astype(np.float32))
 
 
 def clear() -> None:

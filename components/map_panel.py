@@ -38,6 +38,7 @@ from components.services import Callbacks, Services
 from components.words import plural
 from core.data.reader import ResultStore
 from core.maps.selection import nearest_neighbours, to_png_data_uri
+from core.data.results.datasets import read_images
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +301,7 @@ def hover_card(store: ResultStore, current: MapRef, index: int) -> list:
             lines.append(html.Div(f"{name}: {text if len(text) <= 48 else '…' + text[-47:]}"))
     try:
         uri = thumbnails.get(cache_key(store, current["dataset_id"], index),
-                             lambda: to_png_data_uri(store.images(current["dataset_id"], index), max_size=THUMB_PX))
+                             lambda: to_png_data_uri(read_images(store, current["dataset_id"], index), max_size=THUMB_PX))
         picture = html.Img(src=uri, className="ms-thumb")
     except Exception as exc:
         log.warning("no thumbnail for frame %s of %s: %s", index, current["dataset_id"], exc)

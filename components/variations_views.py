@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -31,6 +30,9 @@ from components.pictures import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
+from core.data.results import calibrations
+from core.data.results import variations as stored
+from core.data.results.variations import Variations
 from core.variations.descriptors import METRIC_UNITS, descriptor_unit
 from core.maps.selection import to_png_data_uri
 from core.variations.clusters import cut, cut_height, dendrogram_data
@@ -41,7 +43,6 @@ IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
 NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
 NO_CALIBRATION = ("No γ calibration of this model yet: run the γ sweep from the Jobs panel's "
                   "“Calibrate γ” tab, then choose γ here where the generated change matches the real one.")
-BOOKKEEPING = ("reference", "n_kept", "image_start")  # descriptor-table columns that are not descriptors
 FILTER_TEXT = {"entropy_max": "|ΔH| > {:g} bits", "iou_min": "IoU < {:g}", "intensity_max": "intensity dev. > {:g}",
                "area_max": "area Δ > {:g}"}
 
@@ -83,79 +84,31 @@ def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | Non
     """The newest complete calibration of the map's model as a figure, and its suggested γ."""
     if not current:
         return hint(NO_MAP), None
-    found = next((c for c in store.list("calibrations")
-                  if c.get("complete") and c.get("model_id") == current.get("model_id")), None)
+    found = calibrations.newest_for_model(store, current.get("model_id"))
     if found is None:
         return hint(NO_CALIBRATION), None
-    names = store.array_names("calibrations", found["id"])
-    if "sweep" not in names:
-        return hint(f"Calibration {found['id']} holds no finished γ: run the sweep again."), None
-    sweep = store.table("calibrations", found["id"], "sweep")
-    bands = store.table("calibrations", found["id"], "bands") if "bands" in names else None
-    suggested = found.get("suggested_gamma")
+    if found.result.sweep.empty:
+        return hint(f"Calibration {found.id} holds no finished γ: run the sweep again."), None
+    sweep, bands = found.result.sweep, (None if found.result.bands.empty else found.result.bands)
+    suggested = found.result.suggested_gamma
     note = (f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange)."
             if suggested is not None else "No real frames were compared, so no γ is suggested.")
-    if found.get("status") == "stopped":
+    if found.result.status == "stopped":
         note += " The sweep was stopped: only the γ it finished are shown."
     return [
         dcc.Graph(figure=calibration_figure(sweep, bands, suggested), config={"displayModeBar": False}),
-        html.Div([note, f" · {found['id']}"], className="small text-muted"),
+        html.Div([note, f" · {found.id}"], className="small text-muted"),
     ], suggested
 
 
 # -- a variations node, read once (complete results never change) ------------------------------
-@dataclass(frozen=True)
-class Variations:
-    """What the page needs of ``variations/<id>`` besides images (read per reference)."""
-
-    id: str
-    meta: dict
-    descriptors: pd.DataFrame  # one row per reference: descriptors, reference, n_kept, image_start
-    kept: pd.DataFrame  # kept samples: reference, image (row of ``images``), magnitude; in image order
-    linkage: np.ndarray | None  # (M − 1, 4), absent below 3 references
-    embedding: np.ndarray | None  # (M, 2)
-
-    @property
-    def n(self) -> int:
-        return len(self.descriptors)
-
-    @property
-    def columns(self) -> list[str]:
-        return self.meta.get("descriptor_columns") or [
-            c for c in self.descriptors.columns
-            if c not in BOOKKEEPING and pd.api.types.is_numeric_dtype(self.descriptors[c])]
-
-    def frame(self, i: int) -> int | None:
-        """The map frame reference i came from, or None for a prior draw."""
-        indices = (self.meta.get("params") or {}).get("references", {}).get("indices") or []
-        return indices[i] if i < len(indices) else None
-
-
 _loaded = LRUCache(4)
 
 
 def load_variations(store: Any, variations_id: str) -> Variations:
-    """The node's metadata and tables (cached); refuses a node that is not complete."""
-
-    def read() -> Variations:
-        meta = store.metadata("variations", variations_id)
-        if not meta.get("complete"):
-            raise ValueError(f"variations {variations_id} are not complete (stopped, or still being written)")
-        names = set(store.array_names("variations", variations_id))
-        # Four of the samples table's columns: it has a row per drawn sample (M × N), most of them metrics.
-        samples = store.node("variations", variations_id)["samples"].read(
-            columns=["reference", "image", "magnitude", "kept"])
-        kept = samples.loc[samples["kept"].astype(bool), ["reference", "image", "magnitude"]]
-        clustered = "linkage" in names
-        return Variations(
-            id=variations_id, meta=meta,
-            descriptors=store.table("variations", variations_id, "descriptors"),
-            kept=kept.sort_values("image").reset_index(drop=True),
-            linkage=store.array("variations", variations_id, "linkage") if clustered else None,
-            embedding=store.array("variations", variations_id, "embedding") if clustered else None,
-        )
-
-    return _loaded.get(cache_key(store, variations_id), read)
+    """The node's metadata and tables (cached: complete results never change); refuses a node
+    that is not complete."""
+    return _loaded.get(cache_key(store, variations_id), lambda: stored.read_variations(store, variations_id))
 
 
 def variations_options(store: Any, current: dict | None) -> list[dict]:
@@ -163,7 +116,7 @@ def variations_options(store: Any, current: dict | None) -> list[dict]:
     if not current:
         return []
     return [{"label": f"{v.get('name') or v['id']} · {v.get('n_kept', 0):,} kept · {v['id']}", "value": v["id"]}
-            for v in store.list("variations") if v.get("complete") and v.get("model_id") == current.get("model_id")]
+            for v in store.list(stored.KIND) if v.get("complete") and v.get("model_id") == current.get("model_id")]
 
 
 def chosen_variations(options: list[dict], before: list[dict] | None, value: str | None) -> str | None:
@@ -215,16 +168,15 @@ def reference_images(store: Any, v: Variations, i: int, limit: int | None = None
 
     Kept images are stored reference after reference, each by ‖ε‖, so they are one slice.
     """
-    if i not in set(v.descriptors["reference"].astype(int)):
+    if i not in set(v.descriptors[stored.REFERENCE].astype(int)):
         raise ValueError(f"reference {i!r} is not one of the {v.n} of variations {v.id}")
-    rows = v.kept[v.kept["reference"] == i].iloc[:limit]
-    reference = store.array("variations", v.id, "reference_images", i)
-    trace = store.array("variations", v.id, "traces", i)
+    rows = v.kept[v.kept[stored.REFERENCE] == i].iloc[:limit]
+    reference, trace = stored.read_reference(store, v.id, i)
     if rows.empty:
         return reference, trace, np.zeros((0, *reference.shape), np.float32), np.zeros(0)
-    first, last = int(rows["image"].iloc[0]), int(rows["image"].iloc[-1])
-    kept = store.array("variations", v.id, "images", slice(first, last + 1))
-    return reference, trace, kept, rows["magnitude"].to_numpy()
+    first, last = int(rows[stored.IMAGE].iloc[0]), int(rows[stored.IMAGE].iloc[-1])
+    kept = stored.read_images(store, v.id, slice(first, last + 1))
+    return reference, trace, kept, rows[stored.MAGNITUDE].to_numpy()
 
 
 def _picture(src: str, caption: str, class_name: str) -> html.Figure:

@@ -1,13 +1,6 @@
 """Flow: sweep γ around reference states and suggest the one that moves images as much as time does.
 
-``calibrations/<id>`` holds the tables of :class:`core.variations.calibration.Calibration`:
-  sweep     gamma, metric, mean, median, q10, q90   one row per (γ, metric)
-  distance  gamma, distance_per_dim, expected_distance_per_dim
-  bands     metric, mean, median, q10, q90, n_pairs  (only with real frames)
-  scores    gamma, outside, distance                (only with real frames)
-  real_indices  (T,)   rows of the dataset whose consecutive pairs made the bands
-Metadata: suggested_gamma (None without real frames), status ("completed" or "stopped": then
-the tables hold the finished γ only), model_id, latents_id, dataset_id, params, provenance.
+Stores a :class:`core.variations.calibration.Calibration` (layout: core.data.results.calibrations).
 """
 
 from __future__ import annotations
@@ -16,7 +9,8 @@ import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from core.variations.calibration import Calibration, calibrate_gamma
+from core.data.results import calibrations
+from core.variations.calibration import calibrate_gamma
 from core.models.checkpoint import load_model
 from core.models.device import pick_device
 from core.models.generator import latent_dim_of
@@ -24,8 +18,9 @@ from core.maps.selection import read_images
 from core.settings import get_settings
 from flows.params import CalibrateParams
 from flows.progress import CancelCheck, FlowProgress
-from flows.store import TILED_RETRIES, get_store, provenance, read_metadata
+from flows.store import TILED_RETRIES, get_store, read_metadata, save
 from flows.variations import reference_latents
+from core.data.results.datasets import read_frames
 
 PATCH_COLUMNS = ("patch", "patch_y", "patch_x")
 
@@ -48,21 +43,11 @@ def consecutive_frames(frames: pd.DataFrame, limit: int) -> np.ndarray:
 def read_real_frames(dataset_id: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, frames) of up to ``limit`` consecutive frames of a dataset."""
     store = get_store()
-    indices = consecutive_frames(store.frames(dataset_id), limit)
+    indices = consecutive_frames(read_frames(store, dataset_id), limit)
     if len(indices) < 2:
         raise ValueError(f"dataset {dataset_id} has {len(indices)} frame(s) in one series; the real "
                          "bands need at least 2 consecutive frames: pick another dataset")
     return indices, read_images(store, dataset_id, indices)
-
-
-@task(**TILED_RETRIES)
-def store_calibration(result: Calibration, real_indices: np.ndarray | None, metadata: dict) -> str:
-    tables = {"sweep": result.sweep, "distance": result.distance, "bands": result.bands, "scores": result.scores}
-    return get_store().put(
-        "calibrations", tables={k: t for k, t in tables.items() if len(t)},
-        arrays={} if real_indices is None else {"real_indices": real_indices},
-        metadata={**metadata, "suggested_gamma": result.suggested_gamma, "status": result.status, **provenance()},
-    )
 
 
 @flow(name="calibrate-gamma")
@@ -86,7 +71,7 @@ def calibrate_flow(params: CalibrateParams) -> str:
     log.info("γ sweep %s over %d references: suggested γ = %s (%s)", params.gammas, len(refs),
              result.suggested_gamma, result.status)
     progress(1.0, f"suggested γ = {result.suggested_gamma}", force=True)
-    return store_calibration(result, indices, {
+    return save(calibrations.write_calibration, result, indices, metadata={
         "name": f"γ sweep on {params.model_id}",
         "model_id": params.model_id, "model_family": model_meta.get("family", "vae"),
         "latents_id": latents_id, "dataset_id": dataset_id,

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from core.data.results import clusterings, latents, projections
 from core.maps.clustering import cluster_hdbscan
 from core.maps.quality import latent_quality
 from flows.params import ClusterParams
 from flows.progress import FlowProgress
-from flows.store import read_array, read_metadata, write_result
+from flows.store import load, save
 
 
 @flow(name="cluster")
 def cluster_flow(params: ClusterParams) -> str:
     log = get_run_logger()
     progress = FlowProgress("cluster")
-    projection = read_metadata("projections", params.projection_id)
-    embedding = read_array("projections", params.projection_id, "embedding")
-    mu = read_array("latents", projection["latents_id"], "mu")
-    logvar = read_array("latents", projection["latents_id"], "logvar")
+    projection = load(projections.read_projection, params.projection_id)
+    embedding = projection.embedding
+    made_from = load(latents.read_latents, projection.latents_id)
+    mu, logvar = made_from.mu, made_from.logvar
     progress(0.05, f"HDBSCAN on the {params.space} ({len(embedding)} points)", force=True)
     space = embedding if params.space == "projection" else mu
     result = cluster_hdbscan(
@@ -33,14 +34,13 @@ def cluster_flow(params: ClusterParams) -> str:
                              embedding=embedding if params.space == "projection" else None)
     log.info("%d clusters, %.1f%% noise; quality %s", result.n_clusters, 100 * result.noise_fraction, quality)
     progress(0.9, "storing the clustering", force=True)
-    clustering_id = write_result(
-        "clusterings",
-        {"labels": result.labels, "probabilities": result.probabilities},
-        {
+    clustering_id = save(
+        clusterings.write_clustering, result.labels, result.probabilities,
+        metadata={
             "projection_id": params.projection_id,
-            "latents_id": projection["latents_id"],
-            "dataset_id": projection["dataset_id"],
-            "model_id": projection["model_id"],
+            "latents_id": projection.latents_id,
+            "dataset_id": projection.dataset_id,
+            "model_id": projection.model_id,
             "params": params.model_dump(),
             "n_clusters": result.n_clusters,
             "noise_fraction": result.noise_fraction,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prefect import flow
 
+from core.data.results import latents
 from core.models.checkpoint import load_model
 from core.models.device import pick_device
 from core.maps.encode import encode_dataset
 from core.settings import get_settings
 from flows.params import EncodeParams
 from flows.progress import FlowProgress
-from flows.store import get_store, write_result
+from flows.store import get_store, save
 
 
 @flow(name="encode")
@@ -23,10 +24,8 @@ def encode_flow(params: EncodeParams) -> str:
         model, store, params.dataset_id, batch_size=params.batch_size, device=device,
         on_batch=lambda done, total: progress(done / max(total or 1, 1), f"{done}/{total} frames"),
     )
-    return write_result("latents", {"mu": mu, "logvar": logvar}, {
+    return save(latents.write_latents, mu, logvar, metadata={
         "dataset_id": params.dataset_id,
         "model_id": params.model_id,
-        "latent_dim": int(mu.shape[1]),
-        "n": int(mu.shape[0]),
         "params": params.model_dump(),
     })

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from prefect import flow, task
 
+from core.data.results import latents
 from core.models.checkpoint import load_model
 from core.models.device import pick_device
 from core.models.generator import decode_batches, invert, latent_dim_of, prior_latents
@@ -29,7 +30,8 @@ from flows.cluster import cluster_flow
 from flows.params import ClusterParams, GANMapParams, ProjectParams
 from flows.progress import FlowProgress
 from flows.project import project_flow
-from flows.store import TILED_RETRIES, get_store, provenance, read_metadata, write_result
+from flows.store import TILED_RETRIES, get_store, provenance, read_metadata, save
+from core.data.results.datasets import dataset_writer, read_frames
 
 
 def as_frames(images: np.ndarray) -> np.ndarray:
@@ -46,7 +48,7 @@ def spread(n_rows: int, n: int) -> np.ndarray:
 def read_real(dataset_id: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indices, frames, sources) of ``n`` frames spread over a dataset."""
     store = get_store()
-    table = store.frames(dataset_id)
+    table = read_frames(store, dataset_id)
     indices = spread(len(table), n)
     return indices, read_images(store, dataset_id, indices), table["source"].to_numpy()[indices]
 
@@ -60,7 +62,7 @@ def gan_map_flow(params: GANMapParams) -> dict[str, str]:
     model = load_model(store, params.model_id, device=device)
     model_meta = read_metadata("models", params.model_id)
     z = prior_latents(params.n_samples, latent_dim_of(model), seed=params.seed)  # (n, d)
-    writer = store.dataset_writer(metadata={
+    writer = dataset_writer(store, metadata={
         "name": f"{params.n_samples} draws of {model_meta.get('name') or params.model_id}",
         "kind": "generated", "model_id": params.model_id, "real_dataset_id": params.dataset_id,
         "params": params.model_dump(mode="json"), **provenance(),
@@ -84,9 +86,8 @@ def gan_map_flow(params: GANMapParams) -> dict[str, str]:
             "source_index": indices, "recon_error": error,
         })], ignore_index=True)
     ids = {"datasets": writer.finish(frames)}
-    ids["latents"] = write_result("latents", {"mu": z, "logvar": np.zeros_like(z)}, {
-        "dataset_id": ids["datasets"], "model_id": params.model_id, "latent_dim": int(z.shape[1]),
-        "n": int(len(z)), "params": params.model_dump(mode="json"),
+    ids["latents"] = save(latents.write_latents, z, np.zeros_like(z), metadata={
+        "dataset_id": ids["datasets"], "model_id": params.model_id, "params": params.model_dump(mode="json"),
     })
     progress(0.85, "projecting", force=True)
     ids["projections"] = project_flow(ProjectParams(latents_id=ids["latents"], **params.project.model_dump()))

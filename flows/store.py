@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from core.settings import get_settings
 from core.data.store import Store, StoreError, StoreUnavailable
+
+T = TypeVar("T")
 
 
 def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
@@ -43,8 +45,9 @@ def provenance() -> dict[str, Any]:
 
 
 @task(**TILED_RETRIES)
-def read_array(kind: str, id: str, name: str) -> np.ndarray:
-    return get_store().array(kind, id, name)
+def load(read: Callable[..., T], *args: Any) -> T:
+    """``read(store, *args)`` with retries: ``read`` is a result owner's reader (core.data.results)."""
+    return read(get_store(), *args)
 
 
 @task(**TILED_RETRIES)
@@ -53,5 +56,6 @@ def read_metadata(kind: str, id: str) -> dict:
 
 
 @task(**TILED_RETRIES)
-def write_result(kind: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> str:
-    return get_store().put(kind, arrays=arrays, metadata={**metadata, **provenance()})
+def save(write: Callable[..., str], *args: Any, metadata: dict[str, Any]) -> str:
+    """``write(store, *args, metadata)`` with retries, the run's provenance added to the metadata."""
+    return write(get_store(), *args, {**metadata, **provenance()})

@@ -14,7 +14,8 @@ from core.models.train import TrainParams as CoreTrainParams
 from core.models.train import train_vae
 from flows.params import TrainParams
 from flows.progress import FlowProgress
-from flows.store import TILED_RETRIES, get_store, provenance, read_array
+from flows.store import TILED_RETRIES, get_store, provenance, load
+from core.data.results.datasets import read_images
 
 
 @task(**TILED_RETRIES)
@@ -38,7 +39,7 @@ def train_vae_flow(params: TrainParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's loss terms."""
     log = get_run_logger()
     progress = FlowProgress("train")
-    images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
+    images = load(read_images, params.dataset_id)  # (N, [C,] H, W)
     config = vae_config(params, images.shape)
     train_params = CoreTrainParams(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,

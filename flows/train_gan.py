@@ -23,19 +23,16 @@ from core.settings import get_settings
 from core.models.train_gan import GANTrainParams, train_gan
 from flows.params import TrainGANParams
 from flows.progress import CancelCheck, FlowProgress
-from flows.store import TILED_RETRIES, get_store, provenance, read_array
+from flows.store import TILED_RETRIES, get_store, provenance, load
+from core.data.results.datasets import read_images
 
 METRICS = ("critic_loss", "generator_loss", "gp", "wdist", "val_wdist")
 
 
 @task(**TILED_RETRIES)
 def store_gan(model, samples: np.ndarray | None, metadata: dict) -> str:
-    """Save the model, then its sample images as a child array of the same node."""
-    store = get_store()
-    model_id = save_model(store, model, family="gan", metadata={**metadata, **provenance()})
-    if samples is not None:
-        store.node("models", model_id).write_array(np.ascontiguousarray(samples), key="samples")
-    return model_id
+    """Save the model with its sample images."""
+    return save_model(get_store(), model, family="gan", metadata={**metadata, **provenance()}, samples=samples)
 
 
 def describe_epoch(record: dict) -> str:
@@ -65,7 +62,7 @@ def train_gan_flow(params: TrainGANParams) -> str:
     """Train on the whole dataset on the worker's device; report each epoch's stage and losses."""
     log = get_run_logger()
     progress = FlowProgress("train GAN")
-    images = read_array("datasets", params.dataset_id, "images")  # (N, [C,] H, W)
+    images = load(read_images, params.dataset_id)  # (N, [C,] H, W)
     config = gan_config(params, images.shape)
     train_params = GANTrainParams(
         epochs_per_stage=params.epochs_per_stage, batch_size=params.batch_size, lr=params.lr,

@@ -1,24 +1,11 @@
-"""Flow: Monte Carlo material variations around reference states, written to Tiled as they are made.
-
-Layout of ``/<project>/variations/<id>`` (DESIGN §4):
-  images            (K, C, H, W)  kept samples, reference by reference, each ordered by ‖ε‖
-  references        (M, d)        the reference latents z_i
-  reference_images  (M, C, H, W)  G(z_i)
-  traces            (M, C, H, W)  pixel mean of each variation's kept samples ("trace")
-  samples           table         one row per drawn sample: reference, sample, magnitude, kept,
-                                  image (row in ``images`` or −1), metrics and features
-  descriptors       table         one row per reference: descriptors, n_kept, image_start
-  linkage, hac_labels, hdbscan_labels, embedding   clusters of the variations (M ≥ 3)
-Metadata: params, the sampler's summary (kept/rejected counts, distance per dimension),
-``status`` ("completed" or "stopped"); ``complete`` only once everything above is written.
-"""
+"""Flow: Monte Carlo material variations around reference states, written to Tiled as they are made
+(layout: core.data.results.variations)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 import numpy as np
-import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from core.models.checkpoint import load_model
@@ -26,62 +13,12 @@ from core.variations.descriptors import DESCRIPTORS
 from core.models.device import pick_device
 from core.models.generator import latent_dim_of, prior_latents
 from core.settings import get_settings
-from core.data.store import NodeWriter
+from core.data.results import latents, variations
 from core.variations.clusters import cluster_variations
 from core.variations.sampling import FilterParams, VariationParams, sample_variations
 from flows.params import ReferenceStates, SampleVariationsParams
 from flows.progress import CancelCheck, FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, read_metadata
-
-
-class TiledSink:
-    """core.variations.sampling' sink that appends kept images to a Tiled node and keeps the small rest."""
-
-    def __init__(self, writer: NodeWriter):
-        self.writer = writer
-        self.z, self.images, self.traces, self.rows = {}, {}, {}, []
-        self.values: dict[int, dict] = {}
-        self.n_images, self.starts, self.counts = 0, {}, {}
-
-    def reference(self, i: int, z_ref: np.ndarray, image: np.ndarray) -> None:
-        self.z[i], self.images[i] = z_ref, image
-        self.starts[i], self.counts[i] = self.n_images, 0
-
-    def samples(self, i: int, eps: np.ndarray, kept: np.ndarray, table: pd.DataFrame,
-                kept_images: np.ndarray) -> None:
-        rows = np.full(len(table), -1, dtype=np.int64)
-        rows[np.asarray(kept, bool)] = np.arange(self.n_images, self.n_images + int(np.sum(kept)))
-        self.rows.append(table.assign(reference=i, image=rows))
-        if len(kept_images):
-            self.writer.append("images", np.asarray(kept_images, dtype=np.float32))
-            self.n_images += len(kept_images)
-            self.counts[i] += len(kept_images)
-
-    def descriptors(self, i: int, values: dict[str, float], trace: np.ndarray) -> None:
-        self.values[i], self.traces[i] = values, trace
-
-    def descriptor_table(self) -> pd.DataFrame:
-        done = sorted(self.values)
-        table = pd.DataFrame([self.values[i] for i in done], index=done)
-        return table.assign(reference=done, n_kept=[self.counts[i] for i in done],
-                            image_start=[self.starts[i] for i in done])
-
-    def write(self) -> pd.DataFrame:
-        """The small pieces (called once sampling ends, stopped or not); the descriptor table."""
-        done = sorted(self.values)
-        refs = sorted(self.z)
-        w = self.writer
-        if refs:
-            w.write_array("references", np.stack([self.z[i] for i in refs]).astype(np.float32))
-            w.write_array("reference_images", np.stack([self.images[i] for i in refs]).astype(np.float32))
-        if done:
-            w.write_array("traces", np.stack([self.traces[i] for i in done]).astype(np.float32))
-        if self.rows:
-            w.write_table("samples", pd.concat(self.rows, ignore_index=True))
-        table = self.descriptor_table()
-        if len(table):
-            w.write_table("descriptors", table)
-        return table
 
 
 @task(**TILED_RETRIES)
@@ -97,11 +34,11 @@ def reference_latents(refs: ReferenceStates, model_id: str, latent_dim: int, see
         raise ValueError(f"latents {refs.latents_id} were made by model {made_by}, not {model_id}: "
                          "lasso the references on a map of this model")
     store = get_store()
-    n = store.node("latents", refs.latents_id)["mu"].shape[0]
+    n = latents.count(store, refs.latents_id)
     bad = [i for i in refs.indices if i >= n]
     if bad:
         raise ValueError(f"frames {bad[:5]} are not in latents {refs.latents_id} ({n} frames)")
-    return store.array("latents", refs.latents_id, "mu")[np.asarray(refs.indices)]
+    return latents.read_means(store, refs.latents_id)[np.asarray(refs.indices)]  # Tiled slices, not lists
 
 
 @flow(name="sample-variations")
@@ -120,13 +57,13 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
         batch_size=params.batch_size, filters=FilterParams(**params.filters.model_dump()),
         descriptors=tuple(params.descriptors or DESCRIPTORS),
     ).validate()
-    writer = store.writer("variations", metadata={
+    writer = store.writer(variations.KIND, metadata={
         "name": params.name or f"γ={params.gamma:g}, {len(refs)}×{params.n_per_reference} on {params.model_id}",
         "model_id": params.model_id, "model_family": model_meta.get("family", "vae"),
         "latents_id": params.references.latents_id, "dataset_id": model_meta.get("dataset_id"),
         "params": params.model_dump(mode="json"), "core_params": asdict(core_params), **provenance(),
     })
-    sink = TiledSink(writer)
+    sink = variations.VariationsSink(writer)
 
     def on_progress(done: int, total: int) -> None:
         progress(0.9 * done / total, f"{done:,}/{total:,} samples, {sink.n_images:,} kept")
@@ -142,14 +79,10 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
     clusters_note = None
     if len(table) >= 3:
         progress(0.92, "clustering the variations", force=True)
-        columns = [c for c in table.columns if c not in ("reference", "n_kept", "image_start")]
-        clusters = cluster_variations(table, columns=columns, n_clusters=min(params.n_clusters, len(table) - 1),
+        clusters = cluster_variations(table, columns=variations.descriptor_columns(table),
+                                      n_clusters=min(params.n_clusters, len(table) - 1),
                                       min_cluster_size=params.min_cluster_size, seed=params.seed)
-        writer.write_array("linkage", clusters.linkage)
-        writer.write_array("hac_labels", clusters.hac_labels)
-        writer.write_array("hdbscan_labels", clusters.hdbscan_labels)
-        writer.write_array("embedding", clusters.embedding)
-        writer.update_metadata(descriptor_columns=clusters.columns, embedding_method=clusters.embedding_method)
+        variations.write_clusters(writer, clusters)
     else:
         clusters_note = f"{len(table)} variation(s): clustering needs at least 3 reference states"
     log.info("kept %d of %d samples; rejected per filter %s", summary["n_kept"], summary["n_drawn"],

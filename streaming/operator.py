@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 from arroyopy import Operator
 
+from core.data.results import clusterings, latents, projections
+from core.data.results.datasets import read_preprocess
 from core.maps.clustering import assign_nearest
 from core.data.preprocess import PreprocessParams, preprocess_frame
 from core.maps.projection import Projector
@@ -55,7 +57,6 @@ from streaming.messages import TWO_TIME, Frame, FrameBatch, FrameError, ResultBa
 log = logging.getLogger(__name__)
 
 STAGES = ("queue_wait", "preprocess", "encode", "project", "cluster", "publish")
-PROJECTOR_PREFIX = "projector_"  # how flows/project.py names the fitted projector's arrays
 
 
 class ClusterAssigner:
@@ -139,36 +140,26 @@ class LiveModel:
         from core.models.checkpoint import load_model
         from core.models.device import pick_device
 
-        meta = store.metadata("projections", projection_id)
-        arrays = {
-            name[len(PROJECTOR_PREFIX):]: store.array("projections", projection_id, name)
-            for name in store.array_names("projections", projection_id)
-            if name.startswith(PROJECTOR_PREFIX)
-        }
-        projector = Projector.from_arrays(arrays, meta["projector"])
-        dataset = store.metadata("datasets", meta["dataset_id"])
-        if "preprocess" not in dataset:
-            raise ValueError(f"dataset {meta['dataset_id']!r} records no preprocessing; "
-                             "re-ingest it so live frames can be treated the same way")
+        projection = projections.read_projection(store, projection_id)
+        meta = projection.metadata
+        projector = projections.read_projector(store, projection_id)
         clusters = ClusterAssigner.none()
         if clustering_id is not None:
-            cmeta = store.metadata("clusterings", clustering_id)
-            if cmeta.get("projection_id") != projection_id:
+            clustering = clusterings.read_clustering(store, clustering_id)
+            if clustering.projection_id != projection_id:
                 raise ValueError(
                     f"clustering {clustering_id!r} was made from projection "
-                    f"{cmeta.get('projection_id')!r}, not {projection_id!r}; pick one of this map"
+                    f"{clustering.projection_id!r}, not {projection_id!r}; pick one of this map"
                 )
-            params = dict(cmeta.get("params") or {})
-            space = params.get("space", "projection")
-            points = (store.array("projections", projection_id, "embedding") if space == "projection"
-                      else store.array("latents", meta["latents_id"], "mu"))
-            labels = store.array("clusterings", clustering_id, "labels")
-            clusters = ClusterAssigner.from_points(space, points, labels, params)
+            space = clustering.params.get("space", "projection")
+            points = (projection.embedding if space == "projection"
+                      else latents.read_means(store, projection.latents_id))
+            clusters = ClusterAssigner.from_points(space, points, clustering.labels, clustering.params)
         return cls(
             model=load_model(store, meta["model_id"], device=pick_device(device)),
             projector=projector,
             clusters=clusters,
-            preprocess=PreprocessParams(**dataset["preprocess"]).validate(),
+            preprocess=read_preprocess(store, projection.dataset_id),
             ids={"projection_id": projection_id, "clustering_id": clustering_id,
                  "model_id": meta["model_id"], "dataset_id": meta["dataset_id"],
                  "latents_id": meta.get("latents_id")},

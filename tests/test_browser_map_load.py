@@ -24,6 +24,7 @@ from headless_chromium import launch_chromium
 from tests.browser import (MAP_COUNT, drag, map_count, require_chromium, to_viewport, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import _free_port
+from core.data.results.datasets import dataset_writer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,7 +47,7 @@ def store(tiled_server):
 def latents(store) -> dict:
     """A dataset, a model and its latents: everything a map needs except the map itself."""
     rng = np.random.default_rng(1)
-    writer = store.dataset_writer(metadata={"name": "map load test"})
+    writer = dataset_writer(store, metadata={"name": "map load test"})
     writer.append(rng.random((N_FRAMES, 4, 4), dtype=np.float32))
     dataset = writer.finish(pd.DataFrame({"index": range(N_FRAMES), "time": np.arange(N_FRAMES) * 0.5}))
     model = store.put("models", metadata={"dataset_id": dataset, "family": "vae", "config": {"latent_dim": 4}})

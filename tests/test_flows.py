@@ -37,7 +37,7 @@ def test_build_map_results_are_complete_and_consistent(built_map, submit_and_wai
 
     from core.data.store import Store
     from flows.params import ClusterParams
-    from flows.project import load_projector
+    from core.data.results.projections import read_projector
 
     root = from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key)
     client = root[INTEGRATION_PROJECT]
@@ -53,7 +53,7 @@ def test_build_map_results_are_complete_and_consistent(built_map, submit_and_wai
     np.testing.assert_allclose(embedding.mean(axis=0), 0, atol=1e-4)  # PCA components are centred
     # The stored projection places the same latents where the map has them, without refitting.
     store = Store.from_client(root, project=INTEGRATION_PROJECT)
-    np.testing.assert_allclose(load_projector(store, built_map["projections"]).transform(mu), embedding, atol=1e-4)
+    np.testing.assert_allclose(read_projector(store, built_map["projections"]).transform(mu), embedding, atol=1e-4)
 
     run_id, _ = submit_and_wait("cluster", ClusterParams(projection_id=built_map["projections"], min_cluster_size=10))
     made = [key for key, node in client["clusterings"].items() if node.metadata.get("flow_run_id") == run_id]

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import INTEGRATION_PROJECT
+from core.data.results.datasets import read_frames, read_images
+from core.models.checkpoint import read_samples
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +87,7 @@ def test_train_gan_stores_a_generator_and_its_samples(runner, runs):
     with torch.no_grad():
         images = model.generate(torch.randn(3, 8))
     assert images.shape == (3, 1, 32, 32) and float(images.min()) >= 0 and float(images.max()) <= 1
-    samples = store.array("models", model_id, "samples")
+    samples = read_samples(store, model_id)
     assert samples.dtype == np.uint8 and samples.shape == (8, 1, 32, 32)
 
 
@@ -94,14 +96,14 @@ def test_gan_map_places_real_frames_among_prior_draws(runner, runs, built_map):
     store = runner.store
     dataset_id = runner.result(runs["gan-map"], "datasets")
     model_id = runs["gan_id"]
-    frames = store.frames(dataset_id)
+    frames = read_frames(store, dataset_id)
     assert len(frames) == 108 and store.node("datasets", dataset_id)["images"].shape == (108, 32, 32)
     real = frames[frames["kind"] == "real"]
     assert len(real) == 8 and real["index"].tolist() == list(range(100, 108))
     assert np.isfinite(real["recon_error"]).all() and frames["recon_error"][:100].isna().all()
     # A real frame is stored as it is, not as the generator's fit of it.
     last = int(real["source_index"].iloc[-1])
-    np.testing.assert_array_equal(store.images(dataset_id, 107), store.images(built_map["datasets"], last))
+    np.testing.assert_array_equal(read_images(store, dataset_id, 107), read_images(store, built_map["datasets"], last))
     latents = next(i for i in store.list("latents") if i.get("dataset_id") == dataset_id)
     assert latents["model_id"] == model_id and store.array("latents", latents["id"], "mu").shape == (108, 8)
     clusterings = [c for c in store.list("clusterings") if c.get("dataset_id") == dataset_id]

@@ -12,6 +12,7 @@ from tests.http_recorder import recorder  # noqa: F401  a fixture
 from core.data.ingest import IngestError, ingest, ingest_array, read_tiled_array
 from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
 from core.data.store import StoreError
+from core.data.results.datasets import read_frames, read_images
 
 RAW = dict(size=None, clip_percentiles=None, normalize=False)  # every step off
 
@@ -162,9 +163,9 @@ def test_bad_files_are_listed_while_good_ones_ingest(store, tmp_path, rng):
     assert set(reasons) == {"corrupt.png", "nan.npy"}
     assert "UnidentifiedImageError" in reasons["corrupt.png"] and "all NaN" in reasons["nan.npy"]
 
-    images = store.images(result.dataset_id)
+    images = read_images(store, result.dataset_id)
     assert images.shape == (2, 8, 8) and images.min() == 0.0 and images.max() == 1.0
-    frames = store.frames(result.dataset_id)
+    frames = read_frames(store, result.dataset_id)
     assert [Path(s).name for s in frames["source"]] == ["good0.png", "good1.png"]
     assert frames[["index", "frame_in_file", "patch", "patch_y", "patch_x"]].values.tolist() == [
         [0, 0, -1, 0, 0], [1, 0, -1, 0, 0]]
@@ -185,8 +186,8 @@ def test_small_batches_keep_frame_order_and_metadata_columns(store, tmp_path, rn
     spec = f"{tmp_path}/scan.h5::/entry/data/data"
     result = ingest(spec, store, params, roots=[tmp_path], batch_size=2)
     expected = np.concatenate([preprocess_frame(frame, params) for frame in stack])
-    assert np.allclose(store.images(result.dataset_id), expected)
-    frames = store.frames(result.dataset_id)
+    assert np.allclose(read_images(store, result.dataset_id), expected)
+    frames = read_frames(store, result.dataset_id)
     assert frames["frame_in_file"].tolist() == [0, 1, 2, 3, 4]
     assert set(frames["dataset"]) == {"/entry/data/data"}
     assert store.metadata("datasets", result.dataset_id)["hdf5_datasets"] == {"/entry/data/data": "named"}
@@ -197,7 +198,7 @@ def test_frames_of_another_shape_fail_when_size_is_none(store, tmp_path):
     save_png(tmp_path / "a.png", np.arange(100).reshape(10, 10))
     save_png(tmp_path / "b.png", np.arange(144).reshape(12, 12))
     result = ingest(tmp_path, store, PreprocessParams(size=None), roots=[tmp_path])
-    assert result.n_frames == 1 and store.images(result.dataset_id).shape == (1, 10, 10)
+    assert result.n_frames == 1 and read_images(store, result.dataset_id).shape == (1, 10, 10)
     [failure] = result.failures
     assert failure["source"].endswith("b.png") and "(12, 12)" in failure["reason"]
     assert "set size" in failure["reason"]
@@ -227,9 +228,9 @@ def test_demo_colloids_cut_into_1250_patches(store):
     params = PreprocessParams(patch_size=100, size=64)
     result = ingest(DEMO_DATA / "colloids_brightfield.npz", store, params, roots=[DEMO_DATA])
     assert result.n_frames == 1250 and result.failures == []
-    images = store.images(result.dataset_id)
+    images = read_images(store, result.dataset_id)
     assert images.shape == (1250, 64, 64) and images.min() >= 0 and images.max() <= 1
-    frames = store.frames(result.dataset_id)
+    frames = read_frames(store, result.dataset_id)
     assert len(frames) == 1250 and frames["index"].tolist() == list(range(1250))
     row = frames.loc[32, ["frame_in_file", "patch", "patch_y", "patch_x"]]
     assert row.tolist() == [1, 7, 100, 200]  # frame 1, patch 7 = second row, third column
@@ -242,9 +243,9 @@ def test_real_cbf_frames_ingest_with_header_columns(store):
     result = ingest(folder / "*.cbf", store, PreprocessParams(log=True, mask_nonpositive=True),
                     roots=[folder])
     assert result.n_frames == 3
-    images = store.images(result.dataset_id)
+    images = read_images(store, result.dataset_id)
     assert images.shape == (3, 64, 64) and np.isfinite(images).all()
-    frames = store.frames(result.dataset_id)
+    frames = read_frames(store, result.dataset_id)
     assert frames["exposure_time"].tolist() == pytest.approx([0.995] * 3)
     assert frames["timestamp"].str.startswith("2024-10-26T").all()
 
@@ -256,10 +257,10 @@ def test_in_memory_stack_from_a_package(store):
     digits = load_digits().images[:200]
     result = ingest_array(digits, store, PreprocessParams(size=8, clip_percentiles=None),
                           name="digits", source_label="sklearn.datasets.load_digits")
-    images = store.images(result.dataset_id)
+    images = read_images(store, result.dataset_id)
     assert images.shape == (200, 8, 8)
     assert np.allclose(images[0], digits[0] / digits[0].max())
-    assert set(store.frames(result.dataset_id)["source"]) == {"sklearn.datasets.load_digits"}
+    assert set(read_frames(store, result.dataset_id)["source"]) == {"sklearn.datasets.load_digits"}
 
 
 def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng, caplog):
@@ -278,7 +279,7 @@ def test_tiled_array_node_ingests_in_blocks(store, tiled_server, rng, caplog):
     assert result.n_frames == 6
     access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert any("/raw" in line for line in access) and not any("api_key" in line for line in access)
-    assert store.frames(result.dataset_id)["source"].iloc[0] == uri
+    assert read_frames(store, result.dataset_id)["source"].iloc[0] == uri
     assert tiled_server.api_key not in str(store.metadata("datasets", result.dataset_id))
     again = ingest(f"tiled+{uri}", store, PreprocessParams(size=8), roots=[],  # the server's own key
                    tiled_servers={server: tiled_server.api_key})
@@ -340,7 +341,7 @@ def test_interrupted_ingest_leaves_a_dataset_marked_failed_and_refused(store, tm
     [stopped] = store.list("datasets", incomplete=True)
     assert stopped["complete"] is False and stopped["status"] == "failed" and stopped["error"] == "RuntimeError: cancelled"
     with pytest.raises(StoreError, match="is incomplete"):
-        store.images(stopped["id"])
+        read_images(store, stopped["id"])
 
 
 def test_skipped_files_are_counted_and_explained(store, tmp_path, rng):

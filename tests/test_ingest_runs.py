@@ -9,6 +9,7 @@ from PIL import Image
 
 from tests.conftest import INTEGRATION_PROJECT
 from tests.test_cli import run_cli
+from core.data.results.datasets import dataset_writer
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def test_train_refuses_an_interrupted_ingest(worker, tiled_server):
     from flows.submit import RunFailed, deployments_registered, submit, wait
 
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
-    writer = store.dataset_writer(metadata={"name": "stopped ingest"})
+    writer = dataset_writer(store, metadata={"name": "stopped ingest"})
     writer.append(np.random.default_rng(0).random((300, 16, 16)))  # 300 frames in, then it stopped
     writer.abandon("MemoryError")
     wait_until(worker["child"], deployments_registered, timeout=120)
@@ -34,7 +35,7 @@ def test_train_refuses_an_interrupted_ingest(worker, tiled_server):
         wait(run_id, timeout=120, poll=0.5)
     with get_client(sync_client=True) as client:  # refused once, not retried as a flaky read
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
-    assert [(r.name.split("-")[0], r.run_count) for r in runs] == [("read_array", 1)]
+    assert [(r.name.split("-")[0], r.run_count) for r in runs] == [("load", 1)]
     assert not [m for m in store.list("models", incomplete=True) if m.get("dataset_id") == writer.id]
 
 

@@ -12,6 +12,7 @@ from components import map_panel
 from components.map_data import map_id
 from core.live.session import LiveSession
 from core.settings import Settings
+from core.data.results.datasets import dataset_writer
 
 
 def texts(component) -> str:
@@ -44,7 +45,7 @@ def scales(component) -> list[tuple[str, float, float]]:
 @pytest.fixture
 def current(store):
     """A 6-frame map written to Tiled: frame i is constant i / 10, labels 0 0 1 1 -1 -1."""
-    writer = store.dataset_writer(metadata={})
+    writer = dataset_writer(store, metadata={})
     writer.append(np.repeat(np.arange(6, dtype="float32") / 10, 4).reshape(6, 2, 2))
     dataset = writer.finish(pd.DataFrame({"index": range(6), "source": list("abcdef")}))
     mu = np.arange(12, dtype="float32").reshape(6, 2)

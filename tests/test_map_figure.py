@@ -301,7 +301,7 @@ def test_parse_svg_path():
 
 # -- the panel's plain functions on an in-memory store -----------------------------------------
 class FakeStore:
-    """Just what the map panel reads from core.data.store.Store."""
+    """Just what the map panel reads from core.data.store.Store (through the result owners)."""
 
     project = "fake"
 
@@ -316,18 +316,18 @@ class FakeStore:
     def array(self, kind, id, name, index=slice(None)):
         if self.fail:
             raise RuntimeError(self.fail)
+        if name == "images":  # a frame of the dataset
+            return np.random.default_rng(index).random((1, 40, 40), dtype=np.float32)
         return {"embedding": self.xy, "labels": self.labels, "mu": self.mu}[name][index]
 
-    def frames(self, dataset_id):
+    def table(self, kind, id, name):
+        assert (kind, name) == ("datasets", "frames")
         return self.frames_table
 
     def metadata(self, kind, id):
         if kind == "projections" and self.projector is not None:
             return {"projector": self.projector}
         return {"name": "fake frames"}
-
-    def images(self, dataset_id, index):
-        return np.random.default_rng(index).random((1, 40, 40), dtype=np.float32)
 
 
 CURRENT = {"clustering_id": "cl-1", "projection_id": "proj-1", "latents_id": "lat-1",
@@ -428,7 +428,7 @@ def test_sidebar_offers_the_generator_that_mapped_a_generated_dataset():
 def test_a_missing_frames_table_is_said_not_fatal():
     """No frames table: the map shows, with a warning, and colours by cluster or frame only."""
     store = FakeStore()
-    store.frames = lambda dataset_id: (_ for _ in ()).throw(KeyError("frames"))
+    store.table = lambda kind, id, name: (_ for _ in ()).throw(KeyError("frames"))
     fig, options, _, view, note = mp.draw(store, CURRENT, "cluster")
     assert view["n"] == 300 and [o["value"] for o in options] == ["cluster", "frame"]
     assert note.color == "warning" and "No frames table for dataset ds-1" in note.children

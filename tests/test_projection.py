@@ -244,16 +244,15 @@ def test_umap_reference_set_is_capped(digits, monkeypatch):
 
 
 def test_projectors_survive_a_tiled_round_trip(store, digits, rng):
-    """Arrays and params written with store.put come back and rebuild working projectors."""
+    """A projector stored with its map (core.data.results.projections) comes back and works."""
+    from core.data.results.projections import read_projector, write_projection
+
     X, _, umap_proj, embedding = digits
     pca_proj = Projector("pca").fit(X)
     new = X[:40] + rng.normal(scale=0.5, size=(40, 64)).astype(np.float32)
     for proj in (pca_proj, umap_proj):
-        arrays, params = proj.to_arrays()
-        id = store.put("projections", arrays={"embedding": embedding, **arrays}, metadata=params)
-        back = {name: store.array("projections", id, name)
-                for name in store.array_names("projections", id)}
-        loaded = Projector.from_arrays(back, store.metadata("projections", id))
+        id = write_projection(store, embedding, proj, {"latents_id": "lat-x"})
+        loaded = read_projector(store, id)
         expected = proj.transform(new) if proj.method == "pca" else proj.stored_transform(new)
         assert np.array_equal(loaded.transform(new), expected)
 

@@ -19,6 +19,7 @@ from core.maps.selection import (
     selection_summary,
     to_png_data_uri,
 )
+from core.data.results.datasets import dataset_writer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def tiled(tiled_server):
 
 
 def write(store, images) -> str:
-    writer = store.dataset_writer(metadata={"name": "selection test"})
+    writer = dataset_writer(store, metadata={"name": "selection test"})
     writer.append(images)
     return writer.finish(pd.DataFrame({"index": range(len(images))}))
 

@@ -6,6 +6,7 @@ import pytest
 
 from core.data.store import Store, StoreError, StoreUnavailable, clean_metadata
 from tests.http_recorder import recorder  # noqa: F401  a fixture
+from core.data.results.datasets import dataset_writer, iter_images, read_images
 
 
 def test_put_and_read_back_arrays_tables_metadata(store, rng):
@@ -23,12 +24,12 @@ def test_put_and_read_back_arrays_tables_metadata(store, rng):
 def test_dataset_writer_appends_batches_and_chunks(store, rng):
     """Batches appended one after another read back as one array in order."""
     batches = [rng.random((5, 8, 8), dtype="float32") for _ in range(3)]
-    writer = store.dataset_writer(metadata={"preprocess": {"size": 8}})
+    writer = dataset_writer(store, metadata={"preprocess": {"size": 8}})
     for batch in batches:
         writer.append(batch)
     id = writer.finish(pd.DataFrame({"index": range(15)}))
-    assert np.array_equal(store.images(id), np.concatenate(batches))
-    starts = [start for start, _ in store.iter_images(id, batch_size=4)]
+    assert np.array_equal(read_images(store, id), np.concatenate(batches))
+    starts = [start for start, _ in iter_images(store, id, batch_size=4)]
     assert starts == [0, 4, 8, 12]
     meta = store.metadata("datasets", id)
     assert meta["n_frames"] == 15 and meta["frame_shape"] == [8, 8] and meta["complete"]
@@ -36,7 +37,7 @@ def test_dataset_writer_appends_batches_and_chunks(store, rng):
 
 def test_dataset_writer_refuses_mismatched_frames(store, rng):
     """A batch of another frame size is refused with both shapes in the message."""
-    writer = store.dataset_writer(metadata={})
+    writer = dataset_writer(store, metadata={})
     writer.append(rng.random((2, 8, 8)))
     with pytest.raises(ValueError, match=r"\(6, 6\).*\(8, 8\)"):
         writer.append(rng.random((2, 6, 6)))
@@ -98,7 +99,7 @@ def test_ids_and_names_that_could_leave_the_project_are_refused(store, rng, bad)
     secret = other.put("datasets", arrays={"images": rng.random((2, 4, 4))})
     crafted = bad.replace("ds-1", secret) if "ds-1" in bad else bad
     mine = store.put("datasets", arrays={"images": np.zeros((1, 4, 4))})
-    for read in (lambda: store.images(crafted), lambda: store.metadata("datasets", crafted),
+    for read in (lambda: read_images(store, crafted), lambda: store.metadata("datasets", crafted),
                  lambda: store.exists("datasets", crafted), lambda: store.writer("datasets", metadata={}, id=crafted or "-"),
                  lambda: store.array("datasets", mine, crafted)):
         with pytest.raises(ValueError, match="is not a valid key"):
@@ -120,12 +121,12 @@ def test_flow_params_refuse_a_crafted_id_before_any_run():
 
 def test_incomplete_results_are_hidden_and_refused_as_inputs(store, rng):
     """A dataset whose writing stopped (never finished) is not listed and cannot be read as input."""
-    writer = store.dataset_writer(metadata={"name": "stopped"})
+    writer = dataset_writer(store, metadata={"name": "stopped"})
     writer.append(rng.random((3, 8, 8)))
     writer.abandon("MemoryError while reading big.npy")
     assert store.list("datasets") == []
     assert [i["id"] for i in store.list("datasets", incomplete=True)] == [writer.id]
-    for read in (lambda: store.images(writer.id), lambda: next(store.iter_images(writer.id, 2))):
+    for read in (lambda: read_images(store, writer.id), lambda: next(iter_images(store, writer.id, 2))):
         with pytest.raises(StoreError, match=r"is incomplete.*MemoryError while reading big\.npy.*again"):
             read()
 

@@ -33,6 +33,7 @@ from streaming.pipeline import LiveConfig, LivePipeline, run_on_command, run_pip
 from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
 from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq
 from tests.conftest import DEMO_DATA
+from core.data.results.datasets import read_images
 
 TOKEN = "test-token-0123456789"
 TIMEOUT = 30  # seconds any single wait may take before the test fails instead of hanging
@@ -41,6 +42,9 @@ TIMEOUT = 30  # seconds any single wait may take before the test fails instead o
 @pytest.fixture(scope="module")
 def live_map(tiled_server):
     """A tiny real map in its own project: dataset, VAE, latents, PCA, HDBSCAN, as flows store them."""
+    from core.data.results.clusterings import write_clustering
+    from core.data.results.latents import write_latents
+    from core.data.results.projections import write_projection
     from core.models.checkpoint import save_model
     from core.maps.clustering import cluster_hdbscan
     from core.maps.encode import encode_images
@@ -56,24 +60,20 @@ def live_map(tiled_server):
     frames = np.ascontiguousarray(np.load(DEMO_DATA / "colloids_brightfield.npz")["frames"][:, ::4, ::4])
     dataset_id = ingest_array(frames, store, PreprocessParams(size=32), name="live test",
                               source_label="demo").dataset_id
-    images = store.images(dataset_id)  # (50, 32, 32)
+    images = read_images(store, dataset_id)  # (50, 32, 32)
     model, _ = train_vae(images, VAEConfig(image_size=32, latent_dim=4, base_channels=4),
                          TrainParams(epochs=1, batch_size=25, val_fraction=0, device="cpu"))
     model_id = save_model(store, model, metadata={"dataset_id": dataset_id})
     mu, logvar = encode_images(model, images)
-    latents_id = store.put("latents", arrays={"mu": mu, "logvar": logvar},
-                           metadata={"dataset_id": dataset_id, "model_id": model_id})
+    ids = {"dataset_id": dataset_id, "model_id": model_id}
+    ids["latents_id"] = write_latents(store, mu, logvar, ids)
     projector = Projector("pca")
     embedding = projector.fit_transform(mu)
-    arrays, fitted = projector.to_arrays()
-    ids = {"dataset_id": dataset_id, "model_id": model_id, "latents_id": latents_id}
-    projection_id = store.put(
-        "projections", arrays={"embedding": embedding, **{f"projector_{k}": v for k, v in arrays.items()}},
-        metadata={**ids, "projector": fitted})
+    projection_id = write_projection(store, embedding, projector, ids)
     result = cluster_hdbscan(embedding, min_cluster_size=5)
-    clustering_id = store.put(
-        "clusterings", arrays={"labels": result.labels, "probabilities": result.probabilities},
-        metadata={**ids, "projection_id": projection_id,
+    clustering_id = write_clustering(
+        store, result.labels, result.probabilities,
+        {**ids, "projection_id": projection_id,
                   "params": {"space": "projection", "min_cluster_size": 5, "min_samples": None}})
     live = LiveModel.from_store(store, projection_id, clustering_id, device="cpu")
     return SimpleNamespace(store=store, live=live, frames=frames, projection_id=projection_id,

@@ -13,6 +13,7 @@ from core.models.device import pick_device
 from core.maps.encode import encode_batches, encode_images
 from core.models.vae import VAE, VAEConfig, vae_loss
 from core.models.train import TrainParams, train_vae
+from core.data.results.datasets import dataset_writer, iter_images
 
 SMALL = VAEConfig(image_size=32, latent_dim=8, base_channels=8, max_channels=32)
 
@@ -208,12 +209,12 @@ def test_encode_batches_from_store(store, trained, digits):
     import pandas as pd
 
     model, _ = trained
-    writer = store.dataset_writer(metadata={"source": "digits"})
+    writer = dataset_writer(store, metadata={"source": "digits"})
     writer.append(digits[:100])
     dataset_id = writer.finish(pd.DataFrame({"index": range(100)}))
     progress = []
     mu, _ = encode_batches(
-        model, store.iter_images(dataset_id, 32), total=100,
+        model, iter_images(store, dataset_id, 32), total=100,
         on_batch=lambda done, total: progress.append((done, total)),
     )
     assert progress == [(32, 100), (64, 100), (96, 100), (100, 100)]

@@ -35,6 +35,7 @@ from core.data.imageio import (
     tiled_server_for,
 )
 from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
+from core.data.results.datasets import PREPROCESS, dataset_writer
 from core.data.store import frames_per_chunk
 
 TILED_PREFIXES = ("tiled+http://", "tiled+https://")
@@ -213,7 +214,7 @@ class _Builder:
 
     def __init__(self, store: Any, params: PreprocessParams, batch_size: int, metadata: dict):
         self.params, self.batch_size = params, batch_size
-        self.writer = store.dataset_writer(metadata=metadata)
+        self.writer = dataset_writer(store, metadata=metadata)
         self.pending: list[np.ndarray] = []
         self.n_pending = 0
         self.rows: list[dict] = []
@@ -317,7 +318,7 @@ def _metadata(name: str, params: PreprocessParams, *, count: int, examples: list
     return {
         "name": name,
         "kind": "images",
-        "preprocess": asdict(params),
+        PREPROCESS: asdict(params),
         "sources": {"count": count, "examples": examples, "spec": spec},
     }
 

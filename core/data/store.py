@@ -1,13 +1,9 @@
 """Results live in Tiled: one project namespace, one container per kind of result.
 
-Layout (``/<project>/<kind>/<id>``), each node a container of named arrays and tables whose
-metadata records the parameters and ids that produced it::
-
-    datasets/<id>     images (N, [C,] H, W) float32, frames table
-    models/<id>       weights (flat float32) + config, training parameters, history, metrics
-    latents/<id>      mu (N, d), logvar (N, d)          from (dataset, model)
-    projections/<id>  embedding (N, 2|3) + fitted projector arrays   from latents
-    clusterings/<id>  labels (N,), probabilities (N,) + quality metrics  from projection
+Layout: ``/<project>/<kind>/<id>``, each node a container of named arrays and tables whose
+metadata records the parameters and ids that produced it. What each kind holds, and the only
+code that writes and reads it, is its owner in core.data.results; this module is the generic
+access they share (ids, keys, complete-or-not, chunked appends).
 
 The store is plain Python over the Tiled client: usable from a notebook, a flow or a callback.
 """
@@ -19,7 +15,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Literal, get_args
@@ -263,12 +259,13 @@ class Store:
         return id
 
     def array(self, kind: Kind, id: str, name: str, index: Any = slice(None)) -> np.ndarray:
-        return np.asarray(self._child(kind, id, name)[index])
+        return np.asarray(self.child(kind, id, name)[index])
 
     def table(self, kind: Kind, id: str, name: str) -> pd.DataFrame:
-        return self._child(kind, id, name).read()
+        return self.child(kind, id, name).read()
 
-    def _child(self, kind: Kind, id: str, name: str) -> Any:
+    def child(self, kind: Kind, id: str, name: str) -> Any:
+        """A named array or table of a finished node, as Tiled's lazy client (slice it to read)."""
         node = self.finished(kind, id)
         check_key(name, "array name")
         try:
@@ -279,26 +276,10 @@ class Store:
     def array_names(self, kind: Kind, id: str) -> list[str]:
         return list(self.node(kind, id))
 
-    # -- datasets --------------------------------------------------------------------------
+    # -- nodes written piece by piece ------------------------------------------------------
     def writer(self, kind: Kind, *, metadata: Mapping[str, Any], id: str | None = None) -> NodeWriter:
         """A node written piece by piece (see :class:`NodeWriter`)."""
         return NodeWriter(self, kind, check_key(id) if id else new_id(kind), dict(metadata))
-
-    def dataset_writer(self, *, metadata: Mapping[str, Any], id: str | None = None) -> DatasetWriter:
-        return DatasetWriter(self, check_key(id) if id else new_id("datasets"), dict(metadata))
-
-    def images(self, dataset_id: str, index: Any = slice(None)) -> np.ndarray:
-        return self.array("datasets", dataset_id, "images", index)
-
-    def iter_images(self, dataset_id: str, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(start, batch)`` over a dataset without holding it all in memory."""
-        node = self._child("datasets", dataset_id, "images")
-        n = node.shape[0]
-        for start in range(0, n, batch_size):
-            yield start, np.asarray(node[start : start + batch_size])
-
-    def frames(self, dataset_id: str) -> pd.DataFrame:
-        return self.table("datasets", dataset_id, "frames")
 
 
 class NodeWriter:
@@ -361,29 +342,3 @@ class NodeWriter:
         self.node.update_metadata(metadata=clean_metadata({**metadata, "complete": True}))
         log.info("stored %s/%s/%s", self.store.project, self.kind, self.id)
         return self.id
-
-
-class DatasetWriter(NodeWriter):
-    """Append image batches to a new dataset, then :meth:`finish` with the frames table."""
-
-    def __init__(self, store: Store, id: str, metadata: dict):
-        super().__init__(store, "datasets", id, metadata)
-
-    @property
-    def n(self) -> int:
-        return self.lengths.get("images", 0)
-
-    def append(self, batch: np.ndarray) -> None:  # type: ignore[override]
-        batch = np.asarray(batch, dtype=np.float32)
-        if batch.ndim not in (3, 4):
-            raise ValueError(f"expected a non-empty (B, [C,] H, W) batch, got shape {batch.shape}")
-        super().append("images", batch)
-
-    def finish(self, frames: pd.DataFrame, **metadata: Any) -> str:  # type: ignore[override]
-        if not self.n:
-            raise ValueError("no images were written: nothing to finish")
-        if len(frames) != self.n:
-            raise ValueError(f"frames table has {len(frames)} rows for {self.n} images")
-        self.write_table("frames", frames)
-        frame_shape = list(self._arrays["images"].shape[1:])
-        return super().finish(**metadata, n_frames=self.n, frame_shape=frame_shape)

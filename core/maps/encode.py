@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from core.data.results.datasets import images_node, iter_images
+
 
 def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
@@ -48,7 +50,7 @@ def encode_batches(
     """Encode a stream of image batches; returns (mu, logvar), each float32 (N, d).
 
     Each item is an (B, [C,] H, W) array, or a ``(start, batch)`` pair as yielded by
-    ``Store.iter_images``. Only one batch of images is in memory at a time; the outputs are
+    ``core.data.results.datasets.iter_images``. Only one batch of images is in memory at a time; the outputs are
     N × d floats. ``on_batch(done, total)`` is called after each batch (total may be None).
     ``device`` defaults to where the model's parameters are; another device moves the model.
     """
@@ -104,7 +106,7 @@ def encode_dataset(
     device: torch.device | str | None = None,
     on_batch: Callable[[int, int | None], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Encode a stored dataset batch by batch (see :meth:`core.data.store.Store.iter_images`)."""
-    total = int(store.node("datasets", dataset_id)["images"].shape[0])
-    batches = store.iter_images(dataset_id, batch_size)  # (start, (B, [C,] H, W)) pairs
+    """Encode a stored dataset batch by batch (see :func:`core.data.results.datasets.iter_images`)."""
+    total = int(images_node(store, dataset_id).shape[0])
+    batches = iter_images(store, dataset_id, batch_size)  # (start, (B, [C,] H, W)) pairs
     return encode_batches(model, batches, total=total, device=device, on_batch=on_batch)

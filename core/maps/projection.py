@@ -401,8 +401,8 @@ class Projector:
         Examples
         --------
         >>> arrays, params = proj.to_arrays()                      # doctest: +SKIP
-        >>> store.put("projections", arrays={"embedding": xy, **arrays}, metadata=params)
-        ... # doctest: +SKIP
+
+        core.data.results.projections stores them beside the map and reads them back.
         """
         if not hasattr(self, "n_features_in_"):
             raise RuntimeError("This Projector is not fitted yet: call fit first")

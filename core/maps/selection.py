@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image  # at import: a first import racing in two callback threads fails half-way
 
+from core.data.results import datasets
+
 log = logging.getLogger(__name__)
 
 # Read through a gap of unselected frames rather than start a new request while the gap is
@@ -147,7 +149,7 @@ def read_windows(
 
 
 def _images_node(store: Any, dataset_id: str) -> Any:
-    return store.node("datasets", dataset_id)["images"]
+    return store.node(datasets.KIND, dataset_id)[datasets.IMAGES]
 
 
 def iter_selected_images(

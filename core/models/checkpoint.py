@@ -3,7 +3,10 @@
 In Tiled a model is one flat float32 array ``weights`` plus metadata: the family, the config
 dataclass as a dict, and the name and shape of every tensor in state-dict order, so loading is
 ``Family(Config(**config))`` then slicing the flat array back into tensors. Nothing executable
-is ever stored, so opening a model someone else trained cannot run their code.
+is ever stored, so opening a model someone else trained cannot run their code. A GAN may carry
+``samples``: uint8 (n, C, r, r) images it drew, so a page shows them without torch.
+
+This module owns the ``models`` kind (core.data.results lists the owner of every kind).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import torch.nn as nn
 
 from core.models.gan import GAN, GANConfig
 from core.models.vae import VAE, VAEConfig
+
+KIND = "models"
+WEIGHTS, SAMPLES = "weights", "samples"
 
 # family -> (module class, config dataclass). A "gan" is one GAN module: generator, critic and
 # the growth buffers (level, alpha) in one flat array, so a half-grown model resumes its stage.
@@ -73,8 +79,9 @@ def _family_of(model: nn.Module) -> str:
     raise ValueError(f"{type(model).__name__} is not a registered family ({sorted(FAMILIES)})")
 
 
-def save_model(store: Any, model: nn.Module, *, family: str = "vae", metadata: dict) -> str:
-    """Write ``model`` to ``models/<id>`` and return the id.
+def save_model(store: Any, model: nn.Module, *, family: str = "vae", metadata: dict,
+               samples: np.ndarray | None = None) -> str:
+    """Write ``model`` (and the ``samples`` it drew, if any) to ``models/<id>``; return the id.
 
     ``metadata`` carries what produced it (dataset id, TrainParams, history, metrics); it must
     not use the keys ``family``, ``config`` or ``tensors``.
@@ -85,25 +92,31 @@ def save_model(store: Any, model: nn.Module, *, family: str = "vae", metadata: d
     if clash:
         raise ValueError(f"metadata keys {sorted(clash)} are reserved by save_model; rename them")
     flat, tensors = state_to_arrays(model)
+    arrays = {WEIGHTS: flat} if samples is None else {WEIGHTS: flat, SAMPLES: samples}
     return store.put(
-        "models",
-        arrays={"weights": flat},
+        KIND,
+        arrays=arrays,
         metadata={"family": family, "config": asdict(model.config), "tensors": tensors, **metadata},
     )
 
 
 def load_model(store: Any, model_id: str, device: torch.device | str | None = None) -> nn.Module:
     """Rebuild a stored model, in eval mode, on ``device`` (default CPU)."""
-    meta = store.metadata("models", model_id)
+    meta = store.metadata(KIND, model_id)
     if meta.get("complete") is False:
         raise ValueError(
             f"model {model_id!r} was not completely written (its save was interrupted): "
             "train or save it again"
         )
     model = build_model(meta.get("family", "vae"), dict(meta["config"]))
-    flat = store.array("models", model_id, "weights")
+    flat = store.array(KIND, model_id, WEIGHTS)
     model.load_state_dict(arrays_to_state(flat, list(meta["tensors"])))
     return model.eval().to(device or "cpu")
+
+
+def read_samples(store: Any, model_id: str) -> np.ndarray | None:
+    """The images a stored GAN drew, uint8 (n, C, r, r), or None when it stored none."""
+    return store.array(KIND, model_id, SAMPLES) if SAMPLES in store.array_names(KIND, model_id) else None
 
 
 def save_file(model: nn.Module, path: str | Path) -> Path:
