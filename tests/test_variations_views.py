@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from components import variations_views as views
 from core.variations.descriptors import DESCRIPTORS, descriptor_unit, describe
