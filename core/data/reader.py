@@ -12,7 +12,10 @@ import pandas as pd
 
 @runtime_checkable
 class ResultStore(Protocol):
-    """Project-scoped reads of stored results (``kind`` is one of ``core.data.store.KINDS``)."""
+    """Project-scoped reads of stored results (``kind`` is one of ``core.data.store.KINDS``).
+
+    Generic access only: what a kind holds is read through its owner in ``core.data.results``,
+    which takes any store of this shape."""
 
     project: str
 
@@ -23,5 +26,3 @@ class ResultStore(Protocol):
     def array_names(self, kind: str, id: str) -> list[str]: ...
     def array(self, kind: str, id: str, name: str, index: Any = ...) -> np.ndarray: ...
     def table(self, kind: str, id: str, name: str) -> pd.DataFrame: ...
-    def images(self, dataset_id: str, index: Any = ...) -> np.ndarray: ...
-    def frames(self, dataset_id: str) -> pd.DataFrame: ...
