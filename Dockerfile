@@ -18,4 +18,5 @@ USER morphospace
 EXPOSE 8050
 # Inside a container the app must listen beyond loopback; compose publishes it on 127.0.0.1 only.
 ENV MORPHOSPACE_HOST=0.0.0.0
-CMD ["gunicorn", "--bind", "0.0.0.0:8050", "--workers", "2", "app.wsgi:server"]
+# Threads and a long timeout: a cold live start (torch and UMAP imports) can pass gunicorn's 30 s.
+CMD ["gunicorn", "--bind", "0.0.0.0:8050", "--workers", "2", "--threads", "4", "--timeout", "120", "app.wsgi:server"]
