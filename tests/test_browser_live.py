@@ -79,7 +79,11 @@ def switch_on_and_time_the_first_point(driver, frames: np.ndarray, start_index: 
     from then on, and return seconds from the click to the first live point drawn."""
     WebDriverWait(driver, 180).until(lambda d: status(d, "standby") == "ready")
     click(driver, driver.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))
-    sender = replay(frames, start_index)  # connects now; frames wait in ZMQ until the session binds
+    # Frames start once the page is connected. Sent earlier, a batch published before the page's
+    # socket joined was sometimes never drawn (a race between "hello" and the first batch: see
+    # the issue note); that loss is live mode's to fix, not this start-time test's to hide.
+    WebDriverWait(driver, 120).until(lambda d: status(d, "state") == "connected")
+    sender = replay(frames, start_index)
     WebDriverWait(driver, 120).until(lambda d: d.execute_script("return window.__live.first !== null"))
     sender.join(timeout=60)
     seconds = driver.execute_script("return (window.__live.first - window.__live.click) / 1000")
