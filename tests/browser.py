@@ -48,6 +48,17 @@ def wait_for_map_count(driver, timeout: float = 120) -> tuple[int, int]:
                     "browser console:\n" + "\n".join(console[-15:]))
 
 
+def read_all(driver, css: str, attribute: str | None = None) -> list[str]:
+    """Each matching element's text (or attribute), read in one script call.
+
+    Reading elements one by one races the page: a table re-rendered between ``find_elements`` and
+    ``get_attribute`` raises StaleElementReferenceException (it failed CI once in the jobs table).
+    """
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " e => arguments[1] === null ? e.innerText : e.getAttribute(arguments[1]));", css, attribute)
+
+
 def wait_for(driver, css: str, timeout: float = 60, visible: bool = True):
     condition = EC.visibility_of_element_located if visible else EC.presence_of_element_located
     return WebDriverWait(driver, timeout).until(condition((By.CSS_SELECTOR, css)))

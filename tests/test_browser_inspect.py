@@ -13,7 +13,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import (click, lasso, map_count, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+from tests.browser import (click, lasso, map_count, read_all, to_viewport, wait_for, wait_for_map, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import INTEGRATION_PROJECT
 
@@ -29,8 +29,8 @@ def map_selected(driver) -> int | None:
 
 
 def panel_count(driver) -> int:
-    elements = driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .ms-count")
-    return int(elements[0].text.replace(",", "")) if elements and elements[0].text else 0
+    texts = read_all(driver, f"{PANEL} .ms-count")
+    return int(texts[0].replace(",", "")) if texts and texts[0] else 0
 
 
 def open_tab(driver, label: str) -> None:

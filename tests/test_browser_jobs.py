@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.browser import click, wait_for, wait_for_text
+from tests.browser import click, read_all, wait_for, wait_for_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def choose(driver, css: str, value: str, timeout: float = 30) -> None:
 
 
 def run_rows(driver) -> list[str]:
-    return [tr.get_attribute("data-run") for tr in driver.find_elements(By.CSS_SELECTOR, "tr.jobs-run")]
+    return read_all(driver, "tr.jobs-run", "data-run")
 
 
 def submit_and_get_run(driver, job: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, drag, to_viewport, wait_for_map_count
+from tests.browser import click, drag, read_all, to_viewport, wait_for_map_count
 from tests.conftest import DEMO_DATA, LIVE_SOURCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -161,7 +161,7 @@ def test_lasso_over_live_points_counts_them_in_the_inspect_panel(page):
     assert all(re.fullmatch(rf"live frame {frame} patch \d+", t) for t, (_, frame) in zip(text, custom))
     expected = lasso_left_of_a_gap(page, np.column_stack([x, y]))
     counts = WebDriverWait(page, 30).until(
-        lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".ms-inspect .ms-live-count") if e.text])
+        lambda d: [text for text in read_all(d, ".ms-inspect .ms-live-count") if text])
     assert int(counts[0].replace(",", "")) == expected
     WebDriverWait(page, 30).until(lambda d: d.find_elements(
         By.CSS_SELECTOR, ".ms-inspect img.ms-live-mean[src^='data:image/png;base64,']"))
