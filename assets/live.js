@@ -178,9 +178,11 @@
     }
 
     function receive(message) {
-        if (message.type === "hello") {  // (re)connected: batches stored while away come from the table
+        if (message.type === "hello") {  // (re)connected: batches sent while away come from the table
             live.stats = message.stats || live.stats;
-            const from = live.received + 1, to = message.stored_seq;
+            // Up to next_seq - 1, not stored_seq: a batch published just before this socket joined
+            // may not be stored yet; fetchBatches asks again until the table has it.
+            const from = live.received + 1, to = message.next_seq - 1;
             if (to >= from) { live.pending = live.pending.then(() => fill(from, to)); }
             show();
             return;
