@@ -214,7 +214,8 @@ def simulate_maps(params: Sequence[GBParams], *, n_frames: int = N_FRAMES, q: fl
     beta : speckle contrast (Siegert), in (0, 1].
     rng : a seed or generator (map i uses the i-th of :func:`map_generators`, so the same seed
         gives the same maps whatever the batch size), or one generator per map.
-    batch_size : maps computed together (8: fastest on a 2-core CPU, bench/xpcs.py).
+    batch_size : maps computed together; on a CPU batching gains little over one map per call
+        (bench/xpcs.py), 8 keeps the working set in cache.
     """
     lo, hi = XPCS_FRAMES
     if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not lo <= n_frames <= hi:
