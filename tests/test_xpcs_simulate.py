@@ -118,3 +118,17 @@ def test_experiment_like_noise_shrinks_as_one_over_root_pixels():
     assert clean[0, 0] == pytest.approx(1 + 0.2 + 1 / 0.1, rel=1e-4)  # contrast + shot noise of 0.1 photon
     with pytest.raises(ValueError, match="mask leaves"):
         experiment_like(C, photons_per_pixel=1.0, n_pixels=10, mask_fraction=0.95)
+
+
+def test_simulation_ranges_are_checked_before_a_run():
+    """Reversed or unphysical ranges are refused by the flow's parameter model, with the reason."""
+    from pydantic import ValidationError
+
+    from flows.params import SimulateXPCSParams, SimulationRanges
+
+    assert SimulationRanges().model_dump() == {k: tuple(v) for k, v in PARAM_RANGES.items()}
+    with pytest.raises(ValidationError, match="low end must not exceed"):
+        SimulationRanges(T=(500.0, 300.0))
+    with pytest.raises(ValidationError, match="kappa > 0"):
+        SimulationRanges(kappa=(0.0, 0.5))
+    assert SimulateXPCSParams(grid_per_axis=3).sampling == "grid" and SimulateXPCSParams().sampling == "random"
