@@ -297,8 +297,9 @@ def experiment_like(C: np.ndarray, *, photons_per_pixel: float, n_pixels: int, b
     shot-noise term ``1/(k + b)`` a real map has; a detector mask removes ``mask_fraction`` of
     the ``n_pixels`` (independent speckles); every element gets Gaussian noise of the standard
     error of :func:`standard_error` for the pixels left, the map kept symmetric. Noise is drawn
-    independently per element (a real map's errors also correlate along rows and columns
-    through each frame's mean intensity).
+    independently per element: where frames are uncorrelated, the errors of two elements
+    sharing a frame cancel to first order (``C_ij − 1 ≈ <(n_i/m − 1)(n_j/m − 1)>_P``; measured on
+    speckle frames: correlation −0.08); near the diagonal a real map's errors correlate more.
 
     Returns
     -------
