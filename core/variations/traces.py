@@ -188,7 +188,8 @@ def skeleton_tortuosity(mask: np.ndarray) -> float:
 def describe_traces(
     labels: np.ndarray, *, pixel_size: float | None = None, unit: str = "px"
 ) -> pd.DataFrame:
-    """One row per trace of a label image (:data:`TRACE_COLUMNS`, units :func:`TRACE_UNITS`).
+    """One row per trace of a label image (:data:`TRACE_COLUMNS`; ``table.attrs["units"]`` is
+    :func:`TRACE_UNITS` of the unit used).
 
     ``area`` is n_pixels × pixel_size² in ``unit``² (px² when ``pixel_size`` is None);
     anisotropy is the principal-axis ratio of the region (``descriptors.principal_axis_ratio``).
@@ -212,8 +213,9 @@ def describe_traces(
                      "tortuosity": skeleton_tortuosity(region),
                      "centroid_y": float(r + sl[0].start), "centroid_x": float(c + sl[1].start),
                      "n_pixels": n})
-    table = pd.DataFrame(rows, columns=list(TRACE_COLUMNS))
-    return table.astype({"particle": np.int64, "n_pixels": np.int64})
+    table = pd.DataFrame(rows, columns=list(TRACE_COLUMNS)).astype({"particle": np.int64, "n_pixels": np.int64})
+    table.attrs["units"] = TRACE_UNITS(unit)
+    return table
 
 
 def trace_table(
