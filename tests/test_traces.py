@@ -249,3 +249,18 @@ def test_trace_modes_recover_two_groups_of_shapes():
     assert trace_modes(table, 50).labels.max() == 19  # n_modes lowered to the traces
     with pytest.raises(ValueError, match="at least 2 particle traces, got 1"):
         trace_modes(table.iloc[:1], 2)
+
+
+def test_reference_particles_survive_one_large_artefact():
+    """Twenty discs of 29 px, one artefact (a 15 px square at the corner) and five 1 px specks:
+    the typical size is the discs' (area-weighted median: 29, as long as the artefact holds
+    less than half the foreground), so the 20 discs and the artefact stay, the specks go."""
+    image = np.zeros((96, 96), np.float32)
+    image[:15, :15] = 1.0  # the artefact
+    for k in range(20):
+        image[disc(30 + 14 * (k // 5), 10 + 18 * (k % 5), 3)] = 1.0
+    for k in range(5):
+        image[90, 30 + 10 * k] = 1.0
+    labels = reference_particles(image)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert labels.max() == 21 and sorted(sizes)[:20] == [29] * 20 and sizes.max() >= 225
