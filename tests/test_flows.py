@@ -167,8 +167,10 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
         np.testing.assert_allclose(t["area"], t["n_pixels"] * scale)
         counts = descriptors.set_index("reference")["n_particles"]
         assert t.groupby("reference").size().to_dict() == counts[counts > 0].to_dict()
-        if len(t) >= 2:
-            assert traces.linkage.shape == (len(t) - 1, 4) and (t["mode"] >= 0).all()
+    if len(traces.table) >= 2:  # this small VAE's blurry images give 1 trace of 6 px (seed 3)
+        assert traces.linkage.shape == (len(traces.table) - 1, 4) and (traces.table["mode"] >= 0).all()
+    else:
+        assert traces.linkage is None and (traces.table["mode"] == -1).all()
 
 
 def test_a_28_px_dataset_trains_encodes_and_grows_a_gan(submit_and_wait, worker):
