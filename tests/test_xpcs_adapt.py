@@ -143,3 +143,5 @@ def test_refusals_say_what_to_do():
         ParameterAdapter().fit(maps, params)
     with pytest.raises(ValueError, match=r"must be \(4, 2\)"):
         ParameterAdapter(ranges=RANGES).fit(maps, params[:, :1])
+    with pytest.raises(ValueError, match="epochs=0 must be between 1 and"):
+        ParameterAdapter(ranges=RANGES, epochs=0).fit(maps, params)

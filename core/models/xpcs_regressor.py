@@ -108,7 +108,7 @@ def denormalise(scaled: np.ndarray, config: XPCSConfig) -> np.ndarray:
     """Inverse of :func:`normalise`; values outside [0, 1] are clipped onto the training ranges."""
     lo, hi, is_log = _bounds(config)
     raw = lo + np.clip(np.asarray(scaled, dtype=np.float64), 0.0, 1.0) * (hi - lo)
-    return np.where(is_log, 10.0**raw, raw)
+    return np.where(is_log, 10.0 ** np.where(is_log, raw, 0.0), raw)
 
 
 # -- maps -> network input ----------------------------------------------------------------------

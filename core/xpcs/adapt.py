@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 
 from core.models.device import pick_device
-from core.models.train import split_train_val
+from core.limits import BATCH_SIZE, EPOCHS, LR_MAX
+from core.models.train import check_whole, split_train_val
 from core.models.xpcs_regressor import (
     XPCSConfig, XPCSRegressor, denormalise, normalise, prepare_maps,
 )
@@ -128,9 +129,7 @@ class ParameterAdapter:
         after every epoch; ``should_stop`` is polled after every epoch and ends the run early
         (the members keep the epochs done).
         """
-        if self.ranges is None:
-            raise ValueError("ranges=None: pass the simulated parameters' ranges, e.g. "
-                             "core.xpcs.simulate.PARAM_RANGES")
+        self._validate()
         config = XPCSConfig.from_ranges(
             self.ranges, log_params=self.log_params, side=self.side, n_members=self.n_members,
             base_channels=self.base_channels, feature_dim=self.feature_dim, hidden=self.hidden)
@@ -176,6 +175,24 @@ class ParameterAdapter:
         self.config_, self.model_, self.vanilla_ = config, model.eval(), vanilla.eval()
         self.metrics_ = self._metrics(xs[val_idx], ys[val_idx], xe, sur_err)
         return self
+
+    def _validate(self) -> None:
+        """Raise ValueError naming the bad parameter, its value and the allowed range."""
+        if self.ranges is None:
+            raise ValueError("ranges=None: pass the simulated parameters' ranges, e.g. "
+                             "core.xpcs.simulate.PARAM_RANGES")
+        check_whole("epochs", self.epochs, EPOCHS)
+        check_whole("batch_size", self.batch_size, BATCH_SIZE)
+        for name in ("adapt_epochs", "surrogate_epochs", "finetune_steps"):
+            check_whole(name, getattr(self, name), (0, EPOCHS[1]))
+        for name, hi in (("lr", LR_MAX), ("finetune_lr", LR_MAX)):
+            if not (isinstance(getattr(self, name), (int, float)) and 0 < getattr(self, name) <= hi):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be in (0, {hi:g}]")
+        for name in ("coral_weight", "surrogate_weight"):
+            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a number >= 0")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
+            raise ValueError(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
 
     def _emit(self, row: dict) -> None:
         row["fraction"] = (self._phase_done + row["epoch"] / row["epochs"]) / self._n_phases
