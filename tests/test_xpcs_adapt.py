@@ -7,6 +7,7 @@ import torch
 from core.models.checkpoint import load_file, save_file
 from core.models.xpcs_regressor import XPCSConfig, denormalise, normalise, normalise_map, prepare_maps
 from core.xpcs.adapt import ParameterAdapter, coral_loss, r2_scores
+from tests.conftest import shared_data
 
 RANGES = {"D": (1e-2, 1.0), "c": (0.0, 0.5)}
 
@@ -46,13 +47,22 @@ def test_map_normalisation_removes_contrast_and_any_size_goes_in():
     lag = np.abs(np.subtract.outer(np.arange(50), np.arange(50)))
     f2 = np.exp(-2 * 0.1 * lag)
     a, b = normalise_map(1 + 0.3 * f2), normalise_map(1 + 0.05 * f2)
-    assert np.allclose(a, b)
+    assert np.allclose(a, b) and np.allclose(normalise_map(0.3 * f2), a)  # also when stored as C - 1
     assert np.allclose(a[1, 0], 1.0) and np.allclose(a[0, 0], 1.0)  # diagonal from its neighbours
     assert np.allclose(a[0, 10] * np.exp(-2 * 0.1), f2[0, 10])  # f2 / f2(lag 1)
     x = prepare_maps([1 + 0.3 * f2, np.ones((350, 350)) + 0.1], side=32)
     assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
     with pytest.raises(ValueError, match="map 0: .*contrast at lag 1"):
         prepare_maps([np.ones((10, 10))], side=32)
+
+
+@pytest.mark.parametrize("name", ["bnl_test_g2.npy", "yolk_plasma_q0p022.npy"])
+def test_shared_measured_maps_go_in(name):
+    """The measured maps (350 px noisy; 50 px with an overwritten diagonal) normalise to unit contrast."""
+    C = np.load(shared_data("xpcs_two_time", name))
+    x = prepare_maps([C], side=32)
+    assert x.shape == (1, 3, 32, 32) and torch.isfinite(x).all()
+    assert np.median(np.diagonal(normalise_map(C), 1)) == pytest.approx(1.0)
 
 
 def test_coral_loss_by_hand():

@@ -9,7 +9,8 @@ Input: :func:`prepare_maps` turns maps of any side (350 × 350 simulated, 50 × 
 ``(N, 1, side, side)``: ``(C - 1) / beta`` with ``beta`` the map's baseline contrast, the median
 of ``C - 1`` one frame off the diagonal. The Siegert relation ``C = 1 + beta |f|^2`` makes this
 ``|f|^2``, about 1 at short lag and 0 once decorrelated, whatever the optical contrast of the
-beamline (a nuisance the parameters do not set). The main diagonal holds the contrast plus single
+beamline (a nuisance the parameters do not set); maps stored as ``C - 1`` are recognised (median
+below 0.5) and shifted back. The main diagonal holds the contrast plus single
 frame shot noise, and some authors overwrite it, so it is replaced by its neighbours first. Two
 coordinate channels (lag ``|t2 - t1|`` and age ``(t1 + t2) / 2``, both in [0, 1] of the map's
 duration) go in beside it: the network pools globally, and ageing is a dependence on where
@@ -118,13 +119,19 @@ def baseline_contrast(C: np.ndarray) -> float:
 
 
 def normalise_map(C: np.ndarray) -> np.ndarray:
-    """``(C - 1) / beta`` with the diagonal replaced by its neighbours' mean (see the module doc)."""
+    """``(C - 1) / beta`` with the diagonal replaced by its neighbours' mean (see the module doc).
+
+    A map whose median is below 0.5 is taken as stored as ``C - 1`` (some authors do, as the
+    shared yolk-plasma map): ``C = <I I> / (<I><I>)`` is 1 + beta |f|^2, never below ~1.
+    """
     C = np.asarray(C, dtype=np.float64)
     if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] < 3:
         raise ValueError(f"a two-time map must be square (T, T) with T >= 3, got shape {C.shape}")
     if not np.isfinite(C).all():
         raise ValueError("the map holds NaN or inf; fill or crop those entries first")
     C = C.copy()
+    if np.median(C) < 0.5:  # stored as C - 1 (the shared yolk-plasma map): C itself is >= ~1
+        C += 1.0
     off = np.diagonal(C, offset=1)
     idx = np.arange(len(C))
     C[idx, idx] = np.concatenate([[off[0]], (off[:-1] + off[1:]) / 2, [off[-1]]])
