@@ -20,7 +20,7 @@ log = logging.getLogger("morphospace")
 
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
-               "project": "projections", "cluster": "clusterings"}
+               "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations"}
 
 
 class Step(NamedTuple):
@@ -38,6 +38,8 @@ STEPS = {
     "encode": Step("(dataset, model) → latents", "encode", "EncodeParams", ("dataset_id", "model_id")),
     "project": Step("latents → map", "project", "ProjectParams", ("latents_id",), {"n_components": "--dims"}),
     "cluster": Step("map → HDBSCAN clusters and quality figures", "cluster", "ClusterParams", ("projection_id",)),
+    "simulate-xpcs": Step("grain-boundary model → simulated XPCS two-time maps", "simulate-xpcs",
+                          "SimulateXPCSParams", ()),
 }
 
 

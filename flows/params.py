@@ -19,7 +19,9 @@ from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
-from core.limits import BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, XPCS_SIDE
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS,
+                         XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.xpcs import simulate as gb
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
 ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored result, e.g. ds-2026...")]
@@ -270,6 +272,49 @@ class GANMapParams(_Params):
     project: ProjectOptions = Field(default_factory=ProjectOptions)
     cluster: ClusterOptions = Field(default_factory=ClusterOptions)
     tag: str | None = Field(None, max_length=64, description="e.g. 'gan', to find the result later.")
+
+
+# -- XPCS: two-time maps simulated from the grain-boundary model (DESIGN §1, issue 13) ---------------
+Span = tuple[float, float]
+
+
+class SimulationRanges(_Params):
+    """Where parameters are drawn or gridded, [lo, hi] each; defaults: core.xpcs.simulate.PARAM_RANGES
+    (their choice is explained there)."""
+
+    D: Span = Field(gb.PARAM_RANGES["D"], description="Bulk diffusivity, nm²/s (log-uniform).")
+    kappa: Span = Field(gb.PARAM_RANGES["kappa"], description="Boundary stiffness, J/m².")
+    c: Span = Field(gb.PARAM_RANGES["c"], description="Share of atoms on boundaries, 0–1.")
+    T: Span = Field(gb.PARAM_RANGES["T"], description="Temperature, K.")
+
+    @model_validator(mode="after")
+    def _ordered_and_physical(self) -> SimulationRanges:
+        for name, (lo, hi) in self.model_dump().items():
+            if not lo <= hi:
+                raise ValueError(f"{name} range ({lo:g}, {hi:g}): the low end must not exceed the high end")
+        if self.D[0] <= 0 or self.kappa[0] <= 0 or self.T[0] <= 0 or not 0 <= self.c[0] <= self.c[1] <= 1:
+            raise ValueError("ranges need D > 0 nm²/s (log-uniform), kappa > 0 J/m², T > 0 K and c within 0–1")
+        return self
+
+
+class SimulateXPCSParams(_Params):
+    """Two-time maps of the grain-boundary model over random draws or a grid of (D, κ, c, T)."""
+
+    n_maps: int = Field(2000, ge=XPCS_MAPS[0], le=XPCS_MAPS[1], description="Random draws (ignored with a grid).")
+    grid_per_axis: int | None = Field(None, ge=2, le=12,
+                                      description="Values per parameter on a grid (k⁴ maps, D log-spaced); "
+                                      "None: n_maps random draws.")
+    n_frames: int = Field(gb.N_FRAMES, ge=XPCS_FRAMES[0], le=XPCS_FRAMES[1], description="Frames per map (T × T).")
+    q: float = Field(gb.Q_NM, gt=0.0, le=100.0, description="Wavevector along the boundary normal, nm⁻¹.")
+    dt: float = Field(gb.DT_S, gt=0.0, le=3600.0, description="Frame interval, s.")
+    beta: float = Field(gb.BETA, gt=0.0, le=1.0, description="Speckle contrast (Siegert relation).")
+    seed: int = Field(0, ge=0)
+    ranges: SimulationRanges = Field(default_factory=SimulationRanges)
+    name: str | None = Field(None, max_length=200)
+
+    @property
+    def sampling(self) -> Literal["random", "grid"]:
+        return "grid" if self.grid_per_axis else "random"
 
 
 # -- XPCS: physical parameters from two-time maps (DESIGN §1, XPCS; core.xpcs.adapt) ------------

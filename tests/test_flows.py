@@ -189,3 +189,27 @@ def test_a_28_px_dataset_trains_encodes_and_grows_a_gan(submit_and_wait, worker)
     gan = store.metadata("models", made("models", gan_run))
     assert gan["config"]["image_size"] == gan["image_size"] == 28 and gan["resolution"] == 32
     assert store.array("models", made("models", gan_run), "samples").shape == (8, 1, 28, 28)
+
+
+def test_simulate_xpcs_stores_maps_with_their_parameters(submit_and_wait, tiled_server):
+    """16 random maps of 32 × 32 through the worker: a plain Tiled client reads the maps the
+    simulator makes from that seed, each beside its parameters and measure."""
+    from tiled.client import from_uri
+
+    from core.xpcs.simulate import simulate_maps, to_array
+    from core.xpcs.two_time import non_equilibrium
+    from flows.params import SimulateXPCSParams
+    from flows.simulate_xpcs import parameter_sets
+
+    params = SimulateXPCSParams(n_maps=16, n_frames=32, seed=5, beta=0.3)
+    run_id, status = submit_and_wait("simulate-xpcs", params)
+    assert status.progress == 100.0
+    container = from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key)[INTEGRATION_PROJECT]
+    [node] = [n for n in container["xpcs_simulations"].values() if n.metadata.get("flow_run_id") == run_id]
+    maps, table = node["maps"].read(), node["parameters"].read()
+    assert maps.shape == (16, 32, 32) and maps.dtype == np.float32 and len(table) == 16
+    assert (node.metadata["sampling"], node.metadata["n_frames"], node.metadata["complete"]) == ("random", 32, True)
+    sets = parameter_sets(params)
+    np.testing.assert_array_equal(table[["D", "kappa", "c", "T"]].to_numpy(), to_array(sets))
+    np.testing.assert_allclose(maps, simulate_maps(sets, n_frames=32, beta=0.3, rng=5), rtol=1e-6)
+    np.testing.assert_allclose(table["measure"], [non_equilibrium(C) for C in maps], atol=1e-4)

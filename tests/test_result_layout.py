@@ -247,3 +247,38 @@ def test_xpcs_maps_layout(store, plain, rng):
     back = read_maps(store, "xmap-plain")
     assert back.measures == [0.5] and len(back.maps) == 1
     np.testing.assert_array_equal(back.maps[0], maps[1])
+
+
+def test_xpcs_simulations_layout(store, plain, rng):
+    """Maps appended in two chunks, the parameters table in map order, read plainly and by the owner."""
+    from core.data.results.xpcs_simulations import read_maps, read_simulations, simulations_writer
+
+    sink = simulations_writer(store, {"sampling": "grid", "n_frames": 4, "q": 1.0, "beta": 0.2, "seed": 3,
+                                      "ranges": {"c": [0.0, 0.5]}})
+    maps = rng.random((5, 4, 4)).astype(np.float32)
+    values = np.column_stack([np.arange(5.0), np.full(5, 0.1), np.linspace(0, 0.5, 5), np.full(5, 400.0)])
+    sink.append(maps[:3], values[:3], np.array([0.0, 0.1, 0.2]))
+    sink.append(maps[3:], values[3:], np.array([0.3, 0.4]))
+    id = sink.finish()
+
+    node = plain["xpcs_simulations"][id]
+    np.testing.assert_array_equal(node["maps"].read(), maps)
+    table = node["parameters"].read()
+    assert list(table.columns) == ["D", "kappa", "c", "T", "measure"] and list(table["D"]) == [0, 1, 2, 3, 4]
+    assert list(table["measure"]) == [0.0, 0.1, 0.2, 0.3, 0.4]
+    meta = node.metadata
+    assert (meta["sampling"], meta["n_frames"], meta["q"], meta["beta"], meta["seed"], meta["n_maps"]) == \
+        ("grid", 4, 1.0, 0.2, 3, 5)
+    assert meta["ranges"]["c"] == [0.0, 0.5] and meta["complete"] and meta["status"] == "completed"
+
+    back = read_simulations(store, id)
+    assert (back.n, back.n_frames, back.q, back.beta, back.sampling) == (5, 4, 1.0, 0.2, "grid")
+    np.testing.assert_array_equal(back.values(), values)
+    np.testing.assert_array_equal(read_maps(store, id, slice(3, 5)), maps[3:])
+
+    stopped = simulations_writer(store, {"sampling": "random"})
+    stopped.append(maps[:1], values[:1], np.array([0.0]))
+    stopped.stop()
+    assert plain["xpcs_simulations"][stopped.id].metadata["status"] == "stopped"
+    with pytest.raises(Exception, match="incomplete"):
+        read_simulations(store, stopped.id)

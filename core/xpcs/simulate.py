@@ -61,6 +61,8 @@ from math import comb
 
 import numpy as np
 
+from core.limits import XPCS_FRAMES
+
 K_B = 1.380649e-23  # J/K
 PARAM_NAMES = ("D", "kappa", "c", "T")
 UNITS = {"D": "nm²/s", "kappa": "J/m²", "c": "", "T": "K"}
@@ -193,33 +195,39 @@ def boundary_heights(params: Sequence[GBParams], *, n_frames: int = N_FRAMES, dt
     return amp.reshape(b, n_frames, N_BOUNDARIES, 2 * n_modes) @ basis  # (B, T, G, L)
 
 
-def _generators(rng: np.random.Generator | int | None, n: int) -> list[np.random.Generator]:
-    return list(np.random.default_rng(rng).spawn(n))
+def map_generators(seed: np.random.Generator | int | None, n: int) -> list[np.random.Generator]:
+    """One generator per map, spawned from ``seed``: what :func:`simulate_maps` uses, so a run
+    written in chunks can pass each chunk its slice and get the maps of one call."""
+    return list(np.random.default_rng(seed).spawn(n))
 
 
 def simulate_maps(params: Sequence[GBParams], *, n_frames: int = N_FRAMES, q: float = Q_NM,
                   dt: float = DT_S, beta: float = BETA,
-                  rng: np.random.Generator | int | None = None, batch_size: int = 8) -> np.ndarray:
+                  rng: np.random.Generator | int | None | Sequence[np.random.Generator] = None,
+                  batch_size: int = 8) -> np.ndarray:
     """Two-time maps C (N, n_frames, n_frames), float64, of each parameter set (module docstring).
 
     Parameters
     ----------
     params : sequence of :class:`GBParams`
-    n_frames : frames per map (≥ 2); dt : frame interval, s; q : wavevector, nm⁻¹;
+    n_frames : frames per map (:data:`core.limits.XPCS_FRAMES`); dt : frame interval, s; q : wavevector, nm⁻¹;
     beta : speckle contrast (Siegert), in (0, 1].
-    rng : a seed or generator; map i uses the i-th generator spawned from it, so the same seed
-        gives the same maps whatever the batch size.
+    rng : a seed or generator (map i uses the i-th of :func:`map_generators`, so the same seed
+        gives the same maps whatever the batch size), or one generator per map.
     batch_size : maps computed together (8: fastest on a 2-core CPU, bench/xpcs.py).
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 2:
-        raise ValueError(f"n_frames={n_frames!r} must be an integer of at least 2")
+    lo, hi = XPCS_FRAMES
+    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not lo <= n_frames <= hi:
+        raise ValueError(f"n_frames={n_frames!r} must be an integer between {lo} and {hi}")
     for name, value in (("q", q), ("dt", dt)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value!r} must be a positive number")
     if not 0 < beta <= 1:
         raise ValueError(f"beta={beta!r} (speckle contrast) must be in (0, 1]")
     params = list(params)
-    rngs = _generators(rng, len(params))
+    rngs = list(rng) if isinstance(rng, Sequence) else map_generators(rng, len(params))
+    if len(rngs) != len(params):
+        raise ValueError(f"{len(rngs)} generators for {len(params)} maps; give one per map, or a seed")
     lag = np.abs(np.subtract.outer(np.arange(n_frames), np.arange(n_frames))) * dt  # (T, T), s
     out = np.empty((len(params), n_frames, n_frames))
     for start in range(0, len(params), batch_size):
