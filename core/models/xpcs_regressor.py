@@ -5,7 +5,7 @@ two-time maps and adapts it to experiment with CORAL plus a frozen surrogate (pa
 non-equilibrium measure). This file holds the networks and the fixed input/output conventions;
 the training lives in ``core.xpcs.adapt``.
 
-Input: :func:`prepare_maps` turns maps of any side (350 × 350 simulated, 50 × 50 measured) into
+Input: :func:`prepare_maps` turns maps of any side (350 × 350 or 50 × 50 measured) into
 ``(N, 1, side, side)``: ``(C - 1) / beta`` with ``beta`` the map's baseline contrast, the median
 of ``C - 1`` one frame off the diagonal. The Siegert relation ``C = 1 + beta |f|^2`` makes this
 ``|f|^2``, about 1 at short lag and 0 once decorrelated, whatever the optical contrast of the
@@ -38,9 +38,9 @@ IN_CHANNELS = 3  # normalised map, lag, age
 
 @dataclass
 class XPCSConfig:
-    side: int = 64  # maps are resized to side × side; 64 keeps a 350-frame decay's shape
+    side: int = 32  # maps are resized to side × side: a 64-frame map at half resolution
     base_channels: int = 16  # width of the first conv block; doubles per block up to feature_dim
-    n_blocks: int = 4  # stride-2 blocks: 64 -> 4 px, a receptive field covering the map
+    n_blocks: int = 4  # stride-2 blocks: 32 -> 2 px, a receptive field covering the map
     feature_dim: int = 64  # the vector CORAL aligns and the UMAP shows
     hidden: int = 64  # width of the MLP head and of the surrogate
     n_members: int = 3  # ensemble over seeds: mean ± sd per parameter

@@ -104,7 +104,7 @@ class ParameterAdapter:
     """
 
     def __init__(self, *, ranges: Mapping[str, Sequence[float]] | None = None,
-                 log_params: Sequence[str] = ("D",), side: int = 64, n_members: int = 3,
+                 log_params: Sequence[str] = ("D",), side: int = 32, n_members: int = 3,
                  base_channels: int = 16, feature_dim: int = 64, hidden: int = 64,
                  epochs: int = 30, adapt_epochs: int = 10, surrogate_epochs: int = 300,
                  batch_size: int = 64, lr: float = 2e-3, coral_weight: float = 1.0,
