@@ -214,7 +214,8 @@ def simulate_maps(params: Sequence[GBParams], *, n_frames: int = N_FRAMES, q: fl
     beta : speckle contrast (Siegert), in (0, 1].
     rng : a seed or generator (map i uses the i-th of :func:`map_generators`, so the same seed
         gives the same maps whatever the batch size), or one generator per map.
-    batch_size : maps computed together (8: fastest on a 2-core CPU, bench/xpcs.py).
+    batch_size : maps computed together; on a CPU batching gains little over one map per call
+        (bench/xpcs.py), 8 keeps the working set in cache.
     """
     lo, hi = XPCS_FRAMES
     if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not lo <= n_frames <= hi:
@@ -296,8 +297,9 @@ def experiment_like(C: np.ndarray, *, photons_per_pixel: float, n_pixels: int, b
     shot-noise term ``1/(k + b)`` a real map has; a detector mask removes ``mask_fraction`` of
     the ``n_pixels`` (independent speckles); every element gets Gaussian noise of the standard
     error of :func:`standard_error` for the pixels left, the map kept symmetric. Noise is drawn
-    independently per element (a real map's errors also correlate along rows and columns
-    through each frame's mean intensity).
+    independently per element: where frames are uncorrelated, the errors of two elements
+    sharing a frame cancel to first order (``C_ij − 1 ≈ <(n_i/m − 1)(n_j/m − 1)>_P``; measured on
+    speckle frames: correlation −0.08); near the diagonal a real map's errors correlate more.
 
     Returns
     -------
