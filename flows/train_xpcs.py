@@ -63,8 +63,6 @@ def train_xpcs_flow(params: TrainXPCSParams) -> str:
     if exp_maps:
         mean, sd = adapter.predict(exp_maps)
         predictions = {"mean": mean.tolist(), "sd": sd.tolist()}
-    stopped = len([r for r in adapter.history_ if r["phase"] != "surrogate"]) < \
-        params.n_members * (params.epochs + (params.adapt_epochs if exp_maps else 0))
     return store_regressor(adapter.model_, {
         "name": params.name or f"XPCS regressor on {params.simulations_id}",
         "simulations_id": params.simulations_id,
@@ -74,5 +72,5 @@ def train_xpcs_flow(params: TrainXPCSParams) -> str:
         "history": adapter.history_,
         "metrics": adapter.metrics_,
         "experimental_predictions": predictions,
-        "status": "stopped" if stopped else "completed",
+        "status": "stopped" if adapter.stopped_ else "completed",
     })

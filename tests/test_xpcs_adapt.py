@@ -144,6 +144,18 @@ def test_per_map_finetuning_moves_towards_the_measure(fitted):
     assert gap["tuned"] < gap["plain"], gap
 
 
+def test_stop_keeps_the_members_trained():
+    """should_stop during the first member: one member is kept (its epochs done), and it predicts."""
+    maps, params = decay_maps(24, 16, np.random.default_rng(2))
+    rows = []
+    adapter = ParameterAdapter(ranges=RANGES, side=16, n_members=3, base_channels=4, feature_dim=8, hidden=8,
+                               epochs=5, surrogate_epochs=10, batch_size=8, device="cpu")
+    adapter.fit(maps, params, maps, on_epoch=rows.append, should_stop=lambda: len(rows) > 2)
+    assert adapter.stopped_ and len(adapter.model_.members) == adapter.model_.config.n_members == 1
+    assert [r["phase"] for r in rows] == ["surrogate", "train", "train"]
+    assert adapter.predict(maps[:2])[0].shape == (2, 2)
+
+
 def test_refusals_say_what_to_do():
     """Unfitted, missing ranges and mismatched parameters are one-line errors."""
     maps, params = decay_maps(4, 16, np.random.default_rng(1))

@@ -100,6 +100,7 @@ class ParameterAdapter:
     vanilla_ : XPCSRegressor, the members before adaptation (same surrogate)
     metrics_ : dict, held-out R² per parameter (vanilla, adapted), surrogate error, CORAL before/after
     history_ : list of per-epoch dicts (phase, member, epoch, loss terms, seconds)
+    stopped_ : bool, True when ``should_stop`` ended the run early
     val_index_ : indices of the held-out simulated maps
     """
 
@@ -126,8 +127,9 @@ class ParameterAdapter:
         """Train on ``sim_maps`` (N, with ``sim_params`` (N, P) physical values), adapt to ``exp_maps``.
 
         ``on_epoch`` gets ``{"phase", "member", "epoch", "epochs", "fraction", "loss", ...}``
-        after every epoch; ``should_stop`` is polled after every epoch and ends the run early
-        (the members keep the epochs done).
+        after every epoch; ``should_stop`` is polled after every epoch and ends the run early:
+        the members not yet started are dropped, the others keep the epochs done, and
+        ``stopped_`` is True.
         """
         self._validate()
         config = XPCSConfig.from_ranges(
@@ -139,8 +141,9 @@ class ParameterAdapter:
                              f"{len(config.param_names)}): one row of {config.param_names} per map")
         device = pick_device(self.device)
         self._stop, self._on_epoch = should_stop or (lambda: False), on_epoch
-        self._n_phases = 1 + self.n_members * (2 if exp_maps is not None and self.adapt_epochs else 1)
-        self._phase_done = 0
+        adapting = exp_maps is not None and len(exp_maps) > 0 and self.adapt_epochs > 0
+        self._n_phases = 1 + self.n_members * (2 if adapting else 1)
+        self._phase_done, self.stopped_ = 0, False
 
         xs = prepare_maps(sim_maps, config.side)  # (N, 3, side, side)
         ys = torch.from_numpy(normalise(sim_params, config)).float()  # (N, P) in [0, 1]
@@ -150,7 +153,7 @@ class ParameterAdapter:
         train_idx, val_idx = split_train_val(len(xs), self.val_fraction, gen)
         self.val_index_ = val_idx
         xe = me = None
-        if exp_maps is not None and len(exp_maps) and self.adapt_epochs:
+        if adapting:
             xe = prepare_maps(exp_maps, config.side)
             me = torch.from_numpy(np.asarray(map_measures(xe) if exp_measures is None else exp_measures,
                                              dtype=np.float32))
@@ -166,11 +169,15 @@ class ParameterAdapter:
                                           ms[val_idx], device)
             vanilla = copy.deepcopy(model)
             for k, member in enumerate(model.members):
+                if self.stopped_:
+                    del model.members[k:], vanilla.members[k:]
+                    config.n_members = vanilla.config.n_members = k
+                    break
                 torch.manual_seed(self.seed + k)
                 member.apply(_reset)
                 self._fit_supervised(member, xs[train_idx], ys[train_idx], device, k)
                 vanilla.members[k].load_state_dict(member.state_dict())
-                if xe is not None:
+                if xe is not None and not self.stopped_:
                     self._fit_adapted(member, model.surrogate, xs[train_idx], ys[train_idx], xe, me, device, k)
         self.config_, self.model_, self.vanilla_ = config, model.eval(), vanilla.eval()
         self.metrics_ = self._metrics(xs[val_idx], ys[val_idx], xe, sur_err)
@@ -238,6 +245,7 @@ class ParameterAdapter:
             self._emit({"phase": "train", "member": k, "epoch": epoch, "epochs": self.epochs,
                         "loss": total / len(x), "seconds": time.perf_counter() - t0})
             if self._stop():
+                self.stopped_ = True
                 break
         self._phase_done += 1
 
@@ -260,6 +268,7 @@ class ParameterAdapter:
                         "loss": sums[0], "supervised": sums[1], "coral": sums[2], "surrogate": sums[3],
                         "seconds": time.perf_counter() - t0})
             if self._stop():
+                self.stopped_ = True
                 break
         self._phase_done += 1
 
