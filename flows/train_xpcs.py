@@ -8,7 +8,6 @@ its metrics (held-out R² per parameter, before and after adaptation) and histor
 
 from __future__ import annotations
 
-import numpy as np
 from prefect import flow, get_run_logger, task
 
 from core.data.results.xpcs_maps import read_maps as read_measured

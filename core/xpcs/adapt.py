@@ -213,7 +213,7 @@ class ParameterAdapter:
         return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)
                 if len(order[i : i + self.batch_size]) > 1]  # CORAL's covariance needs >= 2
 
-    def _fit_surrogate(self, surrogate, y, m, y_val, m_val, device) -> float:
+    def _fit_surrogate(self, surrogate, y, m, y_val, m_val, device) -> float | None:
         """Full-batch Adam on parameters -> measure; returns the held-out mean absolute error."""
         opt = torch.optim.Adam(surrogate.parameters(), lr=self.lr * 5)
         y, m = y.to(device), m.to(device)
@@ -230,7 +230,7 @@ class ParameterAdapter:
         self._phase_done += 1
         surrogate.requires_grad_(False).eval()
         with torch.no_grad():
-            return float((surrogate(y_val.to(device)) - m_val.to(device)).abs().mean()) if len(y_val) else float("nan")
+            return float((surrogate(y_val.to(device)) - m_val.to(device)).abs().mean()) if len(y_val) else None
 
     def _fit_supervised(self, member, x, y, device, k) -> None:
         opt = torch.optim.Adam(member.parameters(), lr=self.lr)
