@@ -215,7 +215,7 @@ class ParameterAdapter:
 
     def _fit_surrogate(self, surrogate, y, m, y_val, m_val, device) -> float | None:
         """Full-batch Adam on parameters -> measure; returns the held-out mean absolute error."""
-        opt = torch.optim.Adam(surrogate.parameters(), lr=self.lr * 5)
+        opt = torch.optim.Adam(surrogate.parameters(), lr=self.lr * 5)  # a tiny MLP on 4 inputs, full batch
         y, m = y.to(device), m.to(device)
         t0 = time.perf_counter()
         for epoch in range(1, self.surrogate_epochs + 1):
@@ -250,7 +250,7 @@ class ParameterAdapter:
         self._phase_done += 1
 
     def _fit_adapted(self, member, surrogate, xs, ys, xe, me, device, k) -> None:
-        opt = torch.optim.Adam(member.parameters(), lr=self.lr / 4)
+        opt = torch.optim.Adam(member.parameters(), lr=self.lr / 4)  # adapt from the trained weights, not retrain
         for epoch in range(1, self.adapt_epochs + 1):
             t0, sums, member = time.perf_counter(), np.zeros(4), member.train()
             for idx in self._batches(len(xs)):
@@ -278,7 +278,8 @@ class ParameterAdapter:
         for name, model in (("vanilla", self.vanilla_), ("adapted", self.model_)):
             if len(truth) > 1:
                 pred = self._normalised(model, x_val).mean(0)
-                out[f"r2_{name}"] = dict(zip(self.config_.param_names, r2_scores(truth, pred).tolist()))
+                r2 = [None if np.isnan(v) else float(v) for v in r2_scores(truth, pred)]  # NaN: constant truth
+                out[f"r2_{name}"] = dict(zip(self.config_.param_names, r2))
             if xe is not None and len(x_val) > 1:
                 fs, fe = self._features(model, x_val), self._features(model, xe)
                 out[f"coral_{name}"] = float(coral_loss(torch.from_numpy(fs), torch.from_numpy(fe)))
