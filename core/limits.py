@@ -12,6 +12,8 @@ EPOCHS = (1, 1000)  # VAE epochs and GAN epochs per stage
 BATCH_SIZE = (2, 4096)  # 2: the GAN's minibatch std and a VAE's GroupNorm need a pair
 N_CRITIC = (1, 100)  # critic steps per generator step
 LR_MAX = 1.0  # learning rates lie in (0, LR_MAX]
+XPCS_SIDE = (8, 256)  # two-time maps resized to side × side for the regressor; 256 px is 65k inputs
+N_MEMBERS = (1, 32)  # ensemble members (seeds) of the XPCS regressor: the spread is its uncertainty
 XPCS_FRAMES = (8, 512)  # frames of a simulated two-time map: below 8 no decay shape; 512² float32 is 1 MiB a map
 XPCS_MAPS = (1, 100_000)  # maps per simulation run (the study trains on 2,000; 100,000 64² maps are 1.6 GB)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 DEPLOYMENT = "morphospace"
 FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map", "sample-variations", "train-gan",
-              "calibrate-gamma", "gan-map", "simulate-xpcs")
+              "calibrate-gamma", "gan-map", "simulate-xpcs",
+              "train-xpcs-regressor")
 
 
 def deployment_name(flow_name: str) -> str:

@@ -19,7 +19,8 @@ from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
-from core.limits import BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC, XPCS_FRAMES, XPCS_MAPS
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS,
+                         XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
 from core.xpcs import simulate as gb
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
@@ -316,3 +317,25 @@ class SimulateXPCSParams(_Params):
     @property
     def sampling(self) -> Literal["random", "grid"]:
         return "grid" if self.grid_per_axis else "random"
+
+
+# -- XPCS: physical parameters from two-time maps (DESIGN §1, XPCS; core.xpcs.adapt) ------------
+class TrainXPCSParams(_Params):
+    """CNN + MLP regressor on simulated maps, adapted to experimental maps with CORAL + surrogate."""
+
+    simulations_id: ResultId = Field(..., description="Stored simulated two-time maps with their parameters.")
+    experimental_ids: list[ResultId] = Field(
+        default_factory=list, max_length=100,
+        description="Stored measured two-time maps to adapt to (unlabelled); none: no adaptation.")
+    side: int = Field(32, ge=XPCS_SIDE[0], le=XPCS_SIDE[1], description="Maps are resized to side × side px.")
+    n_members: int = Field(3, ge=N_MEMBERS[0], le=N_MEMBERS[1],
+                           description="Ensemble members (seeds): mean ± sd per parameter.")
+    epochs: int = Field(30, ge=EPOCHS[0], le=EPOCHS[1], description="Supervised epochs per member.")
+    adapt_epochs: int = Field(10, ge=0, le=EPOCHS[1], description="CORAL + surrogate epochs per member.")
+    batch_size: int = Field(64, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
+    lr: float = Field(2e-3, gt=0.0, le=LR_MAX)
+    coral_weight: float = Field(1.0, ge=0.0, le=1000.0, description="Weight of the CORAL term.")
+    surrogate_weight: float = Field(1.0, ge=0.0, le=1000.0,
+                                    description="Weight of the surrogate (measured non-equilibrium) term.")
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)

@@ -232,3 +232,42 @@ def test_simulate_xpcs_stores_maps_with_their_parameters(submit_and_wait, tiled_
     np.testing.assert_array_equal(table[["D", "kappa", "c", "T"]].to_numpy(), to_array(sets))
     np.testing.assert_allclose(maps, simulate_maps(sets, n_frames=32, beta=0.3, rng=5), rtol=1e-6)
     np.testing.assert_allclose(table["measure"], [non_equilibrium(C) for C in maps], atol=1e-4)
+
+
+def test_train_xpcs_regressor_stores_an_adapted_ensemble(submit_and_wait, tiled_server):
+    """40 simulated maps and the two shared measured ones through the worker: a model of family
+    xpcs is stored with its metrics, and loaded back it predicts what the run stored for the
+    measured maps."""
+    from core.data.results.xpcs_maps import ingest_npy
+    from core.data.results.xpcs_simulations import simulations_writer
+    from core.data.store import Store
+    from core.models.checkpoint import load_model
+    from core.xpcs.adapt import ParameterAdapter
+    from core.xpcs.simulate import PARAM_RANGES, draw_params, simulate_maps, to_array
+    from core.xpcs.two_time import non_equilibrium
+    from flows.params import TrainXPCSParams
+    from tests.conftest import shared_data
+
+    paths = [shared_data("xpcs_two_time", name) for name in ("bnl_test_g2.npy", "yolk_plasma_q0p022.npy")]
+    store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key, project=INTEGRATION_PROJECT)
+    draws = draw_params(40, 1)
+    maps = simulate_maps(draws, n_frames=16, rng=2)
+    sink = simulations_writer(store, {"sampling": "random", "ranges": {k: list(v) for k, v in PARAM_RANGES.items()},
+                                      "n_frames": 16, "q": 1.0, "dt": 1.0, "beta": 0.2, "seed": 1})
+    sink.append(maps, to_array(draws), np.array([non_equilibrium(C) for C in maps]))
+    sims_id, measured_id = sink.finish(), ingest_npy(store, paths)
+
+    params = TrainXPCSParams(simulations_id=sims_id, experimental_ids=[measured_id], side=16, n_members=2,
+                             epochs=2, adapt_epochs=1, batch_size=16)
+    run_id, status = submit_and_wait("train-xpcs-regressor", params)
+    assert status.progress == 100.0
+    [model_id] = [m["id"] for m in store.list("models") if m.get("flow_run_id") == run_id]
+    meta = store.metadata("models", model_id)
+    assert (meta["family"], meta["simulations_id"], meta["experimental_ids"], meta["status"]) == \
+        ("xpcs", sims_id, [measured_id], "completed")
+    assert set(meta["metrics"]["r2_adapted"]) == {"D", "kappa", "c", "T"}
+    assert [r["phase"] for r in meta["history"]].count("adapt") == 2  # one epoch per member
+    mean, sd = ParameterAdapter.from_model(load_model(store, model_id), device="cpu").predict(
+        [np.load(p) for p in paths])
+    np.testing.assert_allclose(mean, meta["experimental_predictions"]["mean"], rtol=1e-4)
+    assert mean.shape == (2, 4) and (sd >= 0).all()

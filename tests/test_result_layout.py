@@ -271,6 +271,27 @@ def test_live_session_layout(store, plain):
     assert [float(node["images"][r, 0, 0]) for r in points["row"]] == [0.0, 1.0, 2.0]
 
 
+def test_xpcs_maps_layout(store, plain, rng):
+    """Measured two-time maps of different sides (owner: core.data.results.xpcs_maps), one array each."""
+    from core.data.results.xpcs_maps import read_maps, write_maps
+
+    lag = np.abs(np.subtract.outer(np.arange(6), np.arange(6)))
+    maps = [1 + 0.2 * np.exp(-lag / 2.0), 1 + 0.1 * np.exp(-np.abs(np.subtract.outer(np.arange(4), np.arange(4))))]
+    id = write_maps(store, maps, ["a.npy", "b.npy"], {"name": "two maps"})
+    node = plain["xpcs_maps"][id]
+    np.testing.assert_array_equal(node["map_000"].read(), maps[0])
+    np.testing.assert_array_equal(node["map_001"].read(), maps[1])
+    meta = node.metadata
+    assert (meta["n_maps"], meta["sides"], meta["sources"], meta["name"]) == (2, [6, 4], ["a.npy", "b.npy"], "two maps")
+    assert meta["measures"] == [0.0, 0.0]  # Toeplitz maps: equilibrium
+
+    other = plain["xpcs_maps"].create_container("xmap-plain", metadata={"n_maps": 1, "measures": [0.5]})
+    other.write_array(maps[1], key="map_000")
+    back = read_maps(store, "xmap-plain")
+    assert back.measures == [0.5] and len(back.maps) == 1
+    np.testing.assert_array_equal(back.maps[0], maps[1])
+
+
 def test_xpcs_simulations_layout(store, plain, rng):
     """Maps appended in two chunks, the parameters table in map order, read plainly and by the owner."""
     from core.data.results.xpcs_simulations import read_maps, read_simulations, simulations_writer

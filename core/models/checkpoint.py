@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from core.models.gan import GAN, GANConfig
 from core.models.vae import VAE, VAEConfig
+from core.models.xpcs_regressor import XPCSConfig, XPCSRegressor
 
 KIND = "models"
 WEIGHTS, SAMPLES = "weights", "samples"
@@ -30,6 +31,7 @@ WEIGHTS, SAMPLES = "weights", "samples"
 FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
     "vae": (VAE, VAEConfig),
     "gan": (GAN, GANConfig),
+    "xpcs": (XPCSRegressor, XPCSConfig),  # parameters from two-time maps (core.xpcs.adapt)
 }
 
 
