@@ -161,20 +161,23 @@ def diagonal_baseline(C: np.ndarray, *, min_lag: int = 1) -> np.ndarray:
     t = C.shape[0]
     if isinstance(min_lag, bool) or not isinstance(min_lag, (int, np.integer)) or not 0 <= min_lag < t:
         raise ValueError(f"min_lag={min_lag!r} must be an integer between 0 and {t - 1}")
-    baseline = np.full_like(C, np.nan)
-    rows = np.arange(t)
-    for k in range(-(t - 1), t):
-        if abs(k) < min_lag:
-            continue
-        i = rows[max(0, -k) : t - max(0, k)]
-        values = C[i, i + k]
-        kept = np.isfinite(values)
-        if not kept.any():
-            continue
-        reference = values[kept][0]
-        mean = reference + (values[kept] - reference).mean()
-        baseline[i[kept], i[kept] + k] = mean
-    return baseline
+    rows, cols = np.indices((t, t))
+    lag = (cols - rows).ravel() + (t - 1)  # diagonal number, 0 .. 2t-2, row-major order
+    values = C.ravel()
+    kept = np.flatnonzero(np.isfinite(values) & (np.abs(lag - (t - 1)) >= min_lag))
+    baseline = np.full(t * t, np.nan)
+    if kept.size:
+        lags, kept_values = lag[kept], values[kept]
+        first = np.full(2 * t - 1, t * t)  # flat index of each diagonal's first kept entry
+        np.minimum.at(first, lags, kept)
+        present = first < t * t
+        reference = np.zeros(2 * t - 1)  # subtracted first, so equal values stay exact
+        reference[present] = values[first[present]]
+        deviation = np.bincount(lags, weights=kept_values - reference[lags], minlength=2 * t - 1)
+        counts = np.bincount(lags, minlength=2 * t - 1)
+        means = reference + deviation / np.maximum(counts, 1)
+        baseline[kept] = means[lags]
+    return baseline.reshape(t, t)
 
 
 def non_equilibrium(C: Any, *, min_lag: int = 1) -> float:
