@@ -102,3 +102,21 @@ def test_empty_ring_and_bad_labels_are_refused():
                        device="cpu")
     with pytest.raises(ValueError, match="must be integers matching"):
         two_time_rings(frames, np.zeros((4, 4), int), device="cpu")
+
+
+def test_simulator_sends_one_map_per_ring_and_window_with_its_ring():
+    """`simulate --two-time` over 2 rings and 2 windows: 4 maps, window by window, each the ring's
+    map of its slice and carrying its ring, pixel count and first frame."""
+    from streaming.simulator import TWO_TIME_METADATA, two_time_series
+
+    frames = np.random.default_rng(0).poisson(3.0, size=(20, 16, 16)).astype(float) + 1
+    frames[:, 0, :] = -1  # a detector gap: masked by the default rings
+    rings = RingGeometry((7.5, 7.5)).pixel_rings((16, 16), [1, 4, 7])
+    maps, metadata = two_time_series(frames, 10, rings=rings, device="cpu")
+    assert maps.shape == (4, 10, 10) and maps.dtype == np.float32
+    assert [(m["ring"], m["start"]) for m in metadata] == [(0, 0), (1, 0), (0, 10), (1, 10)]
+    assert all(m["kind"] == TWO_TIME_METADATA["kind"] for m in metadata)
+    assert metadata[1]["ring_label"] == "r 4–7 px" and metadata[1]["n_pixels"] == rings.n_pixels[1]
+    assert np.allclose(maps[3], two_time_rings(frames[10:20], rings, device="cpu")[1], rtol=1e-6)
+    _, default = two_time_series(frames, 10, device="cpu")  # no geometry: rings around the centre
+    assert len(default) == 2 * 4 and default[0]["ring_unit"] == "px"

@@ -143,23 +143,25 @@ def noise_floor(
     counts_from = "given"
     if mean_counts is None:
         mean_counts, counts_from = shot_noise_counts(C, baseline + contrast), "from the diagonal"
-    rng = np.random.default_rng(seed)
-    simulated = int(min(n_pixels or SIMULATED_PIXELS, SIMULATED_PIXELS))
-    maps = _surrogate_maps(t, decay, stretch, contrast, baseline, simulated, mean_counts,
-                           n_surrogates, rng)
-    np.fill_diagonal(model, maps.mean(axis=0).diagonal())  # lag 0 holds the shot noise too
-    if n_pixels is None:
-        measured_step, simulated_step = _step_noise(C, min_lag), _step_noise(maps, min_lag)
-        if not measured_step > 0:
-            raise ValueError("the map has no noise along its diagonals (a model, not a "
-                             "measurement?); give n_pixels to get a floor")
-        n_pixels, pixels_from = simulated * (simulated_step / measured_step) ** 2, \
-            "inferred from the map's noise"
+    measured_step = _step_noise(C, min_lag)
+    if n_pixels is None and not measured_step > 0:
+        # No noise at all (a model map, not a measurement): infinitely many pixels, every
+        # surrogate is the model itself and scores 0, so any deviation is significant.
+        scores, n_pixels, pixels_from = np.zeros(n_surrogates), np.inf, "inferred from the map's noise"
     else:
-        pixels_from = "given"
-    maps = model + (maps - model) * np.sqrt(simulated / n_pixels)  # (n, T, T) at n_pixels
-    maps[:, ~np.isfinite(C)] = np.nan
-    scores = np.array([non_equilibrium(S, min_lag=min_lag) for S in maps])
+        rng = np.random.default_rng(seed)
+        simulated = int(min(n_pixels or SIMULATED_PIXELS, SIMULATED_PIXELS))
+        maps = _surrogate_maps(t, decay, stretch, contrast, baseline, simulated, mean_counts,
+                               n_surrogates, rng)
+        np.fill_diagonal(model, maps.mean(axis=0).diagonal())  # lag 0 holds the shot noise too
+        if n_pixels is None:
+            n_pixels = simulated * (_step_noise(maps, min_lag) / measured_step) ** 2
+            pixels_from = "inferred from the map's noise"
+        else:
+            pixels_from = "given"
+        maps = model + (maps - model) * np.sqrt(simulated / n_pixels)  # (n, T, T) at n_pixels
+        maps[:, ~np.isfinite(C)] = np.nan
+        scores = np.array([non_equilibrium(S, min_lag=min_lag) for S in maps])
     floor = float(np.quantile(scores, quantile))
     return NoiseFloor(
         measure=measure, floor=floor,

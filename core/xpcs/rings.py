@@ -165,3 +165,30 @@ def _bin(values: np.ndarray, edges: Any, unit: str, centre: tuple[float, float],
             raise ValueError(f"mask of shape {mask.shape} must match the detector's {values.shape}")
         labels[mask] = -1
     return Rings(labels.astype(np.int32), edges, unit, (float(centre[0]), float(centre[1])))
+
+
+def rings_from(shape: tuple[int, int], *, mask: np.ndarray | None = None, n_rings: int = 4,
+               centre: tuple[float, float] | None = None, radii: Any = None, q_edges: Any = None,
+               pixel_size: float | None = None, distance: float | None = None,
+               wavelength: float | None = None) -> Rings:
+    """Rings from whatever is known of the geometry (what the CLI's options give).
+
+    ``q_edges`` (nm⁻¹) with ``pixel_size``, ``distance``, ``wavelength`` (m) and ``centre``:
+    |q| rings; ``radii`` (px) around ``centre`` (default: the frame centre): pixel rings;
+    neither: :func:`default_rings` (``n_rings`` of them).
+    """
+    if q_edges is not None and radii is not None:
+        raise ValueError("give ring edges either in |q| (q_edges) or in pixels (radii), not both")
+    if q_edges is not None and centre is None:
+        raise ValueError("|q| rings need the beam centre (row, col) in pixels")
+    if centre is None and radii is None:
+        return default_rings(shape, n_rings, mask=mask)
+    geometry = RingGeometry(tuple(centre) if centre is not None else
+                            ((shape[0] - 1) / 2, (shape[1] - 1) / 2),
+                            pixel_size, distance, wavelength)
+    if q_edges is not None:
+        return geometry.q_rings(shape, q_edges, mask=mask)
+    if radii is None:
+        reach = min(shape) / 2
+        radii = np.linspace(0.1 * reach, 0.9 * reach, n_rings + 1)
+    return geometry.pixel_rings(shape, radii, mask=mask)
