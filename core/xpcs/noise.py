@@ -24,7 +24,10 @@ no more than one of 256. When P is not given (a map without its frames) it is *i
 noise of C*: the median absolute step along the diagonals, |C(t1+1, t2+1) - C(t1, t2)|, which
 a smooth ageing drift barely changes, is matched to the surrogate's; P_eff is then the number
 of independent pixels an equilibrium map with this much noise would have (shot noise included).
-A known P (and mean counts) is better: drift cannot hide in it.
+A known P (and mean counts) is better: drift cannot hide in it. Known limit: noise that is white
+in time (shot noise) is matched by the step statistic but not told apart from speckle noise
+unless the diagonal shows 1/k̄; a map whose diagonal was normalised away then gets P_eff < 1
+and a conservative (high) floor, and its verdict says so (:attr:`NoiseFloor.caveat`).
 
 Example
 -------
@@ -83,7 +86,16 @@ class NoiseFloor:
                 f"({100 * self.quantile:.0f}th percentile of {self.n_surrogates} equilibrium "
                 f"surrogates: {self.n_pixels:.3g} pixels {self.pixels_from}, {counts}, contrast "
                 f"{self.contrast:.3g}, decay {self.decay_frames:.3g} frames; p = {self.p_value:.3f})"
-                f": {meaning}")
+                f": {meaning}{self.caveat}")
+
+    @property
+    def caveat(self) -> str:
+        """Why the floor may be loose, or ""."""
+        if self.pixels_from == "given" or self.n_pixels >= 1:
+            return ""
+        return ("; the map is noisier than one speckle pixel at this contrast (white noise, "
+                "likely photon-starved, that its diagonal does not show): this floor is "
+                "conservative, give n_pixels and mean_counts for a tighter one")
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verdict": self.verdict}
