@@ -167,7 +167,12 @@ def noise_floor(
                                n_surrogates, rng)
         np.fill_diagonal(model, maps.mean(axis=0).diagonal())  # lag 0 holds the shot noise too
         if n_pixels is None:
-            n_pixels = simulated * (_step_noise(maps, min_lag) / measured_step) ** 2
+            simulated_step = _step_noise(maps, min_lag)
+            if not simulated_step > 0:
+                raise ValueError("the map shows neither speckle contrast nor shot noise to draw "
+                                 "equilibrium surrogates from; give mean_counts (photons per "
+                                 "pixel per frame)")
+            n_pixels = simulated * (simulated_step / measured_step) ** 2
             pixels_from = "inferred from the map's noise"
         else:
             pixels_from = "given"
