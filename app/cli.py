@@ -104,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
                           help="send sliding two-time maps instead (over --zmq marked as such, so live "
                                "mode reports their non-equilibrium measure)")
     simulate.add_argument("--step", type=int, help="frames between two-time windows (default WINDOW)")
+    rings = simulate.add_argument_group("two-time rings", "one map per |q| ring (default: "
+                                        "--rings rings of equal width around the frame centre)")
+    rings.add_argument("--rings", type=int, default=4, help="number of default rings (default 4)")
+    rings.add_argument("--centre", type=float, nargs=2, metavar=("ROW", "COL"),
+                       help="direct-beam position in pixels (default: the frame centre)")
+    ring_edges = rings.add_mutually_exclusive_group()
+    ring_edges.add_argument("--radii", type=float, nargs="+", metavar="PX",
+                            help="ring edges in pixels from the centre (n + 1 values for n rings)")
+    ring_edges.add_argument("--q-edges", type=float, nargs="+", metavar="NM-1",
+                            help="ring edges in |q|, nm⁻¹ (needs --centre, --pixel-size, --distance, "
+                                 "--wavelength)")
+    rings.add_argument("--pixel-size", type=float, metavar="M", help="pixel side in metres")
+    rings.add_argument("--distance", type=float, metavar="M", help="sample-detector distance in metres")
+    rings.add_argument("--wavelength", type=float, metavar="M", help="X-ray wavelength in metres")
 
     live = add_parser("live", help="place incoming frames on a map, for browsers and Tiled")
     live.add_argument("projection_id")
@@ -233,12 +247,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Replay a series at the given rate, printing progress on one line."""
-    from streaming.simulator import (TWO_TIME_METADATA, load_series, replay_folder, replay_zmq,
-                                     two_time_series)
+    from core.xpcs.rings import detector_mask, rings_from
+    from streaming.simulator import load_series, replay_folder, replay_zmq, two_time_series
 
     frames = load_series(args.series)
+    metadata = None
     if args.two_time:
-        frames = two_time_series(frames, args.two_time, args.step)
+        rings = rings_from(frames.shape[1:3], mask=detector_mask(frames), n_rings=args.rings,
+                           centre=args.centre, radii=args.radii, q_edges=args.q_edges,
+                           pixel_size=args.pixel_size, distance=args.distance,
+                           wavelength=args.wavelength)
+        print("rings: " + "; ".join(f"{rings.label(i)} ({n} px)" for i, n in enumerate(rings.n_pixels)),
+              file=sys.stderr)
+        frames, metadata = two_time_series(frames, args.two_time, args.step, rings)
         if args.folder:
             print("note: files in a folder carry no metadata, so `morphospace live` will take these "
                   "two-time maps for plain images (no non-equilibrium measure); use --zmq for that",
@@ -252,7 +273,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     while True:  # once, or (--loop) until interrupted, frame numbers going on from pass to pass
         if args.zmq:
             done = replay_zmq(frames, args.zmq, rate=rate, source=str(args.series), progress=progress,
-                              metadata=TWO_TIME_METADATA if args.two_time else None, start_index=sent,
+                              metadata=metadata, start_index=sent,
                               timeout=args.timeout or None, end=not args.loop)
         else:
             done = replay_folder(frames, args.folder, rate=rate, progress=progress, start_index=sent)

@@ -16,11 +16,12 @@
  * events): customdata [row, frame], row being its image's row in the session's stored images;
  * an id "live:<session>:<row>", by which the map panel tells live points of a lasso from the
  * map's own and knows their session (components/map_panel.py); and a hover text with the
- * frame and, for two-time maps, the non-equilibrium measure.
+ * frame and, for two-time maps, the non-equilibrium measure, its noise floor, the verdict and
+ * the ring the map averages.
  *
  * The Dash side (components/live_panel.py) only calls window.morphoLive.configure(config)
  * from a clientside callback (and standby(...) when the shown map's session process is warm); state, counters and the latest non-equilibrium measure
- * are shown in #live-status.
+ * (with its floor, verdict and ring) are shown in #live-status.
  */
 (function () {
     "use strict";
@@ -39,10 +40,18 @@
         return {x: [], y: [], z: [], index: [], custom: [], ids: [], text: []};
     }
 
-    /* Hover text of one point: its frame (and patch), and a two-time map's measure. */
-    function hoverText(frame, patch, measure) {
+    /* A two-time map's measure beside its noise floor: "0.412 > floor 0.180: significant". */
+    function measureText(measure, floor) {
+        if (!Number.isFinite(floor)) { return `${measure.toFixed(3)} (no noise floor)`; }
+        return measure > floor ? `${measure.toFixed(3)} > floor ${floor.toFixed(3)}: significant`
+                               : `${measure.toFixed(3)} ≤ floor ${floor.toFixed(3)}: within noise`;
+    }
+
+    /* Hover text of one point: its frame (and patch), and a two-time map's measure and ring. */
+    function hoverText(frame, patch, measure, floor, ring) {
         return `live frame ${frame}` + (patch >= 0 ? ` patch ${patch}` : "")
-            + (Number.isFinite(measure) ? ` · non-equilibrium ${measure.toFixed(3)}` : "");
+            + (Number.isFinite(measure) ? ` · non-equilibrium ${measureText(measure, floor)}` : "")
+            + (ring ? ` · ring ${ring}` : "");
     }
 
     function decode(spec) {
@@ -65,10 +74,13 @@
         const bp = live.stats.backpressure || 0;
         const latest = live.latest;
         el.textContent = `${text} · ${n} points` + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
-            + (latest ? ` · non-equilibrium ${latest.value.toFixed(3)} (frame ${latest.frame})` : "")
+            + (latest ? ` · non-equilibrium ${measureText(latest.value, latest.floor)} (frame ${latest.frame}`
+                        + (latest.ring ? `, ring ${latest.ring})` : ")") : "")
             + (bp ? ` · producer faster than the pipeline ×${bp}` : "");
         el.dataset.points = String(n);
         el.dataset.nonEquilibrium = latest ? String(latest.value) : "";
+        el.dataset.noiseFloor = latest ? String(latest.floor) : "";
+        el.dataset.ring = latest ? latest.ring : "";
         el.dataset.state = live.paused ? "paused" : live.state;
         el.dataset.buffered = String(live.buffer.length);
         el.dataset.standby = live.standby;
@@ -120,6 +132,8 @@
     function apply(message) {
         const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
         const patch = decode(message.patch), measure = decode(message.non_equilibrium);
+        const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(index.length).fill(NaN);
+        const ring = message.ring || [];
         const n = index.length, dims = message.coords.shape[1], session = live.cfg.session;
         const x = [], y = [], z = [], idx = Array.from(index), custom = [], ids = [], text = [];
         for (let k = 0; k < n; k++) {
@@ -127,8 +141,10 @@
             if (dims === 3) { z.push(coords[k * dims + 2]); }
             custom.push([row[k], index[k]]);
             ids.push(`live:${session}:${row[k]}`);
-            text.push(hoverText(index[k], patch[k], measure[k]));
-            if (Number.isFinite(measure[k])) { live.latest = {value: measure[k], frame: index[k]}; }
+            text.push(hoverText(index[k], patch[k], measure[k], floor[k], ring[k] || ""));
+            if (Number.isFinite(measure[k])) {
+                live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
+            }
         }
         const p = live.points;
         p.x.push(...x); p.y.push(...y); p.z.push(...z); p.index.push(...idx);

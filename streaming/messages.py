@@ -11,8 +11,9 @@ is UTF-8 JSON ``{"index", "source", "dtype", "shape", "metadata"}``, the payload
 bytes in that dtype and C order (the pyzmq ``send_array`` recipe: no pickles, any language can
 send it). ``{"type": "end", "sent": n}`` alone marks the end of a replay.
 A frame whose ``metadata["kind"]`` is ``"two-time"`` (:data:`TWO_TIME`) is a two-time
-correlation map (``morphospace simulate --two-time`` sends such frames); the operator then also
-reports its non-equilibrium measure.
+correlation map (``morphospace simulate --two-time`` sends such frames, one per |q| ring, with
+``ring_label`` and ``n_pixels`` in the metadata); the operator then also reports its
+non-equilibrium measure, its noise floor and its ring.
 
 Websocket (pipeline -> browsers): one JSON text message per batch. Small fields are plain JSON;
 the columns are little-endian typed arrays in base64, ``{"dtype": "f4", "bdata": "...",
@@ -22,7 +23,8 @@ msgpack because a browser decodes it with built-ins (``JSON.parse``, ``atob``,
 bytes, which is small next to the source strings. Message types: ``hello`` (on connect),
 ``batch``, ``gap`` (batches this client missed because it read too slowly), ``end``. A batch's
 columns: ``index``, ``patch``, ``row`` (the point's image row in the session's Tiled array),
-``coords``, ``cluster``, ``non_equilibrium`` (NaN but for two-time maps), ``received``.
+``coords``, ``cluster``, ``non_equilibrium`` and ``noise_floor`` (NaN but for two-time maps),
+``received``; ``ring`` is a list of strings (the ring a two-time map is, "" otherwise).
 """
 
 from __future__ import annotations
@@ -96,6 +98,16 @@ class ResultBatch(Message):
     timings: dict[str, float]  # milliseconds per stage, for this batch
     errors: list[FrameError] = field(default_factory=list)
     stats: dict = field(default_factory=dict)  # the operator's counters after this batch
+    noise_floor: np.ndarray | None = None  # (n,) float64 floor of non_equilibrium; None: all NaN
+    ring: list[str] | None = None  # (n,) the ring of a two-time map ("q 0.1–0.2 nm⁻¹"); None: ""
+
+    def floors(self) -> np.ndarray:
+        """``noise_floor``, NaN-filled when the batch has none."""
+        return np.full(len(self), np.nan) if self.noise_floor is None else self.noise_floor
+
+    def rings(self) -> list[str]:
+        """``ring``, empty strings when the batch has none."""
+        return [""] * len(self) if self.ring is None else self.ring
 
     def __len__(self) -> int:
         return len(self.index)
@@ -178,6 +190,8 @@ def encode_batch(batch: ResultBatch, *, session: str, stored_seq: int) -> str:
         "coords": typed_array(batch.coords, "f4"),
         "cluster": typed_array(batch.cluster, "i4"),
         "non_equilibrium": typed_array(batch.non_equilibrium, "f4"),
+        "noise_floor": typed_array(batch.floors(), "f4"),
+        "ring": batch.rings(),
         "received": typed_array(batch.received, "f8"),
         "source": batch.source,
         "processed": batch.processed,

@@ -12,7 +12,9 @@ session stores them, so a selection of live points shows their frames) and numbe
 
 A frame marked as a two-time correlation map (``metadata["kind"] == "two-time"``, see
 :mod:`streaming.messages`) also gets :func:`core.xpcs.two_time.non_equilibrium` of the raw map, before
-preprocessing rescales it (timed with ``preprocess``); other frames get NaN.
+preprocessing rescales it, and its noise floor (:func:`core.xpcs.noise.noise_floor`, from the
+ring's ``n_pixels`` when the metadata gives it, else inferred from the map; both timed with
+``preprocess``) and its ring (``ring_label``); other frames get NaN and "".
 
 A frame that cannot be used (wrong shape, mostly NaN/inf, unreadable) becomes a
 :class:`~streaming.messages.FrameError` in the batch and the stream goes on.
@@ -51,12 +53,14 @@ from core.data.results.datasets import read_preprocess
 from core.maps.clustering import assign_nearest
 from core.data.preprocess import PreprocessParams, preprocess_frame
 from core.maps.projection import Projector
+from core.xpcs.noise import noise_floor
 from core.xpcs.two_time import non_equilibrium
 from streaming.messages import TWO_TIME, Frame, FrameBatch, FrameError, ResultBatch, StreamEnd
 
 log = logging.getLogger(__name__)
 
 STAGES = ("queue_wait", "preprocess", "encode", "project", "cluster", "publish")
+LIVE_SURROGATES = 50  # per two-time map: a floor within ~0.01 at a fraction of a second's work
 
 
 class ClusterAssigner:
@@ -294,7 +298,7 @@ class LiveOperator(Operator):
             try:
                 prepared, measure = self._prepare(frame)
                 images.append(prepared)  # (n_patches, [C,] S, S)
-                measures.append(measure)
+                measures.append(measure)  # (non_equilibrium, floor, ring)
                 frames.append(frame)
             except ValueError as exc:
                 errors.append(FrameError(frame.index, frame.source, str(exc), frame.received))
@@ -330,15 +334,18 @@ class LiveOperator(Operator):
             images=stacked.astype(np.float32, copy=False),
             coords=coords.astype(np.float32),
             cluster=clusters.astype(np.int32),
-            non_equilibrium=np.repeat(measures, n_per).astype(np.float64),
+            non_equilibrium=np.repeat([m[0] for m in measures], n_per).astype(np.float64),
+            noise_floor=np.repeat([m[1] for m in measures], n_per).astype(np.float64),
+            ring=[m[2] for m, n in zip(measures, n_per) for _ in range(n)],
             received=np.repeat([f.received for f in frames], n_per).astype(np.float64),
             processed=time.time(),
             timings=timings,
             errors=errors,
         )
 
-    def _prepare(self, frame: Frame) -> tuple[np.ndarray, float]:
-        """The frame's preprocessed images and its non-equilibrium measure (NaN: not a two-time map)."""
+    def _prepare(self, frame: Frame) -> tuple[np.ndarray, tuple[float, float, str]]:
+        """The frame's preprocessed images and (measure, noise floor, ring); (NaN, NaN, "") when
+        it is not a two-time map."""
         array = np.asarray(frame.array)
         if self.expected_shape is not None and array.shape != tuple(self.expected_shape):
             raise ValueError(f"frame of shape {array.shape} where this stream's frames are "
@@ -348,7 +355,8 @@ class LiveOperator(Operator):
             if invalid > self.max_invalid_fraction:
                 raise ValueError(f"{100 * invalid:.0f} % of the pixels are NaN or inf (limit "
                                  f"{100 * self.max_invalid_fraction:.0f} %): a broken frame")
-        measure = two_time_measure(array) if frame.metadata.get("kind") == TWO_TIME else np.nan
+        measure = (two_time_measure(array, frame.metadata) if frame.metadata.get("kind") == TWO_TIME
+                   else (np.nan, np.nan, ""))
         images = preprocess_frame(array, self.live.preprocess)
         if self.expected_shape is None:
             self.expected_shape = array.shape  # lock to the first frame that worked
@@ -374,9 +382,21 @@ class LiveOperator(Operator):
         return coords, clusters
 
 
-def two_time_measure(array: np.ndarray) -> float:
-    """:func:`core.xpcs.two_time.non_equilibrium` of a frame that says it is a two-time map, or why not."""
+def two_time_measure(array: np.ndarray, metadata: dict) -> tuple[float, float, str]:
+    """(non_equilibrium, noise floor, ring label) of a frame that says it is a two-time map, or why not.
+
+    A floor that cannot be had (a map too short or without a decay to fit) is NaN, logged: the
+    measure still stands.
+    """
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise ValueError(f"frame marked kind={TWO_TIME!r} has shape {array.shape}; a two-time "
                          "map is square (T, T): check what the producer sends")
-    return non_equilibrium(array)
+    measure = non_equilibrium(array)
+    n_pixels = metadata.get("n_pixels")
+    n_pixels = float(n_pixels) if isinstance(n_pixels, (int, float)) and n_pixels >= 1 else None
+    try:
+        floor = noise_floor(array, n_pixels=n_pixels, n_surrogates=LIVE_SURROGATES).floor
+    except ValueError as exc:
+        log.warning("no noise floor for a two-time map: %s", exc)
+        floor = np.nan
+    return measure, floor, str(metadata.get("ring_label", ""))

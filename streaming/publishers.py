@@ -313,6 +313,8 @@ def _points_columns(batches: list[ResultBatch]) -> dict[str, Any]:
         "batch": np.concatenate([np.full(len(b), b.seq, np.int64) for b in batches]),
         "row": cat("row", np.int64),
         "cluster": cat("cluster", np.int32), "non_equilibrium": cat("non_equilibrium", np.float64),
+        "noise_floor": np.concatenate([np.asarray(b.floors(), np.float64) for b in batches]),
+        "ring": [r for b in batches for r in b.rings()],
         "received": cat("received", np.float64),
         "processed": np.concatenate([np.full(len(b), b.processed) for b in batches]),
     }

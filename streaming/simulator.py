@@ -2,9 +2,11 @@
 
 So live mode can be shown and tested without a beamline: ``morphospace simulate`` loads a series
 (an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.data.imageio` reads), optionally turns
-it into sliding two-time correlation maps (:mod:`core.xpcs.two_time`), and sends it at a chosen rate.
-Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_METADATA`), so the
-live operator adds its non-equilibrium measure; a folder of ``.npy`` files carries no metadata.
+it into sliding two-time correlation maps, one per |q| ring (:mod:`core.xpcs.rings`,
+:func:`core.xpcs.two_time.two_time_rings`), and sends it at a chosen rate.
+Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_METADATA`, its ring and
+pixel count), so the live operator adds its non-equilibrium measure and noise floor; a folder of
+``.npy`` files carries no metadata.
 
 Pacing is against a monotonic schedule (frame i leaves at ``start + i / rate``), so a slow send
 does not stretch the whole replay (a stall longer than a frame restarts the schedule instead of
@@ -17,14 +19,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from core.data.imageio import iter_array_frames, read_frames, resolve_sources
-from core.xpcs.two_time import sliding_two_time
+from core.xpcs.rings import Rings, default_rings, detector_mask
+from core.xpcs.two_time import two_time_rings
 from streaming.messages import TWO_TIME, end_parts, frame_to_parts
 
 Progress = Callable[[int, int], None]
@@ -46,12 +49,30 @@ def load_series(path: str | Path) -> np.ndarray:
 
 
 def two_time_series(frames: np.ndarray, window: int, step: int | None = None,
-                    roi: np.ndarray | None = None) -> np.ndarray:
-    """Sliding two-time maps (M, window, window) float32 of a series (step defaults to window)."""
-    maps = [C for _, C in sliding_two_time(frames, window, step or window, roi)]
-    if not maps:
-        raise ValueError(f"window={window} is longer than the series ({len(frames)} frames)")
-    return np.stack(maps).astype(np.float32)
+                    rings: Rings | None = None, *, device: str = "auto") -> tuple[np.ndarray, list[dict]]:
+    """Sliding two-time maps, one per ring and window, and what each map is.
+
+    Windows of ``window`` frames start every ``step`` (default ``window``) frames; each gives
+    one map per ring (:func:`core.xpcs.two_time.two_time_rings`, on the device). Without
+    ``rings``, :func:`core.xpcs.rings.default_rings` around the frame centre, with the
+    detector's negative and non-finite pixels masked. Returns the maps (M, window, window)
+    float32, window by window and ring by ring within a window, and per map its metadata:
+    :data:`TWO_TIME_METADATA` plus the ring (``Rings.describe``) and the window's first frame.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3:
+        raise ValueError(f"two-time maps need a stack of grey frames (T, H, W), not {frames.shape}")
+    step = step or window
+    if not 2 <= window <= len(frames) or step < 1:
+        raise ValueError(f"window={window} must be between 2 and the series' {len(frames)} frames, "
+                         f"step={step} at least 1")
+    rings = rings if rings is not None else default_rings(frames.shape[1:], mask=detector_mask(frames))
+    maps, metadata = [], []
+    for start in range(0, len(frames) - window + 1, step):
+        maps.append(two_time_rings(frames[start:start + window], rings, device=device))
+        metadata += [{**TWO_TIME_METADATA, **rings.describe(i), "start": start}
+                     for i in range(len(rings))]
+    return np.concatenate(maps).astype(np.float32), metadata
 
 
 class _Pacer:
@@ -88,7 +109,7 @@ def replay_zmq(
     stop: threading.Event | None = None,
     timeout: float | None = 30.0,
     end: bool = True,
-    metadata: dict | None = None,
+    metadata: dict | Sequence[dict] | None = None,
 ) -> int:
     """Send each frame as a two-part ZMQ message, then (``end``) an end marker; returns frames sent.
 
@@ -97,7 +118,8 @@ def replay_zmq(
     as long as it takes, as a demo waits for Live to be switched on). At most
     :data:`QUEUED_FRAMES` wait in the socket, so a pipeline that connects late gets a few recent
     frames, not a backlog. ``bind=False`` connects to a pipeline that binds (its default).
-    ``metadata`` goes with every frame (e.g. :data:`TWO_TIME_METADATA`).
+    ``metadata`` goes with every frame (e.g. :data:`TWO_TIME_METADATA`), or a list gives one
+    per frame (a two-time series' rings).
     """
     import zmq
 
@@ -114,7 +136,8 @@ def replay_zmq(
         for i, frame in enumerate(iter_array_frames(frames)):
             if not pacer.wait(i):
                 break
-            _send(socket, frame_to_parts(start_index + i, frame, source, metadata), stop, timeout)
+            meta = metadata if metadata is None or isinstance(metadata, dict) else metadata[i]
+            _send(socket, frame_to_parts(start_index + i, frame, source, meta), stop, timeout)
             sent += 1
             if progress is not None:
                 progress(sent, len(frames))

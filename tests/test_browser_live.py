@@ -167,7 +167,8 @@ def test_lasso_over_live_points_counts_them_in_the_inspect_panel(page):
 
 
 def test_two_time_map_shows_its_non_equilibrium_measure(page):
-    """A frame sent as a two-time map: its measure in #live-status and in its points' hover text."""
+    """A frame sent as a two-time map of one ring: its measure, noise floor, verdict and ring in
+    #live-status and in its points' hover text (a noiseless map: floor 0, so significant)."""
     from core.xpcs.two_time import non_equilibrium
     from streaming.simulator import TWO_TIME_METADATA
 
@@ -175,12 +176,14 @@ def test_two_time_map_shows_its_non_equilibrium_measure(page):
     C = 1 + np.exp(-lag / 50.0)
     C[:100, :100] += 0.5  # ageing in the first fifth of the scan
     value = non_equilibrium(C)
-    replay(C[None], 10, TWO_TIME_METADATA).join(timeout=60)
+    replay(C[None], 10, {**TWO_TIME_METADATA, "ring_label": "q 0.01–0.02 nm⁻¹"}).join(timeout=60)
     WebDriverWait(page, 60).until(lambda d: status(d, "non-equilibrium"))
     assert float(status(page, "non-equilibrium")) == pytest.approx(value, rel=1e-6)  # float32 on the wire
-    assert f"non-equilibrium {value:.3f} (frame 10)" in page.find_element(By.ID, "live-status").text
+    assert float(status(page, "noise-floor")) == 0.0 and status(page, "ring") == "q 0.01–0.02 nm⁻¹"
+    shown = f"non-equilibrium {value:.3f} > floor 0.000: significant"
+    assert f"{shown} (frame 10, ring q 0.01–0.02 nm⁻¹)" in page.find_element(By.ID, "live-status").text
     [text] = live_trace(page, "text")
-    assert text[-1].startswith("live frame 10 patch") and f"non-equilibrium {value:.3f}" in text[-1]
+    assert text[-1].startswith("live frame 10 patch") and f"{shown} · ring q 0.01–0.02 nm⁻¹" in text[-1]
 
 
 def test_live_colour_bar_and_cluster_colour_bar_do_not_overlap(page):

@@ -28,10 +28,13 @@ from streaming.messages import (
     frame_from_parts,
     frame_to_parts,
 )
-from streaming.operator import STAGES, LiveModel
+from streaming.operator import LIVE_SURROGATES, STAGES, LiveModel
 from streaming.pipeline import LiveConfig, LivePipeline, run_on_command, run_pipeline
 from streaming.publishers import POLICY_VIOLATION, WebSocketPublisher
-from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq
+from core.xpcs.noise import noise_floor
+from core.xpcs.rings import RingGeometry
+from streaming.simulator import TWO_TIME_METADATA, replay_folder, replay_zmq, two_time_series
+from tests.test_xpcs import speckle_counts
 from tests.conftest import DEMO_DATA
 from core.data.results.datasets import read_images
 
@@ -394,31 +397,48 @@ def test_malformed_frames_are_reported_and_skipped(live_map):
 
 
 def test_two_time_maps_get_their_non_equilibrium_measure(live_map):
-    """Frames marked two-time get core.xpcs.two_time.non_equilibrium in the table and the websocket; other
-    frames NaN; a marked frame that is not square is an error.
+    """Frames marked two-time get core.xpcs.two_time.non_equilibrium, its noise floor and their
+    ring in the table and the websocket; other frames NaN and ""; a marked frame that is not
+    square is an error.
 
     16 x 16 maps, main diagonal left out: a purely diagonal map and a Toeplitz one give 0; the map
     that is 2 where t1, t2 < 2 and 1 elsewhere gives 16/17: its 240 off-diagonal entries (two of
     them 2) have mean 242/240 and sum of squares 2 (238/240)^2 + 238 (2/240)^2 = 119/60; lags +-1
     hold one 2 and fourteen 1s (mean 16/15, squared deviations 196/225 + 14/225 = 14/15 each),
-    the other lags are all 1; 2 (14/15) / (119/60) = 16/17.
+    the other lags are all 1; 2 (14/15) / (119/60) = 16/17. These maps have no noise, so their
+    floor is 0. Frames 5 and 6 are the two rings of `simulate --two-time` over a speckle series:
+    their floor is noise_floor's with the ring's pixel count, and they say which ring they are.
     """
     lag = np.abs(np.subtract.outer(np.arange(16), np.arange(16)))
     block = np.ones((16, 16))
     block[:2, :2] = 2.0
     maps = {1: np.diag(np.full(16, 2.0)), 2: 1 + 0.3 * np.exp(-lag / 4.0), 3: block}
+    rings = RingGeometry((11.5, 11.5)).pixel_rings((24, 24), [2, 6, 11])
+    speckle = speckle_counts(np.full(16, 4.0), 24 * 24, 20.0, seed=0).reshape(16, 24, 24)
+    ring_maps, ring_meta = two_time_series(speckle, 16, rings=rings, device="cpu")
 
     pipeline, client, _ = _run_messages(live_map, [
         frame_to_parts(0, np.ones((16, 12)), "sim", TWO_TIME_METADATA),
         *(frame_to_parts(index, C, "sim", TWO_TIME_METADATA) for index, C in maps.items()),
         frame_to_parts(4, np.random.default_rng(0).random((16, 16)), "sim"),
-        end_parts(5),
+        *(frame_to_parts(5 + i, C, "sim", meta) for i, (C, meta) in enumerate(zip(ring_maps, ring_meta))),
+        end_parts(7),
     ])
-    table = pipeline.session.points().set_index("index")["non_equilibrium"]
+    points = pipeline.session.points().drop_duplicates("index").set_index("index")
+    table = points["non_equilibrium"]
     assert table[1] == 0.0 and table[2] == 0.0 and table[3] == pytest.approx(16 / 17, abs=1e-12)
     assert np.isnan(table[4]) and 0 not in table.index
+    assert points.loc[[1, 2, 3], "noise_floor"].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(points.loc[4, "noise_floor"]) and points.loc[4, "ring"] == ""
+    for i in range(2):
+        expected = noise_floor(ring_maps[i], n_pixels=int(rings.n_pixels[i]), n_surrogates=LIVE_SURROGATES)
+        assert points.loc[5 + i, "noise_floor"] == pytest.approx(expected.floor, rel=1e-6)
+        assert points.loc[5 + i, "ring"] == rings.label(i) == ring_meta[i]["ring_label"]
     sent = np.concatenate([m["non_equilibrium"] for m in client.of("batch")])
     assert np.allclose(sent, table.loc[client.indices()].to_numpy(), equal_nan=True)  # float32 on the wire
+    floors = np.concatenate([m["noise_floor"] for m in client.of("batch")])
+    assert np.allclose(floors, points["noise_floor"].loc[client.indices()].to_numpy(), equal_nan=True)
+    assert [r for m in client.of("batch") for r in m["ring"]] == points["ring"].loc[client.indices()].tolist()
     assert "square" in pipeline.session.errors().set_index("index").loc[0, "reason"]
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from core.xpcs.noise import fit_decay, noise_floor, shot_noise_counts
 from core.xpcs.two_time import diagonal_baseline, non_equilibrium, sliding_two_time, two_time
 from tests.conftest import shared_data
 
@@ -83,3 +84,68 @@ def test_colloid_maps_are_symmetric_and_decay_from_the_diagonal():
         by_lag = [np.diagonal(C, k).mean() for k in (1, 10, 40, 79)]
         assert all(a > b for a, b in zip(by_lag, by_lag[1:])), (start, by_lag)
         assert 0.0 <= non_equilibrium(C) <= 1.0
+
+
+# -- noise floor -----------------------------------------------------------------------------
+def speckle_counts(decay: np.ndarray, n_pixels: int, counts: float, seed: int) -> np.ndarray:
+    """Photon counts (T, P, 1) of exponential speckle whose decay time (frames) may change with
+    age: a complex AR(1) field per pixel, E_t = r_t E_(t-1) + sqrt(1 - r_t^2) w_t, r_t =
+    exp(-1/decay_t), so |g1| between two frames is the product of the r between them (an
+    independent generator: core.xpcs.noise draws its surrogates by circulant embedding)."""
+    rng = np.random.default_rng(seed)
+    r = np.exp(-1 / np.asarray(decay, float))
+    white = (rng.standard_normal((len(r), n_pixels)) + 1j * rng.standard_normal((len(r), n_pixels))) / np.sqrt(2)
+    field = np.empty_like(white)
+    field[0] = white[0]
+    for t in range(1, len(r)):
+        field[t] = r[t] * field[t - 1] + np.sqrt(1 - r[t] ** 2) * white[t]
+    return rng.poisson(counts * np.abs(field) ** 2).astype(float)[:, :, None]
+
+
+def test_fit_decay_and_shot_noise_recover_a_model_map():
+    """An exact map b + β exp(-2 (τ/τc)^γ) with 1/k̄ on its diagonal gives back its numbers."""
+    lag = np.abs(np.subtract.outer(np.arange(80), np.arange(80)))
+    C = 1.01 + 0.3 * np.exp(-2 * (lag / 12.0) ** 0.8)
+    b, beta, decay, stretch = fit_decay(C)
+    assert (b, beta, decay, stretch) == pytest.approx((1.01, 0.3, 12.0, 0.8), rel=1e-4)
+    C[np.diag_indices(80)] += 1 / 4.0 + np.linspace(-1e-3, 1e-3, 80)  # 4 photons per pixel
+    assert shot_noise_counts(C, b + beta) == pytest.approx(4.0, rel=1e-6)
+    C[np.diag_indices(80)] = 0.04  # overwritten by its authors: no photon count to read
+    assert shot_noise_counts(C, b + beta) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_equilibrium_speckle_stays_within_its_noise_floor(seed):
+    """Constant decay time (10 frames), 400 pixels, 2 photons per pixel per frame: the measure
+    is high (~0.15, all noise) but within its floor, with the pixel count and photon count
+    inferred from the map alone (close to the truth) and with them given."""
+    C = two_time(speckle_counts(np.full(80, 10.0), 400, 2.0, seed))
+    inferred = noise_floor(C, n_surrogates=40)
+    assert not inferred.significant, inferred.verdict
+    assert 300 < inferred.n_pixels < 530 and inferred.mean_counts == pytest.approx(2.0, rel=0.2)
+    assert inferred.decay_frames == pytest.approx(10.0, rel=0.2)
+    given = noise_floor(C, n_pixels=400, mean_counts=2.0, n_surrogates=40)
+    assert not given.significant, given.verdict
+    assert inferred.measure > 0.05  # what the measure alone would have misread
+
+
+def test_ageing_speckle_is_significantly_above_its_noise_floor():
+    """Decay time growing from 3 to 30 frames over the scan, same pixels and photons: above the
+    floor, from the map alone and with the pixel count given."""
+    C = two_time(speckle_counts(np.linspace(3.0, 30.0, 80), 400, 2.0, seed=0))
+    inferred = noise_floor(C, n_surrogates=40)
+    assert inferred.significant and inferred.p_value < 0.05, inferred.verdict
+    assert 300 < inferred.n_pixels < 530  # the drift did not inflate the inferred noise
+    assert noise_floor(C, n_pixels=400, n_surrogates=40).significant
+
+
+@pytest.mark.parametrize("name", ["bnl_test_g2.npy", "yolk_plasma_q0p022.npy"])
+def test_real_maps_get_a_verdict_with_their_numbers(name):
+    """The shared measured maps (no frames, so the pixel count is inferred) get a stated verdict."""
+    C = np.load(shared_data("xpcs_two_time", name))
+    result = noise_floor(C, n_surrogates=40)
+    assert result.measure == non_equilibrium(C) and 0 < result.floor <= 1
+    assert result.pixels_from == "inferred from the map's noise" and result.n_pixels > 0
+    assert f"{result.measure:.3f}" in result.verdict and f"{result.floor:.3f}" in result.verdict
+    assert ("significantly non-equilibrium" if result.significant
+            else "not distinguishable from equilibrium") in result.verdict

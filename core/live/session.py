@@ -5,7 +5,7 @@ points (projection, clustering, model, dataset, preprocessing), with two appenda
 one growing array:
 
     points   index, patch, source, batch, row, x, y[, z], cluster, non_equilibrium,
-             received, processed
+             received, processed, noise_floor, ring
     errors   index, source, reason, received     (created with the first error)
     images   (rows, [C,] S, S) float32: the preprocessed images the model saw
 
@@ -14,7 +14,10 @@ that missed batches ``a..b`` reads the rows with ``a <= batch <= b``. ``row`` is
 row in ``images``: the operator numbers images as it makes them and each batch's images are
 written at their rows, so the link holds whatever order the table's rows are in (and a retried
 write lands on the same rows). ``non_equilibrium`` is :func:`core.xpcs.two_time.non_equilibrium` of a
-frame that is a two-time map, NaN for other frames. Times are epoch seconds.
+frame that is a two-time map, NaN for other frames; ``noise_floor`` its
+:func:`core.xpcs.noise.noise_floor` (the map is significantly non-equilibrium above it) and
+``ring`` the ring it averages ("q 0.1–0.2 nm⁻¹", "r 5–10 px"; "" for other frames). Times are
+epoch seconds.
 
 ``images`` is created with chunks of :data:`IMAGE_CHUNK_BYTES` however small the first batch:
 Zarr keeps the first chunk shape for good, and a chunk per batch of one frame would make a
@@ -59,12 +62,14 @@ def points_schema(n_components: int) -> pa.Schema:
          ("batch", pa.int64()), ("row", pa.int64())]
         + [(axis, pa.float32()) for axis in AXES[:n_components]]
         + [("cluster", pa.int32()), ("non_equilibrium", pa.float64()),
-           ("received", pa.float64()), ("processed", pa.float64())]
+           ("received", pa.float64()), ("processed", pa.float64()),
+           ("noise_floor", pa.float64()), ("ring", pa.string())]
     )
 
 
 # Columns a session stored before they existed reads as: no image row, no XPCS measure.
-LATER_COLUMNS = {"row": -1, "non_equilibrium": np.nan}
+LATER_COLUMNS = {"row": -1, "non_equilibrium": np.nan, "noise_floor": np.nan, "ring": ""}
+XPCS_COLUMNS = ("noise_floor", "ring")  # a frame that is no two-time map has none
 
 
 ERRORS_SCHEMA = pa.schema([("index", pa.int64()), ("source", pa.string()),
@@ -114,7 +119,11 @@ class LiveSession:
         return int(self.node.metadata["n_components"])
 
     def append_points(self, rows: Mapping[str, Any]) -> None:
-        """Append rows given as columns (the names of :func:`points_schema`)."""
+        """Append rows given as columns (the names of :func:`points_schema`; the XPCS columns of
+        :data:`LATER_COLUMNS` may be left out: no measure for these frames)."""
+        n = len(rows["index"])
+        rows = {**{name: [default] * n for name, default in LATER_COLUMNS.items()
+                   if name in XPCS_COLUMNS}, **rows}
         self._append("points", rows, points_schema(self.n_components))
 
     def append_errors(self, rows: Mapping[str, Any]) -> None:

@@ -1,1 +1,1 @@
-"""XPCS: two-time correlation maps and their non-equilibrium measure."""
+"""XPCS: |q| rings, two-time correlation maps per ring, the non-equilibrium measure and its noise floor."""

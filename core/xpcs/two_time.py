@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-# Pixels per block of the product: T x 2**16 float64 is 512 KiB per frame of the window, so a
-# window of a few hundred full detector frames never needs the whole stack in float64 at once.
-_PIXEL_BLOCK = 2**16
+# Entries (frames x pixels) per block moved to the device at once: 2**25 float64 is 256 MiB, so
+# a ring of any size over a long series never needs the whole stack in float64 at once.
+_BLOCK_ENTRIES = 2**25
 
 
 def two_time(frames: Any, roi: np.ndarray | None = None) -> np.ndarray:
-    """Two-time correlation map of a frame series over the pixels of a region.
+    """Two-time correlation map of a frame series over the pixels of one region, on the CPU.
 
     Parameters
     ----------
@@ -55,8 +55,8 @@ def two_time(frames: Any, roi: np.ndarray | None = None) -> np.ndarray:
     Returns
     -------
     C : ndarray of shape (T, T), float64, symmetric
-        ``C[t1, t2] = mean(I[t1] * I[t2]) / (mean(I[t1]) * mean(I[t2]))`` over the region,
-        computed as one matrix product (in pixel blocks, to bound memory).
+        ``C[t1, t2] = mean(I[t1] * I[t2]) / (mean(I[t1]) * mean(I[t2]))`` over the region:
+        :func:`two_time_rings` with the region as its one ring.
 
     Raises
     ------
@@ -72,38 +72,100 @@ def two_time(frames: Any, roi: np.ndarray | None = None) -> np.ndarray:
            [1., 1., 1.]])
     """
     frames = np.asarray(frames)
+    if roi is None:
+        labels = np.zeros(frames.shape[1:], np.int32)
+    else:
+        roi = np.asarray(roi, dtype=bool)
+        if frames.ndim == 3 and roi.shape != frames.shape[1:]:
+            raise ValueError(f"roi of shape {roi.shape} must match the frames' {frames.shape[1:]}")
+        labels = np.where(roi, 0, -1).astype(np.int32)
+    return two_time_rings(frames, labels, device="cpu")[0]
+
+
+def two_time_rings(frames: Any, rings: Any, *, device: str = "auto") -> np.ndarray:
+    """One two-time map per ring, each as one matrix product on the worker's device.
+
+    For ring r with pixels P_r, the frames restricted to it are a matrix I_r (T x |P_r|) and
+    ``C_r = (I_r I_rᵀ / |P_r|) / (<I_r> <I_r>ᵀ)``: every pair of times at once, never a Python
+    loop over pairs. Pixels are sorted by ring once, then streamed to the device in blocks of
+    about :data:`_BLOCK_ENTRIES` entries; each block adds its part of each ring's product.
+
+    Parameters
+    ----------
+    frames : array-like or torch.Tensor of shape (T, H, W)
+        Intensities (counts); T >= 2. A tensor already on the device is gathered there.
+    rings : :class:`core.xpcs.rings.Rings` or int array (H, W)
+        Ring number of each pixel, -1 for pixels in no ring (masked, gaps, outside).
+    device : str, default "auto"
+        As :func:`core.models.device.pick_device` (CUDA when present).
+
+    Returns
+    -------
+    ndarray (n_rings, T, T) float64, each symmetric.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, a ring with no pixel, non-finite intensities in a ring, or a frame whose
+        mean intensity in a ring is not positive.
+    """
+    import torch
+
+    from core.models.device import pick_device
+
+    labels = np.asarray(getattr(rings, "labels", rings))
+    is_tensor = isinstance(frames, torch.Tensor)
+    if not is_tensor:
+        frames = np.asarray(frames)
+        if frames.dtype.kind not in "biuf":
+            raise ValueError(f"frames have non-numeric dtype {frames.dtype}")
     if frames.ndim != 3 or frames.shape[0] < 2:
-        raise ValueError(f"frames of shape {frames.shape} must be (T, H, W) with T >= 2")
-    if frames.dtype.kind not in "biuf":
-        raise ValueError(f"frames have non-numeric dtype {frames.dtype}")
+        raise ValueError(f"frames of shape {tuple(frames.shape)} must be (T, H, W) with T >= 2")
+    if labels.shape != tuple(frames.shape[1:]) or labels.dtype.kind not in "iu":
+        raise ValueError(f"ring labels of shape {labels.shape} ({labels.dtype}) must be integers "
+                         f"matching the frames' {tuple(frames.shape[1:])}")
+    n_rings = len(rings) if hasattr(rings, "labels") else int(labels.max(initial=-1)) + 1
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")  # pixels grouped by ring, in detector order
+    bounds = np.searchsorted(flat[order], np.arange(n_rings + 1))  # ring r: order[b[r]:b[r+1]]
+    counts = np.diff(bounds)
+    if n_rings == 0 or not counts.all():
+        empty = np.flatnonzero(counts == 0).tolist() if n_rings else "all"
+        raise ValueError(f"ring(s) {empty} select no pixel (all masked or off the detector); "
+                         "choose rings that cover unmasked pixels")
+    dev = pick_device(device)
     t = frames.shape[0]
     pixels = frames.reshape(t, -1)  # (T, H*W), a view for contiguous input
-    if roi is not None:
-        roi = np.asarray(roi, dtype=bool)
-        if roi.shape != frames.shape[1:]:
-            raise ValueError(f"roi of shape {roi.shape} must match the frames' {frames.shape[1:]}")
-        pixels = pixels[:, roi.reshape(-1)]  # (T, P)
-    n_pixels = pixels.shape[1]
-    if n_pixels == 0:
-        raise ValueError("the roi selects no pixel; select at least one")
-
-    gram = np.zeros((t, t))  # sum over pixels of I(t1) I(t2)
-    sums = np.zeros(t)
-    for start in range(0, n_pixels, _PIXEL_BLOCK):
-        block = pixels[:, start : start + _PIXEL_BLOCK].astype(np.float64)  # (T, B)
-        if not np.isfinite(block).all():
-            raise ValueError("frames hold NaN or inf inside the roi; mask those pixels out")
-        gram += block @ block.T
-        sums += block.sum(axis=1)
-    means = sums / n_pixels
-    bad = np.flatnonzero(means <= 0)
+    gram = torch.zeros((n_rings, t, t), dtype=torch.float64, device=dev)
+    sums = torch.zeros((n_rings, t), dtype=torch.float64, device=dev)
+    block = max(1024, _BLOCK_ENTRIES // t)
+    for start in range(bounds[0], bounds[-1], block):
+        stop = min(start + block, bounds[-1])
+        if is_tensor:
+            index = torch.as_tensor(order[start:stop], device=pixels.device)
+            chunk = pixels.index_select(1, index).to(dev, torch.float64)  # (T, B)
+        else:
+            chunk = torch.from_numpy(pixels[:, order[start:stop]].astype(np.float64)).to(dev)
+        if not torch.isfinite(chunk).all():
+            raise ValueError("frames hold NaN or inf inside a ring; mask those pixels out")
+        for r in range(np.searchsorted(bounds, start, "right") - 1, n_rings):
+            low, high = max(bounds[r], start), min(bounds[r + 1], stop)
+            if low >= high:
+                break
+            part = chunk[:, low - start:high - start]  # (T, pixels of ring r in this block)
+            gram[r] += part @ part.T
+            sums[r] += part.sum(dim=1)
+    pixel_counts = torch.as_tensor(counts, dtype=torch.float64, device=dev)
+    means = sums / pixel_counts[:, None]  # (n, T)
+    bad = (means <= 0).nonzero().cpu().numpy()
     if bad.size:
+        ring, frame = bad[0]
         raise ValueError(
-            f"{bad.size} frame(s) have no positive mean intensity in the roi (first: "
-            f"{bad[:5].tolist()}); C is undefined there: enlarge the roi or drop those frames"
+            f"{len(bad)} (ring, frame) pair(s) have no positive mean intensity (first: ring "
+            f"{ring}, frame {frame}); C is undefined there: enlarge the ring or drop those frames"
         )
-    C = (gram / n_pixels) / np.outer(means, means)
-    return (C + C.T) / 2  # exact symmetry; the product is symmetric up to rounding
+    C = (gram / pixel_counts[:, None, None]) / (means[:, :, None] * means[:, None, :])
+    return ((C + C.transpose(1, 2)) / 2).cpu().numpy()  # exact symmetry, up to rounding before
 
 
 def sliding_two_time(
@@ -161,20 +223,23 @@ def diagonal_baseline(C: np.ndarray, *, min_lag: int = 1) -> np.ndarray:
     t = C.shape[0]
     if isinstance(min_lag, bool) or not isinstance(min_lag, (int, np.integer)) or not 0 <= min_lag < t:
         raise ValueError(f"min_lag={min_lag!r} must be an integer between 0 and {t - 1}")
-    baseline = np.full_like(C, np.nan)
-    rows = np.arange(t)
-    for k in range(-(t - 1), t):
-        if abs(k) < min_lag:
-            continue
-        i = rows[max(0, -k) : t - max(0, k)]
-        values = C[i, i + k]
-        kept = np.isfinite(values)
-        if not kept.any():
-            continue
-        reference = values[kept][0]
-        mean = reference + (values[kept] - reference).mean()
-        baseline[i[kept], i[kept] + k] = mean
-    return baseline
+    rows, cols = np.indices((t, t))
+    lag = (cols - rows).ravel() + (t - 1)  # diagonal number, 0 .. 2t-2, row-major order
+    values = C.ravel()
+    kept = np.flatnonzero(np.isfinite(values) & (np.abs(lag - (t - 1)) >= min_lag))
+    baseline = np.full(t * t, np.nan)
+    if kept.size:
+        lags, kept_values = lag[kept], values[kept]
+        first = np.full(2 * t - 1, t * t)  # flat index of each diagonal's first kept entry
+        np.minimum.at(first, lags, kept)
+        present = first < t * t
+        reference = np.zeros(2 * t - 1)  # subtracted first, so equal values stay exact
+        reference[present] = values[first[present]]
+        deviation = np.bincount(lags, weights=kept_values - reference[lags], minlength=2 * t - 1)
+        counts = np.bincount(lags, minlength=2 * t - 1)
+        means = reference + deviation / np.maximum(counts, 1)
+        baseline[kept] = means[lags]
+    return baseline.reshape(t, t)
 
 
 def non_equilibrium(C: Any, *, min_lag: int = 1) -> float:
