@@ -2,7 +2,8 @@
 
 Left, the "Sample variations" form: the reference states are the frames selected on the map
 (``SELECTION``; at most :data:`REFERENCE_CAP`, evenly spaced) or, with nothing selected, M draws
-from the prior; γ, N, seed, the three plausibility filters and the dendrogram cut. It builds the
+from the prior; γ, N, seed, a filter preset by kind of data that fills the three plausibility
+filters (each still editable: editing one makes the preset ``custom``) and the dendrogram cut. It builds the
 flow's own parameter model (``flows.params.SampleVariationsParams``) so a bad value is refused
 here with the field, the value and the range, then submits a ``sample-variations`` run and hands
 its record to the jobs panel (``SUBMITTED``), which shows its progress and lets it be cancelled.
@@ -36,6 +37,7 @@ from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_vie
                                          clusters_view, export_file, load_variations, reference_view,
                                          summary_view, variations_options)
 from core.data.reader import ResultStore
+from core.variations.filters import CUSTOM, DEFAULT_PRESET, PRESETS, FilterParams
 from flows import params as fp
 
 
@@ -48,6 +50,8 @@ FIELDS: tuple[FormField, ...] = (
     field_of(_P, "gamma", "γ", hint="Each latent component moves by U[−γ, γ]."),
     field_of(_P, "n_per_reference", "N per reference"),
     field_of(_P, "seed", "Seed"),
+    field_of(fp.VariationFilters, "preset", "Filter preset",
+             hint="particles: |ΔH| only (diffusion); clumps: mass and IoU. Editing a filter makes it custom."),
     field_of(fp.VariationFilters, "entropy_max", "Max |ΔH| (bits)", hint="Filters: blank = off."),
     field_of(fp.VariationFilters, "iou_min", "Min IoU", hint=""),
     field_of(fp.VariationFilters, "intensity_max", "Max intensity dev.", hint=""),
@@ -55,7 +59,7 @@ FIELDS: tuple[FormField, ...] = (
     field_of(fp.ReferenceStates, "n_prior", "Prior draws M", default=20,
              hint="Used only when nothing is selected on the map."),
 )
-FILTER_FIELDS = ("entropy_max", "iou_min", "intensity_max")
+FILTER_FIELDS = fp.THRESHOLDS
 
 
 # -- the form: reference states, parameters, their problems -----------------------------------
@@ -93,9 +97,26 @@ def build_params(values: Mapping[str, Any], selection: Selection | None, current
                   else {"n_prior": values.get("n_prior")})
     return fp.SampleVariationsParams(
         model_id=current.get("model_id"), references=references,
-        filters={name: values.get(name) for name in FILTER_FIELDS},
+        filters={"preset": values.get("preset") or DEFAULT_PRESET, **{name: values.get(name) for name in FILTER_FIELDS}},
         **{name: values.get(name) for name in ("gamma", "n_per_reference", "seed", "n_clusters")},
     )
+
+
+def preset_form(changed: str | None, preset: str | None, thresholds: Mapping[str, Any]) -> tuple[str, dict]:
+    """(preset, thresholds) the form shows once ``changed`` ('preset' or a threshold's name) changed.
+
+    A preset chosen fills its thresholds (``custom`` keeps those shown); an edited threshold
+    selects the preset the thresholds now are, else ``custom``.
+    """
+    if changed == "preset":
+        values = PRESETS.get(preset)
+        return preset or CUSTOM, dict(thresholds) if values is None else {n: values[n] for n in thresholds}
+    try:
+        numbers = {n: None if v is None or (isinstance(v, str) and not v.strip()) else float(v)
+                   for n, v in thresholds.items()}
+    except (TypeError, ValueError):  # text in a number box: not any preset
+        return CUSTOM, dict(thresholds)
+    return FilterParams(**numbers).preset, dict(thresholds)
 
 
 def summarize(params: fp.SampleVariationsParams) -> str:
@@ -243,11 +264,13 @@ class VariationsAIO(html.Div):
 
     @classmethod
     def _input(cls, aio_id: str, f: FormField) -> dbc.Row:
+        id_, name_class = cls.ids.field(aio_id, f.name), f"variations-{f.name}"
+        control = (dbc.Select(id=id_, value=f.default, size="sm", className=name_class,
+                              options=[{"label": o, "value": o} for o in f.options]) if f.kind == "select"
+                   else dbc.Input(id=id_, type="number", value=f.default, step="any", size="sm", className=name_class))
         return dbc.Row([
             dbc.Label(f.label, width=6, className="small py-1"),
-            dbc.Col([dbc.Input(id=cls.ids.field(aio_id, f.name), type="number", value=f.default, step="any",
-                               size="sm", className=f"variations-{f.name}"),
-                     dbc.FormText(f.hint) if f.hint else None], width=6),
+            dbc.Col([control, dbc.FormText(f.hint) if f.hint else None], width=6),
         ], className="mb-1")
 
 
@@ -280,6 +303,21 @@ register = callbacks.register  # create_app calls register(app, services)
 )
 def _references(selection: Selection | None, current: MapRef | None):
     return references_note(selection, current), bool(selected_indices(selection))
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.field(MATCH, "preset"), "value"),
+    *[Output(VariationsAIO.ids.field(MATCH, name), "value") for name in FILTER_FIELDS],
+    Input(VariationsAIO.ids.field(MATCH, "preset"), "value"),
+    *[Input(VariationsAIO.ids.field(MATCH, name), "value") for name in FILTER_FIELDS],
+    prevent_initial_call=True,
+)
+def _preset(preset, *values):
+    """A preset fills the filters; editing a filter shows the preset it now is (or custom)."""
+    changed = ctx.triggered_id["subcomponent"].removeprefix("field-")
+    shown, thresholds = preset_form(changed, preset, dict(zip(FILTER_FIELDS, values)))
+    fills = [thresholds[n] for n in FILTER_FIELDS] if changed == "preset" else [no_update] * len(FILTER_FIELDS)
+    return (no_update if shown == preset else shown), *fills
 
 
 @callbacks.callback(

@@ -34,6 +34,7 @@ from core.data.results import calibrations
 from core.data.results import variations as stored
 from core.data.results.variations import Variations
 from core.variations.descriptors import METRIC_UNITS, descriptor_unit
+from core.variations.filters import CUSTOM, FilterParams
 from core.maps.selection import to_png_data_uri
 from core.variations.clusters import cut, cut_height, dendrogram_data
 
@@ -43,6 +44,8 @@ IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
 NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
 NO_CALIBRATION = ("No γ calibration of this model yet: run the γ sweep from the Jobs panel's "
                   "“Calibrate γ” tab, then choose γ here where the generated change matches the real one.")
+KEEP_TEXT = {"entropy_max": "|ΔH| ≤ {:g} bits", "iou_min": "IoU ≥ {:g}", "intensity_max": "|ΔΣI|/ΣI ≤ {:g}",
+             "area_max": "area Δ ≤ {:g}"}
 FILTER_TEXT = {"entropy_max": "|ΔH| > {:g} bits", "iou_min": "IoU < {:g}", "intensity_max": "intensity dev. > {:g}",
                "area_max": "area Δ > {:g}"}
 
@@ -134,6 +137,16 @@ def _rule(name: str, threshold: float | None) -> str:
     return FILTER_TEXT[name].format(threshold) if name in FILTER_TEXT and threshold is not None else name
 
 
+def filters_line(meta: dict) -> str:
+    """'Filters: the particles preset, keep |ΔH| ≤ 0.2 bits.' from a result's metadata (a result
+    stored before presets were recorded is named by its thresholds)."""
+    thresholds = (meta.get("core_params") or {}).get("filters") or {}
+    filters = FilterParams(**{k: v for k, v in thresholds.items() if k in FilterParams.RULES})
+    preset = meta.get("filter_preset") or filters.preset
+    kept = ", ".join(KEEP_TEXT[name].format(value) for name, value in filters.active.items()) or "every sample"
+    return f"Filters: {'custom' if preset == CUSTOM else f'the {preset} preset'}, keep {kept}."
+
+
 def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
     """The summary line, the reference selector's options and the cut the run made."""
     v = load_variations(store, variations_id)
@@ -145,6 +158,7 @@ def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int |
     lines = [
         html.Div([html.B(f"{kept:,}"), f" of {drawn:,} samples kept ({kept / max(drawn, 1):.0%}) around "
                   f"{v.n} reference state{'s' if v.n != 1 else ''}, γ = {s.get('gamma', float('nan')):g}."]),
+        html.Div(filters_line(v.meta), className="ms-var-filters"),
         html.Div(f"Rejected (a sample can fail several filters): {rejected}."),
         html.Div(f"Distance per dimension mean‖ε‖/d = {s.get('distance_per_dim', float('nan')):.3g} "
                  f"(expected γ/√(3d) = {s.get('expected_distance_per_dim', float('nan')):.3g}, "

@@ -1,5 +1,5 @@
-"""Bounds of the model and training parameters a user chooses, read by core's own checks and by
-the flow parameter models (``flows.params``), so the command line, the page and core agree.
+"""Bounds of the model, training and sampling parameters a user chooses, read by core's own checks
+and by the flow parameter models (``flows.params``), so the command line, the page and core agree.
 
 No torch here: the page and the CLI import these without loading a model library.
 """
@@ -12,6 +12,13 @@ EPOCHS = (1, 1000)  # VAE epochs and GAN epochs per stage
 BATCH_SIZE = (2, 4096)  # 2: the GAN's minibatch std and a VAE's GroupNorm need a pair
 N_CRITIC = (1, 100)  # critic steps per generator step
 LR_MAX = 1.0  # learning rates lie in (0, LR_MAX]
+
+# material variations (core.variations): samples per reference and the plausibility thresholds
+N_PER_REFERENCE = (1, 100_000)  # M × N decodes: 100 000 per reference is hours on a CPU already
+ENTROPY_MAX = (0.0, 8.0)  # bits: an image entropy over 256 bins lies in [0, 8]
+IOU_MIN = (0.0, 1.0)
+INTENSITY_MAX = (0.0, 10.0)  # |ΔΣI| / ΣI_ref: 10 (ten times the reference's mass) is far past plausible
+AREA_MAX = (0.0, 1.0)  # change of the foreground's fraction of the image
 
 
 class BadParameter(ValueError):
