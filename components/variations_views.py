@@ -33,6 +33,7 @@ from components.map_figure import CLUSTER_PALETTE
 from core.data.results import calibrations
 from core.data.results import variations as stored
 from core.data.results.variations import Variations
+from core.variations.calibration import BOUND_METRIC
 from core.variations.descriptors import METRIC_UNITS, descriptor_unit
 from core.variations.filters import CUSTOM, FilterParams
 from core.maps.selection import to_png_data_uri
@@ -52,7 +53,8 @@ FILTER_TEXT = {"entropy_max": "|ΔH| > {:g} bits", "iou_min": "IoU < {:g}", "int
 
 # -- γ calibration beside γ --------------------------------------------------------------------
 def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggested: float | None) -> go.Figure:
-    """Each metric's median against γ with its 10–90 % band; the real frames' band shaded."""
+    """Each metric's median against γ with its 10–90 % band; the real frames' band shaded; for
+    |ΔH| also the generated mean and the real upper bound (red), the method's rule."""
     metrics = list(dict.fromkeys(sweep["metric"]))
     rows = math.ceil(len(metrics) / 2)
     fig = make_subplots(rows=rows, cols=2, subplot_titles=metrics, shared_xaxes=True,
@@ -74,6 +76,12 @@ def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggeste
         if band is not None and np.isfinite([band["q10"], band["q90"]]).all():
             fig.add_hrect(y0=band["q10"], y1=band["q90"], fillcolor="#fd7e14", opacity=0.2, line_width=0, **at)
             fig.add_hline(y=band["median"], line_dash="dash", line_color="#fd7e14", line_width=1, **at)
+        if metric == BOUND_METRIC and band is not None and np.isfinite(band.get("max", np.nan)):
+            # the method's rule: the mean generated |ΔH| reaches the largest real one
+            fig.add_trace(go.Scatter(x=s["gamma"], y=s["mean"], mode="lines", line=dict(color="#6f42c1", width=1),
+                                     name="generated mean", hovertemplate="γ=%{x:g}: mean %{y:.3g}<extra></extra>"),
+                          **at)
+            fig.add_hline(y=band["max"], line_color="#dc3545", line_width=1, **at)
     if suggested is not None:
         fig.add_vline(x=suggested, line_dash="dot", line_color="#198754", row="all", col="all")
     fig.update_layout(template="simple_white", height=150 * rows + 70, margin=dict(l=30, r=10, t=30, b=30),
@@ -94,8 +102,12 @@ def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | Non
         return hint(f"Calibration {found.id} holds no finished γ: run the sweep again."), None
     sweep, bands = found.result.sweep, (None if found.result.bands.empty else found.result.bands)
     suggested = found.result.suggested_gamma
-    note = (f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange)."
-            if suggested is not None else "No real frames were compared, so no γ is suggested.")
+    reason = found.result.reason  # which rule chose γ and why; older results had the median-in-band rule only
+    if suggested is None:
+        note = reason or "No real frames were compared, so no γ is suggested."
+    else:
+        note = (f"Suggested (dotted): {reason}" if reason else
+                f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange).")
     if found.result.status == "stopped":
         note += " The sweep was stopped: only the γ it finished are shown."
     return [

@@ -195,6 +195,14 @@ def test_calibration_beside_gamma(shared):
     shapes = view[0].figure.layout.shapes
     assert suggested == 1.0 and "Suggested γ = 1" in texts(view)
     assert sum(s.type == "rect" for s in shapes) == 2 and any(s.type == "line" and s.x0 == 1.0 for s in shapes)
+    reason = "γ = 1.5 by the method's rule: the smallest γ whose mean generated |ΔH| reaches the upper bound."
+    store.put("calibrations", tables={"sweep": sweep, "bands": bands.assign(max=[0.95, 0.3])},
+              metadata={"model_id": MODEL, "suggested_gamma": 1.5, "reason": reason})
+    view, suggested = views.calibration_view(store, CURRENT)
+    figure = view[0].figure
+    assert suggested == 1.5 and f"Suggested (dotted): {reason}" in texts(view)
+    assert [t.name for t in figure.data if t.name == "generated mean"] == ["generated mean"]
+    assert any(s.type == "line" and s.y0 == 0.3 and s.line.color == "#dc3545" for s in figure.layout.shapes)
 
 
 def test_callbacks_turn_failures_into_messages(shared):
