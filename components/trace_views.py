@@ -15,21 +15,27 @@ read the stored result and route it here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
+import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import dcc
+from dash import dcc, html
 from plotly.subplots import make_subplots
 from scipy import ndimage as ndi
 
 from components.map_figure import CLUSTER_PALETTE
+from components.pictures import hint
+from core.maps.selection import to_png_data_uri
 from core.variations.clusters import dendrogram_data
 
 MODE_COLUMNS = ("area", "anisotropy", "tortuosity")  # the descriptors shown per mode
 CSV_COLUMNS = ("reference", "particle", "mode", "area", "anisotropy", "tortuosity", "centroid_y", "centroid_x",
                "n_pixels")
+IMAGE_PX = 160  # a highlighted reference is shrunk to at most this (as the other images of the panel)
 TINT = 0.45  # weight of the mode's colour over the reference inside a highlighted trace
 
 
@@ -118,10 +124,55 @@ def mode_overlay(reference: np.ndarray, labels: np.ndarray, particles: list[int]
     return np.where(edge, rgb, out)
 
 
-def traces_csv(traces: pd.DataFrame, units: Mapping[str, str], name: str) -> dict:
-    """``dcc.send_string`` payload: one row per trace (reference, particle, mode, every descriptor),
-    each column headed by its name and unit, e.g. ``area (nm²)``."""
+def traces_csv(traces: pd.DataFrame, units: Mapping[str, str]) -> str:
+    """One row per trace (reference, particle, mode, every descriptor), each column headed by its
+    name and unit, e.g. ``area (nm²)``."""
     columns = [c for c in CSV_COLUMNS if c in traces.columns]
     columns += [c for c in traces.columns if c not in columns]
-    table = traces[columns].rename(columns={c: with_unit(c, units) for c in columns})
-    return dcc.send_string(table.to_csv(index=False), f"{name}-traces.csv", type="text/csv")
+    return traces[columns].rename(columns={c: with_unit(c, units) for c in columns}).to_csv(index=False)
+
+
+def csv_link(traces: pd.DataFrame, units: Mapping[str, str], name: str) -> html.A:
+    """A download link holding the CSV itself (a data URI: no callback, readable by a test)."""
+    return html.A(f"Traces CSV ({len(traces):,} rows)", download=f"{name}-traces.csv",
+                  href="data:text/csv;charset=utf-8," + quote(traces_csv(traces, units)),
+                  className="btn btn-sm btn-outline-secondary ms-var-traces-csv")
+
+
+def mode_options(traces: pd.DataFrame, units: Mapping[str, str]) -> list[dict]:
+    """One option per mode: its number, how many traces and their mean area with its unit."""
+    unit = units.get("area") or ""
+    return [{"label": f"mode {int(m)} · {len(g)} traces · mean area {g['area'].mean():.4g} {unit}".rstrip(),
+             "value": int(m)} for m, g in traces.groupby("mode")]
+
+
+def modes_view(traces: pd.DataFrame, linkage: np.ndarray | None, units: Mapping[str, str], name: str) -> Any:
+    """Dendrogram of the modes, area histogram, box plots per mode and the CSV link; a hint without traces."""
+    if traces.empty:
+        return hint("No particle traces in this result: no particle was found in the references, or no sample "
+                    "was kept (loosen the filters or lower γ).")
+    config = {"displayModeBar": False}
+    graphs = [dcc.Graph(figure=area_histogram(traces, units), config=config, className="ms-var-area-histogram"),
+              dcc.Graph(figure=mode_boxes(traces, units), config=config, className="ms-var-mode-boxes")]
+    if linkage is not None and len(traces) >= 2:
+        graphs.insert(0, dcc.Graph(figure=modes_dendrogram(traces, linkage), config=config,
+                                   className="ms-var-modes-dendrogram"))
+    return [dbc.Row([dbc.Col(g, md=12 // len(graphs)) for g in graphs], className="g-2"),
+            html.Div(csv_link(traces, units, name), className="my-1")]
+
+
+def mode_pictures(references: Sequence[tuple[int, np.ndarray, np.ndarray]], traces: pd.DataFrame,
+                  mode: int) -> Any:
+    """Each (reference index, reference image, trace labels) with its traces of ``mode`` highlighted."""
+    chosen = traces[traces["mode"] == mode]
+    pictures = []
+    for i, image, labels in references:
+        particles = chosen.loc[chosen["reference"] == i, "particle"].to_numpy()
+        rgb = mode_overlay(image, labels, particles, mode_colour(mode))
+        pictures.append(html.Figure([
+            html.Img(src=to_png_data_uri(rgb, max_size=IMAGE_PX), className="w-100 ms-var-mode-image",
+                     style={"imageRendering": "pixelated", "background": "#000"}),
+            html.Figcaption(f"#{i}: {len(particles)} trace{'s' if len(particles) != 1 else ''} of mode {mode}",
+                            className="small text-center text-muted"),
+        ], className="m-0", style={"width": f"{IMAGE_PX}px"}))
+    return pictures or hint(f"No trace of mode {mode}.")

@@ -4,6 +4,7 @@ box plots per mode, one mode's traces highlighted on a reference, and the CSV of
 from __future__ import annotations
 
 import io
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -77,10 +78,33 @@ def test_one_modes_traces_are_tinted_and_outlined_on_the_reference():
 
 
 def test_csv_has_a_row_per_trace_and_units_in_its_header():
-    """Reference, particle, mode and every descriptor; area headed with nm², unitless ratios bare."""
-    payload = tv.traces_csv(traces(), UNITS, "var-1")
-    assert payload["filename"] == "var-1-traces.csv"
-    table = pd.read_csv(io.StringIO(payload["content"]))
+    """Reference, particle, mode and every descriptor; area headed with nm², unitless ratios bare;
+    the link carries the same CSV."""
+    link = tv.csv_link(traces(), UNITS, "var-1")
+    assert link.download == "var-1-traces.csv" and link.children == "Traces CSV (6 rows)"
+    assert unquote(link.href.removeprefix("data:text/csv;charset=utf-8,")) == tv.traces_csv(traces(), UNITS)
+    table = pd.read_csv(io.StringIO(tv.traces_csv(traces(), UNITS)))
     assert list(table.columns) == ["reference", "particle", "mode", "area (nm²)", "anisotropy", "tortuosity",
                                    "centroid_y", "centroid_x", "n_pixels"]
     assert len(table) == 6 and table["area (nm²)"].tolist() == [100, 200, 300, 400, 500, 600]
+
+
+def test_modes_view_and_options_and_pictures():
+    """Three graphs and the link for six traces; one option per mode with its count and mean area;
+    a picture per reference given, captioned with its traces of the mode; a hint without traces."""
+    table = traces()
+    _, linkage = hac(table[["anisotropy", "tortuosity"]].to_numpy(), n_clusters=3)
+    graphs, link = tv.modes_view(table, linkage, UNITS, "var-1")
+    assert [c.children.className for c in graphs.children] == [
+        "ms-var-modes-dendrogram", "ms-var-area-histogram", "ms-var-mode-boxes"]
+    assert "6 rows" in link.children.children
+    assert tv.mode_options(table, UNITS) == [
+        {"label": "mode 0 · 2 traces · mean area 150 nm²", "value": 0},
+        {"label": "mode 1 · 2 traces · mean area 350 nm²", "value": 1},
+        {"label": "mode 2 · 2 traces · mean area 550 nm²", "value": 2}]
+    labels = np.zeros((8, 8), np.int32)
+    labels[1:3, 1:3], labels[4:6, 4:6], labels[6:8, 0:2] = 1, 2, 3
+    pictures = tv.mode_pictures([(0, np.full((8, 8), 0.5), labels), (1, np.full((8, 8), 0.5), labels)], table, 1)
+    assert [p.children[1].children for p in pictures] == ["#0: 1 trace of mode 1", "#1: 1 trace of mode 1"]
+    assert pictures[0].children[0].src.startswith("data:image/png;base64,")
+    assert "No particle traces" in str(tv.modes_view(table.iloc[:0], None, UNITS, "var-1"))
