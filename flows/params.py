@@ -233,6 +233,8 @@ class SampleVariationsParams(_Params):
     descriptors: list[str] | None = Field(None, description="Names from core.variations.descriptors.DESCRIPTORS; None = all.")
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
     min_cluster_size: int = Field(5, ge=2, le=10_000)
+    n_modes: int = Field(3, ge=1, le=50, description="Diffusion modes: where the particle traces' "
+                         "dendrogram is cut (the paper finds three).")
     name: str | None = Field(None, max_length=200)
 
 
