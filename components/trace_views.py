@@ -142,8 +142,9 @@ def csv_link(traces: pd.DataFrame, units: Mapping[str, str], name: str) -> html.
 def mode_options(traces: pd.DataFrame, units: Mapping[str, str]) -> list[dict]:
     """One option per mode: its number, how many traces and their mean area with its unit."""
     unit = units.get("area") or ""
-    return [{"label": f"mode {int(m)} · {len(g)} traces · mean area {g['area'].mean():.4g} {unit}".rstrip(),
-             "value": int(m)} for m, g in traces.groupby("mode")]
+    return [{"label": f"{'not clustered' if m < 0 else f'mode {int(m)}'} · {len(g)} trace{'s' if len(g) != 1 else ''}"
+                      f" · mean area {g['area'].mean():.4g} {unit}".rstrip(), "value": int(m)}
+            for m, g in traces.groupby("mode")]
 
 
 def modes_view(traces: pd.DataFrame, linkage: np.ndarray | None, units: Mapping[str, str], name: str) -> Any:

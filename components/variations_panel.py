@@ -8,7 +8,9 @@ flow's own parameter model (``flows.params.SampleVariationsParams``) so a bad va
 here with the field, the value and the range, then submits a ``sample-variations`` run and hands
 its record to the jobs panel (``SUBMITTED``), which shows its progress and lets it be cancelled.
 Beside γ, the newest γ calibration of the map's model; right and below, the results (reloaded on
-``RESULTS_VERSION``): a variations node's summary, reference states, clusters and exports.
+``RESULTS_VERSION``): a variations node's summary, reference states, clusters, exports, and its
+particle traces: diffusion modes, area histogram, box plots per mode, the traces of one mode
+highlighted on the reference images and a CSV per trace.
 
 What those show is in ``components.variations_views``, plain functions of ``(store, ...)``; this
 module holds the form helpers, the component and the callbacks. Callbacks only route, and every
@@ -34,8 +36,8 @@ from components.services import Callbacks, Services
 from components.words import plural
 from components.job_forms import FormField, Submitted, field_of, form_problems, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
-                                         clusters_view, export_file, load_variations, reference_view,
-                                         summary_view, variations_options)
+                                         clusters_view, export_file, load_variations, mode_view, reference_view,
+                                         summary_view, traces_view, variations_options)
 from core.data.reader import ResultStore
 from core.variations.filters import CUSTOM, DEFAULT_PRESET, PRESETS, FilterParams
 from flows import params as fp
@@ -188,6 +190,9 @@ class VariationsAIO(html.Div):
         export_tiff = _id("export-tiff")
         download = _id("download")
         export_message = _id("export-message")
+        modes = _id("modes")
+        mode = _id("mode")
+        mode_images = _id("mode-images")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -257,6 +262,13 @@ class VariationsAIO(html.Div):
                                   className="variations-cut"), width=2),
             ], align="center", className="g-2 mt-2"),
             dcc.Loading(html.Div(id=ids.clusters(aio_id), className="mt-1"), type="circle"),
+            html.H6("Particle traces and diffusion modes", className="mt-3"),
+            dcc.Loading(html.Div(id=ids.modes(aio_id), className="mt-1 ms-var-modes"), type="circle"),
+            dbc.Row([
+                dbc.Col(dbc.Label("Highlight the traces of", className="small mb-0"), width="auto"),
+                dbc.Col(dcc.Dropdown(id=ids.mode(aio_id), clearable=False, className="ms-var-mode"), md=4),
+            ], align="center", className="g-2 mt-1"),
+            dcc.Loading(html.Div(id=ids.mode_images(aio_id), className="d-flex flex-wrap gap-2 mt-1"), type="dot"),
         ]
         super().__init__(dbc.Accordion(dbc.AccordionItem(body, title="Material variations: Monte Carlo samples "
                                                          "around the selected states", item_id="variations"),
@@ -463,6 +475,31 @@ def _clusters(services: Services, variations_id, n_clusters, own_id):
     view, error = with_store(services, "cluster the variations", clusters_view, variations_id,
                              None if n_clusters is None else int(n_clusters),
                              VariationsAIO.ids.embedding(own_id["aio_id"]))
+    return error or view
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.modes(MATCH), "children"),
+    Output(VariationsAIO.ids.mode(MATCH), "options"),
+    Output(VariationsAIO.ids.mode(MATCH), "value"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _modes(services: Services, variations_id):
+    if not variations_id:
+        return None, [], None
+    result, error = with_store(services, "read the particle traces", traces_view, variations_id)
+    return (error, [], None) if error is not None else result
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.mode_images(MATCH), "children"),
+    Input(VariationsAIO.ids.mode(MATCH), "value"),
+    State(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _mode_images(services: Services, mode, variations_id):
+    if not variations_id or mode is None:
+        return None
+    view, error = with_store(services, "highlight the traces of a mode", mode_view, variations_id, int(mode))
     return error or view
 
 

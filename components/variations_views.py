@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
+from components import trace_views
 from components.pictures import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
@@ -34,10 +35,11 @@ from core.data.results import calibrations
 from core.data.results import variations as stored
 from core.data.results.variations import Variations
 from core.variations.calibration import BOUND_METRIC
-from core.variations.descriptors import METRIC_UNITS, descriptor_unit
+from core.variations.descriptors import FOREGROUND_K, METRIC_UNITS, descriptor_unit
 from core.variations.filters import CUSTOM, FilterParams
 from core.maps.selection import to_png_data_uri
 from core.variations.clusters import cut, cut_height, dendrogram_data
+from core.variations.traces import extract_traces, reference_particles
 
 LEAF_LABELS = 40  # at most this many dendrogram leaves are labelled (every k-th past that)
 GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first
@@ -375,3 +377,37 @@ def export_file(store: Any, variations_id: str | None, what: str, reference: int
         "pages": "reference, trace, then the kept samples by transformation magnitude",
         "magnitudes": [float(m) for m in magnitudes]})
     return dcc.send_bytes(buffer.getvalue(), f"{stem}.tif", type="image/tiff")
+
+
+# -- particle traces and their diffusion modes ---------------------------------------------------
+MODE_REFERENCES = 6  # references shown with one mode's traces highlighted, at most
+
+
+_traces = LRUCache(4)
+
+
+def load_traces(store: Any, variations_id: str) -> stored.ParticleTraces:
+    """The node's particle traces (cached like the node: complete results never change)."""
+    return _traces.get(cache_key(store, variations_id), lambda: stored.read_traces(store, variations_id))
+
+
+def traces_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
+    """The modes section (dendrogram, area histogram, box plots per mode, CSV link), the mode
+    selector's options and the mode highlighted first."""
+    t = load_traces(store, variations_id)
+    options = trace_views.mode_options(t.table, t.units) if len(t.table) else []
+    view = trace_views.modes_view(t.table, t.linkage, t.units, variations_id)
+    return view, options, options[0]["value"] if options else None
+
+
+def mode_view(store: Any, variations_id: str, mode: int) -> Any:
+    """The first references holding traces of ``mode``, those traces highlighted; the trace labels
+    are extracted again from the stored reference and trace images, as the run extracted them."""
+    v, traces = load_variations(store, variations_id), load_traces(store, variations_id).table
+    chosen = sorted(set(traces.loc[traces["mode"] == mode, "reference"].astype(int)))[:MODE_REFERENCES]
+    k = (v.meta.get("core_params") or {}).get("foreground_k", FOREGROUND_K)
+    references = []
+    for i in chosen:
+        reference, trace = stored.read_reference(store, v.id, i)
+        references.append((i, reference, extract_traces(trace, reference_particles(reference, k=k), k=k)))
+    return trace_views.mode_pictures(references, traces, mode)

@@ -3,6 +3,7 @@ box plots per mode, one mode's traces highlighted on a reference, and the CSV of
 
 from __future__ import annotations
 
+import base64
 import io
 from urllib.parse import unquote
 
@@ -108,3 +109,40 @@ def test_modes_view_and_options_and_pictures():
     assert [p.children[1].children for p in pictures] == ["#0: 1 trace of mode 1", "#1: 1 trace of mode 1"]
     assert pictures[0].children[0].src.startswith("data:image/png;base64,")
     assert "No particle traces" in str(tv.modes_view(table.iloc[:0], None, UNITS, "var-1"))
+
+
+def traced_node(store, traces_table: pd.DataFrame | None) -> str:
+    """A complete variations node of one 16 px reference with two still particles (its trace is
+    the reference itself, so the traces are the particles), in the owner's layout."""
+    reference = np.random.default_rng(0).normal(0.1, 0.01, (1, 1, 16, 16)).astype(np.float32)
+    reference[0, 0, 2:5, 2:5] = reference[0, 0, 10:13, 9:12] = 1.0
+    samples = pd.DataFrame({"reference": [0], "sample": [0], "magnitude": [0.5], "kept": [False], "image": [-1]})
+    descriptors = pd.DataFrame({"reference": [0], "n_kept": [0], "image_start": [0]})
+    tables = {"samples": samples, "descriptors": descriptors}
+    if traces_table is not None:
+        tables["particle_traces"] = traces_table
+    return store.put("variations", arrays={"references": np.zeros((1, 2), np.float32), "reference_images": reference,
+                                           "traces": reference.copy()},
+                     tables=tables, metadata={"model_id": "m-test", "status": "completed", "trace_units": UNITS,
+                                              "core_params": {"foreground_k": 4.0}})
+
+
+def test_stored_traces_are_drawn_and_one_mode_highlighted(store):
+    """Read back through the owner: options per mode, the first mode chosen; mode 1 (particle 2)
+    is tinted on the reference, particle 1 is not; a node without traces says so."""
+    from PIL import Image
+
+    from components import variations_views as views
+
+    table = traces().iloc[:2].assign(particle=[1, 2], mode=[0, 1])
+    node = traced_node(store, table)
+    (graphs, link), options, first = views.traces_view(store, node)
+    assert [o["value"] for o in options] == [0, 1] and first == 0 and "2 rows" in link.children.children
+    [picture] = views.mode_view(store, node, 1)
+    assert picture.children[1].children == "#0: 1 trace of mode 1"
+    rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(picture.children[0].src.split(",", 1)[1]))))
+    colour = [int(tv.mode_colour(1)[i : i + 2], 16) for i in (1, 3, 5)]
+    assert list(rgb[10, 9, :3]) == colour  # particle 2's outline
+    assert rgb[3, 3, 0] == rgb[3, 3, 1] == rgb[3, 3, 2] == 255  # particle 1: grey (white), not tinted
+    view, options, first = views.traces_view(store, traced_node(store, None))
+    assert options == [] and first is None and "No particle traces" in str(view)
