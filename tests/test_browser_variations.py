@@ -5,6 +5,8 @@ One page load for the module; the tests run in file order on that page (the run 
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
@@ -90,6 +92,21 @@ def test_lassoed_frames_are_sampled_and_the_results_drawn(page, worker):
     wait_for(page, f"{PANEL} .ms-var-dendrogram .scatterlayer path.js-line")
     wait_for(page, f"{PANEL} .ms-var-embedding .scatterlayer .point")
     assert not page.find_elements(By.CSS_SELECTOR, f"{PANEL} .alert-danger")
+    # The particle traces: the area histogram and a CSV with a row per stored trace, or a hint without any.
+    from core.data.results.variations import read_traces
+    from core.data.store import Store
+
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    traces = read_traces(store, result)
+    n_traces = len(traces.table)
+    if n_traces:
+        wait_for(page, f"{PANEL} .ms-var-area-histogram .js-plotly-plot")
+        [href] = read_all(page, f"{PANEL} a.ms-var-traces-csv", "href")
+        rows = unquote(href.split(",", 1)[1]).strip().splitlines()
+        assert rows[0].startswith("reference,particle") and f",area ({traces.units['area']})," in rows[0]
+        assert len(rows) == 1 + n_traces
+    else:
+        wait_for_text(page, f"{PANEL} .ms-var-modes", "No particle traces")
     # The player steps through reference and samples in the browser.
     wait_for_text(page, f"{PANEL} .ms-var-caption", "reference")
     click(page, page.find_element(By.CSS_SELECTOR, f"{PANEL} .ms-var-play"))
