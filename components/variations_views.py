@@ -6,7 +6,8 @@ complete variations node of the map's model, its summary, and per reference stat
 its trace and its kept samples ordered by ‖ε‖ (a gallery, and the frames of a player that steps
 through them in the browser); the variations' embedding coloured by HAC cluster, the dendrogram
 with its cut, descriptor box plots per cluster (the cut is re-applied to the stored linkage, never
-re-clustered), exports.
+re-clustered), exports; the particle traces and their diffusion modes (drawn by
+``components.trace_views``), one mode's traces highlighted on the references.
 
 The views are plain functions of ``(store, ...)`` returning Dash components or file payloads, so
 they are unit-tested without a browser; ``components.variations_panel`` holds the form, the layout
