@@ -2,12 +2,15 @@
 
 Left, the "Sample variations" form: the reference states are the frames selected on the map
 (``SELECTION``; at most :data:`REFERENCE_CAP`, evenly spaced) or, with nothing selected, M draws
-from the prior; γ, N, seed, the three plausibility filters and the dendrogram cut. It builds the
+from the prior; γ, N, seed, a filter preset by kind of data that fills the three plausibility
+filters (each still editable: editing one makes the preset ``custom``) and the dendrogram cut. It builds the
 flow's own parameter model (``flows.params.SampleVariationsParams``) so a bad value is refused
 here with the field, the value and the range, then submits a ``sample-variations`` run and hands
 its record to the jobs panel (``SUBMITTED``), which shows its progress and lets it be cancelled.
 Beside γ, the newest γ calibration of the map's model; right and below, the results (reloaded on
-``RESULTS_VERSION``): a variations node's summary, reference states, clusters and exports.
+``RESULTS_VERSION``): a variations node's summary, reference states, clusters, exports, and its
+particle traces: diffusion modes, area histogram, box plots per mode, the traces of one mode
+highlighted on the reference images and a CSV per trace.
 
 What those show is in ``components.variations_views``, plain functions of ``(store, ...)``; this
 module holds the form helpers, the component and the callbacks. Callbacks only route, and every
@@ -33,9 +36,10 @@ from components.services import Callbacks, Services
 from components.words import plural
 from components.job_forms import FormField, Submitted, field_of, form_problems, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
-                                         clusters_view, export_file, load_variations, reference_view,
-                                         summary_view, variations_options)
+                                         clusters_view, export_file, load_variations, mode_view, reference_view,
+                                         summary_view, traces_view, variations_options)
 from core.data.reader import ResultStore
+from core.variations.filters import CUSTOM, DEFAULT_PRESET, PRESETS, FilterParams
 from flows import params as fp
 
 
@@ -48,6 +52,8 @@ FIELDS: tuple[FormField, ...] = (
     field_of(_P, "gamma", "γ", hint="Each latent component moves by U[−γ, γ]."),
     field_of(_P, "n_per_reference", "N per reference"),
     field_of(_P, "seed", "Seed"),
+    field_of(fp.VariationFilters, "preset", "Filter preset",
+             hint="particles: |ΔH| only (diffusion); clumps: mass and IoU. Editing a filter makes it custom."),
     field_of(fp.VariationFilters, "entropy_max", "Max |ΔH| (bits)", hint="Filters: blank = off."),
     field_of(fp.VariationFilters, "iou_min", "Min IoU", hint=""),
     field_of(fp.VariationFilters, "intensity_max", "Max intensity dev.", hint=""),
@@ -55,7 +61,7 @@ FIELDS: tuple[FormField, ...] = (
     field_of(fp.ReferenceStates, "n_prior", "Prior draws M", default=20,
              hint="Used only when nothing is selected on the map."),
 )
-FILTER_FIELDS = ("entropy_max", "iou_min", "intensity_max")
+FILTER_FIELDS = fp.THRESHOLDS
 
 
 # -- the form: reference states, parameters, their problems -----------------------------------
@@ -93,9 +99,26 @@ def build_params(values: Mapping[str, Any], selection: Selection | None, current
                   else {"n_prior": values.get("n_prior")})
     return fp.SampleVariationsParams(
         model_id=current.get("model_id"), references=references,
-        filters={name: values.get(name) for name in FILTER_FIELDS},
+        filters={"preset": values.get("preset") or DEFAULT_PRESET, **{name: values.get(name) for name in FILTER_FIELDS}},
         **{name: values.get(name) for name in ("gamma", "n_per_reference", "seed", "n_clusters")},
     )
+
+
+def preset_form(changed: str | None, preset: str | None, thresholds: Mapping[str, Any]) -> tuple[str, dict]:
+    """(preset, thresholds) the form shows once ``changed`` ('preset' or a threshold's name) changed.
+
+    A preset chosen fills its thresholds (``custom`` keeps those shown); an edited threshold
+    selects the preset the thresholds now are, else ``custom``.
+    """
+    if changed == "preset":
+        values = PRESETS.get(preset)
+        return preset or CUSTOM, dict(thresholds) if values is None else {n: values[n] for n in thresholds}
+    try:
+        numbers = {n: None if v is None or (isinstance(v, str) and not v.strip()) else float(v)
+                   for n, v in thresholds.items()}
+    except (TypeError, ValueError):  # text in a number box: not any preset
+        return CUSTOM, dict(thresholds)
+    return FilterParams(**numbers).preset, dict(thresholds)
 
 
 def summarize(params: fp.SampleVariationsParams) -> str:
@@ -167,6 +190,9 @@ class VariationsAIO(html.Div):
         export_tiff = _id("export-tiff")
         download = _id("download")
         export_message = _id("export-message")
+        modes = _id("modes")
+        mode = _id("mode")
+        mode_images = _id("mode-images")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -236,6 +262,13 @@ class VariationsAIO(html.Div):
                                   className="variations-cut"), width=2),
             ], align="center", className="g-2 mt-2"),
             dcc.Loading(html.Div(id=ids.clusters(aio_id), className="mt-1"), type="circle"),
+            html.H6("Particle traces and diffusion modes", className="mt-3"),
+            dcc.Loading(html.Div(id=ids.modes(aio_id), className="mt-1 ms-var-modes"), type="circle"),
+            dbc.Row([
+                dbc.Col(dbc.Label("Highlight the traces of", className="small mb-0"), width="auto"),
+                dbc.Col(dcc.Dropdown(id=ids.mode(aio_id), clearable=False, className="ms-var-mode"), md=4),
+            ], align="center", className="g-2 mt-1"),
+            dcc.Loading(html.Div(id=ids.mode_images(aio_id), className="d-flex flex-wrap gap-2 mt-1"), type="dot"),
         ]
         super().__init__(dbc.Accordion(dbc.AccordionItem(body, title="Material variations: Monte Carlo samples "
                                                          "around the selected states", item_id="variations"),
@@ -243,11 +276,13 @@ class VariationsAIO(html.Div):
 
     @classmethod
     def _input(cls, aio_id: str, f: FormField) -> dbc.Row:
+        id_, name_class = cls.ids.field(aio_id, f.name), f"variations-{f.name}"
+        control = (dbc.Select(id=id_, value=f.default, size="sm", className=name_class,
+                              options=[{"label": o, "value": o} for o in f.options]) if f.kind == "select"
+                   else dbc.Input(id=id_, type="number", value=f.default, step="any", size="sm", className=name_class))
         return dbc.Row([
             dbc.Label(f.label, width=6, className="small py-1"),
-            dbc.Col([dbc.Input(id=cls.ids.field(aio_id, f.name), type="number", value=f.default, step="any",
-                               size="sm", className=f"variations-{f.name}"),
-                     dbc.FormText(f.hint) if f.hint else None], width=6),
+            dbc.Col([control, dbc.FormText(f.hint) if f.hint else None], width=6),
         ], className="mb-1")
 
 
@@ -280,6 +315,21 @@ register = callbacks.register  # create_app calls register(app, services)
 )
 def _references(selection: Selection | None, current: MapRef | None):
     return references_note(selection, current), bool(selected_indices(selection))
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.field(MATCH, "preset"), "value"),
+    *[Output(VariationsAIO.ids.field(MATCH, name), "value") for name in FILTER_FIELDS],
+    Input(VariationsAIO.ids.field(MATCH, "preset"), "value"),
+    *[Input(VariationsAIO.ids.field(MATCH, name), "value") for name in FILTER_FIELDS],
+    prevent_initial_call=True,
+)
+def _preset(preset, *values):
+    """A preset fills the filters; editing a filter shows the preset it now is (or custom)."""
+    changed = ctx.triggered_id["subcomponent"].removeprefix("field-")
+    shown, thresholds = preset_form(changed, preset, dict(zip(FILTER_FIELDS, values)))
+    fills = [thresholds[n] for n in FILTER_FIELDS] if changed == "preset" else [no_update] * len(FILTER_FIELDS)
+    return (no_update if shown == preset else shown), *fills
 
 
 @callbacks.callback(
@@ -425,6 +475,31 @@ def _clusters(services: Services, variations_id, n_clusters, own_id):
     view, error = with_store(services, "cluster the variations", clusters_view, variations_id,
                              None if n_clusters is None else int(n_clusters),
                              VariationsAIO.ids.embedding(own_id["aio_id"]))
+    return error or view
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.modes(MATCH), "children"),
+    Output(VariationsAIO.ids.mode(MATCH), "options"),
+    Output(VariationsAIO.ids.mode(MATCH), "value"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _modes(services: Services, variations_id):
+    if not variations_id:
+        return None, [], None
+    result, error = with_store(services, "read the particle traces", traces_view, variations_id)
+    return (error, [], None) if error is not None else result
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.mode_images(MATCH), "children"),
+    Input(VariationsAIO.ids.mode(MATCH), "value"),
+    State(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _mode_images(services: Services, mode, variations_id):
+    if not variations_id or mode is None:
+        return None
+    view, error = with_store(services, "highlight the traces of a mode", mode_view, variations_id, int(mode))
     return error or view
 
 

@@ -6,7 +6,8 @@ complete variations node of the map's model, its summary, and per reference stat
 its trace and its kept samples ordered by ‖ε‖ (a gallery, and the frames of a player that steps
 through them in the browser); the variations' embedding coloured by HAC cluster, the dendrogram
 with its cut, descriptor box plots per cluster (the cut is re-applied to the stored linkage, never
-re-clustered), exports.
+re-clustered), exports; the particle traces and their diffusion modes (drawn by
+``components.trace_views``), one mode's traces highlighted on the references.
 
 The views are plain functions of ``(store, ...)`` returning Dash components or file payloads, so
 they are unit-tested without a browser; ``components.variations_panel`` holds the form, the layout
@@ -26,6 +27,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
+from components import trace_views
 from components.pictures import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
@@ -33,9 +35,12 @@ from components.map_figure import CLUSTER_PALETTE
 from core.data.results import calibrations
 from core.data.results import variations as stored
 from core.data.results.variations import Variations
-from core.variations.descriptors import METRIC_UNITS, descriptor_unit
+from core.variations.calibration import BOUND_METRIC
+from core.variations.descriptors import FOREGROUND_K, METRIC_UNITS, descriptor_unit
+from core.variations.filters import CUSTOM, FilterParams
 from core.maps.selection import to_png_data_uri
 from core.variations.clusters import cut, cut_height, dendrogram_data
+from core.variations.traces import extract_traces, reference_particles
 
 LEAF_LABELS = 40  # at most this many dendrogram leaves are labelled (every k-th past that)
 GALLERY_SIZE = 24  # kept samples shown (and played) per reference, smallest ‖ε‖ first
@@ -43,13 +48,16 @@ IMAGE_PX = 160  # reference, trace and player images are shrunk to at most this
 NO_MAP = "No map shown: choose one in the sidebar; its model generates the variations."
 NO_CALIBRATION = ("No γ calibration of this model yet: run the γ sweep from the Jobs panel's "
                   "“Calibrate γ” tab, then choose γ here where the generated change matches the real one.")
+KEEP_TEXT = {"entropy_max": "|ΔH| ≤ {:g} bits", "iou_min": "IoU ≥ {:g}", "intensity_max": "|ΔΣI|/ΣI ≤ {:g}",
+             "area_max": "area Δ ≤ {:g}"}
 FILTER_TEXT = {"entropy_max": "|ΔH| > {:g} bits", "iou_min": "IoU < {:g}", "intensity_max": "intensity dev. > {:g}",
                "area_max": "area Δ > {:g}"}
 
 
 # -- γ calibration beside γ --------------------------------------------------------------------
 def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggested: float | None) -> go.Figure:
-    """Each metric's median against γ with its 10–90 % band; the real frames' band shaded."""
+    """Each metric's median against γ with its 10–90 % band; the real frames' band shaded; for
+    |ΔH| also the generated mean and the real upper bound (red), the method's rule."""
     metrics = list(dict.fromkeys(sweep["metric"]))
     rows = math.ceil(len(metrics) / 2)
     fig = make_subplots(rows=rows, cols=2, subplot_titles=metrics, shared_xaxes=True,
@@ -71,6 +79,12 @@ def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggeste
         if band is not None and np.isfinite([band["q10"], band["q90"]]).all():
             fig.add_hrect(y0=band["q10"], y1=band["q90"], fillcolor="#fd7e14", opacity=0.2, line_width=0, **at)
             fig.add_hline(y=band["median"], line_dash="dash", line_color="#fd7e14", line_width=1, **at)
+        if metric == BOUND_METRIC and band is not None and np.isfinite(band.get("max", np.nan)):
+            # the method's rule: the mean generated |ΔH| reaches the largest real one
+            fig.add_trace(go.Scatter(x=s["gamma"], y=s["mean"], mode="lines", line=dict(color="#6f42c1", width=1),
+                                     name="generated mean", hovertemplate="γ=%{x:g}: mean %{y:.3g}<extra></extra>"),
+                          **at)
+            fig.add_hline(y=band["max"], line_color="#dc3545", line_width=1, **at)
     if suggested is not None:
         fig.add_vline(x=suggested, line_dash="dot", line_color="#198754", row="all", col="all")
     fig.update_layout(template="simple_white", height=150 * rows + 70, margin=dict(l=30, r=10, t=30, b=30),
@@ -91,8 +105,12 @@ def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | Non
         return hint(f"Calibration {found.id} holds no finished γ: run the sweep again."), None
     sweep, bands = found.result.sweep, (None if found.result.bands.empty else found.result.bands)
     suggested = found.result.suggested_gamma
-    note = (f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange)."
-            if suggested is not None else "No real frames were compared, so no γ is suggested.")
+    reason = found.result.reason  # which rule chose γ and why; older results had the median-in-band rule only
+    if suggested is None:
+        note = reason or "No real frames were compared, so no γ is suggested."
+    else:
+        note = (f"Suggested (dotted): {reason}" if reason else
+                f"Suggested γ = {suggested:g} (dotted): its medians fall best inside the real frames' bands (orange).")
     if found.result.status == "stopped":
         note += " The sweep was stopped: only the γ it finished are shown."
     return [
@@ -134,6 +152,16 @@ def _rule(name: str, threshold: float | None) -> str:
     return FILTER_TEXT[name].format(threshold) if name in FILTER_TEXT and threshold is not None else name
 
 
+def filters_line(meta: dict) -> str:
+    """'Filters: the particles preset, keep |ΔH| ≤ 0.2 bits.' from a result's metadata (a result
+    stored before presets were recorded is named by its thresholds)."""
+    thresholds = (meta.get("core_params") or {}).get("filters") or {}
+    filters = FilterParams(**{k: v for k, v in thresholds.items() if k in FilterParams.RULES})
+    preset = meta.get("filter_preset") or filters.preset
+    kept = ", ".join(KEEP_TEXT[name].format(value) for name, value in filters.active.items()) or "every sample"
+    return f"Filters: {'custom' if preset == CUSTOM else f'the {preset} preset'}, keep {kept}."
+
+
 def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
     """The summary line, the reference selector's options and the cut the run made."""
     v = load_variations(store, variations_id)
@@ -145,6 +173,7 @@ def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int |
     lines = [
         html.Div([html.B(f"{kept:,}"), f" of {drawn:,} samples kept ({kept / max(drawn, 1):.0%}) around "
                   f"{v.n} reference state{'s' if v.n != 1 else ''}, γ = {s.get('gamma', float('nan')):g}."]),
+        html.Div(filters_line(v.meta), className="ms-var-filters"),
         html.Div(f"Rejected (a sample can fail several filters): {rejected}."),
         html.Div(f"Distance per dimension mean‖ε‖/d = {s.get('distance_per_dim', float('nan')):.3g} "
                  f"(expected γ/√(3d) = {s.get('expected_distance_per_dim', float('nan')):.3g}, "
@@ -349,3 +378,37 @@ def export_file(store: Any, variations_id: str | None, what: str, reference: int
         "pages": "reference, trace, then the kept samples by transformation magnitude",
         "magnitudes": [float(m) for m in magnitudes]})
     return dcc.send_bytes(buffer.getvalue(), f"{stem}.tif", type="image/tiff")
+
+
+# -- particle traces and their diffusion modes ---------------------------------------------------
+MODE_REFERENCES = 6  # references shown with one mode's traces highlighted, at most
+
+
+_traces = LRUCache(4)
+
+
+def load_traces(store: Any, variations_id: str) -> stored.ParticleTraces:
+    """The node's particle traces (cached like the node: complete results never change)."""
+    return _traces.get(cache_key(store, variations_id), lambda: stored.read_traces(store, variations_id))
+
+
+def traces_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
+    """The modes section (dendrogram, area histogram, box plots per mode, CSV link), the mode
+    selector's options and the mode highlighted first."""
+    t = load_traces(store, variations_id)
+    options = trace_views.mode_options(t.table, t.units) if len(t.table) else []
+    view = trace_views.modes_view(t.table, t.linkage, t.units, variations_id)
+    return view, options, options[0]["value"] if options else None
+
+
+def mode_view(store: Any, variations_id: str, mode: int) -> Any:
+    """The first references holding traces of ``mode``, those traces highlighted; the trace labels
+    are extracted again from the stored reference and trace images, as the run extracted them."""
+    v, traces = load_variations(store, variations_id), load_traces(store, variations_id).table
+    chosen = sorted(set(traces.loc[traces["mode"] == mode, "reference"].astype(int)))[:MODE_REFERENCES]
+    k = (v.meta.get("core_params") or {}).get("foreground_k", FOREGROUND_K)
+    references = []
+    for i in chosen:
+        reference, trace = stored.read_reference(store, v.id, i)
+        references.append((i, reference, extract_traces(trace, reference_particles(reference, k=k), k=k)))
+    return trace_views.mode_pictures(references, traces, mode)

@@ -1,5 +1,5 @@
-"""Bounds of the model and training parameters a user chooses, read by core's own checks and by
-the flow parameter models (``flows.params``), so the command line, the page and core agree.
+"""Bounds of the model, training and sampling parameters a user chooses, read by core's own checks
+and by the flow parameter models (``flows.params``), so the command line, the page and core agree.
 
 No torch here: the page and the CLI import these without loading a model library.
 """
@@ -16,6 +16,13 @@ XPCS_SIDE = (8, 256)  # two-time maps resized to side × side for the regressor;
 N_MEMBERS = (1, 32)  # ensemble members (seeds) of the XPCS regressor: the spread is its uncertainty
 XPCS_FRAMES = (8, 512)  # frames of a simulated two-time map: below 8 no decay shape; 512² float32 is 1 MiB a map
 XPCS_MAPS = (1, 100_000)  # maps per simulation run (the study trains on 2,000; 100,000 64² maps are 1.6 GB)
+
+# material variations (core.variations): samples per reference and the plausibility thresholds
+N_PER_REFERENCE = (1, 100_000)  # M × N decodes: 100 000 per reference is hours on a CPU already
+ENTROPY_MAX = (0.0, 8.0)  # bits: an image entropy over 256 bins lies in [0, 8]
+IOU_MIN = (0.0, 1.0)
+INTENSITY_MAX = (0.0, 10.0)  # |ΔΣI| / ΣI_ref: 10 (ten times the reference's mass) is far past plausible
+AREA_MAX = (0.0, 1.0)  # change of the foreground's fraction of the image
 
 
 class BadParameter(ValueError):

@@ -1,4 +1,5 @@
-"""Flow: sweep γ around reference states and suggest the one that moves images as much as time does.
+"""Flow: sweep γ around reference states and suggest the one that moves images as much as time does
+(the method's upper-bound rule, the median-in-band rule and, for a VAE, adjacent frames' latent distance).
 
 Stores a :class:`core.variations.calibration.Calibration` (layout: core.data.results.calibrations).
 """
@@ -14,6 +15,7 @@ from core.variations.calibration import calibrate_gamma
 from core.models.checkpoint import load_model
 from core.models.device import pick_device
 from core.models.generator import latent_dim_of
+from core.maps.encode import encode_images
 from core.maps.selection import read_images
 from core.settings import get_settings
 from flows.params import CalibrateParams
@@ -63,13 +65,15 @@ def calibrate_flow(params: CalibrateParams) -> str:
     refs = reference_latents(params.references, params.model_id, latent_dim_of(model), params.seed)  # (M, d)
     dataset_id = params.dataset_id or model_meta.get("dataset_id")
     indices, real = read_real_frames(dataset_id, params.n_real_frames) if dataset_id else (None, None)
+    # Adjacent frames' encodings need an encoder: a VAE has one, a GAN none (its inversion is an optimisation).
+    encodes = real is not None and hasattr(model, "encode")
+    real_latents = encode_images(model, real, device=device)[0] if encodes else None  # (T, d) posterior means
     result = calibrate_gamma(
         model, refs, params.gammas, n_per_reference=params.n_per_reference, seed=params.seed,
-        real_images=real, device=device, should_stop=CancelCheck(),
+        real_images=real, real_latents=real_latents, device=device, should_stop=CancelCheck(),
         on_progress=lambda done, total: progress(done / total, f"{done:,}/{total:,} samples"),
     )
-    log.info("γ sweep %s over %d references: suggested γ = %s (%s)", params.gammas, len(refs),
-             result.suggested_gamma, result.status)
+    log.info("γ sweep %s over %d references (%s): %s", params.gammas, len(refs), result.status, result.reason)
     progress(1.0, f"suggested γ = {result.suggested_gamma}", force=True)
     return save(calibrations.write_calibration, result, indices, metadata={
         "name": f"γ sweep on {params.model_id}",

@@ -19,8 +19,9 @@ from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
-from core.limits import (BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS,
-                         XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, INTENSITY_MAX, IOU_MIN, LATENT_DIM,
+                         LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.variations.filters import DEFAULT_PRESET, PRESETS, FilterParams
 from core.xpcs import simulate as gb
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
@@ -193,19 +194,40 @@ class ReferenceStates(_Params):
         return self
 
 
-class VariationFilters(_Params):
-    """Plausibility filters; None switches one off (defaults from the paper)."""
+_DEFAULT = PRESETS[DEFAULT_PRESET]
+THRESHOLDS = ("entropy_max", "iou_min", "intensity_max")  # the filters a run sets (core.variations.filters)
 
-    entropy_max: float | None = Field(0.2, ge=0.0, le=8.0, description="Keep |ΔH| ≤ this (bits).")
-    iou_min: float | None = Field(0.5, ge=0.0, le=1.0, description="Keep foreground IoU ≥ this.")
-    intensity_max: float | None = Field(0.2, ge=0.0, le=10.0, description="Keep |ΔΣI|/ΣI ≤ this.")
+
+class VariationFilters(_Params):
+    """Plausibility filters; None switches one off. A preset by kind of data fills the thresholds
+    not given; the preset kept is the one the final thresholds are (core.variations.filters), so a
+    preset with one threshold changed becomes 'custom'."""
+
+    preset: Literal["particles", "clumps", "custom"] = Field(
+        DEFAULT_PRESET, description="particles: |ΔH| ≤ 0.2 bits only (diffusion); clumps: intensity "
+        "deviation ≤ 20 % and IoU ≥ 0.5 (compact clumps, composition); custom: every threshold as given.")
+    entropy_max: float | None = Field(_DEFAULT["entropy_max"], ge=ENTROPY_MAX[0], le=ENTROPY_MAX[1],
+                                      description="Keep |ΔH| ≤ this (bits).")
+    iou_min: float | None = Field(_DEFAULT["iou_min"], ge=IOU_MIN[0], le=IOU_MIN[1],
+                                  description="Keep foreground IoU ≥ this.")
+    intensity_max: float | None = Field(_DEFAULT["intensity_max"], ge=INTENSITY_MAX[0], le=INTENSITY_MAX[1],
+                                        description="Keep |ΔΣI|/ΣI ≤ this.")
+
+    @model_validator(mode="after")
+    def _fill_from_preset(self) -> VariationFilters:
+        given = {name: getattr(self, name) for name in THRESHOLDS if name in self.model_fields_set}
+        filters = FilterParams.from_preset(self.preset, **given)
+        for name in THRESHOLDS:
+            setattr(self, name, getattr(filters, name))
+        self.preset = filters.preset
+        return self
 
 
 class SampleVariationsParams(_Params):
     model_id: ResultId
     references: ReferenceStates
     gamma: float = Field(1.0, gt=0.0, le=10.0, description="Half-width of U[−γ, γ] per latent component.")
-    n_per_reference: int = Field(100, ge=1, le=100_000)
+    n_per_reference: int = Field(100, ge=N_PER_REFERENCE[0], le=N_PER_REFERENCE[1])
     seed: int = Field(0, ge=0)
     batch_size: int | None = Field(None, ge=1, le=8192, description="Decoded at once; None: 256 on a GPU, 16 on a CPU.")
     filters: VariationFilters = Field(default_factory=VariationFilters)

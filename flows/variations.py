@@ -15,7 +15,8 @@ from core.models.generator import latent_dim_of, prior_latents
 from core.settings import get_settings
 from core.data.results import latents, variations
 from core.variations.clusters import cluster_variations
-from core.variations.sampling import FilterParams, VariationParams, sample_variations
+from core.variations.filters import FilterParams
+from core.variations.sampling import VariationParams, sample_variations
 from core.variations.traces import TRACE_UNITS, trace_modes, trace_table
 from flows.params import ReferenceStates, SampleVariationsParams
 from flows.progress import CancelCheck, FlowProgress
@@ -80,14 +81,15 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
     refs = reference_latents(params.references, params.model_id, d, params.seed)
     core_params = VariationParams(
         gamma=params.gamma, n_per_reference=params.n_per_reference, seed=params.seed,
-        batch_size=params.batch_size, filters=FilterParams(**params.filters.model_dump()),
+        batch_size=params.batch_size, filters=FilterParams.from_preset(**params.filters.model_dump()),
         descriptors=tuple(params.descriptors or DESCRIPTORS),
     ).validate()
     writer = store.writer(variations.KIND, metadata={
         "name": params.name or f"γ={params.gamma:g}, {len(refs)}×{params.n_per_reference} on {params.model_id}",
         "model_id": params.model_id, "model_family": model_meta.get("family", "vae"),
         "latents_id": params.references.latents_id, "dataset_id": model_meta.get("dataset_id"),
-        "params": params.model_dump(mode="json"), "core_params": asdict(core_params), **provenance(),
+        "params": params.model_dump(mode="json"), "core_params": asdict(core_params),
+        "filter_preset": core_params.filters.preset, **provenance(),
     })
     pixel_size, unit = pixel_size_of(model_meta.get("dataset_id"))
     sink = TracingSink(writer, pixel_size=pixel_size, unit=unit, k=core_params.foreground_k)

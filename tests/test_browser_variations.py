@@ -5,16 +5,19 @@ One page load for the module; the tests run in file order on that page (the run 
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, drag, to_viewport, wait_for, wait_for_map, wait_for_map_count, wait_for_text
+from tests.browser import (click, drag, read_all, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+                           wait_for_text)
 from tests.conftest import INTEGRATION_PROJECT
 from tests.test_browser_inspect import map_selected
-from tests.test_browser_jobs import run_rows, type_number, wait_for_state
+from tests.test_browser_jobs import choose, run_rows, type_number, wait_for_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,6 +39,11 @@ def page(browser, web_app):
 
 def panel_text(driver, css: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f"{PANEL} {css}").text
+
+
+def value_of(driver, css: str) -> str | None:
+    """A form control's current value (the property, not the attribute), read in one script call."""
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.value : null;", css)
 
 
 def lasso_a_few(driver, worker, few: int = 5, side: float = 30) -> None:
@@ -61,8 +69,12 @@ def test_lassoed_frames_are_sampled_and_the_results_drawn(page, worker):
     assert references >= 3, "3 reference states at least, for the variations to be clustered"
     wait_for_text(page, f"{PANEL} .ms-var-refs", f"{references} frames selected on the map → {references} reference")
     type_number(page, f"{PANEL} .variations-n_per_reference", "12")
+    choose(page, f"{PANEL} .variations-preset", "clumps")  # a preset fills the filters ...
+    WebDriverWait(page, 30).until(lambda d: value_of(d, f"{PANEL} .variations-iou_min") == "0.5")
     for name in ("entropy_max", "iou_min", "intensity_max"):  # blank = off: every sample is kept
         type_number(page, f"{PANEL} .variations-{name}", Keys.BACKSPACE)
+    WebDriverWait(page, 30).until(  # ... and editing one makes it custom
+        lambda d: value_of(d, f"{PANEL} .variations-preset") == "custom")
     before = set(run_rows(page))
     click(page, page.find_element(By.CSS_SELECTOR, f"{PANEL} .variations-submit"))
     run_id = WebDriverWait(page, 30).until(lambda d: next(iter(set(run_rows(d)) - before), False))
@@ -73,12 +85,28 @@ def test_lassoed_frames_are_sampled_and_the_results_drawn(page, worker):
     WebDriverWait(page, 30).until(
         lambda d: d.find_element(By.CSS_SELECTOR, f"{PANEL} .ms-var-results").get_attribute("value") == result)
     wait_for_text(page, f"{PANEL} .ms-var-summary", f"of {references * 12:,} samples kept")
+    assert read_all(page, f"{PANEL} .ms-var-filters") == ["Filters: custom, keep every sample."]
     wait_for(page, f"{PANEL} img.ms-var-ref{PNG}")
     wait_for(page, f"{PANEL} img.ms-var-trace{PNG}")
     assert len(page.find_elements(By.CSS_SELECTOR, f"{PANEL} .ms-var-gallery img{PNG}")) == 12
     wait_for(page, f"{PANEL} .ms-var-dendrogram .scatterlayer path.js-line")
     wait_for(page, f"{PANEL} .ms-var-embedding .scatterlayer .point")
     assert not page.find_elements(By.CSS_SELECTOR, f"{PANEL} .alert-danger")
+    # The particle traces: the area histogram and a CSV with a row per stored trace, or a hint without any.
+    from core.data.results.variations import read_traces
+    from core.data.store import Store
+
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    traces = read_traces(store, result)
+    n_traces = len(traces.table)
+    if n_traces:
+        wait_for(page, f"{PANEL} .ms-var-area-histogram .js-plotly-plot")
+        [href] = read_all(page, f"{PANEL} a.ms-var-traces-csv", "href")
+        rows = unquote(href.split(",", 1)[1]).strip().splitlines()
+        assert rows[0].startswith("reference,particle") and f",area ({traces.units['area']})," in rows[0]
+        assert len(rows) == 1 + n_traces
+    else:
+        wait_for_text(page, f"{PANEL} .ms-var-modes", "No particle traces")
     # The player steps through reference and samples in the browser.
     wait_for_text(page, f"{PANEL} .ms-var-caption", "reference")
     click(page, page.find_element(By.CSS_SELECTOR, f"{PANEL} .ms-var-play"))

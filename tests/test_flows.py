@@ -136,6 +136,7 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
     [found] = [v for v in store.list("variations") if v.get("flow_run_id") == run_id]
     meta, vid = found, found["id"]
     assert meta["complete"] and meta["status"] == "completed" and meta["n_references"] == 4
+    assert meta["filter_preset"] == "particles" and meta["summary"]["filters"] == {"entropy_max": 0.2}
     samples = store.table("variations", vid, "samples")
     descriptors = store.table("variations", vid, "descriptors")
     images = store.array("variations", vid, "images") if meta["n_kept"] else np.zeros((0,))

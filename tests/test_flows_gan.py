@@ -126,3 +126,6 @@ def test_calibrate_gamma_suggests_one_of_the_swept_values(runner, runs):
     np.testing.assert_array_equal(real, np.arange(50) * 16)
     assert (store.table("calibrations", calibration_id, "bands")["n_pairs"] == 49).all()
     assert len(store.table("calibrations", calibration_id, "distance")) == 3
+    # A VAE encodes the real frames: the adjacent-frame latent distance is read beside the two rules.
+    assert meta["adjacent_distance_per_dim"] > 0 and "apart per dimension" in meta["reason"]
+    assert meta["suggested_gamma"] == (meta["bound_gamma"] if meta["bound_gamma"] is not None else meta["band_gamma"])

@@ -62,3 +62,38 @@ def test_a_rule_the_form_does_not_fill_is_said_for_the_whole_form():
         {"type": "greater_than_equal", "loc": ("fit_sample",), "input": 5, "ctx": {"ge": 100}}])
     [problem] = explain("project", error)
     assert problem.field == "form" and str(problem).startswith("fit_sample: Input should be greater than")
+
+
+def test_filter_presets_fill_the_flow_parameters():
+    """The sample-variations default is the particles preset; a preset fills the thresholds not given,
+    a threshold given unlike the preset's makes it custom, and a dump reads back the same."""
+    from flows.params import SampleVariationsParams, VariationFilters
+
+    assert SampleVariationsParams.model_fields["filters"].default_factory().model_dump() == {
+        "preset": "particles", "entropy_max": 0.2, "iou_min": None, "intensity_max": None}
+    clumps = VariationFilters(preset="clumps")
+    assert (clumps.entropy_max, clumps.iou_min, clumps.intensity_max) == (None, 0.5, 0.2)
+    edited = VariationFilters(preset="clumps", iou_min=0.3)
+    assert edited.preset == "custom" and (edited.iou_min, edited.intensity_max) == (0.3, 0.2)
+    assert VariationFilters(**edited.model_dump()) == edited
+    assert VariationFilters(preset="custom").model_dump() == {
+        "preset": "custom", "entropy_max": None, "iou_min": None, "intensity_max": None}
+    with pytest.raises(ValidationError, match="preset"):
+        VariationFilters(preset="beads")
+
+
+def test_variation_bounds_are_core_limits():
+    """N per reference and the filter thresholds have the bounds of core.limits, in the flow model and in core."""
+    from core import limits
+    from core.variations.filters import FilterParams
+    from core.variations.sampling import VariationParams
+    from flows.params import SampleVariationsParams, VariationFilters
+
+    n = rule(SampleVariationsParams, "n_per_reference")
+    assert (n.lo[1], n.hi[1]) == limits.N_PER_REFERENCE
+    for name, bounds in (("entropy_max", limits.ENTROPY_MAX), ("iou_min", limits.IOU_MIN),
+                         ("intensity_max", limits.INTENSITY_MAX)):
+        r = rule(VariationFilters, name)
+        assert (r.lo[1], r.hi[1]) == bounds == FilterParams.RANGES[name]
+    with pytest.raises(ValueError, match=f"n_per_reference={limits.N_PER_REFERENCE[1] + 1} must be between"):
+        VariationParams(n_per_reference=limits.N_PER_REFERENCE[1] + 1).validate()

@@ -183,18 +183,23 @@ def test_calibration_layout(store, plain):
                           "q10": [0.8, 0.5], "q90": [1.0, 0.9]})
     distance = pd.DataFrame({"gamma": [0.5, 1.0], "distance_per_dim": [0.1, 0.2],
                              "expected_distance_per_dim": [0.1, 0.2]})
-    result = Calibration(sweep, distance, pd.DataFrame(), pd.DataFrame(), None, "stopped")
+    result = Calibration(sweep, distance, pd.DataFrame(), pd.DataFrame(), 1.0, "stopped", band_gamma=0.5,
+                         bound_gamma=1.0, entropy_bound=np.float64(0.26), adjacent_distance_per_dim=0.1,
+                         latent_gamma=np.float64(0.98), reason="γ = 1 by the method's rule.")
     id = write_calibration(store, result, np.array([3, 4, 5]), {"model_id": "m-a"})
 
     node = plain["calibrations"][id]
     assert set(node) == {"sweep", "distance", "real_indices"}  # empty tables are left out
     pd.testing.assert_frame_equal(node["sweep"].read(), sweep, check_dtype=False)  # str dtypes differ in NA
     assert list(node["real_indices"].read()) == [3, 4, 5]
-    assert (node.metadata["suggested_gamma"], node.metadata["status"]) == (None, "stopped")
+    assert (node.metadata["suggested_gamma"], node.metadata["status"]) == (1.0, "stopped")
+    assert (node.metadata["bound_gamma"], node.metadata["reason"]) == (1.0, "γ = 1 by the method's rule.")
 
     back = read_calibration(store, id)
     pd.testing.assert_frame_equal(back.result.distance, distance)
     assert back.result.bands.empty and back.result.status == "stopped" and list(back.real_indices) == [3, 4, 5]
+    assert (back.result.band_gamma, back.result.entropy_bound, back.result.latent_gamma) == (0.5, 0.26, 0.98)
+    assert back.result.adjacent_distance_per_dim == 0.1 and back.result.reason == result.reason
     assert newest_for_model(store, "m-a").id == id and newest_for_model(store, "m-b") is None
 
 

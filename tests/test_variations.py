@@ -71,6 +71,7 @@ def test_summary_counts_and_distance(gan):
     assert summary["n_kept"] == int(sink.table()["kept"].sum())
     assert summary["distance_per_dim"] == pytest.approx(np.linalg.norm(eps, axis=1).mean() / D)
     assert summary["expected_distance_per_dim"] == pytest.approx(1 / math.sqrt(3 * D))
+    assert summary["filter_preset"] == "particles" and summary["filters"] == {"entropy_max": 0.2}
     table = sink.table()
     for name, (column, passes) in FilterParams.RULES.items():
         if name in summary["rejected"]:
@@ -111,7 +112,7 @@ def test_filters_by_hand_and_switched_off(gan):
         "entropy_diff": [0.1, 0.3, 0.1, 0.1], "iou": [0.9, 0.9, 0.4, 0.9],
         "intensity_dev": [0.1, 0.1, 0.1, 0.25], "area_diff": [0.0, 0.0, 0.0, 0.5],
     })
-    kept, failed = FilterParams().apply(metrics)
+    kept, failed = FilterParams(entropy_max=0.2, iou_min=0.5, intensity_max=0.2).apply(metrics)
     assert kept.tolist() == [True, False, False, False]
     assert failed == {"entropy_max": 1, "iou_min": 1, "intensity_max": 1}
     kept, failed = FilterParams(entropy_max=None, iou_min=0.3, intensity_max=0.3).apply(metrics)
@@ -140,7 +141,7 @@ def test_should_stop_ends_cleanly_between_batches(gan):
     "changes, message",
     [
         ({"gamma": 0}, "gamma=0 must be > 0"),
-        ({"n_per_reference": 0}, "n_per_reference=0 must be between 1 and 1000000"),
+        ({"n_per_reference": 0}, "n_per_reference=0 must be between 1 and 100000"),
         ({"descriptors": ["nope"]}, r"descriptors \['nope'\] are unknown"),
         ({"filters": {"iou_min": 1.5}}, r"iou_min=1.5 must be None \(off\) or a number >= 0"),
         ({"filters": {"entropy_max": -0.1}}, "entropy_max=-0.1 must be None"),

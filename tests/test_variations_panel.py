@@ -100,7 +100,10 @@ def test_form_caps_the_lasso_explains_problems_and_submits():
     params = panel.build_params({**values, "iou_min": ""}, lasso, CURRENT)
     indices = params.references.indices
     assert len(indices) == 200 and indices[0] == 1 and indices[-1] == 250 and indices == sorted(set(indices))
-    assert params.filters.iou_min is None and params.filters.entropy_max == 0.2 and params.gamma == 1.0
+    assert params.filters.preset == "particles" and params.filters.iou_min is None
+    assert params.filters.entropy_max == 0.2 and params.gamma == 1.0
+    edited = panel.build_params({**values, "intensity_max": 0.3}, lasso, CURRENT).filters
+    assert edited.preset == "custom" and (edited.entropy_max, edited.intensity_max) == (0.2, 0.3)
     assert "cap 200" in texts(panel.references_note(lasso, CURRENT))
     assert "prior" in texts(panel.references_note(None, CURRENT))
     calls = []
@@ -118,6 +121,18 @@ def test_form_caps_the_lasso_explains_problems_and_submits():
     assert calls[0][0] == "sample-variations" and calls[0][1].references.indices == [1, 2, 3]
 
 
+def test_a_preset_fills_the_filters_and_an_edit_makes_it_custom():
+    """Choosing clumps fills its thresholds; editing one shows custom; editing back shows the preset."""
+    particles = {"entropy_max": 0.2, "iou_min": None, "intensity_max": None}
+    assert panel.preset_form("preset", "clumps", particles) == (
+        "clumps", {"entropy_max": None, "iou_min": 0.5, "intensity_max": 0.2})
+    assert panel.preset_form("preset", "custom", particles) == ("custom", particles)
+    assert panel.preset_form("iou_min", "particles", {**particles, "iou_min": 0.5})[0] == "custom"
+    assert panel.preset_form("iou_min", "custom", {"entropy_max": "", "iou_min": 0.5, "intensity_max": "0.2"})[0] == "clumps"
+    assert panel.preset_form("entropy_max", "particles", {**particles, "entropy_max": "abc"})[0] == "custom"
+    assert panel.FIELDS[3].name == "preset" and panel.FIELDS[3].options == ("particles", "clumps", "custom")
+
+
 def test_results_list_summary_reference_and_clusters(shared):
     """Only complete nodes of the map's model are listed; the views show counts, ordered samples, clusters."""
     store, ids = shared
@@ -129,6 +144,10 @@ def test_results_list_summary_reference_and_clusters(shared):
     text = flat(summary)
     assert "11 of 25 samples kept (44%) around 5 reference states" in text
     assert "|ΔH| > 0.2 bits: 3; IoU < 0.5: 1" in text and "0.41" in text and "0.408" in text
+    assert "Filters: custom, keep |ΔH| ≤ 0.2 bits, IoU ≥ 0.5." in text  # named by its thresholds
+    assert views.filters_line({"filter_preset": "particles", "core_params": {"filters": {
+        "entropy_max": 0.2, "iou_min": None, "intensity_max": None, "area_max": None}}}) == (
+        "Filters: the particles preset, keep |ΔH| ≤ 0.2 bits.")
     assert references[2]["label"] == "#2 · frame 14 · 5 kept" and cut_value == 2
     images, gallery, frames = views.reference_view(store, ids["clustered"], 2)
     captions = [figure.children[1].children for figure in gallery[1].children]
@@ -176,6 +195,14 @@ def test_calibration_beside_gamma(shared):
     shapes = view[0].figure.layout.shapes
     assert suggested == 1.0 and "Suggested γ = 1" in texts(view)
     assert sum(s.type == "rect" for s in shapes) == 2 and any(s.type == "line" and s.x0 == 1.0 for s in shapes)
+    reason = "γ = 1.5 by the method's rule: the smallest γ whose mean generated |ΔH| reaches the upper bound."
+    store.put("calibrations", tables={"sweep": sweep, "bands": bands.assign(max=[0.95, 0.3])},
+              metadata={"model_id": MODEL, "suggested_gamma": 1.5, "reason": reason})
+    view, suggested = views.calibration_view(store, CURRENT)
+    figure = view[0].figure
+    assert suggested == 1.5 and f"Suggested (dotted): {reason}" in texts(view)
+    assert [t.name for t in figure.data if t.name == "generated mean"] == ["generated mean"]
+    assert any(s.type == "line" and s.y0 == 0.3 and s.line.color == "#dc3545" for s in figure.layout.shapes)
 
 
 def test_callbacks_turn_failures_into_messages(shared):

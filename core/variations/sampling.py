@@ -2,8 +2,8 @@
 
 For each reference z_i: draw N perturbations ε_ij with every component ~ U[−γ, γ], decode
 X_ij = G(z_i + ε_ij), compare each with G(z_i) (``core.variations.descriptors.METRICS``), keep the
-physically plausible ones (:class:`FilterParams`), and describe the variation
-V_i = {G(z_i), kept X_ij} (``core.variations.descriptors.DESCRIPTORS``).
+physically plausible ones (:class:`core.variations.filters.FilterParams`: presets by kind of data),
+and describe the variation V_i = {G(z_i), kept X_ij} (``core.variations.descriptors.DESCRIPTORS``).
 
 Results leave through a *sink* as they are made (one batch of images at a time), so memory
 does not grow with M × N: the sampler itself keeps, per reference, the ε (N × d numbers), one
@@ -34,65 +34,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from core.limits import N_PER_REFERENCE, BadParameter
 from core.variations.descriptors import (
     DESCRIPTORS, FOREGROUND_K, Variation, compare, describe, foreground, sample_features,
 )
+from core.variations.filters import FilterParams
 from core.models.generator import check_latents, decode, resolve_device
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FilterParams:
-    """Plausibility thresholds; None switches a filter off.
-
-    Defaults from the paper, checked on consecutive real colloid frames (64 px): entropy
-    differences 0.00–0.30 bits (median 0.08), IoU 0.71–0.92, intensity deviation 0.01–0.27.
-    """
-
-    entropy_max: float | None = 0.2  # keep |ΔH| <= this many bits
-    iou_min: float | None = 0.5  # keep foreground IoU >= this
-    intensity_max: float | None = 0.2  # keep |ΔΣ| / Σref <= this
-    area_max: float | None = None  # keep |Δ foreground fraction| <= this; off by default
-
-    # filter -> (metric column, True when the sample passes)
-    RULES = {
-        "entropy_max": ("entropy_diff", lambda v, t: v <= t),
-        "iou_min": ("iou", lambda v, t: v >= t),
-        "intensity_max": ("intensity_dev", lambda v, t: v <= t),
-        "area_max": ("area_diff", lambda v, t: v <= t),
-    }
-    RANGES = {"entropy_max": (0.0, 8.0), "iou_min": (0.0, 1.0), "intensity_max": (0.0, math.inf),
-              "area_max": (0.0, 1.0)}
-
-    def validate(self) -> FilterParams:
-        for name, (lo, hi) in self.RANGES.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and lo <= value <= hi):
-                upper = "" if math.isinf(hi) else f" and <= {hi:g}"
-                raise ValueError(
-                    f"{name}={value!r} must be None (off) or a number >= {lo:g}{upper}"
-                )
-        return self
-
-    @property
-    def active(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.RULES if getattr(self, name) is not None}
-
-    def apply(self, metrics: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
-        """Kept mask (B,) and, per active filter, how many samples it rejects (a sample can
-        fail several)."""
-        kept = np.ones(len(metrics), dtype=bool)
-        failed = {}
-        for name, threshold in self.active.items():
-            column, passes = self.RULES[name]
-            ok = passes(metrics[column].to_numpy(), threshold)
-            failed[name] = int((~ok).sum())
-            kept &= ok
-        return kept, failed
 
 
 @dataclass
@@ -106,18 +55,17 @@ class VariationParams:
     foreground_k: float = FOREGROUND_K  # robust σ from the background that make a particle
 
     def __post_init__(self) -> None:
-        if isinstance(self.filters, dict):  # from JSON / flow parameters
-            self.filters = FilterParams(**self.filters)
+        if isinstance(self.filters, dict):  # from JSON / flow parameters, a "preset" among them
+            self.filters = FilterParams.from_preset(**self.filters)
         self.descriptors = tuple(self.descriptors)
 
     def validate(self) -> VariationParams:
         g = self.gamma
         if not (isinstance(g, (int, float)) and math.isfinite(g) and g > 0):
             raise ValueError(f"gamma={g!r} must be > 0")
-        if not (isinstance(self.n_per_reference, int) and 1 <= self.n_per_reference <= 1_000_000):
-            raise ValueError(
-                f"n_per_reference={self.n_per_reference!r} must be between 1 and 1000000"
-            )
+        lo, hi = N_PER_REFERENCE
+        if not (isinstance(self.n_per_reference, int) and lo <= self.n_per_reference <= hi):
+            raise BadParameter("n_per_reference", self.n_per_reference, f"must be between {lo} and {hi}")
         if self.batch_size is not None and not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
             raise ValueError(f"batch_size={self.batch_size!r} must be between 1 and 65536")
         if not (isinstance(self.seed, int) and self.seed >= 0):
@@ -238,6 +186,7 @@ def sample_variations(
     Returns
     -------
     summary : JSON-able dict: status, references_done, n_drawn, n_kept, rejected (per filter),
+        filter_preset (``particles``, ``clumps`` or ``custom``), filters (the active thresholds),
         gamma, latent_dim, distance_per_dim (mean ‖ε‖₂/d of the drawn samples),
         expected_distance_per_dim (γ/sqrt(3d)), seconds
 
@@ -302,6 +251,7 @@ def sample_variations(
         "status": "stopped" if stopped else "completed",
         "n_references": m, "references_done": refs_done,
         "n_drawn": done, "n_kept": n_kept, "rejected": rejected,
+        "filter_preset": params.filters.preset, "filters": params.filters.active,
         "gamma": float(params.gamma), "latent_dim": d,
         "distance_per_dim": dist_sum / done / d if done else math.nan,
         "expected_distance_per_dim": expected_distance_per_dim(params.gamma, d),

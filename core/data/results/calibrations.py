@@ -7,7 +7,10 @@ Layout, the tables of :class:`Calibration` (each left out when empty):
   scores    gamma, outside, distance                (only with real frames)
   real_indices  (T,)   rows of the dataset whose consecutive pairs made the bands
 Metadata: suggested_gamma (None without real frames), status ("completed" or "stopped": then
-the tables hold the finished γ only), model_id, latents_id, dataset_id, params, provenance.
+the tables hold the finished γ only), the readings behind the suggestion (band_gamma,
+bound_gamma, entropy_bound, adjacent_distance_per_dim, latent_gamma: None when absent) and the
+sentence saying which γ is suggested and why (reason), model_id, latents_id, dataset_id, params,
+provenance.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from core.variations.calibration import Calibration
 KIND = "calibrations"
 TABLES = ("sweep", "distance", "bands", "scores")  # Calibration's fields of the same names
 REAL_INDICES = "real_indices"
+# Calibration's scalar fields, kept as metadata
+SCALARS = ("suggested_gamma", "band_gamma", "bound_gamma", "entropy_bound", "adjacent_distance_per_dim",
+           "latent_gamma")
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,13 @@ def write_calibration(store: Store, result: Calibration, real_indices: np.ndarra
     return store.put(
         KIND, tables={k: t for k, t in tables.items() if len(t)},
         arrays={} if real_indices is None else {REAL_INDICES: np.asarray(real_indices)},
-        metadata={**metadata, "suggested_gamma": result.suggested_gamma, "status": result.status},
+        metadata={**metadata, **{name: _number(getattr(result, name)) for name in SCALARS},
+                  "reason": result.reason, "status": result.status},
     )
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def read_calibration(store: Store, calibration_id: str) -> StoredCalibration:
@@ -50,7 +61,8 @@ def read_calibration(store: Store, calibration_id: str) -> StoredCalibration:
     names = set(store.array_names(KIND, calibration_id))
     tables = {name: store.table(KIND, calibration_id, name) if name in names else pd.DataFrame()
               for name in TABLES}
-    result = Calibration(**tables, suggested_gamma=meta.get("suggested_gamma"), status=meta.get("status", ""))
+    result = Calibration(**tables, **{name: meta.get(name) for name in SCALARS}, status=meta.get("status", ""),
+                         reason=meta.get("reason") or "")
     real = store.array(KIND, calibration_id, REAL_INDICES) if REAL_INDICES in names else None
     return StoredCalibration(calibration_id, result, real, meta)
 
