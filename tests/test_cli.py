@@ -51,7 +51,7 @@ def documented_commands() -> list[str]:
     """Every `morphospace ...` command the README shows: bash blocks and inline code."""
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-    lines = [line for block in blocks for line in block.splitlines()]
+    lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]  # "\" continues
     lines += re.findall(r"`([^`\n]*morphospace [^`\n]*)`", text)
     commands = []
     for line in lines:
