@@ -19,7 +19,9 @@ from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
-from core.limits import BASE_CHANNELS, BATCH_SIZE, EPOCHS, LATENT_DIM, LR_MAX, N_CRITIC
+from core.data.results.datasets import PhysicalScale
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, EPOCHS, FRAME_INTERVAL_MAX, LATENT_DIM, LR_MAX, N_CRITIC,
+                         PIXEL_SIZE_MAX, PIXEL_UNITS)
 
 # An id of a stored result, checked by the store's one pattern before a run is even created.
 ResultId = Annotated[str, Field(pattern=KEY_PATTERN, description="Id of a stored result, e.g. ds-2026...")]
@@ -94,6 +96,22 @@ class IngestParams(_Params):
     )
     name: str | None = Field(None, max_length=200)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+    pixel_size: float | None = Field(None, gt=0.0, le=PIXEL_SIZE_MAX, description=(
+        "Size of one pixel of the source frames, in pixel_unit; empty when unknown (results in px). "
+        "The dataset stores the effective size after any resize."))
+    pixel_unit: Literal[PIXEL_UNITS] = Field("µm", description="Unit of pixel_size.")
+    frame_interval: float | None = Field(None, gt=0.0, le=FRAME_INTERVAL_MAX, description=(
+        "Time between consecutive frames in seconds; empty when unknown (results in frames)."))
+
+    @field_validator("pixel_unit", mode="before")
+    @classmethod
+    def _ascii_unit(cls, unit: object) -> object:
+        """'um' and 'A' as typed on a keyboard without µ or Å."""
+        return {"um": "µm", "A": "Å", "angstrom": "Å"}.get(unit, unit) if isinstance(unit, str) else unit
+
+    @property
+    def scale(self) -> PhysicalScale:
+        return PhysicalScale(self.pixel_size, self.pixel_unit if self.pixel_size else None, self.frame_interval)
 
     @field_validator("source")
     @classmethod
