@@ -1,0 +1,105 @@
+"""Tracked particles (trackpy): D of synthetic Brownian particles with a known answer, track
+traces checked by hand, and the real bulk-water series against Stokes–Einstein."""
+
+import numpy as np
+import pytest
+
+from core.data.results.datasets import PhysicalScale
+from core.variations.tracking import (
+    TrackingParams,
+    dark_on_bright,
+    diffusion,
+    rasterise_track,
+    stokes_einstein,
+    track,
+    track_traces,
+)
+from tests.conftest import shared_data
+
+SCALE = PhysicalScale(pixel_size=0.1, pixel_unit="µm", frame_interval=0.05)
+D_PX = 0.5  # px²/frame: a step of σ = 1 px per axis per frame
+D_TRUE = D_PX * 0.1**2 / 0.05  # 0.1 µm²/s
+
+
+def brownian_frames(n=20, T=100, side=96, sigma=1.5, seed=0):
+    """Gaussian spots (σ px) at 2-D Brownian positions with D = D_PX, on a 0.2 background
+    with 2 % noise: (frames (T, side, side), positions (T, n, 2))."""
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(12, side - 12, (n, 2))
+    steps = rng.normal(0.0, np.sqrt(2 * D_PX), (T, n, 2))
+    steps[0] = 0
+    positions = start + np.cumsum(steps, axis=0)
+    axis = np.arange(side)
+    gy = np.exp(-((axis[None, None, :] - positions[..., 0, None]) ** 2) / (2 * sigma**2))  # (T, n, side)
+    gx = np.exp(-((axis[None, None, :] - positions[..., 1, None]) ** 2) / (2 * sigma**2))
+    frames = 0.2 + np.einsum("tny,tnx->tyx", gy, gx) + rng.normal(0, 0.02, (T, side, side))
+    return frames, positions
+
+
+@pytest.fixture(scope="module")
+def brownian_tracks():
+    frames, _ = brownian_frames()
+    params = TrackingParams(diameter=7, minmass=1.0, min_length=50, engine="python")
+    return frames, track(frames, params)
+
+
+def test_brownian_particles_give_back_their_diffusion_coefficient(brownian_tracks):
+    """20 particles × 100 frames with D = 0.1 µm²/s (0.5 px²/frame at 0.1 µm/px, 0.05 s):
+    the fitted D is within 2 standard errors of the truth, and the error is under 20 %."""
+    _, tracks = brownian_tracks
+    d = diffusion(tracks, SCALE)
+    assert d.unit == "µm²/s" and d.n_tracks >= 10
+    assert abs(d.D - D_TRUE) < 2 * d.se, str(d)
+    assert d.se < 0.2 * D_TRUE
+
+
+def test_without_a_scale_d_is_in_px_per_frame_and_converts_exactly(brownian_tracks):
+    """The same tracks without a scale: px²/frame, and × (0.1 µm)² / 0.05 s gives the µm²/s D."""
+    _, tracks = brownian_tracks
+    px, um = diffusion(tracks), diffusion(tracks, SCALE)
+    assert px.unit == "px²/frame"
+    assert px.D * 0.1**2 / 0.05 == pytest.approx(um.D) and abs(px.D - D_PX) < 2 * px.se
+
+
+def test_polarity_is_read_from_the_histogram(brownian_tracks):
+    """Bright spots on a dark background are not dark-on-bright; the negative image is."""
+    frames, _ = brownian_tracks
+    assert not dark_on_bright(frames) and dark_on_bright(1.0 - frames)
+
+
+def test_a_track_trace_is_the_area_swept_by_its_disc():
+    """By hand: a disc of radius 3 held still covers 29 pixel centres (Gauss's circle count);
+    radius 2 moved 1 px a frame for 11 frames along x covers 11 × 5 + 2 × (3 + 1) = 63."""
+    still = rasterise_track(np.zeros((5, 2)), 3.0)
+    assert still.sum() == 29
+    line = rasterise_track(np.c_[np.zeros(11), np.arange(11.0)], 2.0)
+    assert line.sum() == 63
+
+
+def test_track_traces_are_described_per_window_in_physical_units():
+    """A particle moving straight along x by 1 px per frame over 20 frames, W = 10: two windows
+    of 63 px each (0.63 µm² at 0.1 µm/px), path 9 steps × 0.1 µm, elongated (anisotropy > 2)
+    and straight (tortuosity 1)."""
+    import pandas as pd
+
+    tracks = pd.DataFrame({"particle": 0, "frame": np.arange(20), "y": 10.0, "x": 10.0 + np.arange(20.0)})
+    table = track_traces(tracks, 10, radius=2.0, scale=SCALE)
+    assert list(table["start"]) == [0, 10] and list(table["n_pixels"]) == [63, 63]
+    assert table["area"].to_numpy() == pytest.approx([0.63, 0.63])
+    assert table["path"].to_numpy() == pytest.approx([0.9, 0.9])
+    assert (table["anisotropy"] > 2).all() and (table["tortuosity"] == 1).all()
+
+
+def test_stokes_einstein_of_a_1_um_sphere_in_water():
+    """kT / (6πηa) at 295 K, η = 0.95 mPa·s, a = 0.5 µm: 0.455 µm²/s."""
+    assert stokes_einstein(0.5e-6) * 1e12 == pytest.approx(0.4549, abs=1e-4)
+
+
+def test_bulk_water_latex_spheres_diffuse_near_stokes_einstein():
+    """1 µm latex spheres in water (2.85 px/µm, 24 frames/s), 40 frames of a 200 × 200 px
+    corner: D within a factor 1.5 of Stokes–Einstein (0.455 µm²/s; bench/traces.py measures the
+    whole series); skipped where ../shared/data is absent."""
+    frames = np.load(shared_data("colloids_bulk_water", "frames.npz"))["frames"][:40, :200, :200]
+    params = TrackingParams(diameter=11, minmass=100, search_range=5, min_length=20, engine="python")
+    d = diffusion(track(frames, params), PhysicalScale(1 / 2.85, "µm", 1 / 24), n_lags=5)
+    assert 0.455 / 1.5 < d.D < 0.455 * 1.5, str(d)
