@@ -136,7 +136,7 @@ def naive(model: torch.nn.Module, refs: np.ndarray, params: VariationParams,
             kept = bool(params.filters.apply(metrics)[0][0])
             rows.append({"sample": j, "magnitude": float(np.linalg.norm(eps.astype(np.float64))),
                          "kept": kept, **metrics.iloc[0].to_dict(),
-                         **sample_features(image, fg).iloc[0].to_dict()})
+                         **sample_features(image).iloc[0].to_dict()})
             if kept:
                 kept_images.append(pixels[0])
         n_kept += len(kept_images)
@@ -151,8 +151,8 @@ def store_reference(store: Store, params: VariationParams, i: int, z_ref: np.nda
     trace = (image_ref.astype(np.float64) + images.sum(axis=0, dtype=np.float64)) / (1 + len(images))
     variation = Variation(
         reference=image_ref, trace=trace.astype(np.float32), kept=table[table["kept"]].reset_index(drop=True),
-        reference_row=sample_features(image_ref[None], ref_fg).iloc[0].to_dict(),
-        n_drawn=len(table), foreground_k=params.foreground_k,
+        reference_row=sample_features(image_ref[None]).iloc[0].to_dict(),
+        n_drawn=len(table),
     )
     values = describe(variation, params.descriptors)
     arrays = {"reference": z_ref[None], "reference_image": image_ref[None], "trace": variation.trace[None]}

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from core.variations.descriptors import (
-    DESCRIPTORS, Variation, area_diff, compare, describe, foreground, foreground_centroid,
-    intensity_dev, iou, path_tortuosity, principal_axis_ratio, sample_features, shannon_entropy,
+    DESCRIPTORS, Variation, area_diff, compare, describe, descriptor_unit, foreground,
+    intensity_dev, iou, principal_axis_ratio, sample_features, shannon_entropy,
 )
 from tests.conftest import shared_data
 
@@ -99,67 +99,56 @@ def test_anisotropy_of_an_ellipse(rotate):
     assert math.isnan(principal_axis_ratio(np.zeros((4, 4), bool)))
 
 
-def test_tortuosity_of_straight_and_bent_paths():
-    """Straight: 1. L (3 then 4): 7/5. Zig-zag of four unit diagonal steps: 4·√2/4 = √2.
-    Missing centroids are skipped; a closed loop is inf; one point is NaN."""
-    assert path_tortuosity([[0, 0], [1, 1], [2, 2], [5, 5]]) == pytest.approx(1.0)
-    assert path_tortuosity([[0, 0], [3, 0], [np.nan, np.nan], [3, 4]]) == pytest.approx(7 / 5)
-    assert path_tortuosity([[0, 0], [1, 1], [2, 0], [3, 1], [4, 0]]) == pytest.approx(math.sqrt(2))
-    assert math.isinf(path_tortuosity([[0, 0], [1, 0], [0, 0]]))
-    assert math.isnan(path_tortuosity([[1, 2]]))
+def test_sample_features_by_hand():
+    """Per channel: the mean, and the IQR of the pixel intensities (0 … 15 / 15: q25 = 3.75/15,
+    q75 = 11.25/15, so IQR = 0.5); a constant channel has IQR 0."""
+    ramp = (np.arange(16, dtype=np.float32) / 15).reshape(4, 4)
+    images = np.stack([np.stack([ramp, np.full((4, 4), 0.25, np.float32)])])  # (1, 2, 4, 4)
+    feats = sample_features(images)
+    assert feats.loc[0, "mean_c0"] == pytest.approx(0.5) and feats.loc[0, "mean_c1"] == 0.25
+    assert feats.loc[0, "iqr_c0"] == pytest.approx(0.5) and feats.loc[0, "iqr_c1"] == 0.0
 
 
-def test_centroids_and_features():
-    """The centroid of a disc is its centre; an empty image has none (NaN)."""
-    fg = np.stack([disc(20, 30, 5), np.zeros((64, 64), bool)])
-    np.testing.assert_allclose(foreground_centroid(fg)[0], [20, 30])
-    assert np.isnan(foreground_centroid(fg)[1]).all()
-    images = np.stack([np.full((3, 64, 64), v, np.float32) for v in (0.25, 0.5)])
-    feats = sample_features(images, fg)
-    assert feats["mean_c2"].tolist() == [0.25, 0.5]
-
-
-def _variation(centres: list[tuple[int, int]]) -> Variation:
-    """A one-particle variation: the reference disc and kept discs at the given centres."""
-    images = np.stack([disc(r, c, 4).astype(np.float32)[None] for r, c in centres])
-    fg = foreground(images)
-    feats = sample_features(images, fg)
-    metrics = compare(images[0], images[1:])
-    kept = pd.concat([metrics, feats.iloc[1:].reset_index(drop=True)], axis=1)
-    kept = kept.assign(magnitude=np.arange(1, len(centres)))
+def _variation(images: np.ndarray, n_drawn: int) -> Variation:
+    """A variation whose first image is the reference and the rest the kept samples."""
+    feats = sample_features(images)
+    kept = pd.concat([compare(images[0], images[1:]), feats.iloc[1:].reset_index(drop=True)], axis=1)
+    kept = kept.assign(magnitude=np.arange(1, len(images)))
     return Variation(reference=images[0], trace=images.mean(axis=0), kept=kept,
-                     reference_row=feats.iloc[0].to_dict(), n_drawn=2 * (len(centres) - 1))
+                     reference_row=feats.iloc[0].to_dict(), n_drawn=n_drawn)
 
 
-def test_descriptors_of_a_particle_moving_in_a_line():
-    """A disc stepping right by 4 px five times: straight path, elongated trace, half kept."""
-    v = _variation([(32, 12 + 4 * k) for k in range(6)])
+def test_reference_level_descriptors_of_a_moving_particle():
+    """A disc stepping right by 4 px five times, half of the drawn samples kept: kept fraction
+    0.5, metric means by hand; equal discs keep every member's IQR, so its variance is 0."""
+    v = _variation(np.stack([disc(32, 12 + 4 * k, 4).astype(np.float32)[None] for k in range(6)]), 10)
     d = describe(v, list(DESCRIPTORS))
-    assert d["tortuosity"] == pytest.approx(1.0)
-    assert d["anisotropy"] > 2  # a 9 px tall, 29 px long smear
     assert d["kept_fraction"] == 0.5
     a = disc(32, 12, 4)
     ious = [(a & disc(32, 12 + 4 * k, 4)).sum() / (a | disc(32, 12 + 4 * k, 4)).sum()
             for k in range(1, 6)]  # 19/79, 1/97 (the discs touch at one pixel), then 0
     assert d["iou_mean"] == pytest.approx(np.mean(ious))
     assert d["intensity_dev_mean"] == pytest.approx(0.0, abs=1e-6)
-    assert d["trace_area"] == pytest.approx(v.trace_foreground.mean()) and d["trace_area"] > 0
-    # member means: 6 equal discs, so no spread in intensity
-    assert d["channel_iqr_0"] == pytest.approx(0.0)
+    assert d["channel_iqr_var_0"] == pytest.approx(0.0)
+    assert not {"tortuosity", "anisotropy", "trace_area"} & set(d)  # per trace now
 
 
-def test_channel_iqr_by_hand():
-    """Member means 0, 1, 2, 3, 4 (reference first): IQR = 3 − 1 = 2."""
-    kept = pd.DataFrame({"mean_c0": [1.0, 2.0, 3.0, 4.0], "magnitude": [1.0, 2, 3, 4]})
-    v = Variation(reference=np.zeros((1, 4, 4)), trace=np.zeros((1, 4, 4)), kept=kept,
-                  reference_row={"mean_c0": 0.0}, n_drawn=4)
-    assert DESCRIPTORS["channel_iqr"](v) == {"channel_iqr_0": 2.0}
+def test_channel_iqr_variance_by_hand():
+    """Two channels on 4×4 images: channel 0 is a two-level image whose high level h varies
+    (members h = 0.2, 0.4, 0.6: half the pixels at h, half at 0, so IQR = h); channel 1 stays
+    constant (IQR 0). The descriptor is the population variance of the IQRs: var(0.2, 0.4, 0.6)
+    = 0.08/3 for channel 0 and 0 for channel 1, in (normalised intensity)²."""
+    half = np.repeat([0.0, 1.0], 8).reshape(4, 4).astype(np.float32)
+    images = np.stack([np.stack([h * half, np.full((4, 4), 0.5, np.float32)]) for h in (0.2, 0.4, 0.6)])
+    got = DESCRIPTORS["channel_iqr"](_variation(images, 2))
+    assert got == {"channel_iqr_var_0": pytest.approx(0.08 / 3), "channel_iqr_var_1": 0.0}
+    assert descriptor_unit("channel_iqr_var_0") == "(normalised intensity)²"
 
 
 def test_a_new_descriptor_is_one_function_and_one_line(monkeypatch):
     """Registering a function makes describe() report it; unknown names are refused."""
     monkeypatch.setitem(DESCRIPTORS, "n_kept", lambda v: {"n_kept": float(len(v.kept))})
-    v = _variation([(32, 32), (32, 36), (32, 40)])
+    v = _variation(np.stack([disc(32, c, 4).astype(np.float32)[None] for c in (32, 36, 40)]), 2)
     assert describe(v, ["n_kept"]) == {"n_kept": 2.0}
     with pytest.raises(ValueError, match=r"descriptors \['nope'\] are unknown"):
         describe(v, ["nope"])

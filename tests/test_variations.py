@@ -102,7 +102,7 @@ def test_kept_samples_are_ordered_and_traced(gan):
     assert len(kept) == table["kept"].sum() > 0
     trace = (sink.reference_images[0] + kept.sum(axis=0)) / (1 + len(kept))
     np.testing.assert_allclose(sink.traces[0], trace, atol=1e-6)
-    assert set(sink.descriptor_table().columns) >= {"tortuosity", "anisotropy", "trace_area"}
+    assert set(sink.descriptor_table().columns) >= {"kept_fraction", "iou_mean", "channel_iqr_var_0"}
 
 
 def test_filters_by_hand_and_switched_off(gan):

@@ -18,7 +18,7 @@ def test_every_descriptor_column_has_a_unit():
     """Each column describe() writes (channel IQR once per channel) has a unit, one place for all."""
     columns = describe(_variation([(32, 12 + 4 * k) for k in range(4)]), list(DESCRIPTORS))
     assert {c: descriptor_unit(c) for c in columns if descriptor_unit(c) is None} == {}
-    assert descriptor_unit("entropy_diff_mean") == "bits" and descriptor_unit("channel_iqr_2") == "normalised intensity"
+    assert descriptor_unit("entropy_diff_mean") == "bits" and descriptor_unit("channel_iqr_var_2") == "(normalised intensity)²"
     assert descriptor_unit("no_such_column") is None
 
 

@@ -55,15 +55,21 @@ class VariationClusters:
 
 
 def scale_descriptors(
-    table: pd.DataFrame, columns: list[str] | None = None
+    table: pd.DataFrame, columns: list[str] | None = None, *, scaler: str = "standard"
 ) -> tuple[np.ndarray, list[str]]:
-    """Standardise descriptor columns: (n, p) float64 and the columns kept.
+    """Scale descriptor columns: (n, p) float64 and the columns kept.
 
+    ``scaler``: "standard" (zero mean, unit variance) or "range" (min → 0, max → 1: the
+    paper's scaling of trace descriptors, so each spans the same distance whatever its unit).
     Infinite values count as missing; missing values take the column median (a variation with
-    no measurable tortuosity is treated as typical, not as extreme); all-missing columns are
-    dropped; constant columns become 0 (StandardScaler leaves them unscaled).
+    no measurable descriptor is treated as typical, not as extreme); all-missing columns are
+    dropped; constant columns become 0 (the scalers leave them unscaled).
     """
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    scalers = {"standard": StandardScaler, "range": MinMaxScaler}
+    if scaler not in scalers:
+        raise ValueError(f"scaler={scaler!r} must be one of {sorted(scalers)}")
 
     cols = list(columns) if columns is not None else [
         c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])
@@ -81,7 +87,7 @@ def scale_descriptors(
     values, cols = values[:, keep], [c for c, k in zip(cols, keep) if k]
     medians = np.nanmedian(values, axis=0)
     values = np.where(np.isnan(values), medians, values)
-    return StandardScaler().fit_transform(values), cols
+    return scalers[scaler]().fit_transform(values), cols
 
 
 def hac(

@@ -20,7 +20,10 @@ filter 0.2 keeps what real motion does; ``area_diff`` — |foreground fraction d
 ``intensity_dev`` — |Σx − Σref| / Σref.
 
 **Descriptors** summarise a whole :class:`Variation` (``DESCRIPTORS``, name -> function
-returning a dict of floats). A new one is one function and one line in the registry.
+returning a dict of floats): what still means something for a reference as a whole — the kept
+fraction, the metric means, and the channel-IQR variance of compositional data. A new one is
+one function and one line in the registry. The particles' own descriptors (diffusion area,
+anisotropy, tortuosity) are per trace, in ``core.variations.traces``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -191,22 +193,14 @@ def compare(
 
 
 # -- per-sample features the descriptors need (a few numbers each, so memory stays bounded) ----
-def foreground_centroid(fg: np.ndarray) -> np.ndarray:
-    """(row, col) centre of each foreground (B, H, W) -> (B, 2); NaN where it is empty."""
-    fg = np.asarray(fg, dtype=bool)
-    n = fg.sum(axis=(1, 2)).astype(np.float64)
-    rows = np.arange(fg.shape[1])[None, :, None]
-    cols = np.arange(fg.shape[2])[None, None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.stack([(fg * rows).sum(axis=(1, 2)) / n, (fg * cols).sum(axis=(1, 2)) / n], 1)
-
-
-def sample_features(images: np.ndarray, fg: np.ndarray) -> pd.DataFrame:
-    """Foreground centroid and per-channel mean of each image (B, C, H, W): one row each."""
-    c = foreground_centroid(fg)
-    means = np.asarray(images).mean(axis=(2, 3))  # (B, C)
-    cols = {"centroid_row": c[:, 0], "centroid_col": c[:, 1]}
-    cols.update({f"mean_c{i}": means[:, i] for i in range(means.shape[1])})
+def sample_features(images: np.ndarray) -> pd.DataFrame:
+    """Per channel i of each image (B, C, H, W), one row each: ``mean_c<i>``, the mean
+    intensity, and ``iqr_c<i>``, the interquartile range of its pixel (voxel) intensities."""
+    x = np.asarray(images, dtype=np.float32)
+    flat = x.reshape(*x.shape[:2], -1)  # (B, C, pixels)
+    q25, q75 = np.percentile(flat, [25, 75], axis=2)  # (B, C) each
+    cols = {f"mean_c{i}": flat[:, i].mean(axis=1) for i in range(x.shape[1])}
+    cols.update({f"iqr_c{i}": q75[:, i] - q25[:, i] for i in range(x.shape[1])})
     return pd.DataFrame(cols)
 
 
@@ -225,23 +219,6 @@ def principal_axis_ratio(mask: np.ndarray) -> float:
     return math.inf if lo <= 1e-12 * max(hi, 1e-300) else math.sqrt(hi / lo)
 
 
-def path_tortuosity(points: np.ndarray) -> float:
-    """Path length / end-to-end distance of an ordered sequence of points (n, 2).
-
-    1 for points along a straight line in order; NaN rows (no foreground) are skipped.
-    NaN when fewer than 2 points remain or nothing moved; inf when the path returns to its start.
-    """
-    p = np.asarray(points, dtype=np.float64)
-    p = p[np.isfinite(p).all(axis=1)]
-    if len(p) < 2:
-        return math.nan
-    length = float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())
-    chord = float(np.linalg.norm(p[-1] - p[0]))
-    if length == 0:
-        return math.nan
-    return math.inf if chord == 0 else length / chord
-
-
 # -- variations and their descriptors ----------------------------------------------------------
 @dataclass
 class Variation:
@@ -250,7 +227,8 @@ class Variation:
     ``kept`` has one row per kept sample, ordered by transformation magnitude ‖ε‖, with the
     columns ``magnitude``, the :data:`METRICS` and :func:`sample_features`; ``reference_row``
     holds the reference's own features. ``trace`` is the pixel mean of the reference and the
-    kept samples (the "diffusion trace" of a particle).
+    kept samples: its particles' diffusion traces are described one by one in
+    ``core.variations.traces``.
     """
 
     reference: np.ndarray  # (C, H, W)
@@ -258,17 +236,12 @@ class Variation:
     kept: pd.DataFrame
     reference_row: dict[str, float]
     n_drawn: int
-    foreground_k: float = FOREGROUND_K
 
     @property
     def members(self) -> pd.DataFrame:
         """The reference (magnitude 0) followed by the kept samples."""
         ref = pd.DataFrame([{**self.reference_row, "magnitude": 0.0}])
         return pd.concat([ref, self.kept], ignore_index=True) if len(self.kept) else ref
-
-    @cached_property
-    def trace_foreground(self) -> np.ndarray:
-        return foreground(self.trace[None], k=self.foreground_k)[0]  # (H, W)
 
 
 Descriptor = Callable[[Variation], dict[str, float]]
@@ -284,51 +257,28 @@ def kept_fraction(v: Variation) -> dict[str, float]:
     return {"kept_fraction": len(v.kept) / v.n_drawn if v.n_drawn else math.nan}
 
 
-def trace_area(v: Variation) -> dict[str, float]:
-    """Foreground fraction of the trace image: the area the particles explored."""
-    return {"trace_area": float(v.trace_foreground.mean())}
-
-
-def anisotropy(v: Variation) -> dict[str, float]:
-    """Principal-axis ratio of the trace's foreground (all particles together)."""
-    return {"anisotropy": principal_axis_ratio(v.trace_foreground)}
-
-
-def tortuosity(v: Variation) -> dict[str, float]:
-    """Tortuosity of the path of foreground centroids from the reference through the kept
-    samples in order of ‖ε‖ (most meaningful for one particle per image)."""
-    m = v.members
-    return {"tortuosity": path_tortuosity(m[["centroid_row", "centroid_col"]].to_numpy())}
-
-
 def channel_iqr(v: Variation) -> dict[str, float]:
-    """Per channel: interquartile range of the members' mean intensity (a robust spread)."""
+    """Per channel c: the variance, over the members (reference and kept samples), of each
+    member's interquartile range of channel c's voxel intensities (DESIGN §1, the paper's
+    descriptor of compositional variations: how much the spread of a composition changes).
+    Population variance (ddof 0): one member gives 0."""
     m = v.members
-    out = {}
-    for col in (c for c in m.columns if c.startswith("mean_c")):
-        q25, q75 = np.percentile(m[col].to_numpy(), [25, 75])
-        out[f"channel_iqr_{col[len('mean_c'):]}"] = float(q75 - q25)
-    return out
+    return {f"channel_iqr_var_{col[len('iqr_c'):]}": float(np.var(m[col].to_numpy()))
+            for col in m.columns if col.startswith("iqr_c")}
 
 
 DESCRIPTORS: dict[str, Descriptor] = {
     "metric_means": metric_means,
     "kept_fraction": kept_fraction,
-    "trace_area": trace_area,
-    "anisotropy": anisotropy,
-    "tortuosity": tortuosity,
     "channel_iqr": channel_iqr,
 }
 
 
-# The unit of every column the descriptors write; ``channel_iqr_<c>`` is one per channel.
+# The unit of every column the descriptors write; ``channel_iqr_var_<c>`` is one per channel.
 DESCRIPTOR_UNITS: dict[str, str] = {
     **{f"{m}_mean": unit for m, unit in METRIC_UNITS.items()},
     "kept_fraction": "fraction of drawn",
-    "trace_area": "fraction of image",
-    "anisotropy": "axis ratio ≥ 1",
-    "tortuosity": "path / chord ≥ 1",
-    "channel_iqr_": "normalised intensity",
+    "channel_iqr_var_": "(normalised intensity)²",
 }
 
 

@@ -261,7 +261,7 @@ def sample_variations(
         magnitude = np.linalg.norm(eps.astype(np.float64), axis=1)
         image_ref = decode(model, refs[i : i + 1], device)[0]  # (C, H, W)
         ref_fg = foreground(image_ref[None], k=k)  # (1, H, W)
-        reference_row = sample_features(image_ref[None], ref_fg).iloc[0].to_dict()
+        reference_row = sample_features(image_ref[None]).iloc[0].to_dict()
         sink.reference(i, refs[i], image_ref)
         trace_sum, kept_tables = image_ref.astype(np.float64), []
         for start in range(0, n, bs):
@@ -276,7 +276,7 @@ def sample_variations(
             table = pd.concat([
                 pd.DataFrame({"sample": np.arange(start, start + len(eb)),
                               "magnitude": magnitude[start : start + len(eb)], "kept": kept}),
-                metrics, sample_features(images, fg),
+                metrics, sample_features(images),
             ], axis=1)
             trace_sum += images[kept].sum(axis=0, dtype=np.float64)
             kept_tables.append(table[kept])
@@ -294,7 +294,7 @@ def sample_variations(
         kept_table = pd.concat(kept_tables, ignore_index=True)
         variation = Variation(
             reference=image_ref, trace=(trace_sum / (1 + len(kept_table))).astype(np.float32),
-            kept=kept_table, reference_row=reference_row, n_drawn=n, foreground_k=k,
+            kept=kept_table, reference_row=reference_row, n_drawn=n,
         )
         sink.descriptors(i, describe(variation, params.descriptors), variation.trace)
         refs_done += 1
