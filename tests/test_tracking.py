@@ -78,14 +78,14 @@ def test_a_track_trace_is_the_area_swept_by_its_disc():
 
 def test_track_traces_are_described_per_window_in_physical_units():
     """A particle moving straight along x by 1 px per frame over 20 frames, W = 10: two windows
-    of 63 px each (0.63 µm² at 0.1 µm/px), path 9 steps × 0.1 µm, elongated (anisotropy > 2)
+    of 10 × 5 + 2 × (3 + 1) = 58 px each (0.58 µm² at 0.1 µm/px), path 9 steps × 0.1 µm, elongated (anisotropy > 2)
     and straight (tortuosity 1)."""
     import pandas as pd
 
     tracks = pd.DataFrame({"particle": 0, "frame": np.arange(20), "y": 10.0, "x": 10.0 + np.arange(20.0)})
     table = track_traces(tracks, 10, radius=2.0, scale=SCALE)
-    assert list(table["start"]) == [0, 10] and list(table["n_pixels"]) == [63, 63]
-    assert table["area"].to_numpy() == pytest.approx([0.63, 0.63])
+    assert list(table["start"]) == [0, 10] and list(table["n_pixels"]) == [58, 58]
+    assert table["area"].to_numpy() == pytest.approx([0.58, 0.58])
     assert table["path"].to_numpy() == pytest.approx([0.9, 0.9])
     assert (table["anisotropy"] > 2).all() and (table["tortuosity"] == 1).all()
 
