@@ -228,6 +228,10 @@ class SampleVariationsParams(_Params):
     descriptors: list[str] | None = Field(None, description="Names from core.variations.descriptors.DESCRIPTORS; None = all.")
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
     min_cluster_size: int = Field(5, ge=2, le=10_000)
+    measured_window: int | None = Field(
+        2, ge=2, le=1000, description="W: consecutive real frames per measured trace, set beside the "
+        "sampled ones when the model's dataset is a time series (ingested with a frame interval); "
+        "2 = one frame interval, the step γ is matched to; None: none.")
     name: str | None = Field(None, max_length=200)
 
 

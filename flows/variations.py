@@ -15,6 +15,7 @@ from core.models.generator import latent_dim_of, prior_latents
 from core.settings import get_settings
 from core.data.results import latents, variations
 from core.variations.clusters import cluster_variations
+from core.variations.measured import dataset_traces
 from core.variations.sampling import FilterParams, VariationParams, sample_variations
 from flows.params import ReferenceStates, SampleVariationsParams
 from flows.progress import CancelCheck, FlowProgress
@@ -39,6 +40,13 @@ def reference_latents(refs: ReferenceStates, model_id: str, latent_dim: int, see
     if bad:
         raise ValueError(f"frames {bad[:5]} are not in latents {refs.latents_id} ({n} frames)")
     return latents.read_means(store, refs.latents_id)[np.asarray(refs.indices)]  # Tiled slices, not lists
+
+
+@task(**TILED_RETRIES)
+def measured_traces(dataset_id: str, window: int):
+    """Per-particle traces of the dataset's real motion over ``window`` frames (None when it is
+    not a time series)."""
+    return dataset_traces(get_store(), dataset_id, window)
 
 
 @flow(name="sample-variations")
@@ -85,6 +93,14 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
         variations.write_clusters(writer, clusters)
     else:
         clusters_note = f"{len(table)} variation(s): clustering needs at least 3 reference states"
+    dataset_id = model_meta.get("dataset_id")
+    if params.measured_window and dataset_id:
+        progress(0.95, "measuring real traces", force=True)
+        measured = measured_traces(dataset_id, params.measured_window)
+        if measured is None:
+            log.info("dataset %s has no frame interval (not a time series): no measured traces", dataset_id)
+        else:
+            variations.write_measured_traces(writer, measured, params.measured_window)
     log.info("kept %d of %d samples; rejected per filter %s", summary["n_kept"], summary["n_drawn"],
              summary["rejected"])
     progress(1.0, f"{summary['n_kept']:,} of {summary['n_drawn']:,} samples kept", force=True)

@@ -147,3 +147,30 @@ def test_compare_traces_by_hand():
     assert area["ratio"] == pytest.approx(1.25) and area["ratio_se"] == pytest.approx(0.3227, abs=1e-4)
     aniso = table.loc["anisotropy"]  # the infinite one counts in the median, not in the mean
     assert aniso["sampled_median"] == 1.5 and aniso["sampled_mean"] == pytest.approx(4 / 3)
+
+
+def test_a_stored_time_series_gives_measured_traces_per_patch_and_its_owner_keeps_them(store):
+    """Frames of 128 × 256 cut into two 128 px patches, a disc moving in the first: W = 5 gives
+    the 57 px trace (0.57 µm² at 0.1 µm/px) in patch 0 of both windows and nothing in the empty
+    patch 1; the variations owner writes and reads the table back. Without a frame interval the
+    dataset is not taken for a time series."""
+    from core.data.ingest import ingest_array
+    from core.data.preprocess import PreprocessParams
+    from core.data.results.variations import KIND, read_measured_traces, write_measured_traces
+    from core.variations.measured import dataset_traces
+
+    frames = np.concatenate([moving_disc_frames(), np.full((10, 128, 128), 0.2)], axis=2)
+    frames += np.random.default_rng(1).normal(0, 0.01, frames.shape) * (np.arange(256) >= 128)
+    pre = PreprocessParams(size=None, clip_percentiles=None, patch_size=128)
+    timed = ingest_array(frames, store, pre, name="series", source_label="test", scale=SCALE)
+    table = dataset_traces(store, timed.dataset_id, 5)
+    assert list(table["start"]) == [0, 5] and list(table["patch"]) == [0, 0]
+    assert table["area"].to_numpy() == pytest.approx([0.57, 0.57])
+    untimed = ingest_array(frames, store, pre, name="series", source_label="test")
+    assert dataset_traces(store, untimed.dataset_id, 5) is None
+
+    writer = store.writer(KIND, metadata={})
+    write_measured_traces(writer, table, 5)
+    id = writer.finish()
+    assert read_measured_traces(store, id)["area"].to_numpy() == pytest.approx([0.57, 0.57])
+    assert store.metadata(KIND, id)["measured_window"] == 5

@@ -15,11 +15,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core.data.results import datasets
+from core.data.store import Store
 from core.variations.descriptors import FOREGROUND_K
 from core.variations.traces import trace_table, window_trace
 
 COMPARED = ("area", "anisotropy", "tortuosity")
 START = "start"  # column: the first real frame of a measured trace's window
+PATCH = "patch"  # column: which patch of the frames (-1 for whole frames)
+MAX_WINDOWS = 64  # windows read from a dataset: evenly spread, enough for medians and IQRs
 
 
 def measured_traces(frames: np.ndarray, window: int, *, starts: Sequence[int] | None = None,
@@ -36,6 +40,42 @@ def measured_traces(frames: np.ndarray, window: int, *, starts: Sequence[int] | 
     tables = [trace_table(frames[s], window_trace(frames, int(s), int(window)), pixel_size=pixel_size,
                           unit=unit, k=k)[0].assign(**{START: int(s)}) for s in starts]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*COMPARED, START])
+
+
+def patches_per_frame(frames: pd.DataFrame) -> int:
+    """P when the dataset's rows are frames in acquisition order, each cut into the same P
+    patches (row r = frame r // P, patch r % P; P = 1 unpatched); 0 when they are not."""
+    patch = frames["patch"].to_numpy()
+    if (patch == -1).all():
+        return 1
+    p = int(patch.max()) + 1
+    ok = patch.min() == 0 and len(patch) % p == 0 and (patch == np.tile(np.arange(p), len(patch) // p)).all()
+    return p if ok else 0
+
+
+def dataset_traces(store: Store, dataset_id: str, window: int, *, max_windows: int = MAX_WINDOWS,
+                   k: float = FOREGROUND_K) -> pd.DataFrame | None:
+    """Measured traces of a stored time series (a dataset ingested with a frame interval):
+    at most ``max_windows`` windows of W frames, evenly spread, every patch of each; areas in
+    the dataset's effective pixel unit² (px² without one). None when the dataset is not a time
+    series in order or has fewer than W frames."""
+    scale = datasets.read_scale(store, dataset_id)
+    frames = datasets.read_frames(store, dataset_id)
+    p = patches_per_frame(frames)
+    n_frames = len(frames) // p if p else 0
+    if scale.frame_interval is None or n_frames < window:
+        return None
+    starts = np.unique(np.linspace(0, n_frames - window, min(max_windows, n_frames // window)).astype(int))
+    pixel_size = scale.pixel_size if scale.length_unit != "px" else None
+    tables = []
+    for start in starts:
+        block = datasets.read_images(store, dataset_id, slice(start * p, (start + window) * p))
+        block = block.reshape(window, p, *block.shape[1:])  # (W, P, [C,] H, W)
+        for patch in range(p):
+            table = measured_traces(block[:, patch], window, starts=[0], pixel_size=pixel_size,
+                                    unit=scale.length_unit, k=k)
+            tables.append(table.assign(**{START: int(start), PATCH: patch if p > 1 else -1}))
+    return pd.concat(tables, ignore_index=True)
 
 
 def _summary(values: pd.Series) -> dict[str, float]:

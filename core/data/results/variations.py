@@ -9,6 +9,9 @@ Layout, written as a run goes (:class:`VariationsSink`, then :func:`write_cluste
                                   image (row in ``images`` or −1), metrics and features
   descriptors       table         one row per reference: descriptors, reference, n_kept, image_start
   linkage, hac_labels, hdbscan_labels, embedding   clusters of the variations (M ≥ 3)
+  measured_traces   table         per-particle traces of real motion in the model's dataset over W
+                                  frames (core.variations.measured.dataset_traces), when it is a
+                                  time series; metadata ``measured_window`` (W)
 Metadata: params, the sampler's summary (kept/rejected counts, distance per dimension),
 ``status`` ("completed" or "stopped"), ``descriptor_columns`` and ``embedding_method`` once
 clustered; ``complete`` only once everything above is written.
@@ -164,3 +167,20 @@ def count_images(store: Store, variations_id: str) -> int:
     """How many kept images a node holds (0 when none was kept), without reading them."""
     node = store.node(KIND, variations_id)
     return int(node[IMAGES].shape[0]) if IMAGES in node else 0
+
+
+# -- measured traces: real motion beside the sampled traces (issue 12) ---------------------------
+MEASURED_TRACES = "measured_traces"
+
+
+def write_measured_traces(writer: NodeWriter, table: pd.DataFrame, window: int) -> None:
+    """The dataset's measured traces over ``window`` frames, to compare with the sampled ones."""
+    writer.write_table(MEASURED_TRACES, table)
+    writer.update_metadata(measured_window=int(window))
+
+
+def read_measured_traces(store: Store, variations_id: str) -> pd.DataFrame | None:
+    """The measured traces written with a variations node, or None when it has none."""
+    if MEASURED_TRACES not in set(store.array_names(KIND, variations_id)):
+        return None
+    return store.table(KIND, variations_id, MEASURED_TRACES)
