@@ -17,7 +17,9 @@ traces sampled from a generator should match those of real motion over the same 
    drawn as the region swept by the particle's disc (``core.variations.tracking.track_traces``;
    disc radius from the reference particles' median area);
 5. prints medians, IQRs and the mean-area ratio (``compare_traces``) per γ, and trackpy's D
-   against Stokes–Einstein where the series' scale is known.
+   against Stokes–Einstein where the series' scale is known; and how many particles (and how
+   large) the reference frames and their decoded G(z) hold: a generator that draws no particle
+   makes the ratio meaningless, whatever its value.
 
 W defaults to 2 frames: γ is matched to the change between consecutive frames (one frame
 interval), so a sampled trace is compared with the motion of one frame interval.
@@ -48,6 +50,7 @@ from core.data.preprocess import PreprocessParams, patch_origins, preprocess_fra
 from core.data.results.datasets import PhysicalScale, effective_scale  # noqa: E402
 from core.maps.encode import encode_images  # noqa: E402
 from core.models.device import pick_device  # noqa: E402
+from core.models.generator import decode  # noqa: E402
 from core.models.train import TrainParams, train_vae  # noqa: E402
 from core.models.vae import VAEConfig  # noqa: E402
 from core.variations.calibration import real_bands  # noqa: E402
@@ -101,6 +104,12 @@ def train(images: np.ndarray, args) -> tuple[torch.nn.Module, int]:
     model, history = train_vae(images, config, params,
                                should_stop=lambda: time.perf_counter() - start > args.train_seconds)
     return model, len(history)
+
+
+def particle_sizes(images: np.ndarray) -> np.ndarray:
+    """Pixel counts of every reference particle found in each image (C, H, W) or (H, W)."""
+    return np.concatenate([np.bincount(reference_particles(np.asarray(x).reshape(x.shape[-2:])).ravel())[1:]
+                           for x in images])
 
 
 def sampled_traces(model, refs_z, gamma, n, pixel_size, unit) -> tuple[pd.DataFrame, dict]:
@@ -163,6 +172,9 @@ def run(series: Series, args) -> list[dict]:
           f"{time.perf_counter() - t2:.0f} s on {next(model.parameters()).device}")
     starts = np.linspace(0, len(images) - w, args.refs).astype(int)
     refs_z, _ = encode_images(model, images[starts])
+    real, decoded = particle_sizes(images[starts]), particle_sizes(decode(model, refs_z, "cpu"))
+    print(f"particles in the {len(starts)} reference frames: {len(real)} (median {fmt(np.median(real))} px); "
+          f"in their decoded G(z): {len(decoded)} (median {fmt(np.median(decoded) if len(decoded) else math.nan)} px)")
     rows = []
     for gamma in args.gammas:
         sampled, summary = sampled_traces(model, refs_z, gamma, args.n, px, unit)

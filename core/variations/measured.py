@@ -23,7 +23,7 @@ from core.variations.traces import trace_table, window_trace
 COMPARED = ("area", "anisotropy", "tortuosity")
 START = "start"  # column: the first real frame of a measured trace's window
 PATCH = "patch"  # column: which patch of the frames (-1 for whole frames)
-MAX_WINDOWS = 64  # windows read from a dataset: evenly spread, enough for medians and IQRs
+MAX_WINDOWS = 64  # (window, patch) pairs measured in a dataset: evenly spread, enough for medians and IQRs
 
 
 def measured_traces(frames: np.ndarray, window: int, *, starts: Sequence[int] | None = None,
@@ -56,16 +56,17 @@ def patches_per_frame(frames: pd.DataFrame) -> int:
 def dataset_traces(store: Store, dataset_id: str, window: int, *, max_windows: int = MAX_WINDOWS,
                    k: float = FOREGROUND_K) -> pd.DataFrame | None:
     """Measured traces of a stored time series (a dataset ingested with a frame interval):
-    at most ``max_windows`` windows of W frames, evenly spread, every patch of each; areas in
-    the dataset's effective pixel unit² (px² without one). None when the dataset is not a time
-    series in order or has fewer than W frames."""
+    windows of W frames evenly spread, every patch of each, at most ``max_windows`` (window,
+    patch) pairs in all; areas in the dataset's effective pixel unit² (px² without one). None
+    when the dataset is not a time series in order or has fewer than W frames."""
     scale = datasets.read_scale(store, dataset_id)
     frames = datasets.read_frames(store, dataset_id)
     p = patches_per_frame(frames)
     n_frames = len(frames) // p if p else 0
     if scale.frame_interval is None or n_frames < window:
         return None
-    starts = np.unique(np.linspace(0, n_frames - window, min(max_windows, n_frames // window)).astype(int))
+    n_windows = max(1, min(max_windows // p, n_frames // window))
+    starts = np.unique(np.linspace(0, n_frames - window, n_windows).astype(int))
     pixel_size = scale.pixel_size if scale.length_unit != "px" else None
     tables = []
     for start in starts:
