@@ -147,6 +147,9 @@ def test_compare_traces_by_hand():
     assert area["ratio"] == pytest.approx(1.25) and area["ratio_se"] == pytest.approx(0.3227, abs=1e-4)
     aniso = table.loc["anisotropy"]  # the infinite one counts in the median, not in the mean
     assert aniso["sampled_median"] == 1.5 and aniso["sampled_mean"] == pytest.approx(4 / 3)
+    assert aniso["sampled_q3"] == np.inf  # between 2 and inf: inf, not NaN
+    lines = compare_traces(sampled.assign(anisotropy=np.inf), measured).loc["anisotropy"]
+    assert lines["sampled_median"] == np.inf and np.isnan(lines["ratio"])  # no finite mean
 
 
 def test_a_stored_time_series_gives_measured_traces_per_patch_and_its_owner_keeps_them(store):

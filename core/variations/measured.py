@@ -85,10 +85,13 @@ def _summary(values: pd.Series) -> dict[str, float]:
     v = values.to_numpy(dtype=float)
     v = v[~np.isnan(v)]
     finite = v[np.isfinite(v)]
-    with np.errstate(invalid="ignore"):  # quantiles between two infinite values are inf − inf
-        q1, med, q3 = np.percentile(v, [25, 50, 75]) if len(v) else (math.nan,) * 3
+    with np.errstate(invalid="ignore"):  # a quantile between two infinite values is inf − inf: NaN
+        q = np.percentile(v, [25, 50, 75]) if len(v) else np.full(3, math.nan)
+    q1, med, q3 = np.where(np.isnan(q) & bool(len(v)), np.inf, q)  # … and it is inf
     se = finite.std(ddof=1) / math.sqrt(len(finite)) if len(finite) > 1 else math.nan
-    return {"n": len(v), "median": med, "q1": q1, "q3": q3, "iqr": q3 - q1,
+    with np.errstate(invalid="ignore"):
+        iqr = q3 - q1  # NaN when both quartiles are inf
+    return {"n": len(v), "median": med, "q1": q1, "q3": q3, "iqr": iqr,
             "mean": finite.mean() if len(finite) else math.nan, "se": se}
 
 
