@@ -232,6 +232,8 @@ class SampleVariationsParams(_Params):
         2, ge=2, le=1000, description="W: consecutive real frames per measured trace, set beside the "
         "sampled ones when the model's dataset is a time series (ingested with a frame interval); "
         "2 = one frame interval, the step γ is matched to; None: none.")
+    n_modes: int = Field(3, ge=1, le=50, description="Diffusion modes: where the particle traces' "
+                         "dendrogram is cut (the paper finds three).")
     name: str | None = Field(None, max_length=200)
 
 

@@ -17,6 +17,7 @@ from core.data.results import latents, variations
 from core.variations.clusters import cluster_variations
 from core.variations.measured import dataset_traces
 from core.variations.sampling import FilterParams, VariationParams, sample_variations
+from core.variations.traces import TRACE_UNITS, trace_modes, trace_table
 from flows.params import ReferenceStates, SampleVariationsParams
 from flows.progress import CancelCheck, FlowProgress
 from flows.store import TILED_RETRIES, get_store, provenance, read_metadata
@@ -49,9 +50,34 @@ def measured_traces(dataset_id: str, window: int):
     return dataset_traces(get_store(), dataset_id, window)
 
 
+class TracingSink(variations.VariationsSink):
+    """The owner's sink that also extracts and describes each reference's particle traces as
+    soon as its trace image is complete (core.variations.traces)."""
+
+    def __init__(self, writer, *, pixel_size: float | None, unit: str, k: float):
+        super().__init__(writer)
+        self.pixel_size, self.unit, self.k = pixel_size, unit, k
+
+    def descriptors(self, i: int, values: dict[str, float], trace: np.ndarray) -> None:
+        super().descriptors(i, values, trace)
+        table, dropped = trace_table(self.images[i], trace, pixel_size=self.pixel_size, unit=self.unit, k=self.k)
+        self.add_traces(i, table, dropped)
+
+
+def pixel_size_of(dataset_id: str | None) -> tuple[float | None, str]:
+    """(pixel size, unit) of the dataset's images from its metadata (set at ingest), or
+    (None, "px") when it records none: areas are then in px²."""
+    meta = read_metadata("datasets", dataset_id) if dataset_id else {}
+    size, unit = meta.get("pixel_size"), meta.get("pixel_unit")
+    if isinstance(size, (int, float)) and not isinstance(size, bool) and size > 0 and unit:
+        return float(size), str(unit)
+    return None, "px"
+
+
 @flow(name="sample-variations")
 def sample_variations_flow(params: SampleVariationsParams) -> str:
-    """Sample, filter, describe and cluster the variations of every reference state."""
+    """Sample, filter, describe and cluster the variations of every reference state; extract
+    and describe each reference's particle traces and group them into diffusion modes."""
     log = get_run_logger()
     progress = FlowProgress("variations")
     store = get_store()
@@ -71,7 +97,8 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
         "latents_id": params.references.latents_id, "dataset_id": model_meta.get("dataset_id"),
         "params": params.model_dump(mode="json"), "core_params": asdict(core_params), **provenance(),
     })
-    sink = variations.VariationsSink(writer)
+    pixel_size, unit = pixel_size_of(model_meta.get("dataset_id"))
+    sink = TracingSink(writer, pixel_size=pixel_size, unit=unit, k=core_params.foreground_k)
 
     def on_progress(done: int, total: int) -> None:
         progress(0.9 * done / total, f"{done:,}/{total:,} samples, {sink.n_images:,} kept")
@@ -80,6 +107,12 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
                                 should_stop=CancelCheck(), device=device)
     table = sink.write()
     writer.update_metadata(summary=summary, status=summary["status"])
+    traces = sink.trace_table()
+    modes = None
+    if summary["status"] == "completed" and len(traces) >= 2:
+        progress(0.91, f"diffusion modes of {len(traces)} particle traces", force=True)
+        modes = trace_modes(traces, params.n_modes, seed=params.seed)
+    variations.write_traces(writer, traces, modes, units=TRACE_UNITS(unit), pixel_size=pixel_size, unit=unit)
     if summary["status"] != "completed":
         log.warning("stopped after %d of %d references; the partial result stays incomplete",
                     summary["references_done"], len(refs))
@@ -104,4 +137,5 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
     log.info("kept %d of %d samples; rejected per filter %s", summary["n_kept"], summary["n_drawn"],
              summary["rejected"])
     progress(1.0, f"{summary['n_kept']:,} of {summary['n_drawn']:,} samples kept", force=True)
-    return writer.finish(n_references=len(refs), n_kept=summary["n_kept"], clusters_note=clusters_note)
+    return writer.finish(n_references=len(refs), n_kept=summary["n_kept"], n_traces=len(traces),
+                         clusters_note=clusters_note)

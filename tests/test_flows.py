@@ -152,6 +152,25 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
         model = load_model(store, built_map["models"])
         expected = decode(model, (mu[indices[i]] + eps)[None].astype(np.float32), "cpu")[0]
         np.testing.assert_allclose(images[int(row["image"])], expected, atol=1e-5)
+    # Each reference's particle traces, read back typed: one row per trace, in the dataset's
+    # unit (px² when the dataset records no pixel size), modes over the traces.
+    from core.data.results.variations import read_traces
+
+    traces = read_traces(store, vid)
+    unit = traces.unit
+    assert traces.units["area"] == f"{unit}²" and meta["n_traces"] == len(traces.table)
+    assert set(traces.table["reference"]) <= set(range(4))
+    if len(traces.table):
+        t = traces.table
+        assert (t["area"] > 0).all() and (t["anisotropy"] >= 1).all() and (t["tortuosity"] >= 1).all()
+        scale = 1.0 if traces.pixel_size is None else traces.pixel_size**2
+        np.testing.assert_allclose(t["area"], t["n_pixels"] * scale)
+        counts = descriptors.set_index("reference")["n_particles"]
+        assert t.groupby("reference").size().to_dict() == counts[counts > 0].to_dict()
+    if len(traces.table) >= 2:  # this small VAE's blurry images give 1 trace of 6 px (seed 3)
+        assert traces.linkage.shape == (len(traces.table) - 1, 4) and (traces.table["mode"] >= 0).all()
+    else:
+        assert traces.linkage is None and (traces.table["mode"] == -1).all()
 
 
 def test_a_28_px_dataset_trains_encodes_and_grows_a_gan(submit_and_wait, worker):

@@ -130,6 +130,49 @@ def test_variations_layout(store, plain, rng):
         read_variations(store, stopped.id)
 
 
+def test_particle_traces_layout(store, plain):
+    """Per-particle traces with their modes, linkage and units: plain reads and the typed read."""
+    import pandas as pd
+
+    from core.data.results.variations import VariationsSink, read_traces, write_traces
+    from core.variations.traces import TRACE_UNITS, trace_modes
+
+    writer = store.writer("variations", metadata={"model_id": "m-a"})
+    sink = VariationsSink(writer)
+    for i in range(2):
+        sink.reference(i, np.zeros(2, np.float32), np.zeros((1, 2, 2), np.float32))
+        sink.descriptors(i, {"kept_fraction": 1.0}, np.zeros((1, 2, 2)))
+        sink.add_traces(i, pd.DataFrame({
+            "particle": [1, 2], "area": [10.0 * i + 1, 10.0 * i + 2], "anisotropy": [1.0, 3.0 + i],
+            "tortuosity": [1.0, 1.5], "centroid_y": [0.5, 1.0], "centroid_x": [1.0, 0.5], "n_pixels": [4, 8]}),
+            dropped=3 * i)
+    sink.write()
+    traces = sink.trace_table()
+    modes = trace_modes(traces, 2)
+    write_traces(writer, traces, modes, units=TRACE_UNITS("nm"), pixel_size=0.5, unit="nm")
+    id = writer.finish()
+
+    node = plain["variations"][id]
+    table = node["particle_traces"].read()
+    assert list(table.columns) == ["reference", "particle", "area", "anisotropy", "tortuosity",
+                                   "centroid_y", "centroid_x", "n_pixels", "mode"]
+    assert list(table["reference"]) == [0, 0, 1, 1] and list(table["area"]) == [1, 2, 11, 12]
+    assert list(table["mode"]) == list(modes.labels) and node["trace_linkage"].shape == (3, 4)
+    meta = node.metadata
+    assert (meta["trace_units"]["area"], meta["pixel_size"], meta["unit"]) == ("nm²", 0.5, "nm")
+    descriptors = node["descriptors"].read()
+    assert list(descriptors["n_particles"]) == [2, 2] and list(descriptors["trace_dropped_px"]) == [0, 3]
+
+    back = read_traces(store, id)
+    pd.testing.assert_frame_equal(back.table, table)
+    assert back.units["area"] == "nm²" and back.linkage.shape == (3, 4) and back.pixel_size == 0.5
+
+    older = store.writer("variations", metadata={})
+    older.write_array("references", np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="have no particle traces"):
+        read_traces(store, older.id)
+
+
 def test_calibration_layout(store, plain):
     import pandas as pd
 

@@ -9,14 +9,15 @@ import pandas as pd
 from components import variations_views as views
 from core.variations.descriptors import DESCRIPTORS, descriptor_unit, describe
 from core.variations.clusters import cut
-from tests.test_descriptors import _variation
+from tests.test_descriptors import _variation, disc
 from tests.test_inspect_panel import scales
 from tests.test_variations_panel import write_variations
 
 
 def test_every_descriptor_column_has_a_unit():
     """Each column describe() writes (channel IQR once per channel) has a unit, one place for all."""
-    columns = describe(_variation([(32, 12 + 4 * k) for k in range(4)]), list(DESCRIPTORS))
+    images = np.stack([disc(32, 12 + 4 * k, 4).astype(np.float32)[None] for k in range(4)])
+    columns = describe(_variation(images, 6), list(DESCRIPTORS))
     assert {c: descriptor_unit(c) for c in columns if descriptor_unit(c) is None} == {}
     assert descriptor_unit("entropy_diff_mean") == "bits" and descriptor_unit("channel_iqr_var_2") == "(normalised intensity)²"
     assert descriptor_unit("no_such_column") is None
@@ -35,15 +36,15 @@ def variations(n: int = 6, frames: bool = True) -> views.Variations:
     """n references (the first n - 2 from map frames 10, 20, …, the last 2 prior draws when
     ``frames``) clustered on three descriptors, as load_variations returns them."""
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({"trace_area": rng.random(n), "anisotropy": 1 + 3 * rng.random(n),
+    table = pd.DataFrame({"kept_fraction": rng.random(n), "iou_mean": rng.random(n),
                           "entropy_diff_mean": rng.random(n), "reference": range(n), "n_kept": 3,
                           "image_start": 3 * np.arange(n)})
-    X = table[["trace_area", "anisotropy", "entropy_diff_mean"]].to_numpy()
+    X = table[["kept_fraction", "iou_mean", "entropy_diff_mean"]].to_numpy()
     from core.variations.clusters import hac
 
     _, linkage = hac((X - X.mean(0)) / X.std(0), n_clusters=2)
     indices = [10 * (i + 1) for i in range(n - 2)] if frames else []
-    meta = {"descriptor_columns": ["trace_area", "anisotropy", "entropy_diff_mean"],
+    meta = {"descriptor_columns": ["kept_fraction", "iou_mean", "entropy_diff_mean"],
             "params": {"references": {"indices": indices}}}
     return views.Variations("var-1", meta, table, pd.DataFrame(), linkage, X[:, :2])
 
@@ -54,7 +55,7 @@ def test_box_plots_state_each_descriptors_unit():
     fig = views.boxes_figure(v, cut(v.linkage, 2))
     assert [a.text for a in fig.layout.annotations] == v.columns
     assert [fig.layout[f"yaxis{'' if k == 0 else k + 1}"].title.text for k in range(3)] == [
-        "fraction of image", "axis ratio ≥ 1", "bits"]
+        "fraction of drawn", "overlap 0–1", "bits"]
 
 
 def test_dendrogram_leaves_name_their_reference():

@@ -8,9 +8,12 @@ region (DESIGN §1 "Per-particle traces"):
 - **Reference particles** (:func:`reference_particles`): the robust foreground of
   ``core.variations.descriptors`` (pixels > 4σ from a smoothed background, both signs: a
   bright-field colloid is a bright core in a dark ring), holes filled, connected components
-  (8-connectivity) smaller than ``min_fraction`` of the largest dropped as noise. On the real
-  bright-field colloid frames (500 px) this gives the five particles of every frame (340–460 px
-  each) and drops 10–60 specks of 1–16 px.
+  (8-connectivity) smaller than ``min_fraction`` of the typical particle (:func:`typical_size`)
+  dropped as noise. On the real bright-field colloid frames (500 px) this gives the five
+  particles of every frame (340–460 px each) and drops 10–60 specks of 1–16 px; on the
+  bulk-water frames (640 × 424) 545–565 particles (7–1100 px, median 23; the largest is an
+  artefact at the image corner, which a rule relative to the largest component would have
+  let remove every particle).
 - **Traces** (:func:`extract_traces`): the trace image's foreground, split by a marker-based
   watershed (scikit-image) seeded by the reference particles on the Euclidean distance to the
   nearest particle: inside a connected piece of foreground each pixel goes to the particle it is
@@ -67,6 +70,14 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 # -- particles of the reference ----------------------------------------------------------------
+def typical_size(sizes: np.ndarray) -> float:
+    """Area-weighted median of component sizes: the size of the component that holds the
+    median foreground pixel. Specks of noise hold few pixels and one large artefact holds only
+    its share, so neither moves it far from the particles' size."""
+    s = np.sort(np.asarray(sizes, dtype=np.float64))[::-1]
+    return float(s[np.searchsorted(np.cumsum(s), s.sum() / 2)])
+
+
 def reference_particles(
     reference_image: np.ndarray,
     *,
@@ -83,7 +94,7 @@ def reference_particles(
     if n == 0:
         return labels.astype(np.int32)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    keep = sizes >= max(min_pixels, min_fraction * sizes.max())
+    keep = sizes >= max(min_pixels, min_fraction * typical_size(sizes))
     relabel = np.zeros(n + 1, np.int32)
     relabel[1:][keep] = np.arange(1, int(keep.sum()) + 1)
     return relabel[labels]
@@ -188,7 +199,8 @@ def skeleton_tortuosity(mask: np.ndarray) -> float:
 def describe_traces(
     labels: np.ndarray, *, pixel_size: float | None = None, unit: str = "px"
 ) -> pd.DataFrame:
-    """One row per trace of a label image (:data:`TRACE_COLUMNS`, units :func:`TRACE_UNITS`).
+    """One row per trace of a label image (:data:`TRACE_COLUMNS`; ``table.attrs["units"]`` is
+    :func:`TRACE_UNITS` of the unit used).
 
     ``area`` is n_pixels × pixel_size² in ``unit``² (px² when ``pixel_size`` is None);
     anisotropy is the principal-axis ratio of the region (``descriptors.principal_axis_ratio``).
@@ -212,8 +224,9 @@ def describe_traces(
                      "tortuosity": skeleton_tortuosity(region),
                      "centroid_y": float(r + sl[0].start), "centroid_x": float(c + sl[1].start),
                      "n_pixels": n})
-    table = pd.DataFrame(rows, columns=list(TRACE_COLUMNS))
-    return table.astype({"particle": np.int64, "n_pixels": np.int64})
+    table = pd.DataFrame(rows, columns=list(TRACE_COLUMNS)).astype({"particle": np.int64, "n_pixels": np.int64})
+    table.attrs["units"] = TRACE_UNITS(unit)
+    return table
 
 
 def trace_table(

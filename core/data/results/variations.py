@@ -7,14 +7,20 @@ Layout, written as a run goes (:class:`VariationsSink`, then :func:`write_cluste
   traces            (M, C, H, W)  pixel mean of each variation's kept samples ("trace")
   samples           table         one row per drawn sample: reference, sample, magnitude, kept,
                                   image (row in ``images`` or −1), metrics and features
-  descriptors       table         one row per reference: descriptors, reference, n_kept, image_start
+  descriptors       table         one row per reference: descriptors, reference, n_kept, image_start,
+                                  n_particles, trace_dropped_px (trace foreground tied to no particle)
+  particle_traces   table         one row per particle trace (core.variations.traces): reference,
+                                  particle, area, anisotropy, tortuosity, centroid_y, centroid_x,
+                                  n_pixels, mode (diffusion mode, −1 when not clustered)
+  trace_linkage     (T − 1, 4)    average-linkage tree of the traces (T ≥ 2)
   linkage, hac_labels, hdbscan_labels, embedding   clusters of the variations (M ≥ 3)
   measured_traces   table         per-particle traces of real motion in the model's dataset over W
                                   frames (core.variations.measured.dataset_traces), when it is a
                                   time series; metadata ``measured_window`` (W)
 Metadata: params, the sampler's summary (kept/rejected counts, distance per dimension),
 ``status`` ("completed" or "stopped"), ``descriptor_columns`` and ``embedding_method`` once
-clustered; ``complete`` only once everything above is written.
+clustered; ``trace_units`` (column -> unit, e.g. {"area": "nm²"}), ``pixel_size`` (None = pixels)
+and ``unit`` of the traces; ``complete`` only once everything above is written.
 """
 
 from __future__ import annotations
@@ -30,11 +36,15 @@ from core.data.store import NodeWriter, Store
 KIND = "variations"
 IMAGES, REFERENCES, REFERENCE_IMAGES, TRACES = "images", "references", "reference_images", "traces"
 SAMPLES, DESCRIPTORS = "samples", "descriptors"
+PARTICLE_TRACES, TRACE_LINKAGE = "particle_traces", "trace_linkage"
 LINKAGE, HAC_LABELS, HDBSCAN_LABELS, EMBEDDING = "linkage", "hac_labels", "hdbscan_labels", "embedding"
 # Columns: the samples table's link to images, and the descriptor table's bookkeeping.
 REFERENCE, IMAGE, MAGNITUDE, KEPT = "reference", "image", "magnitude", "kept"
 N_KEPT, IMAGE_START = "n_kept", "image_start"
-BOOKKEEPING = (REFERENCE, N_KEPT, IMAGE_START)  # descriptor-table columns that are not descriptors
+N_PARTICLES, TRACE_DROPPED = "n_particles", "trace_dropped_px"
+# descriptor-table columns that are not descriptors
+BOOKKEEPING = (REFERENCE, N_KEPT, IMAGE_START, N_PARTICLES, TRACE_DROPPED)
+MODE = "mode"  # the particle-trace table's diffusion mode
 
 
 class VariationsSink:
@@ -46,6 +56,8 @@ class VariationsSink:
         self.z, self.images, self.traces, self.rows = {}, {}, {}, []
         self.values: dict[int, dict] = {}
         self.n_images, self.starts, self.counts = 0, {}, {}
+        self.traces_rows: dict[int, pd.DataFrame] = {}
+        self.dropped: dict[int, int] = {}
 
     def reference(self, i: int, z_ref: np.ndarray, image: np.ndarray) -> None:
         self.z[i], self.images[i] = z_ref, image
@@ -64,11 +76,29 @@ class VariationsSink:
     def descriptors(self, i: int, values: dict[str, float], trace: np.ndarray) -> None:
         self.values[i], self.traces[i] = values, trace
 
+    def add_traces(self, i: int, table: pd.DataFrame, dropped: int) -> None:
+        """The particle traces of reference i (``core.variations.traces.trace_table``) and the
+        trace foreground pixels tied to none of its particles."""
+        self.traces_rows[i] = table.assign(**{REFERENCE: i})
+        self.dropped[i] = int(dropped)
+
+    def trace_table(self) -> pd.DataFrame:
+        """Every particle trace so far, reference by reference: reference first."""
+        if not self.traces_rows:
+            return pd.DataFrame(columns=[REFERENCE])
+        table = pd.concat([self.traces_rows[i] for i in sorted(self.traces_rows)], ignore_index=True)
+        return table[[REFERENCE, *[c for c in table.columns if c != REFERENCE]]]
+
     def descriptor_table(self) -> pd.DataFrame:
         done = sorted(self.values)
         table = pd.DataFrame([self.values[i] for i in done], index=done)
-        return table.assign(**{REFERENCE: done, N_KEPT: [self.counts[i] for i in done],
-                               IMAGE_START: [self.starts[i] for i in done]})
+        table = table.assign(**{REFERENCE: done, N_KEPT: [self.counts[i] for i in done],
+                                IMAGE_START: [self.starts[i] for i in done]})
+        if self.traces_rows:
+            table = table.assign(**{
+                N_PARTICLES: [len(self.traces_rows.get(i, ())) for i in done],
+                TRACE_DROPPED: [self.dropped.get(i, 0) for i in done]})
+        return table
 
     def write(self) -> pd.DataFrame:
         """The small pieces (called once sampling ends, stopped or not); the descriptor table."""
@@ -86,6 +116,44 @@ class VariationsSink:
         if len(table):
             w.write_table(DESCRIPTORS, table)
         return table
+
+
+def write_traces(writer: NodeWriter, table: pd.DataFrame, modes: Any | None, *,
+                 units: dict[str, str], pixel_size: float | None, unit: str) -> None:
+    """The particle traces (one row each) with their diffusion mode, the modes' linkage
+    (``modes``: a core.variations.traces.TraceModes, None when not clustered) and the units."""
+    labels = np.full(len(table), -1, np.int64) if modes is None else np.asarray(modes.labels, np.int64)
+    if len(table):
+        writer.write_table(PARTICLE_TRACES, table.assign(**{MODE: labels}).reset_index(drop=True))
+    if modes is not None:
+        writer.write_array(TRACE_LINKAGE, np.asarray(modes.linkage, np.float64))
+    writer.update_metadata(trace_units=dict(units), pixel_size=pixel_size, unit=unit)
+
+
+@dataclass(frozen=True)
+class ParticleTraces:
+    """The particle traces of a variations node: one row per trace (reference, particle,
+    area, anisotropy, tortuosity, centroid_y, centroid_x, n_pixels, mode)."""
+
+    table: pd.DataFrame
+    linkage: np.ndarray | None  # (T − 1, 4), None when the traces were not clustered
+    units: dict[str, str]  # column -> unit
+    pixel_size: float | None  # per pixel, in ``unit``; None: areas in px²
+    unit: str
+
+
+def read_traces(store: Store, variations_id: str) -> ParticleTraces:
+    """The particle traces of a node (empty table when it found no particle)."""
+    meta = store.metadata(KIND, variations_id)
+    if "trace_units" not in meta:
+        raise ValueError(f"variations {variations_id} have no particle traces "
+                         "(made before traces were measured, or stopped): sample them again")
+    names = set(store.array_names(KIND, variations_id))
+    table = (store.table(KIND, variations_id, PARTICLE_TRACES) if PARTICLE_TRACES in names
+             else pd.DataFrame(columns=[REFERENCE, *meta["trace_units"], MODE]))
+    linkage = store.array(KIND, variations_id, TRACE_LINKAGE) if TRACE_LINKAGE in names else None
+    return ParticleTraces(table=table, linkage=linkage, units=dict(meta["trace_units"]),
+                          pixel_size=meta.get("pixel_size"), unit=meta.get("unit", "px"))
 
 
 def descriptor_columns(table: pd.DataFrame) -> list[str]:
