@@ -132,6 +132,8 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
         measured = measured_traces(dataset_id, params.measured_window)
         if measured is None:
             log.info("dataset %s has no frame interval (not a time series): no measured traces", dataset_id)
+        elif measured.empty:
+            log.warning("no particle found in the dataset's frames: no measured traces")
         else:
             variations.write_measured_traces(writer, measured, params.measured_window)
     log.info("kept %d of %d samples; rejected per filter %s", summary["n_kept"], summary["n_drawn"],
