@@ -21,6 +21,7 @@ log = logging.getLogger("morphospace")
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
                "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations"}
+SCALE_OPTIONS = ("pixel_size", "pixel_unit", "frame_interval")  # ingest options from IngestParams' fields
 
 
 class Step(NamedTuple):
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = PreprocessParams()
     ingest = add_parser("ingest", help="files → dataset")
     ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
-    add_model_options(ingest, p.IngestParams, only=("name",))
+    add_model_options(ingest, p.IngestParams, only=("name", *SCALE_OPTIONS))
     ingest.add_argument("--size", type=int, default=pre.size,
                         help="square size after resizing, %d to %d (default %%(default)s)" % SIZE_RANGE)
     ingest.add_argument("--log", action="store_true", help="log1p transform")
@@ -170,7 +171,8 @@ def step_params(args: argparse.Namespace):
             patch_size=args.patch_size, patch_stride=args.patch_stride,
         )
         sources = [str(Path(s).resolve()) if "://" not in s else s for s in args.source]
-        return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess)
+        return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess,
+                                        **{name: getattr(args, name) for name in SCALE_OPTIONS})
     step = STEPS[args.command]
     model = getattr(p, step.model)
     return step.flow, model(**{name: getattr(args, name) for name in model.model_fields if hasattr(args, name)})

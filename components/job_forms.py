@@ -84,6 +84,11 @@ JOBS: dict[str, Job] = {
         FormField("clip_hi", "Clip high %", "number", _PRE.clip_percentiles[1]),
         FormField("log", "log1p (scattering)", "switch", _PRE.log),
         FormField("mask_nonpositive", "Mask pixels ≤ 0 (detector gaps)", "switch", _PRE.mask_nonpositive),
+        field_of(fp.IngestParams, "pixel_size", "Pixel size",
+                 hint="Of the source frames, in the unit below; empty when unknown (results in px)."),
+        field_of(fp.IngestParams, "pixel_unit", "Pixel unit"),
+        field_of(fp.IngestParams, "frame_interval", "Frame interval (s)",
+                 hint="Time between consecutive frames; empty when unknown (results in frames)."),
     )),
     "train": Job("train-vae", "Train VAE", fp.TrainParams, "models", (
         field_of(fp.TrainParams, "dataset_id", "Dataset", result_kind="datasets"),
@@ -185,6 +190,8 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
                 "log": bool(values.get("log")),
                 "mask_nonpositive": bool(values.get("mask_nonpositive")),
             },
+            **{name: values[name] for name in ("pixel_size", "pixel_unit", "frame_interval")
+               if values.get(name) is not None},
         )
     names = {f.name for f in spec.fields}
     data = {k: v for k, v in values.items() if k in names}

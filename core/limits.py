@@ -46,3 +46,8 @@ class OutOfRange(BadParameter):
 
     def __reduce__(self):
         return type(self), (self.name, self.value, self.lo, self.hi)
+
+# Physical scale of a dataset, given at ingest (DESIGN §1: areas in physical units)
+PIXEL_UNITS = ("pm", "Å", "nm", "µm", "mm")  # lengths a microscope or detector pixel is given in
+PIXEL_SIZE_MAX = 1e6  # in the unit given: a pixel size above this is a typo, not an instrument
+FRAME_INTERVAL_MAX = 1e6  # seconds (~11 days between frames)

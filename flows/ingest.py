@@ -26,6 +26,7 @@ def ingest_flow(params: IngestParams) -> str:
         name=params.name,
         on_progress=lambda done, total: progress(done / max(total, 1), f"{done}/{total} files"),
         tiled_servers=tiled_servers(get_settings()),
+        scale=params.scale,
     )
     store.update_metadata("datasets", result.dataset_id, **provenance())
     for failure in result.failures:

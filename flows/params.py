@@ -19,8 +19,10 @@ from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
-from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, INTENSITY_MAX, IOU_MIN, LATENT_DIM,
-                         LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.data.results.datasets import PhysicalScale
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, FRAME_INTERVAL_MAX, INTENSITY_MAX, IOU_MIN,
+                         LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, PIXEL_SIZE_MAX, PIXEL_UNITS,
+                         XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
 from core.variations.filters import DEFAULT_PRESET, PRESETS, FilterParams
 from core.xpcs import simulate as gb
 
@@ -97,6 +99,22 @@ class IngestParams(_Params):
     )
     name: str | None = Field(None, max_length=200)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+    pixel_size: float | None = Field(None, gt=0.0, le=PIXEL_SIZE_MAX, description=(
+        "Size of one pixel of the source frames, in pixel_unit; empty when unknown (results in px). "
+        "The dataset stores the effective size after any resize."))
+    pixel_unit: Literal[PIXEL_UNITS] = Field("µm", description="Unit of pixel_size.")
+    frame_interval: float | None = Field(None, gt=0.0, le=FRAME_INTERVAL_MAX, description=(
+        "Time between consecutive frames in seconds; empty when unknown (results in frames)."))
+
+    @field_validator("pixel_unit", mode="before")
+    @classmethod
+    def _ascii_unit(cls, unit: object) -> object:
+        """'um' and 'A' as typed on a keyboard without µ or Å."""
+        return {"um": "µm", "A": "Å", "angstrom": "Å"}.get(unit, unit) if isinstance(unit, str) else unit
+
+    @property
+    def scale(self) -> PhysicalScale:
+        return PhysicalScale(self.pixel_size, self.pixel_unit if self.pixel_size else None, self.frame_interval)
 
     @field_validator("source")
     @classmethod
@@ -234,6 +252,10 @@ class SampleVariationsParams(_Params):
     descriptors: list[str] | None = Field(None, description="Names from core.variations.descriptors.DESCRIPTORS; None = all.")
     n_clusters: int = Field(3, ge=2, le=50, description="Where the dendrogram is cut (the page can re-cut it).")
     min_cluster_size: int = Field(5, ge=2, le=10_000)
+    measured_window: int | None = Field(
+        2, ge=2, le=1000, description="W: consecutive real frames per measured trace, set beside the "
+        "sampled ones when the model's dataset is a time series (ingested with a frame interval); "
+        "2 = one frame interval, the step γ is matched to; None: none.")
     n_modes: int = Field(3, ge=1, le=50, description="Diffusion modes: where the particle traces' "
                          "dendrogram is cut (the paper finds three).")
     name: str | None = Field(None, max_length=200)

@@ -16,6 +16,7 @@ from core.settings import get_settings
 from core.data.results import latents, variations
 from core.variations.clusters import cluster_variations
 from core.variations.filters import FilterParams
+from core.variations.measured import dataset_traces
 from core.variations.sampling import VariationParams, sample_variations
 from core.variations.traces import TRACE_UNITS, trace_modes, trace_table
 from flows.params import ReferenceStates, SampleVariationsParams
@@ -41,6 +42,13 @@ def reference_latents(refs: ReferenceStates, model_id: str, latent_dim: int, see
     if bad:
         raise ValueError(f"frames {bad[:5]} are not in latents {refs.latents_id} ({n} frames)")
     return latents.read_means(store, refs.latents_id)[np.asarray(refs.indices)]  # Tiled slices, not lists
+
+
+@task(**TILED_RETRIES)
+def measured_traces(dataset_id: str, window: int):
+    """Per-particle traces of the dataset's real motion over ``window`` frames (None when it is
+    not a time series)."""
+    return dataset_traces(get_store(), dataset_id, window)
 
 
 class TracingSink(variations.VariationsSink):
@@ -120,6 +128,16 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
         variations.write_clusters(writer, clusters)
     else:
         clusters_note = f"{len(table)} variation(s): clustering needs at least 3 reference states"
+    dataset_id = model_meta.get("dataset_id")
+    if params.measured_window and dataset_id:
+        progress(0.95, "measuring real traces", force=True)
+        measured = measured_traces(dataset_id, params.measured_window)
+        if measured is None:
+            log.info("dataset %s has no frame interval (not a time series): no measured traces", dataset_id)
+        elif measured.empty:
+            log.warning("no particle found in the dataset's frames: no measured traces")
+        else:
+            variations.write_measured_traces(writer, measured, params.measured_window)
     log.info("kept %d of %d samples; rejected per filter %s", summary["n_kept"], summary["n_drawn"],
              summary["rejected"])
     progress(1.0, f"{summary['n_kept']:,} of {summary['n_drawn']:,} samples kept", force=True)

@@ -137,7 +137,8 @@ def built_map(worker):
     wait_until(worker["child"], deployments_registered, timeout=120)
     params = BuildMapParams(
         ingest=IngestParams(source=str(DEMO_DATA / "colloids_brightfield.npz"), name="explorer test",
-                            preprocess=PreprocessParams(size=32, patch_size=125)),
+                            preprocess=PreprocessParams(size=32, patch_size=125),
+                            frame_interval=1.0),  # nominal: marks the frames as a time series
         train=TrainOptions(latent_dim=8, base_channels=8, epochs=2),
         project=ProjectOptions(method="pca"),
         tag="explorer-test",

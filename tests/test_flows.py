@@ -142,6 +142,9 @@ def test_sample_variations_writes_every_kept_sample_to_tiled(built_map, submit_a
     images = store.array("variations", vid, "images") if meta["n_kept"] else np.zeros((0,))
     assert len(samples) == 64 and len(descriptors) == 4 and samples["kept"].sum() == meta["n_kept"] == len(images)
     assert len(store.array("variations", vid, "hac_labels")) == 4
+    from core.data.results.variations import read_measured_traces  # the frames are a time series
+    measured = read_measured_traces(store, vid)
+    assert meta["measured_window"] == 2 and len(measured) and {"area", "start", "patch"} <= set(measured)
     mu = store.array("latents", built_map["latents"], "mu")
     np.testing.assert_allclose(store.array("variations", vid, "references"), mu[indices], rtol=1e-6)
     # Recompute one kept sample from the seed: same ε, same decoded image.

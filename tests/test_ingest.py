@@ -413,3 +413,66 @@ def test_large_frame_is_refused_or_patched_in_bounded_memory(tmp_path):
     assert refused.startswith("refused frame of 12000 x 12000 pixels is above the 67,108,864 pixels")
     assert "set patch_size" in refused
     assert patched == "ok (9, 32, 32) 1.0 0.0"
+
+
+# -- physical scale ----------------------------------------------------------------------------
+def test_scale_is_stored_as_the_stored_images_effective_pixel_size(store, rng):
+    """A 0.2 µm pixel: 500 px frames cut in 100 px patches resized to 50 px store 0.4 µm pixels;
+    100 × 50 frames squashed to 25 × 25 store 0.8 × 0.4 µm, pixel_size √(0.32) (areas exact);
+    without a resize the pixel size is the one given; the interval is kept as given."""
+    from core.data.results.datasets import PhysicalScale, read_scale
+
+    scale = PhysicalScale(pixel_size=0.2, pixel_unit="µm", frame_interval=1 / 24)
+    patched = ingest_array(rng.random((2, 500, 500)), store, PreprocessParams(size=50, patch_size=100),
+                           name="patched", source_label="test", scale=scale)
+    assert read_scale(store, patched.dataset_id) == PhysicalScale(0.4, "µm", 1 / 24)
+    squashed = ingest_array(rng.random((2, 100, 50)), store, PreprocessParams(size=25),
+                            name="squashed", source_label="test", scale=scale)
+    meta = store.metadata("datasets", squashed.dataset_id)
+    assert meta["pixel_size_yx"] == pytest.approx([0.8, 0.4]) and meta["source_pixel_size"] == 0.2
+    assert meta["pixel_size"] == pytest.approx(0.32**0.5)
+    kept = ingest_array(rng.random((2, 30, 30)), store, PreprocessParams(size=None),
+                        name="kept", source_label="test", scale=scale)
+    assert read_scale(store, kept.dataset_id).pixel_size == pytest.approx(0.2)
+
+
+def test_without_a_scale_nothing_is_stored_and_readers_say_px(store, rng):
+    """No scale given: no scale keys in the metadata, and the read-back scale says px and frames."""
+    from core.data.results.datasets import SCALE_KEYS, read_scale
+
+    result = ingest_array(rng.random((2, 16, 16)), store, PreprocessParams(size=8),
+                          name="plain", source_label="test")
+    assert not set(SCALE_KEYS) & set(store.metadata("datasets", result.dataset_id))
+    scale = read_scale(store, result.dataset_id)
+    assert (scale.length_unit, scale.time_unit, scale.length_per_px) == ("px", "frames", 1.0)
+
+
+def test_frames_of_several_sizes_resized_alike_store_no_single_pixel_size(store, tmp_path, rng):
+    """Frames of 32 and 48 px resized to 16 px have stored pixels of two sizes: no pixel_size,
+    a note saying why; the frame interval is still stored."""
+    from core.data.results.datasets import PhysicalScale
+
+    for side in (32, 48):
+        np.save(tmp_path / f"f{side}.npy", rng.random((side, side)))
+    result = ingest(str(tmp_path), store, PreprocessParams(size=16), roots=[tmp_path],
+                    scale=PhysicalScale(1.0, "nm", 0.5))
+    meta = store.metadata("datasets", result.dataset_id)
+    assert "pixel_size" not in meta and "2 frame sizes" in meta["scale_note"]
+    assert meta["frame_interval"] == 0.5
+
+
+def test_scale_options_on_the_command_line_and_their_bounds():
+    """--pixel-size/--pixel-unit/--frame-interval reach IngestParams; 'um' reads as µm; a zero
+    pixel size is refused by the model, naming the field."""
+    from pydantic import ValidationError
+
+    from app.cli import build_parser, step_params
+    from flows.params import IngestParams
+
+    args = build_parser().parse_args(["ingest", "/data/x", "--pixel-size", "0.35", "--pixel-unit", "µm",
+                                      "--frame-interval", "0.0417"])
+    _, params = step_params(args)
+    assert (params.scale.pixel_size, params.scale.pixel_unit, params.scale.frame_interval) == (0.35, "µm", 0.0417)
+    assert IngestParams(source="x", pixel_size=1, pixel_unit="um").pixel_unit == "µm"
+    with pytest.raises(ValidationError, match="pixel_size"):
+        IngestParams(source="x", pixel_size=0)

@@ -35,7 +35,7 @@ from core.data.imageio import (
     tiled_server_for,
 )
 from core.data.preprocess import PreprocessParams, patch_origins, preprocess_frame
-from core.data.results.datasets import PREPROCESS, dataset_writer
+from core.data.results.datasets import PREPROCESS, PhysicalScale, dataset_writer, effective_scale
 from core.data.store import frames_per_chunk
 
 TILED_PREFIXES = ("tiled+http://", "tiled+https://")
@@ -74,6 +74,7 @@ def ingest(
     batch_size: int = 256,
     on_progress: Progress | None = None,
     tiled_servers: Mapping[str, str | None] | None = None,
+    scale: PhysicalScale | None = None,
 ) -> IngestResult:
     """Read, preprocess and store images as a new dataset.
 
@@ -91,6 +92,8 @@ def ingest(
     tiled_servers : for a Tiled spec: the servers that may be read, each with its API key (or
         None); any other host is refused before a request is made. An ``?api_key=`` in the
         spec is used as the key, and stored nowhere.
+    scale : the source pixel size (with its unit) and frame interval (s), when known; stored
+        as the *effective* scale of the stored images (see core.data.results.datasets)
 
     Returns
     -------
@@ -107,13 +110,14 @@ def ingest(
     ...        roots=[Path("/data")])
     """
     params.validate()
+    scale = (scale or PhysicalScale()).validate()
     _check_batch_size(batch_size)
     tiled = _tiled_uri(spec)
     if tiled is not None:
         return _ingest_tiled(tiled, store, params, servers=tiled_servers or {}, name=name,
-                             batch_size=batch_size, on_progress=on_progress)
+                             batch_size=batch_size, on_progress=on_progress, scale=scale)
     return _ingest_files(spec, store, params, roots=roots, name=name,
-                         batch_size=batch_size, on_progress=on_progress)
+                         batch_size=batch_size, on_progress=on_progress, scale=scale)
 
 
 def ingest_array(
@@ -125,16 +129,19 @@ def ingest_array(
     source_label: str,
     batch_size: int = 256,
     on_progress: Progress | None = None,
+    scale: PhysicalScale | None = None,
 ) -> IngestResult:
     """Ingest an in-memory stack (N, H, W) or (N, H, W, C), e.g. data shipped in a package.
 
-    ``source_label`` fills the ``source`` column (say ``"sklearn.datasets.load_digits"``).
+    ``source_label`` fills the ``source`` column (say ``"sklearn.datasets.load_digits"``);
+    ``scale`` as in :func:`ingest`.
     """
     params.validate()
+    scale = (scale or PhysicalScale()).validate()
     _check_batch_size(batch_size)
     array = np.asarray(images)
     total = 1 if is_single_frame(array.shape) else len(array)
-    builder = _Builder(store, params, batch_size, metadata=_metadata(
+    builder = _Builder(store, params, batch_size, scale, metadata=_metadata(
         name, params, count=1, examples=[source_label], spec=source_label))
     with builder:
         for i, frame in enumerate(iter_array_frames(array)):
@@ -144,9 +151,9 @@ def ingest_array(
 
 
 # -- the three sources -----------------------------------------------------------------------
-def _ingest_files(spec, store, params, *, roots, name, batch_size, on_progress) -> IngestResult:
+def _ingest_files(spec, store, params, *, roots, name, batch_size, on_progress, scale) -> IngestResult:
     sources = resolve_sources(spec, roots)
-    builder = _Builder(store, params, batch_size, metadata=_metadata(
+    builder = _Builder(store, params, batch_size, scale, metadata=_metadata(
         name or _default_name(spec), params, count=len(sources),
         examples=[str(s) for s in sources[:N_EXAMPLE_SOURCES]], spec=_spec_text(spec)))
     _report(on_progress, 0, len(sources))
@@ -177,12 +184,12 @@ def _tiled_uri(spec: Any) -> str | None:
     return tiled[0] if tiled else None
 
 
-def _ingest_tiled(spec, store, params, *, servers, name, batch_size, on_progress) -> IngestResult:
+def _ingest_tiled(spec, store, params, *, servers, name, batch_size, on_progress, scale) -> IngestResult:
     uri, key_in_spec = split_api_key(spec.removeprefix("tiled+"))
     server = tiled_server_for(uri, list(servers))
     node = open_tiled_array(uri, key_in_spec or servers[server])
     label = strip_query(uri)
-    builder = _Builder(store, params, batch_size, metadata=_metadata(
+    builder = _Builder(store, params, batch_size, scale, metadata=_metadata(
         name or "/".join(label.rstrip("/").split("/")[-2:]), params,
         count=1, examples=[label], spec=label))
     total = 1 if is_single_frame(tuple(node.shape)) else int(node.shape[0])
@@ -212,8 +219,10 @@ class _Builder:
     Tiled gone) marks its half-written dataset failed, so it is hidden and refused as input.
     """
 
-    def __init__(self, store: Any, params: PreprocessParams, batch_size: int, metadata: dict):
-        self.params, self.batch_size = params, batch_size
+    def __init__(self, store: Any, params: PreprocessParams, batch_size: int, scale: PhysicalScale,
+                 metadata: dict):
+        self.params, self.batch_size, self.scale = params, batch_size, scale
+        self.source_shapes: set[tuple[int, int]] = set()  # frame or patch sides as read, H × W
         self.writer = dataset_writer(store, metadata=metadata)
         self.pending: list[np.ndarray] = []
         self.n_pending = 0
@@ -251,6 +260,7 @@ class _Builder:
         extra = {(f"meta_{k}" if k in FIXED_COLUMNS else k): v for k, v in meta.items()
                  if k not in ("frame_in_file", "dataset_choice")}
         patched = self.params.patch_size is not None
+        self.source_shapes.add((self.params.patch_size,) * 2 if patched else tuple(frame.shape[:2]))
         origins = patch_origins(frame.shape, self.params.patch_size, self.params.patch_stride)
         for p, (y, x) in enumerate(origins):
             self.rows.append({"index": len(self.rows), "source": source, "frame_in_file": i,
@@ -275,8 +285,22 @@ class _Builder:
             n_failures=len(self.failures),
             skipped=skipped_summary(self.failures),
             **({"hdf5_datasets": self.datasets} if self.datasets else {}),
+            **self.scale_metadata(),
         )
         return IngestResult(dataset_id, self.writer.n, self.failures)
+
+
+    def scale_metadata(self) -> dict[str, Any]:
+        """The effective scale of the stored images; the pixel size is left out (with a note)
+        when frames of different sizes were resized to one size: their pixels differ."""
+        stored = self.image_shape[-2:]
+        if len(self.source_shapes) == 1:
+            return effective_scale(self.scale, next(iter(self.source_shapes)), stored)
+        meta = effective_scale(PhysicalScale(frame_interval=self.scale.frame_interval), stored, stored)
+        if self.scale.pixel_size is not None:
+            meta["scale_note"] = (f"pixel_size not stored: {len(self.source_shapes)} frame sizes were "
+                                  f"resized to {stored[0]} x {stored[1]}, so stored pixels differ in size")
+        return meta
 
 
 def _frames_table(rows: list[dict]) -> pd.DataFrame:

@@ -14,6 +14,9 @@ Layout, written as a run goes (:class:`VariationsSink`, then :func:`write_cluste
                                   n_pixels, mode (diffusion mode, −1 when not clustered)
   trace_linkage     (T − 1, 4)    average-linkage tree of the traces (T ≥ 2)
   linkage, hac_labels, hdbscan_labels, embedding   clusters of the variations (M ≥ 3)
+  measured_traces   table         per-particle traces of real motion in the model's dataset over W
+                                  frames (core.variations.measured.dataset_traces), when it is a
+                                  time series; metadata ``measured_window`` (W)
 Metadata: params, the sampler's summary (kept/rejected counts, distance per dimension),
 ``status`` ("completed" or "stopped"), ``descriptor_columns`` and ``embedding_method`` once
 clustered; ``trace_units`` (column -> unit, e.g. {"area": "nm²"}), ``pixel_size`` (None = pixels)
@@ -232,3 +235,20 @@ def count_images(store: Store, variations_id: str) -> int:
     """How many kept images a node holds (0 when none was kept), without reading them."""
     node = store.node(KIND, variations_id)
     return int(node[IMAGES].shape[0]) if IMAGES in node else 0
+
+
+# -- measured traces: real motion beside the sampled traces (issue 12) ---------------------------
+MEASURED_TRACES = "measured_traces"
+
+
+def write_measured_traces(writer: NodeWriter, table: pd.DataFrame, window: int) -> None:
+    """The dataset's measured traces over ``window`` frames, to compare with the sampled ones."""
+    writer.write_table(MEASURED_TRACES, table)
+    writer.update_metadata(measured_window=int(window))
+
+
+def read_measured_traces(store: Store, variations_id: str) -> pd.DataFrame | None:
+    """The measured traces written with a variations node, or None when it has none."""
+    if MEASURED_TRACES not in set(store.array_names(KIND, variations_id)):
+        return None
+    return store.table(KIND, variations_id, MEASURED_TRACES)
