@@ -55,7 +55,8 @@ from core.models.train import TrainParams, train_vae  # noqa: E402
 from core.models.vae import VAEConfig  # noqa: E402
 from core.variations.calibration import real_bands  # noqa: E402
 from core.variations.measured import COMPARED, compare_traces, measured_traces  # noqa: E402
-from core.variations.sampling import FilterParams, MemorySink, VariationParams, sample_variations  # noqa: E402
+from core.variations.filters import FilterParams  # noqa: E402
+from core.variations.sampling import MemorySink, VariationParams, sample_variations  # noqa: E402
 from core.variations.tracking import TrackingParams, diffusion, stokes_einstein, track, track_traces  # noqa: E402
 from core.variations.traces import reference_particles, trace_table  # noqa: E402
 

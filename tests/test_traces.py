@@ -13,7 +13,8 @@ from scipy import ndimage as ndi
 
 from core.models.gan import GAN, GANConfig
 from core.variations.descriptors import principal_axis_ratio
-from core.variations.sampling import FilterParams, MemorySink, VariationParams, sample_variations
+from core.variations.filters import FilterParams
+from core.variations.sampling import MemorySink, VariationParams, sample_variations
 from core.variations.traces import (
     TRACE_UNITS, describe_traces, extract_traces, reference_particles, skeleton_tortuosity,
     split_traces, trace_modes, trace_table, window_trace,
