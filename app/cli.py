@@ -7,6 +7,7 @@ one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import os
@@ -39,6 +40,7 @@ STEPS = {
     "project": Step("latents → map", "project", "ProjectParams", ("latents_id",), {"n_components": "--dims"}),
     "cluster": Step("map → HDBSCAN clusters and quality figures", "cluster", "ClusterParams", ("projection_id",)),
 }
+PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,24 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = add_parser("worker", help="serve the flows as Prefect deployments")
     worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
 
-    from core.data.preprocess import PATCH_RANGE, SIZE_RANGE, PreprocessParams
+    from core.data.preprocess import PreprocessParams
     from flows import params as p
 
-    pre = PreprocessParams()
     ingest = add_parser("ingest", help="files → dataset")
     ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
     add_model_options(ingest, p.IngestParams, only=("name",))
-    ingest.add_argument("--size", type=int, default=pre.size,
-                        help="square size after resizing, %d to %d (default %%(default)s)" % SIZE_RANGE)
-    ingest.add_argument("--log", action="store_true", help="log1p transform")
-    ingest.add_argument("--clip", type=float, nargs=2, default=pre.clip_percentiles, metavar=("LO", "HI"),
-                        help="percentile clipping, 0 ≤ LO < HI ≤ 100 (default %(default)s)")
-    ingest.add_argument("--no-clip", action="store_true")
-    ingest.add_argument("--mask-nonpositive", action="store_true", help="mask detector gaps (≤ 0)")
-    ingest.add_argument("--no-normalize", action="store_true")
-    ingest.add_argument("--patch-size", type=int, default=pre.patch_size,
-                        help="cut frames into patches of this size, %d to %d" % PATCH_RANGE)
-    ingest.add_argument("--patch-stride", type=int, default=pre.patch_stride)
+    add_model_options(ingest, PreprocessParams, flags=PREPROCESS_FLAGS)
 
     for command, step in STEPS.items():
         add_model_options(add_parser(command, help=step.help), getattr(p, step.model),
@@ -123,23 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_model_options(parser: argparse.ArgumentParser, model: type, *, positional: tuple[str, ...] = (),
                       flags: dict[str, str] | None = None, only: tuple[str, ...] | None = None) -> None:
-    """One argument per field of a flow's parameter model: its type, default, choices and help
-    (description and bounds) come from the field, so the command line cannot drift from it.
+    """One argument per field of a flow's parameter model (or of core's preprocessing dataclass):
+    its type, default, choices and help (description and bounds) come from the field, so the
+    command line cannot drift from it. A yes/no field gets ``--NAME``/``--no-NAME``; a pair takes
+    two values, and ``--no-NAME`` when it may be None.
 
     Fields without a plain value (nested models, lists) are left out; the model fills them.
     """
-    from flows.params import rule
+    from flows.params import fields_of, rule
 
     for name in positional:
         parser.add_argument(name, help=rule(model, name).description or None)
-    for name, info in model.model_fields.items():
+    for name, info in fields_of(model).items():
         if name in positional or (only is not None and name not in only) or info.default_factory:
             continue
         r = rule(model, name)
+        flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
         words = "; ".join(w for w in (r.description.rstrip("."), "" if r.choices else r.accepts()) if w)
-        parser.add_argument((flags or {}).get(name, "--" + name.replace("_", "-")), dest=name, type=r.kind,
-                            default=r.default, choices=r.choices or None,
+        how = {"action": argparse.BooleanOptionalAction} if r.kind is bool else {"type": r.kind}
+        if r.count > 1:
+            how["nargs"], how["metavar"] = r.count, ("LO", "HI") if r.count == 2 else None
+        parser.add_argument(flag, dest=name, default=r.default, choices=r.choices or None, **how,
                             help=" ".join((words.replace("%", "%%"), "(default %(default)s)")).strip())
+        if r.count > 1 and r.optional:
+            parser.add_argument("--no-" + flag[2:], dest=name, action="store_const", const=None,
+                                help=f"no {flag[2:]} (None)")
 
 
 def step_params(args: argparse.Namespace):
@@ -148,11 +147,7 @@ def step_params(args: argparse.Namespace):
     from flows import params as p
 
     if args.command == "ingest":
-        preprocess = PreprocessParams(
-            size=args.size, log=args.log, clip_percentiles=None if args.no_clip else tuple(args.clip),
-            mask_nonpositive=args.mask_nonpositive, normalize=not args.no_normalize,
-            patch_size=args.patch_size, patch_stride=args.patch_stride,
-        )
+        preprocess = PreprocessParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessParams)})
         sources = [str(Path(s).resolve()) if "://" not in s else s for s in args.source]
         return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess)
     step = STEPS[args.command]
