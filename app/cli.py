@@ -12,10 +12,12 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from core.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger("morphospace")
 
@@ -43,6 +45,27 @@ STEPS = {
 PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 
 
+class LazySubcommands(argparse._SubParsersAction):
+    """Subcommands whose options are added when one is chosen (``fillers``): the steps' options come
+    from the flow parameter models, whose imports (pydantic, numpy and pandas through core) take
+    over a second, so `morphospace --help`, `demo` and `worker` start without them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fillers: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def filled(self, name: str) -> argparse.ArgumentParser:
+        """The subcommand's parser with every option in place."""
+        filler = self.fillers.pop(name, None)
+        if filler is not None:
+            filler(self.choices[name])
+        return self.choices[name]
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.filled(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Global options go before or after the subcommand (`morphospace --data-dir D demo` and
     # `morphospace demo --data-dir D`): every subparser shares them, and SUPPRESS keeps a
@@ -53,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "running demo through it")
     parser = argparse.ArgumentParser(prog="morphospace", description="Latent maps of materials images.",
                                      parents=[common])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, action=LazySubcommands)
     add_parser = functools.partial(sub.add_parser, parents=[common])
 
     demo = add_parser("demo", help="start every service locally, build the demo map, serve the app")
@@ -68,17 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = add_parser("worker", help="serve the flows as Prefect deployments")
     worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
 
-    from core.data.preprocess import PreprocessParams
-    from flows import params as p
-
-    ingest = add_parser("ingest", help="files → dataset")
-    ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
-    add_model_options(ingest, p.IngestParams, only=("name",))
-    add_model_options(ingest, PreprocessParams, flags=PREPROCESS_FLAGS)
-
+    add_parser("ingest", help="files → dataset")
+    sub.fillers["ingest"] = ingest_options
     for command, step in STEPS.items():
-        add_model_options(add_parser(command, help=step.help), getattr(p, step.model),
-                          positional=step.positional, flags=step.flags)
+        add_parser(command, help=step.help)
+        sub.fillers[command] = functools.partial(step_options, step=step)
 
     simulate = add_parser("simulate", help="replay a frame series as a detector would (live mode)")
     simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
@@ -110,6 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--connect", action="store_true", help="ZMQ: connect to a detector that binds")
     live.add_argument("--sub", action="store_true", help="ZMQ: SUB socket (detector publishes) instead of PULL")
     return parser
+
+
+def ingest_options(ingest: argparse.ArgumentParser) -> None:
+    from core.data.preprocess import PreprocessParams
+    from flows.params import IngestParams
+
+    ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
+    add_model_options(ingest, IngestParams, only=("name",))
+    add_model_options(ingest, PreprocessParams, flags=PREPROCESS_FLAGS)
+
+
+def step_options(parser: argparse.ArgumentParser, step: Step) -> None:
+    from flows import params
+
+    add_model_options(parser, getattr(params, step.model), positional=step.positional, flags=step.flags)
 
 
 def add_model_options(parser: argparse.ArgumentParser, model: type, *, positional: tuple[str, ...] = (),
@@ -186,6 +218,8 @@ def run_step(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from core.settings import get_settings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the log
     overrides = {k: v for k, v in (("data_dir", getattr(args, "data_dir", None)),

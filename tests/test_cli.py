@@ -99,6 +99,22 @@ def test_demo_help_runs():
     assert result.returncode == 0 and "--data-dir" in result.stdout and "--simulate" in result.stdout
 
 
+def test_step_models_are_imported_only_for_a_step():
+    """`morphospace --help`, `demo` and the like start without the parameter models' imports
+    (pydantic, numpy, pandas: over a second); a step's options are there once it is chosen."""
+    heavy = ("flows.params", "pydantic", "numpy", "core.settings")
+    code = ("import sys; from app.cli import build_parser; build_parser().parse_args(sys.argv[1:]); "
+            f"print(*[m for m in {heavy!r} if m in sys.modules])")
+
+    def imported(*argv: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, check=True)
+        return done.stdout.split()
+
+    assert imported("demo", "--no-browser") == []
+    assert {"flows.params", "pydantic"} <= set(imported("project", "lat-1", "--dims", "3"))
+
+
 def step_options():
     """(command, model, option action) for every option of the step subcommands built from a model."""
     import argparse
@@ -109,7 +125,7 @@ def step_options():
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, step in STEPS.items():
         model = getattr(p, step.model)
-        for action in subparsers.choices[command]._actions:
+        for action in subparsers.filled(command)._actions:
             if action.option_strings and action.dest in model.model_fields:
                 yield command, model, action
 
@@ -182,7 +198,7 @@ def test_ingest_options_are_preprocessings_fields():
     from app.cli import build_parser, step_params
     from core.data.preprocess import PreprocessParams
 
-    ingest = next(a for a in build_parser()._actions if a.dest == "command").choices["ingest"]
+    ingest = next(a for a in build_parser()._actions if a.dest == "command").filled("ingest")
     options = {a.dest for a in ingest._actions if a.option_strings}
     assert {f.name for f in dataclasses.fields(PreprocessParams)} <= options
 
