@@ -7,14 +7,17 @@ one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from core.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger("morphospace")
 
@@ -42,6 +45,28 @@ STEPS = {
     "simulate-xpcs": Step("grain-boundary model → simulated XPCS two-time maps", "simulate-xpcs",
                           "SimulateXPCSParams", ()),
 }
+PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
+
+
+class LazySubcommands(argparse._SubParsersAction):
+    """Subcommands whose options are added when one is chosen (``fillers``): the steps' options come
+    from the flow parameter models, whose imports (pydantic, numpy and pandas through core) take
+    over a second, so `morphospace --help`, `demo` and `worker` start without them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fillers: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def filled(self, name: str) -> argparse.ArgumentParser:
+        """The subcommand's parser with every option in place."""
+        filler = self.fillers.pop(name, None)
+        if filler is not None:
+            filler(self.choices[name])
+        return self.choices[name]
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.filled(values[0])
+        super().__call__(parser, namespace, values, option_string)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "running demo through it")
     parser = argparse.ArgumentParser(prog="morphospace", description="Latent maps of materials images.",
                                      parents=[common])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, action=LazySubcommands)
     add_parser = functools.partial(sub.add_parser, parents=[common])
 
     demo = add_parser("demo", help="start every service locally, build the demo map, serve the app")
@@ -69,28 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = add_parser("worker", help="serve the flows as Prefect deployments")
     worker.add_argument("--limit", type=int, default=2, help="runs at once on this worker")
 
-    from core.data.preprocess import PATCH_RANGE, SIZE_RANGE, PreprocessParams
-    from flows import params as p
-
-    pre = PreprocessParams()
-    ingest = add_parser("ingest", help="files → dataset")
-    ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
-    add_model_options(ingest, p.IngestParams, only=("name", *SCALE_OPTIONS))
-    ingest.add_argument("--size", type=int, default=pre.size,
-                        help="square size after resizing, %d to %d (default %%(default)s)" % SIZE_RANGE)
-    ingest.add_argument("--log", action="store_true", help="log1p transform")
-    ingest.add_argument("--clip", type=float, nargs=2, default=pre.clip_percentiles, metavar=("LO", "HI"),
-                        help="percentile clipping, 0 ≤ LO < HI ≤ 100 (default %(default)s)")
-    ingest.add_argument("--no-clip", action="store_true")
-    ingest.add_argument("--mask-nonpositive", action="store_true", help="mask detector gaps (≤ 0)")
-    ingest.add_argument("--no-normalize", action="store_true")
-    ingest.add_argument("--patch-size", type=int, default=pre.patch_size,
-                        help="cut frames into patches of this size, %d to %d" % PATCH_RANGE)
-    ingest.add_argument("--patch-stride", type=int, default=pre.patch_stride)
-
+    add_parser("ingest", help="files → dataset")
+    sub.fillers["ingest"] = ingest_options
     for command, step in STEPS.items():
-        add_model_options(add_parser(command, help=step.help), getattr(p, step.model),
-                          positional=step.positional, flags=step.flags)
+        add_parser(command, help=step.help)
+        sub.fillers[command] = functools.partial(step_options, step=step)
 
     simulate = add_parser("simulate", help="replay a frame series as a detector would (live mode)")
     simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
@@ -138,25 +146,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ingest_options(ingest: argparse.ArgumentParser) -> None:
+    from core.data.preprocess import PreprocessParams
+    from flows.params import IngestParams
+
+    ingest.add_argument("source", nargs="+", help="folders, globs, files (file.h5::/dataset) or tiled+http://...")
+    add_model_options(ingest, IngestParams, only=("name", *SCALE_OPTIONS))
+    add_model_options(ingest, PreprocessParams, flags=PREPROCESS_FLAGS)
+
+
+def step_options(parser: argparse.ArgumentParser, step: Step) -> None:
+    from flows import params
+
+    add_model_options(parser, getattr(params, step.model), positional=step.positional, flags=step.flags)
+
+
 def add_model_options(parser: argparse.ArgumentParser, model: type, *, positional: tuple[str, ...] = (),
                       flags: dict[str, str] | None = None, only: tuple[str, ...] | None = None) -> None:
-    """One argument per field of a flow's parameter model: its type, default, choices and help
-    (description and bounds) come from the field, so the command line cannot drift from it.
+    """One argument per field of a flow's parameter model (or of core's preprocessing dataclass):
+    its type, default, choices and help (description and bounds) come from the field, so the
+    command line cannot drift from it. A yes/no field gets ``--NAME``/``--no-NAME``; a pair takes
+    two values, and ``--no-NAME`` when it may be None.
 
     Fields without a plain value (nested models, lists) are left out; the model fills them.
     """
-    from flows.params import rule
+    from flows.params import fields_of, rule
 
     for name in positional:
         parser.add_argument(name, help=rule(model, name).description or None)
-    for name, info in model.model_fields.items():
+    for name, info in fields_of(model).items():
         if name in positional or (only is not None and name not in only) or info.default_factory:
             continue
         r = rule(model, name)
+        flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
         words = "; ".join(w for w in (r.description.rstrip("."), "" if r.choices else r.accepts()) if w)
-        parser.add_argument((flags or {}).get(name, "--" + name.replace("_", "-")), dest=name, type=r.kind,
-                            default=r.default, choices=r.choices or None,
+        how = {"action": argparse.BooleanOptionalAction} if r.kind is bool else {"type": r.kind}
+        if r.count > 1:
+            how["nargs"], how["metavar"] = r.count, ("LO", "HI") if r.count == 2 else None
+        parser.add_argument(flag, dest=name, default=r.default, choices=r.choices or None, **how,
                             help=" ".join((words.replace("%", "%%"), "(default %(default)s)")).strip())
+        if r.count > 1 and r.optional:
+            parser.add_argument("--no-" + flag[2:], dest=name, action="store_const", const=None,
+                                help=f"no {flag[2:]} (None)")
 
 
 def step_params(args: argparse.Namespace):
@@ -165,11 +196,7 @@ def step_params(args: argparse.Namespace):
     from flows import params as p
 
     if args.command == "ingest":
-        preprocess = PreprocessParams(
-            size=args.size, log=args.log, clip_percentiles=None if args.no_clip else tuple(args.clip),
-            mask_nonpositive=args.mask_nonpositive, normalize=not args.no_normalize,
-            patch_size=args.patch_size, patch_stride=args.patch_stride,
-        )
+        preprocess = PreprocessParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PreprocessParams)})
         sources = [str(Path(s).resolve()) if "://" not in s else s for s in args.source]
         return "ingest", p.IngestParams(source=sources, name=args.name, preprocess=preprocess,
                                         **{name: getattr(args, name) for name in SCALE_OPTIONS})
@@ -209,6 +236,8 @@ def run_step(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from core.settings import get_settings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the log
     overrides = {k: v for k, v in (("data_dir", getattr(args, "data_dir", None)),

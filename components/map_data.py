@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from components.records import MapRef
+from core.data.reader import ResultStore
 from core.data.results import clusterings, projections
 from core.data.results.latents import read_means
 from core.maps.selection import NOISE
@@ -82,18 +84,18 @@ class MapData:
 maps, latents, thumbnails = LRUCache(2), LRUCache(2), LRUCache(512)
 
 
-def cache_key(store: Any, *ids: Any) -> tuple:
+def cache_key(store: ResultStore, *ids: str | None) -> tuple:
     return (id(store), getattr(store, "project", None), *ids)
 
 
-def map_id(current: dict | None) -> str | None:
+def map_id(current: MapRef | None) -> str | None:
     """The id that names a drawn map: its clustering, or its projection when it has none."""
     if not current:
         return None
     return current.get("clustering_id") or current.get("projection_id")
 
 
-def load_map(store: Any, current: dict) -> MapData:
+def load_map(store: ResultStore, current: MapRef) -> MapData:
     """Embedding, labels and frames table of the map named by a CURRENT value (cached)."""
 
     def read() -> MapData:
@@ -131,7 +133,7 @@ def load_map(store: Any, current: dict) -> MapData:
     return maps.get(key, read)
 
 
-def latent_means(store: Any, latents_id: str) -> np.ndarray:
+def latent_means(store: ResultStore, latents_id: str) -> np.ndarray:
     """The map's latent means ``mu`` (N, d), float32 (cached)."""
     return latents.get(cache_key(store, latents_id),
                        lambda: read_means(store, latents_id).astype(np.float32))

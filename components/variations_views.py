@@ -32,6 +32,8 @@ from components.pictures import hint, thumbnail
 from components.intensity import intensity_scale
 from components.map_data import LRUCache, cache_key
 from components.map_figure import CLUSTER_PALETTE
+from components.records import MapRef
+from core.data.reader import ResultStore
 from core.data.results import calibrations
 from core.data.results import variations as stored
 from core.data.results.variations import Variations
@@ -94,7 +96,7 @@ def calibration_figure(sweep: pd.DataFrame, bands: pd.DataFrame | None, suggeste
     return fig
 
 
-def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | None]:
+def calibration_view(store: ResultStore, current: MapRef | None) -> tuple[Any, float | None]:
     """The newest complete calibration of the map's model as a figure, and its suggested γ."""
     if not current:
         return hint(NO_MAP), None
@@ -123,13 +125,13 @@ def calibration_view(store: Any, current: dict | None) -> tuple[Any, float | Non
 _loaded = LRUCache(4)
 
 
-def load_variations(store: Any, variations_id: str) -> Variations:
+def load_variations(store: ResultStore, variations_id: str) -> Variations:
     """The node's metadata and tables (cached: complete results never change); refuses a node
     that is not complete."""
     return _loaded.get(cache_key(store, variations_id), lambda: stored.read_variations(store, variations_id))
 
 
-def variations_options(store: Any, current: dict | None) -> list[dict]:
+def variations_options(store: ResultStore, current: MapRef | None) -> list[dict]:
     """Complete variations of the map's model, newest first (stopped runs are never complete)."""
     if not current:
         return []
@@ -162,7 +164,7 @@ def filters_line(meta: dict) -> str:
     return f"Filters: {'custom' if preset == CUSTOM else f'the {preset} preset'}, keep {kept}."
 
 
-def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int | None]:
+def summary_view(store: ResultStore, variations_id: str) -> tuple[Any, list[dict], int | None]:
     """The summary line, the reference selector's options and the cut the run made."""
     v = load_variations(store, variations_id)
     s = v.meta.get("summary") or {}
@@ -191,7 +193,7 @@ def summary_view(store: Any, variations_id: str) -> tuple[Any, list[dict], int |
 
 
 # -- one reference: its images, in ‖ε‖ order ------------------------------------------------------
-def reference_images(store: Any, v: Variations, i: int, limit: int | None = None
+def reference_images(store: ResultStore, v: Variations, i: int, limit: int | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(reference (C, H, W), trace (C, H, W), kept (k, C, H, W), magnitudes (k,)) of reference i.
 
@@ -217,7 +219,7 @@ def _picture(src: str, caption: str, class_name: str) -> html.Figure:
     ], className="m-0", style={"width": f"{IMAGE_PX}px"})
 
 
-def reference_view(store: Any, variations_id: str, i: int) -> tuple[Any, Any, dict]:
+def reference_view(store: ResultStore, variations_id: str, i: int) -> tuple[Any, Any, dict]:
     """Reference and trace images, the gallery of the first kept samples, and the player's frames
     (the reference first, then the kept samples by ‖ε‖: PNG data URIs played in the browser)."""
     v = load_variations(store, variations_id)
@@ -325,7 +327,7 @@ def boxes_figure(v: Variations, labels: np.ndarray) -> go.Figure:
     return fig
 
 
-def clusters_view(store: Any, variations_id: str, n_clusters: int | None, embedding_id: dict) -> Any:
+def clusters_view(store: ResultStore, variations_id: str, n_clusters: int | None, embedding_id: dict) -> Any:
     """Embedding, dendrogram and box plots at the chosen cut; a note when there are no clusters.
 
     ``embedding_id`` names the embedding graph, whose clicks pick a reference state.
@@ -347,7 +349,7 @@ def clusters_view(store: Any, variations_id: str, n_clusters: int | None, embedd
 
 
 # -- exports ------------------------------------------------------------------------------------
-def export_file(store: Any, variations_id: str | None, what: str, reference: int | None,
+def export_file(store: ResultStore, variations_id: str | None, what: str, reference: int | None,
                 n_clusters: int | None) -> dict:
     """``dcc.send_*`` payload: the descriptors as CSV (with clusters at the cut and the embedding),
     or one reference's images (reference, trace, every kept sample, their ‖ε‖) as NPZ or TIFF."""

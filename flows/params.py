@@ -9,11 +9,13 @@ again on the worker.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from core.data.imageio import split_api_key
 from core.data.ingest import TILED_PREFIXES
@@ -61,6 +63,8 @@ class Rule:
     choices: tuple = ()  # from a Literal
     lo: tuple[str, float] | None = None  # ('at least', 2) or ('more than', 0)
     hi: tuple[str, float] | None = None  # ('at most', 200) or ('less than', 1)
+    count: int = 1  # values it takes: 2 for a (lo, hi) pair
+    optional: bool = False  # None is a value (e.g. no clipping)
 
     def accepts(self) -> str:
         """'a whole number between 2 and 200', "one of 'pca', 'umap'", or '' when anything goes."""
@@ -75,13 +79,28 @@ _BOUNDS = {Ge: ("lo", "at least", "ge"), Gt: ("lo", "more than", "gt"),
            Le: ("hi", "at most", "le"), Lt: ("hi", "less than", "lt")}
 
 
-def rule(model: type[BaseModel], name: str) -> Rule:
+def fields_of(model: type) -> dict[str, FieldInfo]:
+    """The fields of a parameter model, or of a core dataclass whose fields carry a description
+    and bounds as metadata (``core.data.preprocess.PreprocessParams``), as pydantic ``FieldInfo``."""
+    if not dataclasses.is_dataclass(model):
+        return model.model_fields
+    hints = get_type_hints(model)
+    infos = {}
+    for f in dataclasses.fields(model):
+        lo, hi = f.metadata.get("bounds", (None, None))
+        infos[f.name] = FieldInfo.from_annotated_attribute(
+            hints[f.name], Field(f.default, description=f.metadata.get("description"), ge=lo, le=hi))
+    return infos
+
+
+def rule(model: type, name: str) -> Rule:
     """The rule of ``model``'s field ``name``: its type, default, description, choices and bounds."""
-    info = model.model_fields[name]
+    info = fields_of(model)[name]
     annotation = info.annotation
     members = get_args(annotation) if get_origin(annotation) is not Literal else ()
     choices = get_args(annotation) if get_origin(annotation) is Literal else ()
-    kinds = [t for t in (annotation, *members) if t in (bool, int, float, str)]
+    pair = next((get_args(t) for t in (annotation, *members) if get_origin(t) is tuple), ())
+    kinds = [t for t in (annotation, *members, *pair) if t in (bool, int, float, str)]
     kind = type(choices[0]) if choices else (float if float in kinds else kinds[0] if kinds else str)
     bounds: dict[str, tuple[str, float]] = {}
     for meta in info.metadata:
@@ -89,7 +108,8 @@ def rule(model: type[BaseModel], name: str) -> Rule:
             side, words, attr = _BOUNDS[type(meta)]
             bounds[side] = (words, getattr(meta, attr))
     default = None if info.is_required() or info.default_factory else info.default
-    return Rule(name, kind, default, info.description or "", choices, bounds.get("lo"), bounds.get("hi"))
+    return Rule(name, kind, default, info.description or "", choices, bounds.get("lo"), bounds.get("hi"),
+                count=len(pair) or 1, optional=type(None) in members)
 
 
 class IngestParams(_Params):

@@ -24,7 +24,10 @@ from headless_chromium import launch_chromium
 from tests.browser import (MAP_COUNT, drag, map_count, require_chromium, to_viewport, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import _free_port
+from core.data.results import clusterings, projections
+from core.data.results import latents as latents_owner
 from core.data.results.datasets import dataset_writer
+from core.maps.projection import Projector
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,28 +55,29 @@ def latents(store) -> dict:
     dataset = writer.finish(pd.DataFrame({"index": range(N_FRAMES), "time": np.arange(N_FRAMES) * 0.5}))
     model = store.put("models", metadata={"dataset_id": dataset, "family": "vae", "config": {"latent_dim": 4}})
     mu = rng.normal(size=(N_FRAMES, 4)).astype(np.float32)
-    latents_id = store.put("latents", arrays={"mu": mu, "logvar": np.zeros_like(mu)},
-                           metadata={"dataset_id": dataset, "model_id": model})
+    latents_id = latents_owner.write_latents(store, mu, np.zeros_like(mu), {"dataset_id": dataset, "model_id": model})
     return {"latents_id": latents_id, "dataset_id": dataset, "model_id": model, "mu": mu}
 
 
 def store_map(store, latents: dict, *, method: str, seed: int, cluster: bool = True) -> str:
-    """A projection of the latents (and a clustering of it), written as the flows write them."""
+    """A projection of the latents (and a clustering of it), written through the owners as the
+    flows write them: a fitted projector (PCA of the latents, each dimension scaled by a seeded
+    factor so each map differs; the params name ``method``) and labels with membership strengths."""
     rng = np.random.default_rng(seed)
     links = {k: latents[k] for k in ("latents_id", "dataset_id", "model_id")}
-    embedding = latents["mu"] @ rng.normal(size=(4, 2)).astype(np.float32)  # (N, 2)
-    projection = store.put("projections", arrays={"embedding": embedding},
-                           metadata={**links, "params": {"method": method, "n_components": 2}})
+    projector = Projector("pca", random_state=seed).fit(latents["mu"] * rng.uniform(0.2, 2.0, size=4).astype(np.float32))
+    projection = projections.write_projection(
+        store, projector.embedding_, projector, {**links, "params": {"method": method, "n_components": 2}})
     if cluster:
-        labels = (embedding[:, 0] > 0).astype(np.int64)
-        store.put("clusterings", arrays={"labels": labels},
-                  metadata={**links, "projection_id": projection, "n_clusters": 2,
-                            "params": {"min_cluster_size": 15}})
+        labels = (projector.embedding_[:, 0] > 0).astype(np.int64)
+        clusterings.write_clustering(store, labels, np.ones(len(labels)),
+                                     {**links, "projection_id": projection, "n_clusters": 2,
+                                      "params": {"min_cluster_size": 15}})
     return projection
 
 
 @pytest.fixture(scope="module")
-def web_app(store, tiled_server, tmp_path_factory):
+def map_page(store, tiled_server, tmp_path_factory):
     """`morphospace serve` on this module's project; its URL."""
     from app.services import Supervisor, http_ok, wait_until
 
@@ -145,10 +149,10 @@ def map_outcome(driver, timeout: float = 180) -> str:
         return "slow"
 
 
-def test_a_page_open_before_the_map_exists_shows_it_once_stored(web_app, store, latents, chromium):
+def test_a_page_open_before_the_map_exists_shows_it_once_stored(map_page, store, latents, chromium):
     """The page says "No map yet"; a map stored meanwhile appears without a reload."""
     driver = chromium()
-    driver.get(web_app)
+    driver.get(map_page)
     WebDriverWait(driver, 60).until(lambda d: "No map yet" in map_text(d))
     store_map(store, latents, method="pca", seed=0)
     assert wait_for_map_count(driver, timeout=120) == (N_FRAMES, 0)  # a poll, then the page's callbacks
@@ -156,7 +160,7 @@ def test_a_page_open_before_the_map_exists_shows_it_once_stored(web_app, store, 
 
 
 @pytest.mark.timeout(600)  # 20 page loads: 130 s on 2 shared cores (3-5 s a load), 290 s when saturated
-def test_twenty_loads_all_draw_the_map(web_app, store, latents, chromium):
+def test_twenty_loads_all_draw_the_map(map_page, store, latents, chromium):
     """With several projections stored, 20 loads (fresh browsers and reloads) all draw the map."""
     for seed, method in enumerate(("pca", "umap", "umap"), start=1):
         store_map(store, latents, method=method, seed=seed, cluster=seed != 3)
@@ -164,7 +168,7 @@ def test_twenty_loads_all_draw_the_map(web_app, store, latents, chromium):
     for session, loads in enumerate(LOADS):
         driver = chromium()
         for load in range(loads):
-            driver.get(web_app) if load == 0 else driver.refresh()
+            driver.get(map_page) if load == 0 else driver.refresh()
             started = time.monotonic()
             if load % 2:  # a resize while the map is on its way (a case once caught dropping it)
                 driver.set_window_size(1300 + 100 * (load // 2 % 2), 1000)
@@ -175,14 +179,14 @@ def test_twenty_loads_all_draw_the_map(web_app, store, latents, chromium):
     assert not failed, "\n".join(failed)
 
 
-def test_a_click_keeps_the_lasso_and_says_so(web_app, store, latents, chromium):
+def test_a_click_keeps_the_lasso_and_says_so(map_page, store, latents, chromium):
     """Lasso frames, then click a frame outside: the lasso's frames and outline stay, the message says so."""
     from components.map_figure import parse_svg_path, points_in_polygon
 
     if not store.list("clusterings"):
         store_map(store, latents, method="pca", seed=0)
     driver = chromium()
-    driver.get(web_app)
+    driver.get(map_page)
     assert map_outcome(driver) == "drawn"
     clustering = driver.find_element(By.CSS_SELECTOR, MAP_COUNT).get_attribute("title").split()[-1]
     embedding = store.array("projections", store.metadata("clusterings", clustering)["projection_id"], "embedding")

@@ -99,6 +99,22 @@ def test_demo_help_runs():
     assert result.returncode == 0 and "--data-dir" in result.stdout and "--simulate" in result.stdout
 
 
+def test_step_models_are_imported_only_for_a_step():
+    """`morphospace --help`, `demo` and the like start without the parameter models' imports
+    (pydantic, numpy, pandas: over a second); a step's options are there once it is chosen."""
+    heavy = ("flows.params", "pydantic", "numpy", "core.settings")
+    code = ("import sys; from app.cli import build_parser; build_parser().parse_args(sys.argv[1:]); "
+            f"print(*[m for m in {heavy!r} if m in sys.modules])")
+
+    def imported(*argv: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, check=True)
+        return done.stdout.split()
+
+    assert imported("demo", "--no-browser") == []
+    assert {"flows.params", "pydantic"} <= set(imported("project", "lat-1", "--dims", "3"))
+
+
 def step_options():
     """(command, model, option action) for every option of the step subcommands built from a model."""
     import argparse
@@ -109,7 +125,7 @@ def step_options():
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, step in STEPS.items():
         model = getattr(p, step.model)
-        for action in subparsers.choices[command]._actions:
+        for action in subparsers.filled(command)._actions:
             if action.option_strings and action.dest in model.model_fields:
                 yield command, model, action
 
@@ -172,3 +188,43 @@ def test_ingest_defaults_are_preprocessings():
 
     params = step_params(build_parser().parse_args(["ingest", "frames/"]))[1]
     assert params.preprocess == PreprocessParams()
+
+
+def test_ingest_options_are_preprocessings_fields():
+    """Every field of core's PreprocessParams is an ingest option with its default, and each form
+    of option (a number, a yes/no pair, the clip pair and --no-clip) reaches the field."""
+    import dataclasses
+
+    from app.cli import build_parser, step_params
+    from core.data.preprocess import PreprocessParams
+
+    ingest = next(a for a in build_parser()._actions if a.dest == "command").filled("ingest")
+    options = {a.dest for a in ingest._actions if a.option_strings}
+    assert {f.name for f in dataclasses.fields(PreprocessParams)} <= options
+
+    def preprocess(*flags: str) -> PreprocessParams:
+        return step_params(build_parser().parse_args(["ingest", "frames/", *flags]))[1].preprocess
+
+    assert preprocess("--size", "32", "--patch-size", "16", "--patch-stride", "8", "--log", "--no-normalize",
+                      "--mask-nonpositive", "--no-grayscale", "--clip", "1", "99") == PreprocessParams(
+        size=32, patch_size=16, patch_stride=8, log=True, normalize=False, mask_nonpositive=True,
+        grayscale=False, clip_percentiles=(1.0, 99.0))
+    assert preprocess("--no-clip").clip_percentiles is None
+    assert preprocess("--no-clip", "--clip", "2", "98").clip_percentiles == (2.0, 98.0)  # the last one given
+
+
+@pytest.mark.parametrize("flag, inside, outside", [("--size", 8, 7), ("--size", 1024, 1025),
+                                                  ("--patch-size", 8, 7), ("--patch-stride", 1, 0)])
+def test_ingest_option_bounds_are_cores(flag, inside, outside):
+    """At each bound the ingest options accept what core's validate() accepts and refuse the next
+    value with core's own error (field, value and range as data)."""
+    from pydantic import ValidationError
+
+    from app.cli import build_parser, describe, step_params
+
+    extra = ["--patch-size", "8"] if flag == "--patch-stride" else []
+    params = step_params(build_parser().parse_args(["ingest", "frames/", flag, str(inside), *extra]))[1]
+    assert getattr(params.preprocess, flag[2:].replace("-", "_")) == inside
+    with pytest.raises(ValidationError) as refused:
+        step_params(build_parser().parse_args(["ingest", "frames/", flag, str(outside), *extra]))
+    assert describe(refused.value).startswith(f"{flag[2:].replace('-', '_')}={outside}: must be None or an integer")

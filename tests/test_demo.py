@@ -59,12 +59,16 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> list[s
     raise AssertionError(f"demo exited ({process.wait()}) before {marker!r}:\n" + "\n".join(lines))
 
 
-def stop_and_check_nothing_left(process: subprocess.Popen) -> None:
-    family = psutil.Process(process.pid).children(recursive=True)
-    assert len(family) >= 4, [p.cmdline() for p in family]  # tiled, prefect, worker, web
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 0
-    gone, alive = psutil.wait_procs(family, timeout=15)
+def stop_and_check_nothing_left(*processes: subprocess.Popen) -> None:
+    """SIGINT each demo (all at once: they stop side by side), then each exits 0 and leaves no child."""
+    families = [psutil.Process(process.pid).children(recursive=True) for process in processes]
+    for family in families:
+        assert len(family) >= 4, [p.cmdline() for p in family]  # tiled, prefect, worker, web
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        assert process.wait(timeout=120) == 0  # the supervisor gives each of 4 children up to 16 s
+    gone, alive = psutil.wait_procs([p for family in families for p in family], timeout=15)
     assert not alive, [p.cmdline() for p in alive]
 
 
@@ -127,9 +131,11 @@ def zmq_pull(address: str):
 def test_two_demos_at_once_each_with_its_own_services_then_a_restart(tmp_path):
     """Two demos started at once (different folders and ports) are both ready, each map built
     by its own worker into its own Tiled; one stops while the other goes on serving (and a CLI
-    in a second shell reaches it); SIGINT stops every child; a second start reuses the map."""
+    in a second shell reaches it); SIGINT stops every child; a second start (of the stopped one,
+    while the other serves) reuses the map and replays frames to the live source."""
     (tmp_path / "a").mkdir(mode=0o755)  # a folder made before: the demo tightens it
     ports = {"a": _free_port(), "b": _free_port()}
+    live_source = f"tcp://127.0.0.1:{_free_port()}"  # for b's second start, with the simulator
     demos = {name: start_demo(tmp_path / name, port) for name, port in ports.items()}
     try:
         for name, demo in demos.items():
@@ -168,30 +174,29 @@ def test_two_demos_at_once_each_with_its_own_services_then_a_restart(tmp_path):
         a_family = psutil.Process(demos["a"].pid).children(recursive=True)
         assert all(p.is_running() for p in a_family) and demos["a"].poll() is None
         assert httpx.get(f"http://127.0.0.1:{ports['a']}/", timeout=10).status_code == 200
-        # A second shell finds the running demo through its data folder (URLs and secret files).
-        cli = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "a"), "ingest", str(DEMO_FILE),
-             "--size", "32", "--name", "second shell"],
-            capture_output=True, text=True, env=clean_env(), timeout=300,
-        )
-        assert cli.returncode == 0 and cli.stdout.strip().startswith("ds-"), cli.stdout + cli.stderr
-        assert any(d["id"] == cli.stdout.strip() for d in a.store().list("datasets"))
-        for running in (a, b):  # SQLite under two demos' load, without a lock error; no secret in a log
-            assert "database is locked" not in running.prefect_log()
-            logs = "".join(path.read_text(errors="replace") for path in running.data_dir.rglob("*.log"))
-            assert running.api_key not in logs and running.prefect_auth[1] not in logs
-        stop_and_check_nothing_left(demos["a"])
 
-        # Second start, with the simulator: it replays the demo frames to the live source.
-        live_source = f"tcp://127.0.0.1:{_free_port()}"
         with zmq_pull(live_source) as pull:
-            demos["a"] = start_demo(tmp_path / "a", ports["a"], "--simulate", live_source=live_source)
-            lines = read_until(demos["a"], "Morphospace is ready at", timeout=240)
+            # b's second start, with the simulator (it replays the demo frames to the live
+            # source), boots while a second shell uses a.
+            demos["b"] = start_demo(tmp_path / "b", ports["b"], "--simulate", live_source=live_source)
+            # A second shell finds the running demo through its data folder (URLs and secret files).
+            cli = subprocess.run(
+                [sys.executable, "-m", "app.cli", "--data-dir", str(tmp_path / "a"), "ingest", str(DEMO_FILE),
+                 "--size", "32", "--name", "second shell"],
+                capture_output=True, text=True, env=clean_env(), timeout=300,
+            )
+            assert cli.returncode == 0 and cli.stdout.strip().startswith("ds-"), cli.stdout + cli.stderr
+            assert any(d["id"] == cli.stdout.strip() for d in a.store().list("datasets"))
+            lines = read_until(demos["b"], "Morphospace is ready at", timeout=240)
             assert any("Reusing the stored demo map" in line for line in lines)
             assert pull.poll(60_000), "no frame from the demo's simulator in 60 s"
             frame = frame_from_parts(pull.recv_multipart(), live_source)
         assert frame.index == 0 and frame.array.shape == (500, 500) and frame.source.endswith("colloids_brightfield.npz")
-        stop_and_check_nothing_left(demos["a"])
+        stop_and_check_nothing_left(demos["a"], demos["b"])
+        for running in (a, b):  # SQLite under two demos' load, without a lock error; no secret in a log
+            assert "database is locked" not in running.prefect_log()
+            logs = "".join(path.read_text(errors="replace") for path in running.data_dir.rglob("*.log"))
+            assert running.api_key not in logs and running.prefect_auth[1] not in logs
     finally:
         for demo in demos.values():
             kill_family(demo)

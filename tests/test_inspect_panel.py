@@ -12,7 +12,9 @@ from components import map_panel
 from components.map_data import map_id
 from core.live.session import LiveSession
 from core.settings import Settings
+from core.data.results import clusterings, latents, projections
 from core.data.results.datasets import dataset_writer
+from core.maps.projection import Projector
 
 
 def texts(component) -> str:
@@ -44,18 +46,19 @@ def scales(component) -> list[tuple[str, float, float]]:
 
 @pytest.fixture
 def current(store):
-    """A 6-frame map written to Tiled: frame i is constant i / 10, labels 0 0 1 1 -1 -1."""
+    """A 6-frame map written to Tiled through the results' owners: frame i is constant i / 10,
+    latents on a line, its PCA map, labels 0 0 1 1 -1 -1."""
     writer = dataset_writer(store, metadata={})
     writer.append(np.repeat(np.arange(6, dtype="float32") / 10, 4).reshape(6, 2, 2))
     dataset = writer.finish(pd.DataFrame({"index": range(6), "source": list("abcdef")}))
     mu = np.arange(12, dtype="float32").reshape(6, 2)
-    return {
-        "dataset_id": dataset,
-        "latents_id": store.put("latents", arrays={"mu": mu}),
-        "projection_id": store.put("projections", arrays={"embedding": mu[:, ::-1].copy()}),
-        "clustering_id": store.put("clusterings", arrays={"labels": np.array([0, 0, 1, 1, -1, -1])}),
-        "model_id": "m", "n_components": 2,
-    }
+    links = {"dataset_id": dataset, "model_id": "m"}
+    links["latents_id"] = latents.write_latents(store, mu, np.zeros_like(mu), links)
+    projector = Projector("pca").fit(mu)
+    links["projection_id"] = projections.write_projection(store, projector.embedding_, projector, links)
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    clustering_id = clusterings.write_clustering(store, labels, (labels >= 0).astype(float), links)
+    return {**links, "clustering_id": clustering_id, "n_components": 2}
 
 
 def test_empty_selection_is_a_hint_not_an_error(store, current):

@@ -12,7 +12,7 @@ from core.models.checkpoint import (
 from core.models.device import pick_device
 from core.maps.encode import encode_batches, encode_images
 from core.models.vae import VAE, VAEConfig, vae_loss
-from core.models.train import TrainParams, train_vae
+from core.models.train import TrainParams, optimizer_step, train_vae
 from core.data.results.datasets import dataset_writer, iter_images
 
 SMALL = VAEConfig(image_size=32, latent_dim=8, base_channels=8, max_channels=32)
@@ -137,6 +137,19 @@ def test_refuses_bad_images(digits):
         train_vae(digits[:1], SMALL, params)
     with pytest.raises(ValueError, match="epochs=0 must be between 1 and 1000"):
         train_vae(digits[:8], SMALL, TrainParams(epochs=0))
+
+
+def test_optimizer_step_refuses_a_non_finite_loss_before_it_reaches_the_weights():
+    """A finite loss moves the weight by one SGD step (w - lr * dL/dw, by hand); a NaN loss
+    raises, naming the loss and the advice, and leaves weight and gradient untouched (the VAE's
+    and the GAN's loops both step through it)."""
+    w = torch.nn.Parameter(torch.tensor([2.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    optimizer_step(opt, (w**2).sum(), "lower lr")  # dL/dw = 2w = 4
+    assert w.item() == pytest.approx(2.0 - 0.1 * 4.0)
+    with pytest.raises(FloatingPointError, match=r"training diverged \(critic loss=nan\); lower lr and retrain"):
+        optimizer_step(opt, (w * float("nan")).sum(), "lower lr and retrain", "critic loss")
+    assert w.item() == pytest.approx(1.6) and w.grad.item() == pytest.approx(4.0)
 
 
 def test_pick_device():

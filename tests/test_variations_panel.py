@@ -16,7 +16,10 @@ from components import variations_panel as panel
 from components import variations_views as views
 from core.settings import Settings
 from core.data.store import Store
-from core.variations.clusters import cut, cut_height, hac
+from core.data.results import variations as stored
+from core.data.results.calibrations import write_calibration
+from core.variations.calibration import Calibration
+from core.variations.clusters import cluster_variations, cut, cut_height, hac
 from tests.test_inspect_panel import texts
 
 MODEL = "m-test"
@@ -24,39 +27,33 @@ COLUMNS = ["trace_area", "anisotropy", "kept_fraction"]
 EMBEDDING_ID = {"component": "VariationsAIO", "subcomponent": "embedding", "aio_id": "test"}
 
 
-def write_variations(store: Store, kept: list[int], *, n: int = 5) -> str:
-    """A complete node in the layout of flows/variations.py: reference i keeps its first kept[i]
-    of n samples, kept image j of it is the constant (10 i + j) / 100; clustered from 3 references."""
+def write_variations(store: Store, kept: list[int], *, n: int = 5, model_id: str = MODEL) -> str:
+    """A complete node written as flows/variations.py writes it (the owner's sink, then its
+    clusters): reference i keeps its first kept[i] of n samples, kept image j of it is the
+    constant (10 i + j) / 100; clustered from 3 references."""
     m = len(kept)
-    images = np.concatenate([np.full((k, 1, 4, 4), (10 * i + np.arange(k))[:, None, None, None] / 100)
-                             for i, k in enumerate(kept)]).astype(np.float32)
-    starts = np.concatenate([[0], np.cumsum(kept)[:-1]])
-    samples = pd.DataFrame({
-        "reference": np.repeat(np.arange(m), n), "sample": np.tile(np.arange(n), m),
-        "magnitude": np.tile(np.linspace(0.5, 2.5, n), m),
-        "kept": np.concatenate([np.arange(n) < k for k in kept]),
+    writer = store.writer(stored.KIND, metadata={
+        "name": f"{m} refs", "model_id": model_id,
+        "params": {"references": {"latents_id": "lat-x", "indices": [7 * i for i in range(m)]}, "n_clusters": 2},
+        "core_params": {"filters": {"entropy_max": 0.2, "iou_min": 0.5, "intensity_max": None}},
     })
-    samples["image"] = -1
-    samples.loc[samples["kept"], "image"] = np.arange(int(sum(kept)))
-    descriptors = pd.DataFrame({"trace_area": [0.1, 0.12, 0.5, 0.52, 0.9][:m], "anisotropy": [1.0, 1.1, 3.0, 3.2, 6.0][:m],
-                                "kept_fraction": np.asarray(kept) / n, "reference": range(m), "n_kept": kept,
-                                "image_start": starts})
-    arrays = {"images": images, "references": np.zeros((m, 2), np.float32),
-              "reference_images": np.full((m, 1, 4, 4), 0.5, np.float32),
-              "traces": np.full((m, 1, 4, 4), 0.25, np.float32)}
-    meta = {"name": f"{m} refs", "model_id": MODEL, "n_kept": int(sum(kept)), "status": "completed",
-            "params": {"references": {"latents_id": "lat-x", "indices": [7 * i for i in range(m)]}, "n_clusters": 2},
-            "core_params": {"filters": {"entropy_max": 0.2, "iou_min": 0.5, "intensity_max": None}},
-            "summary": {"n_drawn": m * n, "n_kept": int(sum(kept)), "rejected": {"entropy_max": 3, "iou_min": 1},
-                        "gamma": 1.0, "latent_dim": 2, "distance_per_dim": 0.41, "expected_distance_per_dim": 0.408}}
+    sink = stored.VariationsSink(writer)
+    descriptors = {"trace_area": [0.1, 0.12, 0.5, 0.52, 0.9], "anisotropy": [1.0, 1.1, 3.0, 3.2, 6.0]}
+    for i, k in enumerate(kept):
+        sink.reference(i, np.zeros(2, np.float32), np.full((1, 4, 4), 0.5, np.float32))
+        keep = np.arange(n) < k
+        table = pd.DataFrame({"sample": np.arange(n), "magnitude": np.linspace(0.5, 2.5, n), "kept": keep})
+        images = np.full((k, 1, 4, 4), 1.0) * ((10 * i + np.arange(k)) / 100)[:, None, None, None]
+        sink.samples(i, np.zeros((n, 2), np.float32), keep, table, images.astype(np.float32))
+        sink.descriptors(i, {"trace_area": descriptors["trace_area"][i], "anisotropy": descriptors["anisotropy"][i],
+                             "kept_fraction": k / n}, np.full((1, 4, 4), 0.25, np.float32))
+    table = sink.write()
+    writer.update_metadata(status="completed", summary={
+        "n_drawn": m * n, "n_kept": int(sum(kept)), "rejected": {"entropy_max": 3, "iou_min": 1},
+        "gamma": 1.0, "latent_dim": 2, "distance_per_dim": 0.41, "expected_distance_per_dim": 0.408})
     if m >= 3:
-        X = descriptors[COLUMNS].to_numpy()
-        X = (X - X.mean(axis=0)) / X.std(axis=0)  # as core.variations.clusters.scale_descriptors
-        _, arrays["linkage"] = hac(X, n_clusters=2)
-        arrays["embedding"] = X[:, :2].astype(np.float32)
-        meta.update(descriptor_columns=COLUMNS, embedding_method="mds")
-    return store.put("variations", arrays=arrays, tables={"samples": samples, "descriptors": descriptors},
-                     metadata=meta)
+        stored.write_clusters(writer, cluster_variations(table, columns=COLUMNS, n_clusters=2))
+    return writer.finish(n_kept=int(sum(kept)))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,7 @@ def shared(tiled_server):
     """One project for the module: a clustered node, a 2-reference one, a stopped one, another model's."""
     store = Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
                            project=f"t{uuid.uuid4().hex[:8]}")
-    store.put("variations", metadata={"model_id": "m-other"})
+    write_variations(store, [1, 1], model_id="m-other")
     ids = {"few": write_variations(store, [2, 0]), "clustered": write_variations(store, [3, 0, 5, 2, 1])}
     stopped = store.writer("variations", metadata={"model_id": MODEL, "status": "stopped"})
     stopped.update_metadata(references_done=1)  # written, never finished
@@ -190,7 +187,8 @@ def test_calibration_beside_gamma(shared):
                           for metric, s in (("iou", -0.1), ("entropy_diff", 0.1)) for g in (0.5, 1.0, 1.5)])
     bands = pd.DataFrame({"metric": ["iou", "entropy_diff"], "mean": [0.8, 0.1], "median": [0.8, 0.1],
                           "q10": [0.7, 0.05], "q90": [0.9, 0.2], "n_pairs": [9, 9]})
-    store.put("calibrations", tables={"sweep": sweep, "bands": bands}, metadata={"model_id": MODEL, "suggested_gamma": 1.0})
+    write_calibration(store, Calibration(sweep, pd.DataFrame(), bands, pd.DataFrame(), 1.0, "completed"), None,
+                      {"model_id": MODEL})
     view, suggested = views.calibration_view(store, CURRENT)
     shapes = view[0].figure.layout.shapes
     assert suggested == 1.0 and "Suggested γ = 1" in texts(view)

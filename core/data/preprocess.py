@@ -14,7 +14,8 @@ Order of operations, per patch (patches are cut from the raw frame first):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -30,18 +31,29 @@ MAX_PIXELS = 2**26
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, the weights Pillow's convert("L") uses
 
 
+def _option(default: object, description: str, bounds: tuple[int, int] | None = None) -> Any:
+    """A preprocessing field with its description and bounds as data: the CLI's options are built
+    from them (``flows.params.rule``), and :meth:`PreprocessParams.validate` checks the bounds
+    (the key 'bounds' is not one pydantic reads, so core's refusal is the one a user sees)."""
+    return field(default=default, metadata={"description": description} | ({"bounds": bounds} if bounds else {}))
+
+
 @dataclass
 class PreprocessParams:
     """How frames become training images; stored with every dataset so it can be redone."""
 
-    size: int | None = 64  # output side in pixels; None keeps each frame's (patch's) own size
-    log: bool = False  # log1p first: scattering intensities span several decades
-    clip_percentiles: tuple[float, float] | None = (0.5, 99.5)  # tames hot pixels / zingers
-    mask_nonpositive: bool = False  # treat pixels <= 0 as detector gaps (Pilatus: -1, -2)
-    normalize: bool = True  # min-max to [0, 1] per image, what the models expect
-    patch_size: int | None = None  # cut frames into square windows first (few large images)
-    patch_stride: int | None = None  # step between windows; None = patch_size (no overlap)
-    grayscale: bool = True  # colour -> luminance; False keeps channels as (C, H, W)
+    size: int | None = _option(64, "Square side after resizing, in pixels; None keeps each frame's "
+                               "(patch's) own size.", SIZE_RANGE)
+    log: bool = _option(False, "log1p first: scattering intensities span several decades.")
+    clip_percentiles: tuple[float, float] | None = _option(
+        (0.5, 99.5), "Percentile clipping, 0 ≤ LO < HI ≤ 100: tames hot pixels and zingers.")
+    mask_nonpositive: bool = _option(False, "Treat pixels ≤ 0 as detector gaps (Pilatus: -1, -2).")
+    normalize: bool = _option(True, "Min-max to [0, 1] per image, what the models expect.")
+    patch_size: int | None = _option(None, "Cut frames into square windows of this side (pixels) "
+                                     "first: few large images.", PATCH_RANGE)
+    patch_stride: int | None = _option(None, "Step between windows, in pixels; None = patch_size "
+                                       "(no overlap).", (1, PATCH_RANGE[1]))
+    grayscale: bool = _option(True, "Colour to luminance; off keeps channels as (C, H, W).")
 
     def __post_init__(self) -> None:
         if isinstance(self.clip_percentiles, list):  # JSON / Tiled metadata gives lists
@@ -49,9 +61,9 @@ class PreprocessParams:
 
     def validate(self) -> PreprocessParams:
         """Raise ValueError naming the first out-of-range field; return self when all is well."""
-        _check_int("size", self.size, *SIZE_RANGE)
-        _check_int("patch_size", self.patch_size, *PATCH_RANGE)
-        _check_int("patch_stride", self.patch_stride, 1, PATCH_RANGE[1])
+        for f in fields(self):
+            if "bounds" in f.metadata:
+                _check_int(f.name, getattr(self, f.name), *f.metadata["bounds"])
         if self.patch_stride is not None and self.patch_size is None:
             raise ValueError(
                 f"patch_stride={self.patch_stride!r} needs patch_size; set patch_size too, "

@@ -48,6 +48,16 @@ def check_whole(name: str, value: object, bounds: tuple[int, int]) -> None:
         raise ValueError(f"{name}={value!r} must be between {lo} and {hi}")
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, advice: str, name: str = "loss") -> None:
+    """One gradient step on ``loss``; a non-finite loss raises before it reaches the weights
+    (one NaN step would poison every later batch), naming the loss and what to change."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training diverged ({name}={loss.item()!r}); {advice}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def split_train_val(n: int, val_fraction: float, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Sorted train and held-out indices; at least one of each when val_fraction > 0."""
     if n < 2:
@@ -103,13 +113,7 @@ def _run_epoch(model, opt, data, index, batch_size, beta, device, should_stop):
         if opt is not None:
             x_hat, mu, logvar = model(x)
             loss, rec, kl = vae_loss(x, x_hat, mu, logvar, beta)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training diverged (loss={loss.item()!r}); lower lr or beta and retrain"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimizer_step(opt, loss, "lower lr or beta and retrain")
         else:
             with torch.inference_mode():
                 x_hat, mu, logvar = model(x)

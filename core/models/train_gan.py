@@ -27,7 +27,7 @@ from core.limits import BATCH_SIZE, EPOCHS, LR_MAX, N_CRITIC
 from core.models.device import pick_device
 from core.models import resize
 from core.models.gan import GAN, GANConfig, gradient_penalty
-from core.models.train import check_images, check_whole, split_train_val
+from core.models.train import check_images, check_whole, optimizer_step, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -154,20 +154,12 @@ def train_gan(
                 d_real, d_fake = model.criticize(real), model.criticize(fake)
                 gp = gradient_penalty(model.criticize, real, fake)
                 loss_c = d_fake.mean() - d_real.mean() + gp + DRIFT * d_real.pow(2).mean()
-                if not torch.isfinite(loss_c):
-                    raise FloatingPointError(
-                        f"training diverged (critic loss={loss_c.item()!r}); lower lr and retrain"
-                    )
-                opt_c.zero_grad(set_to_none=True)
-                loss_c.backward()
-                opt_c.step()
+                optimizer_step(opt_c, loss_c, "lower lr and retrain", "critic loss")
                 wdist = (d_real.mean() - d_fake.mean()).item()
                 sums[[0, 2, 3]] += [loss_c.item(), gp.item(), wdist]
                 if (b + 1) % params.n_critic == 0:
                     loss_g = -model.criticize(model.generate_stage(z)).mean()
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
+                    optimizer_step(opt_g, loss_g, "lower lr and retrain", "generator loss")
                     sums[1] += loss_g.item()
                     n_g += 1
                 if should_stop is not None and should_stop():
