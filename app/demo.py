@@ -132,7 +132,10 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
         "MORPHOSPACE_DATA_ROOTS": json.dumps([str(r) for r in roots]),
         "MORPHOSPACE_LIVE_SOURCE": settings.live_source,
     })
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGINT too: a shell starts a background job (`morphospace demo &`) with SIGINT ignored, and
+    # Python then never installs its Ctrl-C handler, so `kill -INT` would not stop the demo.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_keyboard_interrupt)
     try:
         print("Starting services (logs in %s) ..." % sup.log_dir, flush=True)
         tiled_uri, prefect_url = start_services(sup, settings)
