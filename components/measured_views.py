@@ -79,6 +79,11 @@ def _number(x: float) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 
+def _pm(value: float, se: float) -> str:
+    """'value ± se', or the value alone when its error is unknown (fewer than two finite values)."""
+    return _number(value) + (f" ± {_number(se)}" if np.isfinite(se) else "")
+
+
 def area_sentence(comparison: pd.DataFrame, units: Mapping[str, str], window: int | None,
                   frame_interval: float | None) -> str:
     """The method's check in one sentence: mean areas ± standard error, how many traces, the ratio ± its SE."""
@@ -87,11 +92,11 @@ def area_sentence(comparison: pd.DataFrame, units: Mapping[str, str], window: in
     over = f" over W = {window} frames" if window else ""
     if window and frame_interval:
         over += f" ({(window - 1) * frame_interval:.4g} s)"
-    ratio = f"{_number(a['ratio'])}" + (f" ± {_number(a['ratio_se'])}" if np.isfinite(a["ratio_se"]) else "")
-    return (f"Mean diffusion area: sampled {_number(a['sampled_mean'])} ± {_number(a['sampled_se'])} {unit} "
-            f"vs {_number(a['measured_mean'])} ± {_number(a['measured_se'])} {unit} measured (mean ± standard "
+    return (f"Mean diffusion area: sampled {_pm(a['sampled_mean'], a['sampled_se'])} {unit} "
+            f"vs {_pm(a['measured_mean'], a['measured_se'])} {unit} measured (mean ± standard "
             f"error of {int(a['sampled_n'])} sampled and {int(a['measured_n'])} measured traces{over}): "
-            f"ratio {ratio}. The method's check: ≈ 1 when γ matches the frame interval (the paper: 1.02).")
+            f"ratio {_pm(a['ratio'], a['ratio_se'])}. The method's check: ≈ 1 when γ matches the frame "
+            "interval (the paper: 1.02).")
 
 
 def comparison_table(comparison: pd.DataFrame, units: Mapping[str, str]) -> html.Table:
@@ -102,7 +107,7 @@ def comparison_table(comparison: pd.DataFrame, units: Mapping[str, str]) -> html
     head = html.Tr([html.Th(t) for t in ("", "sampled: median [IQR]", "measured: median [IQR]", "ratio of means")])
     rows = [html.Tr([html.Td(with_unit(name, units)), html.Td(spread(row, "sampled")),
                      html.Td(spread(row, "measured")),
-                     html.Td(f"{_number(row['ratio'])} ± {_number(row['ratio_se'])}")])
+                     html.Td(_pm(row["ratio"], row["ratio_se"]))])
             for name, row in comparison.iterrows()]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm small ms-var-measured-table")
 

@@ -107,8 +107,8 @@ def build_params(values: Mapping[str, Any], selection: Selection | None, current
     return fp.SampleVariationsParams(
         model_id=current.get("model_id"), references=references,
         filters={"preset": values.get("preset") or DEFAULT_PRESET, **{name: values.get(name) for name in FILTER_FIELDS}},
-        **{name: values.get(name) for name in ("gamma", "n_per_reference", "seed", "n_clusters", "n_modes",
-                                                "measured_window")},
+        **{name: values.get(name)
+           for name in ("gamma", "n_per_reference", "seed", "n_clusters", "n_modes", "measured_window")},
     )
 
 

@@ -41,6 +41,9 @@ def test_area_sentence_gives_means_their_errors_and_the_ratio():
         f"ratio 2 ± {RATIO_SE:.4g}.")
     assert f"{RATIO_SE:.4g}" == "0.7024"
     assert "over W = 2 frames): ratio" in mv.area_sentence(comparison, UNITS, 2, None)
+    one = mv.area_sentence(compare_traces(sampled().iloc[:1], measured()), UNITS, 2, None)
+    assert one.startswith("Mean diffusion area: sampled 100 nm² vs 100 ± 20 nm² measured")  # no SE of one trace
+    assert "): ratio 1. " in one
 
 
 def test_paired_boxes_per_descriptor_with_units():
