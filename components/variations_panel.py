@@ -3,14 +3,16 @@
 Left, the "Sample variations" form: the reference states are the frames selected on the map
 (``SELECTION``; at most :data:`REFERENCE_CAP`, evenly spaced) or, with nothing selected, M draws
 from the prior; γ, N, seed, a filter preset by kind of data that fills the three plausibility
-filters (each still editable: editing one makes the preset ``custom``) and the dendrogram cut. It builds the
+filters (each still editable: editing one makes the preset ``custom``), the dendrogram cut, the
+number of diffusion modes and the measured window W (frames of real motion set beside). It builds the
 flow's own parameter model (``flows.params.SampleVariationsParams``) so a bad value is refused
 here with the field, the value and the range, then submits a ``sample-variations`` run and hands
 its record to the jobs panel (``SUBMITTED``), which shows its progress and lets it be cancelled.
 Beside γ, the newest γ calibration of the map's model; right and below, the results (reloaded on
 ``RESULTS_VERSION``): a variations node's summary, reference states, clusters, exports, and its
 particle traces: diffusion modes, area histogram, box plots per mode, the traces of one mode
-highlighted on the reference images and a CSV per trace.
+highlighted on the reference images and a CSV per trace; then the sampled traces beside real motion
+(``components.measured_views``: paired box plots and the ratio of mean areas, the method's check).
 
 What those show is in ``components.variations_views``, plain functions of ``(store, ...)``; this
 module holds the form helpers, the component and the callbacks. Callbacks only route, and every
@@ -34,6 +36,7 @@ from components.pictures import hint
 from components.records import MapRef, Selection, selected_indices
 from components.services import Callbacks, Services
 from components.words import plural
+from components.measured_views import comparison_view
 from components.job_forms import FormField, Submitted, field_of, form_problems, problems_alert, run_record
 from components.variations_views import (NO_CALIBRATION, NO_MAP, calibration_view, chosen_variations,
                                          clusters_view, export_file, load_variations, mode_view, reference_view,
@@ -58,6 +61,10 @@ FIELDS: tuple[FormField, ...] = (
     field_of(fp.VariationFilters, "iou_min", "Min IoU", hint=""),
     field_of(fp.VariationFilters, "intensity_max", "Max intensity dev.", hint=""),
     field_of(_P, "n_clusters", "Clusters (cut)", hint="The results can be re-cut without a new run."),
+    field_of(_P, "n_modes", "Diffusion modes", hint="Where the particle traces' dendrogram is cut (the paper: 3)."),
+    field_of(_P, "measured_window", "Measured window W (frames)",
+             hint="Real traces over W consecutive frames beside the sampled ones (2 = one frame interval; "
+                  "the dataset needs a frame interval). Blank: none."),
     field_of(fp.ReferenceStates, "n_prior", "Prior draws M", default=20,
              hint="Used only when nothing is selected on the map."),
 )
@@ -90,8 +97,8 @@ def references_note(selection: Selection | None, current: MapRef | None) -> Any:
 def build_params(values: Mapping[str, Any], selection: Selection | None, current: MapRef) -> fp.SampleVariationsParams:
     """The flow's parameters from the form; raises pydantic's ValidationError.
 
-    A blank filter is None (off); a blank γ, N, seed or cut stays None and is reported as empty
-    rather than silently replaced by its default.
+    A blank filter or measured window is None (off); a blank γ, N, seed, cut or number of modes
+    stays None and is reported as empty rather than silently replaced by its default.
     """
     values = {k: None if v is None or (isinstance(v, str) and not v.strip()) else v for k, v in values.items()}
     indices = capped(sorted(set(selected_indices(selection))))
@@ -100,7 +107,8 @@ def build_params(values: Mapping[str, Any], selection: Selection | None, current
     return fp.SampleVariationsParams(
         model_id=current.get("model_id"), references=references,
         filters={"preset": values.get("preset") or DEFAULT_PRESET, **{name: values.get(name) for name in FILTER_FIELDS}},
-        **{name: values.get(name) for name in ("gamma", "n_per_reference", "seed", "n_clusters")},
+        **{name: values.get(name)
+           for name in ("gamma", "n_per_reference", "seed", "n_clusters", "n_modes", "measured_window")},
     )
 
 
@@ -193,6 +201,7 @@ class VariationsAIO(html.Div):
         modes = _id("modes")
         mode = _id("mode")
         mode_images = _id("mode-images")
+        measured = _id("measured")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -269,6 +278,8 @@ class VariationsAIO(html.Div):
                 dbc.Col(dcc.Dropdown(id=ids.mode(aio_id), clearable=False, className="ms-var-mode"), md=4),
             ], align="center", className="g-2 mt-1"),
             dcc.Loading(html.Div(id=ids.mode_images(aio_id), className="d-flex flex-wrap gap-2 mt-1"), type="dot"),
+            html.H6("Sampled vs measured traces", className="mt-3"),
+            dcc.Loading(html.Div(id=ids.measured(aio_id), className="mt-1 ms-var-measured"), type="circle"),
         ]
         super().__init__(dbc.Accordion(dbc.AccordionItem(body, title="Material variations: Monte Carlo samples "
                                                          "around the selected states", item_id="variations"),
@@ -500,6 +511,17 @@ def _mode_images(services: Services, mode, variations_id):
     if not variations_id or mode is None:
         return None
     view, error = with_store(services, "highlight the traces of a mode", mode_view, variations_id, int(mode))
+    return error or view
+
+
+@callbacks.callback(
+    Output(VariationsAIO.ids.measured(MATCH), "children"),
+    Input(VariationsAIO.ids.results(MATCH), "value"),
+)
+def _measured(services: Services, variations_id):
+    if not variations_id:
+        return None
+    view, error = with_store(services, "compare sampled and measured traces", comparison_view, variations_id)
     return error or view
 
 

@@ -107,6 +107,11 @@ def test_lassoed_frames_are_sampled_and_the_results_drawn(page, worker):
         assert len(rows) == 1 + n_traces
     else:
         wait_for_text(page, f"{PANEL} .ms-var-modes", "No particle traces")
+    # Sampled vs measured: the mean-area ratio when both kinds of traces are stored, else a line saying why not.
+    from core.data.results.variations import read_measured_traces
+
+    both = n_traces and read_measured_traces(store, result) is not None
+    wait_for_text(page, f"{PANEL} .ms-var-measured", "Mean diffusion area: sampled" if both else "measured traces")
     # The player steps through reference and samples in the browser.
     wait_for_text(page, f"{PANEL} .ms-var-caption", "reference")
     click(page, page.find_element(By.CSS_SELECTOR, f"{PANEL} .ms-var-play"))

@@ -79,15 +79,27 @@ def dataset_traces(store: Store, dataset_id: str, window: int, *, max_windows: i
     return pd.concat(tables, ignore_index=True)
 
 
+def _quartiles(v: np.ndarray) -> np.ndarray:
+    """Quartiles (linear interpolation) of values that may be ±inf: numpy's interpolation gives NaN
+    as soon as an infinite value is a neighbour (0 · inf), even where the quartile is finite (the
+    median of 1, 2, inf is 2). Infinities become sentinels just outside the finite range, so any
+    quartile beyond that range is one interpolated towards an infinity, and is that infinity."""
+    if not len(v):
+        return np.full(3, math.nan)
+    finite = v[np.isfinite(v)]
+    bottom, top = (finite.min(), finite.max()) if len(finite) else (0.0, 0.0)
+    lo, hi = bottom - 1.0 - abs(bottom), top + 1.0 + abs(top)
+    q = np.percentile(np.where(v == np.inf, hi, np.where(v == -np.inf, lo, v)), [25, 50, 75])
+    return np.where(q > top, np.inf, np.where(q < bottom, -np.inf, q))
+
+
 def _summary(values: pd.Series) -> dict[str, float]:
     """Median and quartiles of every value, mean and its standard error over the finite ones
     (a one-pixel-wide trace has an infinite anisotropy: it counts in the median, not the mean)."""
     v = values.to_numpy(dtype=float)
     v = v[~np.isnan(v)]
     finite = v[np.isfinite(v)]
-    with np.errstate(invalid="ignore"):  # a quantile between two infinite values is inf − inf: NaN
-        q = np.percentile(v, [25, 50, 75]) if len(v) else np.full(3, math.nan)
-    q1, med, q3 = np.where(np.isnan(q) & bool(len(v)), np.inf, q)  # … and it is inf
+    q1, med, q3 = _quartiles(v)
     se = finite.std(ddof=1) / math.sqrt(len(finite)) if len(finite) > 1 else math.nan
     with np.errstate(invalid="ignore"):
         iqr = q3 - q1  # NaN when both quartiles are inf
