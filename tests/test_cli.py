@@ -210,3 +210,26 @@ def test_ingest_xpcs_map_refuses_files_outside_the_data_roots(tmp_path):
     assert_one_line_error(result, "ingest-xpcs-map: error:", "outside the allowed data roots")
     result = run_cli("ingest-xpcs-map", str(inside / "notes.txt"), MORPHOSPACE_DATA_ROOTS=roots, **unreachable)
     assert_one_line_error(result, "no .npy file among")
+
+
+def test_ingest_xpcs_map_stores_the_maps(tiled_server, tmp_path):
+    """Inside the roots, the maps reach Tiled through the owner and read back equal; the id is printed."""
+    import numpy as np
+
+    from core.data.results.xpcs_maps import read_maps
+    from core.data.store import Store
+
+    maps = [np.eye(5) + 1.0, np.full((3, 3), 1.1)]
+    for name, C in zip(("a.npy", "b.npy"), maps):
+        np.save(tmp_path / name, C)
+    project = "cli-xpcs"
+    result = run_cli("ingest-xpcs-map", str(tmp_path / "*.npy"), "--name", "two maps",
+                     MORPHOSPACE_DATA_ROOTS=f'["{tmp_path}"]', MORPHOSPACE_PROJECT=project,
+                     MORPHOSPACE_TILED_URI=tiled_server.uri.split("?")[0],
+                     MORPHOSPACE_TILED_API_KEY=tiled_server.api_key)
+    assert result.returncode == 0, result.stderr
+    stored = read_maps(Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
+                                      project=project), result.stdout.strip())
+    assert (stored.metadata["name"], stored.metadata["sources"]) == ("two maps", ["a.npy", "b.npy"])
+    for got, want in zip(stored.maps, maps):
+        np.testing.assert_array_equal(got, want)
