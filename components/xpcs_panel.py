@@ -218,13 +218,10 @@ def _list(services: Services, _version, map_value, model_value):
     return maps, _keep(map_value, maps), models, _keep(model_value, models)
 
 
-def show(store: Any, key: str | None, model_id: str | None) -> tuple[Any, Any, Any, Any]:
-    """(map figure or None, measure children, parameters children, embedding figure or None)."""
-    model = store.metadata("models", model_id) if model_id else None
-    embedding = embedding_figure((model or {}).get("feature_embedding") or {})
+def show_map(store: Any, key: str | None) -> tuple[go.Figure | None, Any]:
+    """(heatmap or None, measure children) of the chosen measured map."""
     if not key:
-        return None, html.Span("Store measured maps with `morphospace ingest-xpcs-map`.", className="text-muted"), \
-            "", embedding
+        return None, html.Span("Store measured maps with `morphospace ingest-xpcs-map`.", className="text-muted")
     maps_id, index = parse_key(key)
     record = read_maps(store, maps_id)
     C = record.maps[index]
@@ -232,32 +229,52 @@ def show(store: Any, key: str | None, model_id: str | None) -> tuple[Any, Any, A
     source = record.metadata.get("sources", [f"map {index}"])[index]
     measure = [html.Div(["Verdict: ", html.Strong(verdict_line(floor))], className="small", title=floor.verdict),
                rows_table(floor_rows(floor))]
-    if model is None:
-        params: Any = html.Span("Train an XPCS regressor (Jobs) to see D, κ, c and T.", className="text-muted small")
-    else:
-        rows = prediction_rows(model, maps_id, index)
-        params = (html.Span(f"This regressor was not adapted to {maps_id}: train one with it among the "
-                            "measured maps to see its parameters.", className="text-muted small")
-                  if rows is None else [html.Div("Predicted (ensemble mean ± sd)", className="small fw-bold mt-2"),
-                                        rows_table(rows)])
-    return map_figure(C, f"{source} ({C.shape[0]} × {C.shape[0]} frames)"), measure, params, embedding
+    return map_figure(C, f"{source} ({C.shape[0]} × {C.shape[0]} frames)"), measure
+
+
+def show_model(store: Any, key: str | None, model_id: str | None) -> tuple[Any, go.Figure | None]:
+    """(parameters children, embedding figure or None) of the chosen regressor for the chosen map."""
+    if not model_id:
+        return html.Span("Train an XPCS regressor (Jobs) to see D, κ, c and T.", className="text-muted small"), None
+    model = store.metadata("models", model_id)
+    embedding = embedding_figure(model.get("feature_embedding") or {})
+    if not key:
+        return "", embedding
+    maps_id, index = parse_key(key)
+    rows = prediction_rows(model, maps_id, index)
+    if rows is None:
+        return html.Span(f"This regressor was not adapted to {maps_id}: train one with it among the "
+                         "measured maps to see its parameters.", className="text-muted small"), embedding
+    return [html.Div("Predicted (ensemble mean ± sd)", className="small fw-bold mt-2"), rows_table(rows)], embedding
+
+
+HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
 
 
 @callbacks.callback(
     Output(XPCSAIO.ids.figure(MATCH), "figure"),
     Output(XPCSAIO.ids.figure(MATCH), "style"),
     Output(XPCSAIO.ids.measure(MATCH), "children"),
+    Input(XPCSAIO.ids.map(MATCH), "value"),
+)
+def _show_map(services: Services, key: str | None):
+    try:
+        figure, measure = show_map(services.store(), key)
+    except (StoreError, ValueError, KeyError, IndexError) as exc:
+        return go.Figure(), HIDDEN, problem("show the measured map", exc)
+    return figure or go.Figure(), SHOWN if figure else HIDDEN, measure
+
+
+@callbacks.callback(
     Output(XPCSAIO.ids.params(MATCH), "children"),
     Output(XPCSAIO.ids.embedding(MATCH), "figure"),
     Output(XPCSAIO.ids.embedding(MATCH), "style"),
     Input(XPCSAIO.ids.map(MATCH), "value"),
     Input(XPCSAIO.ids.model(MATCH), "value"),
 )
-def _show(services: Services, key: str | None, model_id: str | None):
-    hidden, shown = {"display": "none"}, {"display": "block"}
+def _show_model(services: Services, key: str | None, model_id: str | None):
     try:
-        figure, measure, params, embedding = show(services.store(), key, model_id)
+        params, embedding = show_model(services.store(), key, model_id)
     except (StoreError, ValueError, KeyError, IndexError) as exc:
-        return go.Figure(), hidden, problem("show the XPCS map", exc), "", go.Figure(), hidden
-    return (figure or go.Figure(), shown if figure else hidden, measure, params,
-            embedding or go.Figure(), shown if embedding else hidden)
+        return problem("show the regressor's predictions", exc), go.Figure(), HIDDEN
+    return params, embedding or go.Figure(), SHOWN if embedding else HIDDEN

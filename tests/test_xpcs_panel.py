@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -28,10 +29,8 @@ def test_xpcs_job_forms_build_their_models():
     assert "Measured maps" in str(explain("train-xpcs", err.value)[0])
 
 
-def _map(n: int, tau) -> "np.ndarray":
+def _map(n: int, tau) -> np.ndarray:
     """Noise-free two-time map 1 + β g1², g1 = exp(-|t2 - t1| / τ), τ a number or τ(age) in frames."""
-    import numpy as np
-
     t = np.arange(n, dtype=float)
     t1, t2 = np.meshgrid(t, t, indexing="ij")
     scale = tau((t1 + t2) / 2) if callable(tau) else tau
@@ -107,19 +106,18 @@ def test_embedding_figure_splits_domains_before_and_after():
 
 def test_show_reads_a_stored_map_and_the_models_prediction(store):
     """Through a real Tiled store: the map's heatmap, its verdict, and the model's row for it."""
-    import numpy as np
-
-    from components.xpcs_panel import show
+    from components.xpcs_panel import show_map, show_model
     from core.data.results.xpcs_maps import write_maps
 
     maps_id = write_maps(store, [_map(20, 5.0), _map(30, 6.0)], ["a.npy", "b.npy"])
     model_id = store.put("models", arrays={"weights": np.zeros(1, np.float32)},
                          metadata={k: v for k, v in _model(experimental_maps=[[maps_id, 0], [maps_id, 1]]).items()
                                    if k != "id"})
-    figure, measure, params, embedding = show(store, f"{maps_id}#1", model_id)
+    figure, measure = show_map(store, f"{maps_id}#1")
     assert np.asarray(figure.data[0].z).shape == (30, 30) and "b.npy" in figure.layout.title.text
     assert "not distinguishable from equilibrium" in str(measure)
+    params, embedding = show_model(store, f"{maps_id}#1", model_id)
     assert "0.123 ± 0.046" in str(params) and "nm²/s" in str(params)
     assert embedding is None  # this model stored none
-    _, _, params, _ = show(store, f"{maps_id}#0", None)
-    assert "Train an XPCS regressor" in str(params)
+    assert "Train an XPCS regressor" in str(show_model(store, f"{maps_id}#0", None)[0])
+    assert "not adapted to xmap-9" in str(show_model(store, "xmap-9#0", model_id)[0])
