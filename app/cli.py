@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Annotated, NamedTuple, get_args, get_origin
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -23,7 +23,8 @@ log = logging.getLogger("morphospace")
 
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
-               "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations"}
+               "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations",
+               "train-xpcs-regressor": "models"}
 SCALE_OPTIONS = ("pixel_size", "pixel_unit", "frame_interval")  # ingest options from IngestParams' fields
 
 
@@ -44,6 +45,8 @@ STEPS = {
     "cluster": Step("map → HDBSCAN clusters and quality figures", "cluster", "ClusterParams", ("projection_id",)),
     "simulate-xpcs": Step("grain-boundary model → simulated XPCS two-time maps", "simulate-xpcs",
                           "SimulateXPCSParams", ()),
+    "train-xpcs-regressor": Step("simulated (+ measured) two-time maps → D, κ, c, T regressor, adapted with "
+                                 "CORAL", "train-xpcs-regressor", "TrainXPCSParams", ("simulations_id",)),
 }
 PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 
@@ -99,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command, step in STEPS.items():
         add_parser(command, help=step.help)
         sub.fillers[command] = functools.partial(step_options, step=step)
+
+    xmap = add_parser("ingest-xpcs-map", help="measured two-time maps (.npy, one (T, T) map per file) → "
+                      "xpcs_maps, for the XPCS regressor to adapt to")
+    xmap.add_argument("files", nargs="+", help=".npy files, folders or globs under the data roots "
+                      "(MORPHOSPACE_DATA_ROOTS)")
+    xmap.add_argument("--name", help="a name for the record (default: the files' names)")
 
     simulate = add_parser("simulate", help="replay a frame series as a detector would (live mode)")
     simulate.add_argument("series", help="an .npz/.npy stack, an image file or a folder of frames")
@@ -168,14 +177,23 @@ def add_model_options(parser: argparse.ArgumentParser, model: type, *, positiona
     command line cannot drift from it. A yes/no field gets ``--NAME``/``--no-NAME``; a pair takes
     two values, and ``--no-NAME`` when it may be None.
 
-    Fields without a plain value (nested models, lists) are left out; the model fills them.
+    A list of plain values (e.g. ``experimental_ids``) takes any number of values
+    (``nargs="*"``); left out, the model's default fills it. Nested models are left out too.
     """
     from flows.params import fields_of, rule
 
     for name in positional:
         parser.add_argument(name, help=rule(model, name).description or None)
     for name, info in fields_of(model).items():
-        if name in positional or (only is not None and name not in only) or info.default_factory:
+        if name in positional or (only is not None and name not in only):
+            continue
+        item = list_item(info.annotation)
+        if item is not None:
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, nargs="*", type=item,
+                                default=argparse.SUPPRESS, metavar=name.rstrip("s").upper(),
+                                help=(info.description or "").replace("%", "%%") or None)
+            continue
+        if info.default_factory:
             continue
         r = rule(model, name)
         flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
@@ -188,6 +206,16 @@ def add_model_options(parser: argparse.ArgumentParser, model: type, *, positiona
         if r.count > 1 and r.optional:
             parser.add_argument("--no-" + flag[2:], dest=name, action="store_const", const=None,
                                 help=f"no {flag[2:]} (None)")
+
+
+def list_item(annotation) -> type | None:
+    """The item type of a ``list[str | int | float]`` field (Annotated items unwrapped), else None."""
+    if get_origin(annotation) is not list:
+        return None
+    (item,) = get_args(annotation)
+    if get_origin(item) is Annotated:
+        item = get_args(item)[0]
+    return item if item in (str, int, float) else None
 
 
 def step_params(args: argparse.Namespace):
@@ -263,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "simulate":
             return run_simulate(args)
+        if args.command == "ingest-xpcs-map":
+            return run_ingest_xpcs_map(settings, args)
         if args.command == "live":
             return run_live(settings, args)
         logging.getLogger().setLevel(logging.WARNING)
@@ -274,6 +304,32 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"morphospace {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 2
+
+
+def xpcs_map_files(specs: list[str], roots: list[Path]) -> list[Path]:
+    """The .npy files ``specs`` name, every one inside the data roots (as ingest checks them)."""
+    from core.data.imageio import resolve_sources
+
+    sources = resolve_sources(specs, roots)
+    refused = [s.refused for s in sources if s.refused]
+    if refused:
+        raise PermissionError(refused[0])
+    files = [s.path for s in sources if s.path.suffix.lower() == ".npy"]
+    if not files:
+        raise FileNotFoundError(f"no .npy file among {', '.join(specs)}: give (T, T) two-time maps saved "
+                                "with numpy.save")
+    return files
+
+
+def run_ingest_xpcs_map(settings: Settings, args: argparse.Namespace) -> int:
+    """Store measured two-time maps (``core.data.results.xpcs_maps``) and print the record's id."""
+    from core.data.results.xpcs_maps import ingest_npy
+    from core.data.store import Store
+
+    files = xpcs_map_files(args.files, settings.data_roots)
+    store = Store.from_settings(use_services(settings))
+    print(ingest_npy(store, files, name=args.name))
+    return 0
 
 
 def run_simulate(args: argparse.Namespace) -> int:

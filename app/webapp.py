@@ -20,7 +20,7 @@ from app.live import LiveRunner
 from app.live import register_routes as register_live_routes
 from callbacks import register as register_wiring
 from components import inspect_panel, jobs_panel, live_panel, map_panel, quality_panel, sidebar, status_banner
-from components import variations_panel
+from components import variations_panel, xpcs_panel
 from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION, SUBMITTED
 from components.inspect_panel import InspectAIO
 from components.jobs_panel import JobsAIO
@@ -31,6 +31,7 @@ from components.services import Services
 from components.sidebar import SidebarAIO
 from components.status_banner import ServiceBannerAIO
 from components.variations_panel import VariationsAIO
+from components.xpcs_panel import XPCSAIO
 from core.settings import Settings
 
 SIDEBAR = "sidebar"
@@ -52,11 +53,13 @@ def layout() -> dbc.Container:
             dbc.Col(InspectAIO(aio_id="inspect"), width=4),
         ]),
         dbc.Row(dbc.Col(VariationsAIO(aio_id="variations"))),
+        dbc.Row(dbc.Col(XPCSAIO(aio_id="xpcs"))),
         dbc.Row(dbc.Col(JobsAIO(aio_id="jobs"))),
     ], fluid=True)
 
 
-PANELS = (sidebar, quality_panel, map_panel, inspect_panel, variations_panel, jobs_panel, live_panel, status_banner)
+PANELS = (sidebar, quality_panel, map_panel, inspect_panel, variations_panel, jobs_panel, live_panel, status_banner,
+          xpcs_panel)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Dash:

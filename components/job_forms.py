@@ -152,6 +152,28 @@ JOBS: dict[str, Job] = {
                  hint="Comma-separated, each in (0, 10]; empty for 0.25 … 2."),
         field_of(fp.CalibrateParams, "n_per_reference", "Samples per γ", hint="Per reference and γ."),
     )),
+    "simulate-xpcs": Job("simulate-xpcs", "Simulate XPCS", fp.SimulateXPCSParams, "xpcs_simulations", (
+        field_of(fp.SimulateXPCSParams, "n_maps", "Maps"),
+        field_of(fp.SimulateXPCSParams, "grid_per_axis", "Grid per axis"),
+        field_of(fp.SimulateXPCSParams, "n_frames", "Frames"),
+        field_of(fp.SimulateXPCSParams, "q", "q (nm⁻¹)"),
+        field_of(fp.SimulateXPCSParams, "dt", "Frame interval (s)"),
+        field_of(fp.SimulateXPCSParams, "beta", "Contrast β"),
+        field_of(fp.SimulateXPCSParams, "seed", "Seed"),
+        field_of(fp.SimulateXPCSParams, "name", "Name"),
+    )),
+    "train-xpcs": Job("train-xpcs-regressor", "Train XPCS regressor", fp.TrainXPCSParams, "models", (
+        field_of(fp.TrainXPCSParams, "simulations_id", "Simulated maps", result_kind="xpcs_simulations",
+                 hint="Simulated two-time maps with their parameters (Simulate XPCS)."),
+        field_of(fp.TrainXPCSParams, "experimental_ids", "Measured maps", "text", default="",
+                 hint="Ids of stored measured maps (xmap-…, listed in the XPCS panel), comma-separated; "
+                      "empty: no adaptation."),
+        field_of(fp.TrainXPCSParams, "n_members", "Ensemble members"),
+        field_of(fp.TrainXPCSParams, "epochs", "Epochs"),
+        field_of(fp.TrainXPCSParams, "adapt_epochs", "Adaptation epochs"),
+        field_of(fp.TrainXPCSParams, "side", "Side (px)"),
+        field_of(fp.TrainXPCSParams, "name", "Name"),
+    )),
 }
 # Form fields that fill a parameter of another name (the calibrate form's count is references.n_prior,
 # the clip pair is preprocess.clip_percentiles), and fixed words for what a field needs.
@@ -201,6 +223,8 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
             del data["gammas"]  # the default sweep
         else:  # pydantic reads each token as a number and names the one that is not
             data["gammas"] = [t for t in re.split(r"[,;\s]+", data["gammas"]) if t]
+    if job == "train-xpcs":  # ids, comma- or space-separated; pydantic checks each one
+        data["experimental_ids"] = [t for t in re.split(r"[,;\s]+", data.get("experimental_ids") or "") if t]
     if job == "project" and data.get("n_components") is not None:
         data["n_components"] = int(data["n_components"])  # radio values come back as sent, but be sure
     return spec.model(**data)
@@ -345,6 +369,12 @@ def summarize(job: str, params: BaseModel) -> str:
                 f"{p.references.n_prior}×{p.n_per_reference} samples on {p.model_id}")
     if job == "encode":
         return f"encode {p.dataset_id} with {p.model_id}"
+    if job == "simulate-xpcs":
+        count = f"{p.grid_per_axis}⁴ grid" if p.grid_per_axis else f"{p.n_maps} random draws"
+        return f"GB-model two-time maps: {count}, {p.n_frames} frames, q = {p.q:g} nm⁻¹"
+    if job == "train-xpcs":
+        adapted = f", adapted to {len(p.experimental_ids)} measured records" if p.experimental_ids else ""
+        return f"XPCS regressor ×{p.n_members} on {p.simulations_id}{adapted}"
     if job == "project":
         extra = f", k={p.n_neighbors}, min_dist={p.min_dist:g}, {p.metric}" if p.method == "umap" else ""
         return f"{p.method.upper()} {p.n_components}-D{extra} of {p.latents_id}"

@@ -19,6 +19,10 @@ def describe(kind: str, item: dict) -> str:
     if kind == "datasets":
         n = item.get("n_frames")
         return f"{item.get('name') or item['id']} ({plural(n, 'frame') if n is not None else '? frames'})"
+    if kind == "models" and item.get("family") == "xpcs":
+        return f"XPCS {item.get('name') or 'regressor'} · {item['id']}"
+    if kind in ("xpcs_simulations", "xpcs_maps"):
+        return f"{item.get('name') or kind} · {item['id']}"
     if kind == "models":
         config = item.get("config", {})
         return f"{item.get('family', 'vae').upper()} d={config.get('latent_dim')} · {item['id']}"

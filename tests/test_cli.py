@@ -67,7 +67,7 @@ def test_readme_lists_commands():
     """The README shows the demo, the worker and each step; the parser below checks them all."""
     subcommands = {shlex.split(c)[0] for c in documented_commands()}
     assert {"demo", "worker", "ingest", "train", "encode", "project", "cluster", "simulate",
-            "live"} <= subcommands, subcommands
+            "live", "simulate-xpcs", "train-xpcs-regressor", "ingest-xpcs-map"} <= subcommands, subcommands
 
 
 @pytest.mark.parametrize("command", documented_commands())
@@ -134,18 +134,27 @@ def test_step_options_are_the_models_fields():
     """Each step offers every plain field of its model, with the model's default, type and choices."""
     from flows.params import rule
 
+    import argparse
+
+    from app.cli import list_item
+
     seen: dict[str, set[str]] = {}
     for command, model, action in step_options():
-        r = rule(model, action.dest)
-        assert (action.default, action.type, tuple(action.choices or ())) == (r.default, r.kind, r.choices), \
-            (command, action.dest)
+        item = list_item(model.model_fields[action.dest].annotation)
+        if item is not None:  # a list: any number of values, the model's default when left out
+            assert (action.nargs, action.type, action.default) == ("*", item, argparse.SUPPRESS), action.dest
+        else:
+            r = rule(model, action.dest)
+            assert (action.default, action.type, tuple(action.choices or ())) == (r.default, r.kind, r.choices), \
+                (command, action.dest)
         seen.setdefault(model.__name__, set()).add(action.dest)
     from app.cli import STEPS
     from flows import params as p
 
     for step in STEPS.values():
         model = getattr(p, step.model)
-        plain = {n for n, info in model.model_fields.items() if not info.default_factory} - set(step.positional)
+        plain = {n for n, info in model.model_fields.items()
+                 if not info.default_factory or list_item(info.annotation)} - set(step.positional)
         assert seen[step.model] == plain, step.model
 
 
@@ -228,3 +237,55 @@ def test_ingest_option_bounds_are_cores(flag, inside, outside):
     with pytest.raises(ValidationError) as refused:
         step_params(build_parser().parse_args(["ingest", "frames/", flag, str(outside), *extra]))
     assert describe(refused.value).startswith(f"{flag[2:].replace('-', '_')}={outside}: must be None or an integer")
+
+
+def test_list_field_takes_any_number_of_values():
+    """train-xpcs-regressor's experimental_ids: several ids, one, or none (the model's empty list)."""
+    from app.cli import build_parser, step_params
+
+    def ids(*argv: str) -> list[str]:
+        return step_params(build_parser().parse_args(["train-xpcs-regressor", "xsim-1", *argv]))[1].experimental_ids
+
+    assert ids("--experimental-ids", "xmap-1", "xmap-2", "--epochs", "3") == ["xmap-1", "xmap-2"]
+    assert ids("--experimental-ids", "xmap-1") == ["xmap-1"]
+    assert ids() == []
+
+
+def test_ingest_xpcs_map_refuses_files_outside_the_data_roots(tmp_path):
+    """A map outside MORPHOSPACE_DATA_ROOTS is refused in one line before Tiled is asked; a file
+    inside that is no .npy is named as such."""
+    import numpy as np
+
+    inside, outside = tmp_path / "in", tmp_path / "out"
+    inside.mkdir(), outside.mkdir()
+    np.save(outside / "map.npy", np.ones((4, 4)))
+    (inside / "notes.txt").write_text("not a map")
+    roots = f'["{inside}"]'
+    unreachable = {"MORPHOSPACE_TILED_URI": "http://127.0.0.1:9/api/v1", "MORPHOSPACE_TILED_API_KEY": "x"}
+    result = run_cli("ingest-xpcs-map", str(outside / "map.npy"), MORPHOSPACE_DATA_ROOTS=roots, **unreachable)
+    assert_one_line_error(result, "ingest-xpcs-map: error:", "outside the allowed data roots")
+    result = run_cli("ingest-xpcs-map", str(inside / "notes.txt"), MORPHOSPACE_DATA_ROOTS=roots, **unreachable)
+    assert_one_line_error(result, "no .npy file among")
+
+
+def test_ingest_xpcs_map_stores_the_maps(tiled_server, tmp_path):
+    """Inside the roots, the maps reach Tiled through the owner and read back equal; the id is printed."""
+    import numpy as np
+
+    from core.data.results.xpcs_maps import read_maps
+    from core.data.store import Store
+
+    maps = [np.eye(5) + 1.0, np.full((3, 3), 1.1)]
+    for name, C in zip(("a.npy", "b.npy"), maps):
+        np.save(tmp_path / name, C)
+    project = "cli-xpcs"
+    result = run_cli("ingest-xpcs-map", str(tmp_path / "*.npy"), "--name", "two maps",
+                     MORPHOSPACE_DATA_ROOTS=f'["{tmp_path}"]', MORPHOSPACE_PROJECT=project,
+                     MORPHOSPACE_TILED_URI=tiled_server.uri.split("?")[0],
+                     MORPHOSPACE_TILED_API_KEY=tiled_server.api_key)
+    assert result.returncode == 0, result.stderr
+    stored = read_maps(Store.from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key,
+                                      project=project), result.stdout.strip())
+    assert (stored.metadata["name"], stored.metadata["sources"]) == ("two maps", ["a.npy", "b.npy"])
+    for got, want in zip(stored.maps, maps):
+        np.testing.assert_array_equal(got, want)

@@ -275,3 +275,17 @@ def test_train_xpcs_regressor_stores_an_adapted_ensemble(submit_and_wait, tiled_
         [np.load(p) for p in paths])
     np.testing.assert_allclose(mean, meta["experimental_predictions"]["mean"], rtol=1e-4)
     assert mean.shape == (2, 4) and (sd >= 0).all()
+    assert meta["experimental_maps"] == [[measured_id, 0], [measured_id, 1]]
+    # Feature embedding of the simulated maps (all 40: fewer than the sample) and both measured
+    # ones, PCA at 42 points; "after" is the stored (adapted) member 0's features, so PCA of
+    # them recomputed here must match up to each axis' sign.
+    emb = meta["feature_embedding"]
+    assert (emb["method"], emb["n_simulated"], emb["n_measured"]) == ("pca", 40, 2)
+    assert emb["simulated_index"] == list(range(40))
+    before, after = np.array(emb["before"]), np.array(emb["after"])
+    assert before.shape == after.shape == (42, 2) and not np.allclose(before, after, atol=1e-3)
+    feats = ParameterAdapter.from_model(load_model(store, model_id), device="cpu").features(
+        [*maps, *(np.load(p) for p in paths)])
+    centred = feats - feats.mean(0)
+    axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    np.testing.assert_allclose(np.abs(centred @ axes.T), np.abs(after), atol=1e-3)
