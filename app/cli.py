@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("numexpr").setLevel(logging.WARNING)  # pyFAI's numexpr says its thread count at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the log
     overrides = {k: v for k, v in (("data_dir", getattr(args, "data_dir", None)),
                                     ("port", getattr(args, "port", None))) if v}
