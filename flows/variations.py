@@ -113,7 +113,7 @@ def sample_variations_flow(params: SampleVariationsParams) -> str:
     modes = None
     if summary["status"] == "completed" and len(traces) >= 2:
         progress(0.91, f"diffusion modes of {len(traces)} particle traces", force=True)
-        modes = trace_modes(traces, params.n_modes, seed=params.seed)
+        modes = trace_modes(traces, params.n_modes)
     variations.write_traces(writer, traces, modes, units=TRACE_UNITS(unit), pixel_size=pixel_size, unit=unit)
     if summary["status"] != "completed":
         log.warning("stopped after %d of %d references; the partial result stays incomplete",

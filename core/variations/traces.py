@@ -271,15 +271,13 @@ def mode_summary(table: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     }).reset_index()
 
 
-def trace_modes(table: pd.DataFrame, n_modes: int, *, seed: int = 0) -> TraceModes:
+def trace_modes(table: pd.DataFrame, n_modes: int) -> TraceModes:
     """Diffusion modes: HAC with average linkage over the traces on (anisotropy, tortuosity),
     each scaled to its range (min → 0, max → 1), as the paper does.
 
     An infinite anisotropy (a one-pixel-wide line) takes the largest finite one; NaN the median.
-    ``n_modes`` is lowered to the number of traces. HAC is deterministic: ``seed`` is accepted
-    so callers pass a run's seed to every step alike, and changes nothing here.
+    ``n_modes`` is lowered to the number of traces. HAC is deterministic: no seed.
     """
-    del seed
     n = len(table)
     if n < 2:
         raise ValueError(f"diffusion modes need at least 2 particle traces, got {n}: "
