@@ -47,12 +47,20 @@ BOOKKEEPING = (REFERENCE, N_KEPT, IMAGE_START, N_PARTICLES, TRACE_DROPPED)
 MODE = "mode"  # the particle-trace table's diffusion mode
 
 
+APPEND_BYTES = 8 * 2**20  # kept images gathered before one append to Tiled
+
+
 class VariationsSink:
     """core.variations.sampling's sink: appends kept images to the node, keeps the small rest
-    until :meth:`write`."""
+    until :meth:`write`.
 
-    def __init__(self, writer: NodeWriter):
+    Kept images are gathered up to ``append_bytes`` (and at the end of every reference) before
+    one append: one HTTP request per batch of 16 cost as much as decoding it (bench/variations.py)."""
+
+    def __init__(self, writer: NodeWriter, append_bytes: int = APPEND_BYTES):
         self.writer = writer
+        self.append_bytes = append_bytes
+        self.pending: list[np.ndarray] = []
         self.z, self.images, self.traces, self.rows = {}, {}, {}, []
         self.values: dict[int, dict] = {}
         self.n_images, self.starts, self.counts = 0, {}, {}
@@ -69,12 +77,21 @@ class VariationsSink:
         rows[np.asarray(kept, bool)] = np.arange(self.n_images, self.n_images + int(np.sum(kept)))
         self.rows.append(table.assign(**{REFERENCE: i, IMAGE: rows}))
         if len(kept_images):
-            self.writer.append(IMAGES, np.asarray(kept_images, dtype=np.float32))
+            self.pending.append(np.asarray(kept_images, dtype=np.float32))
             self.n_images += len(kept_images)
             self.counts[i] += len(kept_images)
+            if sum(a.nbytes for a in self.pending) >= self.append_bytes:
+                self.flush()
+
+    def flush(self) -> None:
+        """Append the gathered kept images to the node."""
+        if self.pending:
+            self.writer.append(IMAGES, np.concatenate(self.pending))
+            self.pending = []
 
     def descriptors(self, i: int, values: dict[str, float], trace: np.ndarray) -> None:
         self.values[i], self.traces[i] = values, trace
+        self.flush()
 
     def add_traces(self, i: int, table: pd.DataFrame, dropped: int) -> None:
         """The particle traces of reference i (``core.variations.traces.trace_table``) and the
@@ -102,6 +119,7 @@ class VariationsSink:
 
     def write(self) -> pd.DataFrame:
         """The small pieces (called once sampling ends, stopped or not); the descriptor table."""
+        self.flush()
         done = sorted(self.values)
         refs = sorted(self.z)
         w = self.writer
