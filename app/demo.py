@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DEMO_FILE = DEMO_DIR / "colloids_brightfield.npz"
+DEMO_GENERATOR = DEMO_DIR / "colloids_vae.pt"  # trained by `python -m app.demo_generator`
 DEMO_TAG = "demo"
 
 
-def demo_params(settings: Settings):
+def demo_params(settings: Settings, init_model_id: str | None = None):
     from core.data.preprocess import PreprocessParams
     from flows.params import BuildMapParams, ClusterOptions, IngestParams, ProjectOptions, TrainOptions
 
@@ -38,8 +39,10 @@ def demo_params(settings: Settings):
             name="Colloids in water, bright field (100 px patches of 50 frames)",
             preprocess=PreprocessParams(size=64, patch_size=100),
         ),
-        # base_channels=16: ~3.5 s an epoch on 2 CPU cores (32 takes ~13 s), so the demo is ready in minutes.
-        train=TrainOptions(latent_dim=16, base_channels=16, epochs=settings.demo_epochs, batch_size=64),
+        # base_channels=16: ~3.5 s an epoch on 2 CPU cores (32 takes ~13 s), so the demo is ready in minutes;
+        # started from the shipped generator, its decoded variations show particles from the first start.
+        train=TrainOptions(latent_dim=16, base_channels=16, epochs=settings.demo_epochs, batch_size=64,
+                           init_model_id=init_model_id),
         project=ProjectOptions(method=settings.demo_projection, n_neighbors=15, min_dist=0.1),
         cluster=ClusterOptions(min_cluster_size=20),
         tag=DEMO_TAG,
@@ -89,11 +92,28 @@ def find_demo_map(settings: Settings) -> str | None:
     return None
 
 
+def import_demo_generator(settings: Settings) -> str | None:
+    """The shipped generator as a stored model, to fine-tune rather than train from scratch; None
+    (train from scratch) when the file is missing from this copy."""
+    if not DEMO_GENERATOR.exists():
+        log.warning("%s is missing: the demo VAE trains from scratch (its variations show no particles)",
+                    DEMO_GENERATOR)
+        return None
+    from core.data.store import Store
+    from core.models.checkpoint import file_provenance, load_file, save_model
+
+    how = file_provenance(DEMO_GENERATOR)
+    return save_model(Store.from_settings(settings), load_file(DEMO_GENERATOR), metadata={
+        "name": "demo generator (shipped, colloid patches)", "tag": DEMO_TAG + "-generator",
+        "source": f"app/demo_data/{DEMO_GENERATOR.name}", "trained": how,
+    })
+
+
 def build_demo_map(settings: Settings) -> None:
     from app.progress import follow
     from flows.submit import submit
 
-    follow(submit("build-map", demo_params(settings)), "demo map")
+    follow(submit("build-map", demo_params(settings, import_demo_generator(settings))), "demo map")
 
 
 def start_simulator(sup: Supervisor, settings: Settings):

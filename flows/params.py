@@ -161,6 +161,9 @@ class TrainOptions(_Params):
     lr: float = Field(1e-3, gt=0.0, le=LR_MAX)
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
+    init_model_id: ResultId | None = Field(
+        None, description="Start from this stored VAE's weights (fine-tune it on this dataset); "
+        "latent_dim and base_channels are then its own.")
 
 
 class TrainParams(TrainOptions):

@@ -121,23 +121,39 @@ def read_samples(store: Any, model_id: str) -> np.ndarray | None:
     return store.array(KIND, model_id, SAMPLES) if SAMPLES in store.array_names(KIND, model_id) else None
 
 
-def save_file(model: nn.Module, path: str | Path) -> Path:
-    """Export to a local ``.pt`` file readable with ``torch.load(weights_only=True)``."""
+def save_file(model: nn.Module, path: str | Path, *, half: bool = False, provenance: dict | None = None) -> Path:
+    """Export to a local ``.pt`` file readable with ``torch.load(weights_only=True)``.
+
+    ``half`` stores float16 weights (half the bytes, for a model shipped in the repository;
+    loading casts them back to float32); ``provenance`` (plain data: how it was trained) is
+    read back by :func:`file_provenance`.
+    """
     path = Path(path)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    ckpt = {"family": _family_of(model), "config": asdict(model.config), "state_dict": state}
+    state = {k: (v.detach().cpu().half() if half else v.detach().cpu()) for k, v in model.state_dict().items()}
+    ckpt = {"family": _family_of(model), "config": asdict(model.config), "state_dict": state,
+            "provenance": provenance or {}}
     torch.save(ckpt, path)
     return path
 
 
-def load_file(path: str | Path, device: torch.device | str | None = None) -> nn.Module:
-    """Load a :func:`save_file` export in eval mode; refuses anything but tensors and plain data."""
+def _read_file(path: str | Path) -> dict:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or not {"family", "config", "state_dict"} <= set(ckpt):
         raise ValueError(
             f"{str(path)!r} is not a Morphospace model file (expected keys family, config, "
             "state_dict); export one with core.models.checkpoint.save_file"
         )
+    return ckpt
+
+
+def file_provenance(path: str | Path) -> dict:
+    """What :func:`save_file` was told about how the model was made ({} when nothing)."""
+    return dict(_read_file(path).get("provenance", {}))
+
+
+def load_file(path: str | Path, device: torch.device | str | None = None) -> nn.Module:
+    """Load a :func:`save_file` export in eval mode; refuses anything but tensors and plain data."""
+    ckpt = _read_file(path)
     model = build_model(ckpt["family"], ckpt["config"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval().to(device or "cpu")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +105,14 @@ def check_images(images: np.ndarray, config: VAEConfig) -> np.ndarray:
     return images
 
 
+def load_weights(model: VAE, state: Mapping[str, torch.Tensor]) -> None:
+    """Copy ``state`` into ``model`` (any float dtype), or ValueError naming what does not fit."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # torch lists every missing, unexpected and mis-shaped tensor
+        raise ValueError(f"the starting weights do not fit a VAE of {model.config}: {exc}") from None
+
+
 def _run_epoch(model, opt, data, index, batch_size, beta, device, should_stop):
     """One pass over data[index]; returns per-image means (loss, rec, kl), or None if stopped."""
     sums = np.zeros(3)
@@ -130,8 +138,9 @@ def train_vae(
     params: TrainParams,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[VAE, list[dict]]:
-    """Train a new VAE on ``images`` and return it (eval mode) with its per-epoch history.
+    """Train a VAE on ``images`` and return it (eval mode) with its per-epoch history.
 
     Parameters
     ----------
@@ -142,6 +151,8 @@ def train_vae(
         "val_loss", "seconds"}`` (plain floats/ints; val_loss is None when val_fraction=0)
     should_stop : polled after every batch; returning True ends training early and returns
         the model as it stands, with only the completed epochs in the history
+    init_state : weights to start from instead of the seed's random ones (fine-tuning a stored
+        model on new frames); they must be a VAE of ``config``
 
     Returns
     -------
@@ -167,7 +178,10 @@ def train_vae(
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(params.seed)
-        model = VAE(config).to(device)
+        model = VAE(config)
+        if init_state is not None:
+            load_weights(model, init_state)
+        model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=params.lr)
         log.info("training %s on %d images (%d held out) on %s", config, len(train_idx), len(val_idx), device)
         for epoch in range(1, params.epochs + 1):
