@@ -95,8 +95,11 @@ def area_sentence(comparison: pd.DataFrame, units: Mapping[str, str], window: in
     return (f"Mean diffusion area: sampled {_pm(a['sampled_mean'], a['sampled_se'])} {unit} "
             f"vs {_pm(a['measured_mean'], a['measured_se'])} {unit} measured (mean ± standard "
             f"error of {int(a['sampled_n'])} sampled and {int(a['measured_n'])} measured traces{over}): "
-            f"ratio {_pm(a['ratio'], a['ratio_se'])}. The method's check: ≈ 1 when γ matches the frame "
-            "interval (the paper: 1.02).")
+            f"ratio {_pm(a['ratio'], a['ratio_se'])} (the paper: 1.02). Read it with care: a trace's area "
+            "includes its particle's own area, so while particles move less than their size over the window "
+            "the ratio mostly compares the decoded particles' size with the real ones' (bench/traces.py: "
+            "sampled areas hardly change with γ); the anisotropy and tortuosity rows, and a change of γ or W, "
+            "tell more about motion.")
 
 
 def comparison_table(comparison: pd.DataFrame, units: Mapping[str, str]) -> html.Table:

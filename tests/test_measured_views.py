@@ -38,12 +38,13 @@ def test_area_sentence_gives_means_their_errors_and_the_ratio():
     assert sentence.startswith(
         f"Mean diffusion area: sampled 200 ± {100 / math.sqrt(3):.4g} nm² vs 100 ± 20 nm² measured "
         "(mean ± standard error of 3 sampled and 2 measured traces over W = 2 frames (0.5 s)): "
-        f"ratio 2 ± {RATIO_SE:.4g}.")
+        f"ratio 2 ± {RATIO_SE:.4g} (the paper: 1.02).")
+    assert "includes its particle's own area" in sentence  # what the ratio does not separate
     assert f"{RATIO_SE:.4g}" == "0.7024"
     assert "over W = 2 frames): ratio" in mv.area_sentence(comparison, UNITS, 2, None)
     one = mv.area_sentence(compare_traces(sampled().iloc[:1], measured()), UNITS, 2, None)
     assert one.startswith("Mean diffusion area: sampled 100 nm² vs 100 ± 20 nm² measured")  # no SE of one trace
-    assert "): ratio 1. " in one
+    assert "): ratio 1 (the paper" in one
 
 
 def test_paired_boxes_per_descriptor_with_units():
