@@ -24,7 +24,7 @@ log = logging.getLogger("morphospace")
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
                "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations",
-               "train-xpcs-regressor": "models"}
+               "train-xpcs-regressor": "models", "simulate-cahn-hilliard": "datasets"}
 SCALE_OPTIONS = ("pixel_size", "pixel_unit", "frame_interval")  # ingest options from IngestParams' fields
 
 
@@ -47,6 +47,8 @@ STEPS = {
                           "SimulateXPCSParams", ()),
     "train-xpcs-regressor": Step("simulated (+ measured) two-time maps → D, κ, c, T regressor, adapted with "
                                  "CORAL", "train-xpcs-regressor", "TrainXPCSParams", ("simulations_id",)),
+    "simulate-cahn-hilliard": Step("Cahn–Hilliard phase separation over a (φ0, χ) grid → dataset",
+                                   "simulate-cahn-hilliard", "SimulateCHParams", ()),
 }
 PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.fields import FieldInfo
 
 from core.data.imageio import split_api_key
+from core.data.cahn_hilliard import CHParams
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
@@ -202,14 +203,62 @@ class ClusterParams(ClusterOptions):
     projection_id: ResultId
 
 
-class BuildMapParams(_Params):
-    """Everything from files to a clustered map, as one run (what the demo submits)."""
+# -- Cahn–Hilliard phase separation as a data source (core.data.cahn_hilliard, issue 14) ---------
+CH_DEFAULTS = CHParams()
+CH_FRAMES_MAX = 200_000  # runs × snapshots: 200,000 64² float32 frames are 3.3 GB
 
-    ingest: IngestParams
+
+class SimulateCHParams(_Params):
+    """A grid of (φ0, χ) runs of Cahn–Hilliard phase separation, snapshots over time, stored as a
+    dataset whose frames table holds run, phi0, chi, t and snapshot (colour options of the map)."""
+
+    phis: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: list(CH_DEFAULTS.phis), min_length=1, max_length=50,
+        description="Initial volume fractions φ0, each in (0, 1); one run per (φ0, χ).")
+    chis: list[Annotated[float, Field(ge=0.0, le=20.0)]] = Field(
+        default_factory=lambda: list(CH_DEFAULTS.chis), min_length=1, max_length=50,
+        description="Flory–Huggins interactions χ; phase separation needs χ > 1 / (2 φ0 (1 − φ0)) (2 at φ0 = 0.5).")
+    size: int = Field(CH_DEFAULTS.size, ge=16, le=512, description="Grid side N, px (periodic).")
+    kappa: float = Field(CH_DEFAULTS.kappa, gt=0.0, le=100.0, description="Gradient-energy coefficient κ (interface width).")
+    dt: float = Field(CH_DEFAULTS.dt, gt=0.0, le=10.0, description="Time step of the semi-implicit solver.")
+    t_first: float = Field(CH_DEFAULTS.t_first, gt=0.0, le=1e6, description="Time of the first snapshot.")
+    t_end: float = Field(CH_DEFAULTS.t_end, gt=0.0, le=1e6, description="Time of the last snapshot.")
+    n_snapshots: int = Field(CH_DEFAULTS.n_snapshots, ge=1, le=2000, description="Snapshots per run, geometric in time.")
+    noise: float = Field(CH_DEFAULTS.noise, gt=0.0, le=0.5, description="Half-width of the initial fluctuation around φ0.")
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _times_and_size(self) -> SimulateCHParams:
+        if self.t_end < self.t_first:
+            raise ValueError(f"t_end={self.t_end:g} must be at least t_first={self.t_first:g}")
+        n = len(self.phis) * len(self.chis) * self.n_snapshots
+        if n > CH_FRAMES_MAX:
+            raise ValueError(f"{len(self.phis)} φ0 × {len(self.chis)} χ × {self.n_snapshots} snapshots = {n:,} "
+                             f"frames; at most {CH_FRAMES_MAX:,}: fewer values or snapshots")
+        return self
+
+    def core(self) -> CHParams:
+        """The simulator's parameters."""
+        return CHParams(**self.model_dump(exclude={"name"}) | {"phis": tuple(self.phis), "chis": tuple(self.chis)})
+
+
+class BuildMapParams(_Params):
+    """Everything from files (or a Cahn–Hilliard simulation) to a clustered map, as one run (what
+    the demo submits)."""
+
+    ingest: IngestParams | None = Field(None, description="Files to ingest; or give simulate.")
+    simulate: SimulateCHParams | None = Field(None, description="A Cahn–Hilliard simulation as the data.")
     train: TrainOptions = Field(default_factory=TrainOptions)
     project: ProjectOptions = Field(default_factory=ProjectOptions)
     cluster: ClusterOptions = Field(default_factory=ClusterOptions)
     tag: str | None = Field(None, max_length=64, description="e.g. 'demo', to find the result later.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BuildMapParams:
+        if (self.ingest is None) == (self.simulate is None):
+            raise ValueError("give one data source: ingest (files) or simulate (Cahn–Hilliard), not both or neither")
+        return self
 
 
 # -- material variations (DESIGN §1, Dao et al. 2025) ------------------------------------------

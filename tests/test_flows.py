@@ -289,3 +289,26 @@ def test_train_xpcs_regressor_stores_an_adapted_ensemble(submit_and_wait, tiled_
     centred = feats - feats.mean(0)
     axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
     np.testing.assert_allclose(np.abs(centred @ axes.T), np.abs(after), atol=1e-3)
+
+
+def test_simulate_cahn_hilliard_stores_frames_with_their_parameters(submit_and_wait, tiled_server):
+    """2 runs × 3 snapshots of 32² through the worker: the stored frames are the simulator's, φ
+    unscaled, and the frames table's run, phi0, chi and t are colour options of a map."""
+    from tiled.client import from_uri
+
+    from components.map_figure import colour_options
+    from core.data.cahn_hilliard import simulate
+    from flows.params import SimulateCHParams
+
+    params = SimulateCHParams(phis=[0.3, 0.5], chis=[3.0], size=32, n_snapshots=3, t_end=200.0)
+    run_id, status = submit_and_wait("simulate-cahn-hilliard", params)
+    assert status.progress == 100.0
+    container = from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key)[INTEGRATION_PROJECT]
+    [node] = [n for n in container["datasets"].values() if n.metadata.get("flow_run_id") == run_id]
+    images, frames = node["images"].read(), node["frames"].read()
+    expected, table = simulate(params.core())
+    np.testing.assert_allclose(images, expected, atol=1e-6)
+    np.testing.assert_allclose(frames[["phi0", "chi", "t"]].to_numpy(), table[["phi0", "chi", "t"]].to_numpy())
+    assert list(frames["run"]) == [0, 0, 0, 1, 1, 1]
+    assert {"run", "phi0", "chi", "t", "snapshot"} <= {o["label"] for o in colour_options(frames)}
+    assert node.metadata["simulation"]["params"]["phis"] == [0.3, 0.5]

@@ -26,7 +26,7 @@ the largest |f''| met, steps of Δt ~ 1 are stable where explicit Euler needs Δ
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,7 +52,6 @@ class CHParams:
     n_snapshots: int = 20  # per run, geometrically spaced in t (coarsening is a power law)
     noise: float = 0.02  # amplitude of the initial uniform fluctuation around φ0
     seed: int = 0
-    metadata: dict = field(default_factory=dict)  # free: what the caller wants stored beside
 
     def validate(self) -> CHParams:
         """Raise ValueError naming the bad field, its value and what it must be."""
@@ -225,6 +224,5 @@ def describe(params: CHParams) -> dict:
         "model": "Cahn–Hilliard, Flory–Huggins f(φ) = φ ln φ + (1−φ) ln(1−φ) + χ φ(1−φ)",
         "solver": "semi-implicit Fourier spectral (Chen & Shen 1998), stabilised (Zhu et al. 1999)",
         "units": {"length": "grid spacing (px)", "t": "dx² / (M kT)"},
-        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()
-                   if k != "metadata"},
+        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()},
     }
