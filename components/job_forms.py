@@ -163,10 +163,12 @@ JOBS: dict[str, Job] = {
         field_of(fp.SimulateXPCSParams, "name", "Name"),
     )),
     "simulate-ch": Job("simulate-cahn-hilliard", "Simulate Cahn–Hilliard", fp.SimulateCHParams, "datasets", (
-        field_of(fp.SimulateCHParams, "phis", "φ0 values", "text", default=", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.phis),
-                 hint="Initial volume fractions, comma-separated, each in (0, 1)."),
-        field_of(fp.SimulateCHParams, "chis", "χ values", "text", default=", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.chis),
-                 hint="Interactions, comma-separated; χ > 2 separates a 50/50 mixture."),
+        field_of(fp.SimulateCHParams, "phis", "φ0 values", "text",
+                 hint="Initial volume fractions, comma-separated, each in (0, 1); empty: "
+                      + ", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.phis) + "."),
+        field_of(fp.SimulateCHParams, "chis", "χ values", "text",
+                 hint="Interactions, comma-separated; χ > 2 separates a 50/50 mixture; empty: "
+                      + ", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.chis) + "."),
         field_of(fp.SimulateCHParams, "size", "Side (px)"),
         field_of(fp.SimulateCHParams, "n_snapshots", "Snapshots per run"),
         field_of(fp.SimulateCHParams, "t_end", "Last time"),

@@ -47,7 +47,7 @@ class CHParams:
     mobility: float = 1.0  # M
     dt: float = 0.5  # time step; stable with the stabilisation below
     stabilisation: float | None = None  # A; None: half the largest |f''| on the run's φ range (see stabiliser)
-    t_first: float = 20.0  # first snapshot, near the end of spinodal growth at the defaults
+    t_first: float = 15.0  # first snapshot, near the end of spinodal growth at the defaults
     t_end: float = 1500.0  # last snapshot; domains have coarsened several-fold by then
     n_snapshots: int = 20  # per run, geometrically spaced in t (coarsening is a power law)
     noise: float = 0.02  # amplitude of the initial uniform fluctuation around φ0
