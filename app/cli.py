@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.add_argument("--simulate", action="store_true",
                       help="also replay the demo frames, over and over, to the live source (press Live)")
+    demo.add_argument("--cahn-hilliard", action="store_true",
+                      help="build the map from a Cahn–Hilliard phase-separation simulation (480 frames over "
+                           "composition, interaction and time) instead of the colloid frames")
 
     serve = add_parser("serve", help="serve the web app against configured services")
     serve.add_argument("--port", type=int)
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             from app.demo import run_demo
 
             logging.getLogger().setLevel(logging.WARNING)
-            return run_demo(settings, open_browser=not args.no_browser, simulate=args.simulate)
+            return run_demo(settings, open_browser=not args.no_browser, simulate=args.simulate,
+                            cahn_hilliard=args.cahn_hilliard)
         if args.command == "serve":
             from app.webapp import create_app
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 DEMO_FILE = DEMO_DIR / "colloids_brightfield.npz"
 DEMO_TAG = "demo"
+DEMO_CH_TAG = "demo-cahn-hilliard"  # `demo --cahn-hilliard`: its own map, found by its own tag
 
 
 def demo_params(settings: Settings):
@@ -43,6 +44,21 @@ def demo_params(settings: Settings):
         project=ProjectOptions(method=settings.demo_projection, n_neighbors=15, min_dist=0.1),
         cluster=ClusterOptions(min_cluster_size=20),
         tag=DEMO_TAG,
+    )
+
+
+def demo_ch_params(settings: Settings):
+    """The Cahn–Hilliard demo: 5 φ0 × 4 χ runs × 24 snapshots = 480 frames of 64 px (~5 s to
+    simulate, ~1 s an epoch with base_channels=16 on 2 CPU cores), so the map's structure is
+    physics: time (spinodal → coarsening), composition and interaction."""
+    from flows.params import BuildMapParams, ClusterOptions, ProjectOptions, SimulateCHParams, TrainOptions
+
+    return BuildMapParams(
+        simulate=SimulateCHParams(phis=[0.3, 0.35, 0.4, 0.45, 0.5], chis=[2.6, 2.8, 3.0, 3.2], n_snapshots=24),
+        train=TrainOptions(latent_dim=16, base_channels=16, epochs=settings.demo_epochs, batch_size=32),
+        project=ProjectOptions(method=settings.demo_projection, n_neighbors=15, min_dist=0.1),
+        cluster=ClusterOptions(min_cluster_size=15),
+        tag=DEMO_CH_TAG,
     )
 
 
@@ -79,21 +95,22 @@ def start_services(sup: Supervisor, settings: Settings) -> tuple[str, str]:
     return tiled_uri, prefect_url
 
 
-def find_demo_map(settings: Settings) -> str | None:
+def find_demo_map(settings: Settings, tag: str = DEMO_TAG) -> str | None:
     from core.data.store import Store
 
     store = Store.from_settings(settings)
     for item in store.list("clusterings"):
-        if item.get("tag") == DEMO_TAG and item.get("complete"):
+        if item.get("tag") == tag and item.get("complete"):
             return item["id"]
     return None
 
 
-def build_demo_map(settings: Settings) -> None:
+def build_demo_map(settings: Settings, *, cahn_hilliard: bool = False) -> None:
     from app.progress import follow
     from flows.submit import submit
 
-    follow(submit("build-map", demo_params(settings)), "demo map")
+    params = demo_ch_params(settings) if cahn_hilliard else demo_params(settings)
+    follow(submit("build-map", params), "demo map")
 
 
 def start_simulator(sup: Supervisor, settings: Settings):
@@ -120,7 +137,8 @@ def own_ports(settings: Settings) -> Settings:
     return settings.model_copy(update={"live_source": f"tcp://{settings.host}:{free_port(settings.host)}"})
 
 
-def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = False) -> int:
+def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = False,
+             cahn_hilliard: bool = False) -> int:
     settings = own_ports(settings.model_copy(update={"data_dir": settings.data_dir.resolve()}))
     os.umask(0o077)  # what this process and its children write is this user's only
     settings.ensure_data_dir()
@@ -151,12 +169,12 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
 
         wait_until(worker, deployments_registered, timeout=120)
 
-        existing = find_demo_map(settings)
+        existing = find_demo_map(settings, DEMO_CH_TAG if cahn_hilliard else DEMO_TAG)
         if existing:
             print(f"Reusing the stored demo map {existing}", flush=True)
         else:
             print("Building the demo map (first start only) ...", flush=True)
-            build_demo_map(settings)
+            build_demo_map(settings, cahn_hilliard=cahn_hilliard)
 
         url = f"http://{settings.host}:{web.wait(timeout=120)}"
         simulator = start_simulator(sup, settings) if simulate else None
