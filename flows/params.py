@@ -152,6 +152,11 @@ class IngestParams(_Params):
         return self
 
 
+LR_SCHEDULES = ("constant", "cosine", "step")  # as core.models.train.LR_SCHEDULES (no torch here)
+NOISE_FIELDS = ("flip_prob", "grid_amplitude", "grid_frequency", "grid_angle", "ring_count", "ring_width",
+                "ring_intensity")  # core.models.corruption.CorruptionParams' fields, defaults alike (tested)
+
+
 class TrainOptions(_Params):
     latent_dim: int = Field(32, ge=LATENT_DIM[0], le=LATENT_DIM[1], description="Size of z.")
     base_channels: int = Field(32, ge=BASE_CHANNELS[0], le=BASE_CHANNELS[1],
@@ -160,8 +165,30 @@ class TrainOptions(_Params):
     epochs: int = Field(20, ge=EPOCHS[0], le=EPOCHS[1])
     batch_size: int = Field(64, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
     lr: float = Field(1e-3, gt=0.0, le=LR_MAX)
+    lr_schedule: Literal[LR_SCHEDULES] = Field("constant", description="Learning rate over the epochs: constant; "
+                                               "cosine to 0; step: ×0.1 at half and again at three quarters.")
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
+    # Denoising (DESIGN §1, Moola et al.): inputs corrupted in training, the loss on the clean image;
+    # each noise model is off at 0 (core.models.corruption), any mix.
+    flip_prob: float = Field(0.0, ge=0.0, le=1.0, description="Salt and pepper: share of pixels "
+                             "flipped to the other extreme.")
+    grid_amplitude: float = Field(0.0, ge=0.0, le=1.0,
+                                  description="Sinusoidal grid: amplitude added (0: no grid).")
+    grid_frequency: float = Field(0.125, gt=0.0, le=0.5,
+                                  description="Sinusoidal grid: frequency, cycles/px (period 1/f px).")
+    grid_angle: float = Field(30.0, ge=-180.0, le=180.0, description="Sinusoidal grid: angle, degrees.")
+    ring_count: int = Field(0, ge=0, le=32, description="FFT ring mask: rings at radii "
+                            "(k+1)/(n+1) of the Nyquist radius (0: no rings).")
+    ring_width: float = Field(0.05, gt=0.0, le=1.0,
+                              description="FFT ring mask: ring width, in units of the Nyquist radius.")
+    ring_intensity: float = Field(0.8, ge=0.0, le=1.0,
+                                  description="FFT ring mask: I_fm; a ring keeps 1 − I_fm of its amplitude.")
+
+    @property
+    def noise(self) -> dict[str, float]:
+        """The noise models' settings, for core.models.corruption.CorruptionParams."""
+        return {name: getattr(self, name) for name in NOISE_FIELDS}
 
 
 class TrainParams(TrainOptions):

@@ -7,6 +7,8 @@ from dataclasses import asdict
 from prefect import flow, get_run_logger, task
 
 from core.models.checkpoint import save_model
+from core.models.corruption import CorruptionParams
+from core.models.reconstruction import held_out_metrics
 from core.models import square_side
 from core.models.vae import VAEConfig
 from core.settings import get_settings
@@ -41,9 +43,10 @@ def train_vae_flow(params: TrainParams) -> str:
     progress = FlowProgress("train")
     images = load(read_images, params.dataset_id)  # (N, [C,] H, W)
     config = vae_config(params, images.shape)
+    noise = CorruptionParams(**params.noise)
     train_params = CoreTrainParams(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,
-        device=get_settings().device,
+        device=get_settings().device, lr_schedule=params.lr_schedule, corruption=noise if noise.active else None,
     )
 
     def on_epoch(record: dict) -> None:
@@ -56,10 +59,13 @@ def train_vae_flow(params: TrainParams) -> str:
 
     model, history = train_vae(images, config, train_params, on_epoch=on_epoch)
     last = history[-1]
+    reconstruction = held_out_metrics(model, images, train_params)  # clean and corrupted inputs
+    log.info("held-out reconstruction: %s", reconstruction)
     return store_model(model, {
         "name": params.name or f"VAE d={params.latent_dim} on {params.dataset_id}",
         "dataset_id": params.dataset_id,
         "train": asdict(train_params),
         "history": history,
         "metrics": {k: last[k] for k in ("loss", "rec", "kl", "val_loss")},
+        "reconstruction": reconstruction,
     })

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models.corruption import CorruptionParams, corrupt
+from core.models.train import TrainParams, check_images, split_train_val
 
 MSE_FLOOR = 1e-10  # PSNR ≤ 100 dB: a perfect reconstruction stays a finite number in metadata
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # skimage: truncate 3.5 σ → radius int(3.5·1.5 + 0.5) = 5, an 11 px window
@@ -74,3 +75,14 @@ def reconstruction_metrics(model: torch.nn.Module, images: np.ndarray, *, corrup
     n = max(len(images), 1)
     return {kind: {name: total / n for name, total in figures.items()} for kind, figures in sums.items()}
 
+
+
+def held_out_metrics(model: torch.nn.Module, images: np.ndarray, params: TrainParams) -> dict[str, dict[str, float]]:
+    """:func:`reconstruction_metrics` on the frames ``train_vae`` held out for these ``params``
+    (the same seeded split), with the run's corruption; {} when nothing was held out."""
+    data = check_images(images, model.config)  # (N, C, S, S) float32
+    _, val_idx = split_train_val(len(data), params.val_fraction, np.random.default_rng(params.seed))
+    if not len(val_idx):
+        return {}
+    return reconstruction_metrics(model, data[val_idx], corruption=params.corruption, seed=params.seed,
+                                  batch_size=params.batch_size)
