@@ -97,7 +97,16 @@ JOBS: dict[str, Job] = {
         field_of(fp.TrainParams, "epochs", "Epochs"),
         field_of(fp.TrainParams, "batch_size", "Batch size"),
         field_of(fp.TrainParams, "lr", "Learning rate"),
+        field_of(fp.TrainParams, "lr_schedule", "LR schedule"),
         field_of(fp.TrainParams, "name", "Name"),
+        # denoising: every noise model off at 0
+        field_of(fp.TrainParams, "flip_prob", "Salt & pepper p"),
+        field_of(fp.TrainParams, "grid_amplitude", "Grid amplitude"),
+        field_of(fp.TrainParams, "grid_frequency", "Grid frequency (1/px)"),
+        field_of(fp.TrainParams, "grid_angle", "Grid angle (°)"),
+        field_of(fp.TrainParams, "ring_count", "FFT rings"),
+        field_of(fp.TrainParams, "ring_width", "Ring width"),
+        field_of(fp.TrainParams, "ring_intensity", "Ring depth I_fm"),
     )),
     "train-gan": Job("train-gan", "Train GAN", fp.TrainGANParams, "models", (
         field_of(fp.TrainGANParams, "dataset_id", "Dataset", result_kind="datasets",
@@ -377,7 +386,11 @@ def summarize(job: str, params: BaseModel) -> str:
         source = p.source if isinstance(p.source, str) else f"{p.source[0]} (+{len(p.source) - 1})"
         return f"ingest {source} at {p.preprocess.size} px"
     if job == "train":
-        return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs on {p.dataset_id}"
+        noise = [f"{name} {getattr(p, field):g}" for name, field in (
+            ("flips", "flip_prob"), ("grid", "grid_amplitude"), ("rings", "ring_count")) if getattr(p, field)]
+        denoise = f", denoising ({', '.join(noise)})" if noise else ""
+        schedule = "" if p.lr_schedule == "constant" else f", {p.lr_schedule} lr"
+        return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs{schedule}{denoise} on {p.dataset_id}"
     if job == "train-gan":
         return f"GAN d={p.latent_dim}, {p.epochs_per_stage} epochs per stage on {p.dataset_id}"
     if job == "gan-map":
