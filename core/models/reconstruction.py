@@ -5,7 +5,8 @@ Definitions (images in [0, 1], data range 1): MSE is the per-pixel mean squared 
 10 log10(1 / MSE) dB per image (MSE floored at 1e-10, so at most 100 dB); SSIM is Wang et al.
 (2004) with an 11 × 11 Gaussian window of σ = 1.5, K1 = 0.01, K2 = 0.03, over the window
 positions inside the image (as ``skimage.metrics.structural_similarity(gaussian_weights=True,
-use_sample_covariance=False, data_range=1)``). Each figure is the mean over images (and channels).
+use_sample_covariance=False, data_range=1)``); images under 11 px (8 px is allowed) use the
+largest odd window that fits. Each figure is the mean over images (and channels).
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # skimage: truncate 3.5 σ → radius int(3.5�
 K1, K2 = 0.01, 0.03
 
 
-def _gaussian_window(device: torch.device) -> torch.Tensor:
-    r = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64, device=device)
+def _gaussian_window(device: torch.device, radius: int) -> torch.Tensor:
+    r = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
     g = torch.exp(-(r**2) / (2 * SSIM_SIGMA**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :])[None, None]  # (1, 1, 11, 11)
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM per image of (B, C, H, W) pairs in [0, 1] → (B,); images need H, W ≥ 11."""
+    """Mean SSIM per image of (B, C, H, W) pairs in [0, 1] → (B,)."""
     b, c, h, w = x.shape
-    win = _gaussian_window(x.device)
+    win = _gaussian_window(x.device, min(SSIM_RADIUS, (min(h, w) - 1) // 2))
     x = x.reshape(b * c, 1, h, w).double()
     y = y.reshape(b * c, 1, h, w).double()
 
