@@ -232,7 +232,7 @@ class ClusterParams(ClusterOptions):
 
 # -- Cahn–Hilliard phase separation as a data source (core.data.cahn_hilliard, issue 14) ---------
 CH_DEFAULTS = CHParams()
-CH_FRAMES_MAX = 200_000  # runs × snapshots: 200,000 64² float32 frames are 3.3 GB
+CH_PIXELS_MAX = 500_000_000  # frames × size²: the run holds them all as float32 (2 GB) before it stores them
 
 
 class SimulateCHParams(_Params):
@@ -259,9 +259,10 @@ class SimulateCHParams(_Params):
     @model_validator(mode="after")
     def _not_too_many(self) -> SimulateCHParams:
         n = len(self.phis) * len(self.chis) * self.n_snapshots
-        if n > CH_FRAMES_MAX:
+        if n * self.size**2 > CH_PIXELS_MAX:
             raise ValueError(f"{len(self.phis)} φ0 × {len(self.chis)} χ × {self.n_snapshots} snapshots = {n:,} "
-                             f"frames; at most {CH_FRAMES_MAX:,}: fewer values or snapshots")
+                             f"frames of {self.size}² px; at most {CH_PIXELS_MAX:,} pixels in all: fewer values, "
+                             "snapshots or a smaller size")
         return self
 
     def core(self) -> CHParams:

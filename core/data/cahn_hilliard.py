@@ -144,7 +144,8 @@ def simulate(params: CHParams) -> tuple[np.ndarray, pd.DataFrame]:
     Returns
     -------
     frames : float32 (R · n_snapshots, N, N), φ clipped to [0, 1], run by run, in time order
-    table : one row per frame: ``run`` (0 …), ``phi0``, ``chi``, ``t`` (dimensionless time),
+    table : one row per frame: ``run`` (0 …), ``phi0``, ``chi``, ``t`` (dimensionless time: the
+        snapshot time rounded to whole steps),
         ``snapshot`` (0 … n_snapshots − 1), ``mean_phi`` (conserved: equals phi0) and
         ``q_mean`` (first moment of the structure factor, rad/px: falls as domains coarsen)
 
@@ -157,24 +158,26 @@ def simulate(params: CHParams) -> tuple[np.ndarray, pd.DataFrame]:
     phis, chis = runs[:, 0], runs[:, 1]
     a = stabiliser(chis) if params.stabilisation is None else np.full(len(runs), params.stabilisation)
     phi = initial_state(phis, params.size, params.noise, np.random.default_rng(params.seed))
-    snapshots, now = [], 0
-    for t in params.times:
+    n_runs, n_times = len(runs), params.n_snapshots
+    frames = np.empty((n_runs, n_times, params.size, params.size), dtype=np.float32)  # (R, T, N, N)
+    means, q_means, times = np.empty((n_runs, n_times)), np.empty((n_runs, n_times)), np.empty(n_times)
+    now = 0
+    for k, t in enumerate(params.times):
         target = int(round(t / params.dt))
         phi = evolve(phi, chis, target - now, dt=params.dt, mobility=params.mobility, kappa=params.kappa, a=a)
-        now = target
-        snapshots.append(phi.copy())
-    stack = np.stack(snapshots, axis=1)  # (R, T, N, N)
-    frames = np.clip(stack, 0, 1).astype(np.float32).reshape(-1, params.size, params.size)
-    n_runs, n_times = stack.shape[:2]
+        now, times[k] = target, target * params.dt
+        frames[:, k] = np.clip(phi, 0, 1)
+        means[:, k], q_means[:, k] = phi.mean(axis=(1, 2)), mean_wavenumber(phi)  # of the unclipped state
     table = pd.DataFrame({
         "run": np.repeat(np.arange(n_runs), n_times),
         "phi0": np.repeat(phis, n_times),
         "chi": np.repeat(chis, n_times),
-        "t": np.tile(params.times, n_runs),
+        "t": np.tile(times, n_runs),
         "snapshot": np.tile(np.arange(n_times), n_runs),
-        "mean_phi": stack.mean(axis=(2, 3)).ravel(),
-        "q_mean": mean_wavenumber(stack.reshape(-1, params.size, params.size)),
+        "mean_phi": means.ravel(),
+        "q_mean": q_means.ravel(),
     })
+    frames = frames.reshape(-1, params.size, params.size)
     return frames, table
 
 
