@@ -62,3 +62,19 @@ def test_bad_parameters_are_named():
     """A volume fraction outside (0, 1) is refused with its value."""
     with pytest.raises(ValueError, match=r"phis=\(0\.3, 1\.2\)"):
         ch.CHParams(phis=(0.3, 1.2)).validate()
+
+
+def test_run_parameters():
+    """The flow's parameters: the first snapshot as a fraction of t_end, a pixel budget, and
+    build-map takes exactly one source (files or the simulator)."""
+    from pydantic import ValidationError
+
+    from flows.params import BuildMapParams, IngestParams, SimulateCHParams
+
+    core = SimulateCHParams(phis=[0.5], chis=[3.0], t_end=1000.0, t_first_fraction=0.02).core()
+    assert (core.phis, core.chis, core.t_first, core.t_end) == ((0.5,), (3.0,), 20.0, 1000.0)
+    with pytest.raises(ValidationError, match="at most 500,000,000 pixels"):
+        SimulateCHParams(phis=[0.1 * k for k in range(1, 10)], chis=[3.0] * 10, size=512, n_snapshots=300)
+    with pytest.raises(ValidationError, match="one data source"):
+        BuildMapParams(ingest=IngestParams(source="/data"), simulate=SimulateCHParams())
+    assert BuildMapParams(simulate=SimulateCHParams()).ingest is None
