@@ -24,7 +24,7 @@ log = logging.getLogger("morphospace")
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
                "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations",
-               "train-xpcs-regressor": "models"}
+               "train-xpcs-regressor": "models", "simulate-cahn-hilliard": "datasets"}
 SCALE_OPTIONS = ("pixel_size", "pixel_unit", "frame_interval")  # ingest options from IngestParams' fields
 
 
@@ -47,6 +47,8 @@ STEPS = {
                           "SimulateXPCSParams", ()),
     "train-xpcs-regressor": Step("simulated (+ measured) two-time maps → D, κ, c, T regressor, adapted with "
                                  "CORAL", "train-xpcs-regressor", "TrainXPCSParams", ("simulations_id",)),
+    "simulate-cahn-hilliard": Step("Cahn–Hilliard phase separation over a (φ0, χ) grid → dataset",
+                                   "simulate-cahn-hilliard", "SimulateCHParams", ()),
 }
 PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     demo.add_argument("--simulate", action="store_true",
                       help="also replay the demo frames, over and over, to the live source (press Live)")
+    demo.add_argument("--cahn-hilliard", action="store_true",
+                      help="build the map from a Cahn–Hilliard phase-separation simulation (480 frames over "
+                           "composition, interaction and time) instead of the colloid frames")
 
     serve = add_parser("serve", help="serve the web app against configured services")
     serve.add_argument("--port", type=int)
@@ -277,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             from app.demo import run_demo
 
             logging.getLogger().setLevel(logging.WARNING)
-            return run_demo(settings, open_browser=not args.no_browser, simulate=args.simulate)
+            return run_demo(settings, open_browser=not args.no_browser, simulate=args.simulate,
+                            cahn_hilliard=args.cahn_hilliard)
         if args.command == "serve":
             from app.webapp import create_app
 

@@ -97,7 +97,16 @@ JOBS: dict[str, Job] = {
         field_of(fp.TrainParams, "epochs", "Epochs"),
         field_of(fp.TrainParams, "batch_size", "Batch size"),
         field_of(fp.TrainParams, "lr", "Learning rate"),
+        field_of(fp.TrainParams, "lr_schedule", "LR schedule"),
         field_of(fp.TrainParams, "name", "Name"),
+        # denoising: every noise model off at 0
+        field_of(fp.TrainParams, "flip_prob", "Salt & pepper p"),
+        field_of(fp.TrainParams, "grid_amplitude", "Grid amplitude"),
+        field_of(fp.TrainParams, "grid_frequency", "Grid frequency (1/px)"),
+        field_of(fp.TrainParams, "grid_angle", "Grid angle (°)"),
+        field_of(fp.TrainParams, "ring_count", "FFT rings"),
+        field_of(fp.TrainParams, "ring_width", "Ring width"),
+        field_of(fp.TrainParams, "ring_intensity", "Ring depth I_fm"),
     )),
     "train-gan": Job("train-gan", "Train GAN", fp.TrainGANParams, "models", (
         field_of(fp.TrainGANParams, "dataset_id", "Dataset", result_kind="datasets",
@@ -162,6 +171,19 @@ JOBS: dict[str, Job] = {
         field_of(fp.SimulateXPCSParams, "seed", "Seed"),
         field_of(fp.SimulateXPCSParams, "name", "Name"),
     )),
+    "simulate-ch": Job("simulate-cahn-hilliard", "Simulate Cahn–Hilliard", fp.SimulateCHParams, "datasets", (
+        field_of(fp.SimulateCHParams, "phis", "φ0 values", "text",
+                 hint="Initial volume fractions, comma-separated, each in (0, 1); empty: "
+                      + ", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.phis) + "."),
+        field_of(fp.SimulateCHParams, "chis", "χ values", "text",
+                 hint="Interactions, comma-separated; χ > 2 separates a 50/50 mixture; empty: "
+                      + ", ".join(f"{v:g}" for v in fp.CH_DEFAULTS.chis) + "."),
+        field_of(fp.SimulateCHParams, "size", "Side (px)"),
+        field_of(fp.SimulateCHParams, "n_snapshots", "Snapshots per run"),
+        field_of(fp.SimulateCHParams, "t_end", "Last time"),
+        field_of(fp.SimulateCHParams, "seed", "Seed"),
+        field_of(fp.SimulateCHParams, "name", "Name"),
+    )),
     "train-xpcs": Job("train-xpcs-regressor", "Train XPCS regressor", fp.TrainXPCSParams, "models", (
         field_of(fp.TrainXPCSParams, "simulations_id", "Simulated maps", result_kind="xpcs_simulations",
                  hint="Simulated two-time maps with their parameters (Simulate XPCS)."),
@@ -223,6 +245,12 @@ def build_params(job: str, values: Mapping[str, Any]) -> BaseModel:
             del data["gammas"]  # the default sweep
         else:  # pydantic reads each token as a number and names the one that is not
             data["gammas"] = [t for t in re.split(r"[,;\s]+", data["gammas"]) if t]
+    if job == "simulate-ch":  # numbers, comma- or space-separated; pydantic names a bad one
+        for name in ("phis", "chis"):
+            if data.get(name) is None:
+                data.pop(name, None)  # the default grid
+            else:
+                data[name] = [t for t in re.split(r"[,;\s]+", data[name]) if t]
     if job == "train-xpcs":  # ids, comma- or space-separated; pydantic checks each one
         data["experimental_ids"] = [t for t in re.split(r"[,;\s]+", data.get("experimental_ids") or "") if t]
     if job == "project" and data.get("n_components") is not None:
@@ -358,7 +386,11 @@ def summarize(job: str, params: BaseModel) -> str:
         source = p.source if isinstance(p.source, str) else f"{p.source[0]} (+{len(p.source) - 1})"
         return f"ingest {source} at {p.preprocess.size} px"
     if job == "train":
-        return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs on {p.dataset_id}"
+        noise = [f"{name} {getattr(p, field):g}" for name, field in (
+            ("flips", "flip_prob"), ("grid", "grid_amplitude"), ("rings", "ring_count")) if getattr(p, field)]
+        denoise = f", denoising ({', '.join(noise)})" if noise else ""
+        schedule = "" if p.lr_schedule == "constant" else f", {p.lr_schedule} lr"
+        return f"VAE d={p.latent_dim}, β={p.beta:g}, {p.epochs} epochs{schedule}{denoise} on {p.dataset_id}"
     if job == "train-gan":
         return f"GAN d={p.latent_dim}, {p.epochs_per_stage} epochs per stage on {p.dataset_id}"
     if job == "gan-map":
@@ -372,6 +404,9 @@ def summarize(job: str, params: BaseModel) -> str:
     if job == "simulate-xpcs":
         count = f"{p.grid_per_axis}⁴ grid" if p.grid_per_axis else f"{p.n_maps} random draws"
         return f"GB-model two-time maps: {count}, {p.n_frames} frames, q = {p.q:g} nm⁻¹"
+    if job == "simulate-ch":
+        return (f"Cahn–Hilliard {len(p.phis)} φ0 × {len(p.chis)} χ × {p.n_snapshots} snapshots, "
+                f"{p.size} px, t ≤ {p.t_end:g}")
     if job == "train-xpcs":
         adapted = f", adapted to {len(p.experimental_ids)} measured records" if p.experimental_ids else ""
         return f"XPCS regressor ×{p.n_members} on {p.simulations_id}{adapted}"

@@ -1,7 +1,9 @@
 """Quality panel: the shown clustering's figures of merit and its model's training loss curve.
 
 Reads the clustering's ``quality`` metadata (written by the cluster flow, see
-``core.maps.quality.latent_quality``) and the model's ``history`` (one dict per epoch).
+``core.maps.quality.latent_quality``), the model's ``history`` (one dict per epoch) and its
+``reconstruction`` (held-out MSE, PSNR, SSIM for clean and corrupted inputs, see
+``core.models.reconstruction``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,25 @@ def quality_rows(clustering: dict) -> list[QualityRow]:
         QualityRow("Noise", "–" if noise is None else f"{100 * noise:.1f} %",
                    "share of frames in no cluster; above ~30 %: lower min cluster size / min samples"),
     ]
+
+
+RECONSTRUCTION_HINTS = {
+    "mse": "held-out mean squared error per pixel, images in [0, 1]; lower is better",
+    "psnr": "10 log10(1 / MSE) in dB; higher is better: > 30 dB hard to tell apart by eye",
+    "ssim": "structural similarity, 0…1; higher is better: 1 is identical structure",
+}
+
+
+def reconstruction_rows(model: dict) -> list[QualityRow]:
+    """Held-out reconstruction figures of a model, for clean inputs and (a denoising VAE, trained on
+    corrupted inputs) for corrupted ones, both scored against the clean frame; [] when not stored."""
+    rows = []
+    for kind, figures in (model.get("reconstruction") or {}).items():
+        for name, hint in RECONSTRUCTION_HINTS.items():
+            value = figures.get(name)
+            shown = "–" if value is None else f"{value:.3g} dB" if name == "psnr" else _num(value)
+            rows.append(QualityRow(f"{name.upper()} ({kind} input)", shown, hint))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -179,7 +200,11 @@ def panel(current: MapRef | None, store: ResultStore) -> tuple[Any, go.Figure | 
     body = [_table(rows), html.Ul([html.Li([html.B(r.label), ": ", r.hint]) for r in rows],
                                   className="text-muted ps-3 mb-1 quality-hints", style={"fontSize": "0.75em"})]
     model_id = current.get("model_id")
-    history = store.metadata("models", model_id).get("history") if model_id else None
+    model = store.metadata("models", model_id) if model_id else {}
+    recon = reconstruction_rows(model)
+    if recon:
+        body.insert(1, _table(recon))
+    history = model.get("history")
     if not history:
         return body, None, "No training history stored with this model."
     return body, loss_figure(history), ""

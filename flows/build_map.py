@@ -1,4 +1,5 @@
-"""Flow: files → dataset → VAE → latents → map → clusters, as one run of five subflows."""
+"""Flow: files (or a Cahn–Hilliard simulation) → dataset → VAE → latents → map → clusters, as
+one run of five subflows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flows.encode import encode_flow
 from flows.ingest import ingest_flow
 from flows.params import BuildMapParams, ClusterParams, EncodeParams, ProjectParams, TrainParams
 from flows.project import project_flow
+from flows.simulate_ch import simulate_ch_flow
 from flows.store import get_store
 from flows.train import train_vae_flow
 
@@ -16,7 +18,7 @@ from flows.train import train_vae_flow
 @flow(name="build-map")
 def build_map_flow(params: BuildMapParams) -> dict[str, str]:
     """Returns the ids of every result; all of them carry ``tag`` when one is given."""
-    ids = {"datasets": ingest_flow(params.ingest)}
+    ids = {"datasets": simulate_ch_flow(params.simulate) if params.simulate else ingest_flow(params.ingest)}
     ids["models"] = train_vae_flow(
         TrainParams(dataset_id=ids["datasets"], **params.train.model_dump())
     )

@@ -17,6 +17,7 @@ from flows.encode import encode_flow
 from flows.gan_map import gan_map_flow
 from flows.ingest import ingest_flow
 from flows.project import project_flow
+from flows.simulate_ch import simulate_ch_flow
 from flows.simulate_xpcs import simulate_xpcs_flow
 from flows.train_xpcs import train_xpcs_flow
 from flows.names import DEPLOYMENT
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FLOWS = {f.name: f for f in (ingest_flow, train_vae_flow, encode_flow, project_flow, cluster_flow, build_map_flow,
                              sample_variations_flow, train_gan_flow, calibrate_flow, gan_map_flow,
-                             simulate_xpcs_flow, train_xpcs_flow)}
+                             simulate_xpcs_flow, train_xpcs_flow, simulate_ch_flow)}
 
 
 def worker_name() -> str:

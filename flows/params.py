@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.fields import FieldInfo
 
 from core.data.imageio import split_api_key
+from core.data.cahn_hilliard import CHParams
 from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
@@ -151,6 +152,11 @@ class IngestParams(_Params):
         return self
 
 
+LR_SCHEDULES = ("constant", "cosine", "step")  # as core.models.train.LR_SCHEDULES (no torch here)
+NOISE_FIELDS = ("flip_prob", "grid_amplitude", "grid_frequency", "grid_angle", "ring_count", "ring_width",
+                "ring_intensity")  # core.models.corruption.CorruptionParams' fields, defaults alike (tested)
+
+
 class TrainOptions(_Params):
     latent_dim: int = Field(32, ge=LATENT_DIM[0], le=LATENT_DIM[1], description="Size of z.")
     base_channels: int = Field(32, ge=BASE_CHANNELS[0], le=BASE_CHANNELS[1],
@@ -159,11 +165,33 @@ class TrainOptions(_Params):
     epochs: int = Field(20, ge=EPOCHS[0], le=EPOCHS[1])
     batch_size: int = Field(64, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
     lr: float = Field(1e-3, gt=0.0, le=LR_MAX)
+    lr_schedule: Literal[LR_SCHEDULES] = Field("constant", description="Learning rate over the epochs: constant; "
+                                               "cosine to 0; step: ×0.1 at half and again at three quarters.")
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
     init_model_id: ResultId | None = Field(
         None, description="Start from this stored VAE's weights (fine-tune it on this dataset); "
         "latent_dim and base_channels are then its own.")
+    # Denoising (DESIGN §1, Moola et al.): inputs corrupted in training, the loss on the clean image;
+    # each noise model is off at 0 (core.models.corruption), any mix.
+    flip_prob: float = Field(0.0, ge=0.0, le=1.0, description="Salt and pepper: share of pixels "
+                             "flipped to the other extreme.")
+    grid_amplitude: float = Field(0.0, ge=0.0, le=1.0,
+                                  description="Sinusoidal grid: amplitude added (0: no grid).")
+    grid_frequency: float = Field(0.125, gt=0.0, le=0.5,
+                                  description="Sinusoidal grid: frequency, cycles/px (period 1/f px).")
+    grid_angle: float = Field(30.0, ge=-180.0, le=180.0, description="Sinusoidal grid: angle, degrees.")
+    ring_count: int = Field(0, ge=0, le=32, description="FFT ring mask: rings at radii "
+                            "(k+1)/(n+1) of the Nyquist radius (0: no rings).")
+    ring_width: float = Field(0.05, gt=0.0, le=1.0,
+                              description="FFT ring mask: ring width, in units of the Nyquist radius.")
+    ring_intensity: float = Field(0.8, ge=0.0, le=1.0,
+                                  description="FFT ring mask: I_fm; a ring keeps 1 − I_fm of its amplitude.")
+
+    @property
+    def noise(self) -> dict[str, float]:
+        """The noise models' settings, for core.models.corruption.CorruptionParams."""
+        return {name: getattr(self, name) for name in NOISE_FIELDS}
 
 
 class TrainParams(TrainOptions):
@@ -205,14 +233,64 @@ class ClusterParams(ClusterOptions):
     projection_id: ResultId
 
 
-class BuildMapParams(_Params):
-    """Everything from files to a clustered map, as one run (what the demo submits)."""
+# -- Cahn–Hilliard phase separation as a data source (core.data.cahn_hilliard, issue 14) ---------
+CH_DEFAULTS = CHParams()
+CH_PIXELS_MAX = 500_000_000  # frames × size²: the run holds them all as float32 (2 GB) before it stores them
 
-    ingest: IngestParams
+
+class SimulateCHParams(_Params):
+    """A grid of (φ0, χ) runs of Cahn–Hilliard phase separation, snapshots over time, stored as a
+    dataset whose frames table holds run, phi0, chi, t and snapshot (colour options of the map)."""
+
+    phis: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: list(CH_DEFAULTS.phis), min_length=1, max_length=50,
+        description="Initial volume fractions φ0, each in (0, 1); one run per (φ0, χ).")
+    chis: list[Annotated[float, Field(ge=0.0, le=20.0)]] = Field(
+        default_factory=lambda: list(CH_DEFAULTS.chis), min_length=1, max_length=50,
+        description="Flory–Huggins interactions χ; phase separation needs χ > 1 / (2 φ0 (1 − φ0)) (2 at φ0 = 0.5).")
+    size: int = Field(CH_DEFAULTS.size, ge=16, le=512, description="Grid side N, px (periodic).")
+    kappa: float = Field(CH_DEFAULTS.kappa, gt=0.0, le=100.0, description="Gradient-energy coefficient κ (interface width).")
+    dt: float = Field(CH_DEFAULTS.dt, gt=0.0, le=10.0, description="Time step of the semi-implicit solver.")
+    t_end: float = Field(CH_DEFAULTS.t_end, gt=0.0, le=1e6, description="Time of the last snapshot.")
+    t_first_fraction: float = Field(CH_DEFAULTS.t_first / CH_DEFAULTS.t_end, gt=0.0, le=1.0,
+                                    description="Time of the first snapshot, as a fraction of t_end.")
+    n_snapshots: int = Field(CH_DEFAULTS.n_snapshots, ge=1, le=2000, description="Snapshots per run, geometric in time.")
+    noise: float = Field(CH_DEFAULTS.noise, gt=0.0, le=0.5, description="Half-width of the initial fluctuation around φ0.")
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _not_too_many(self) -> SimulateCHParams:
+        n = len(self.phis) * len(self.chis) * self.n_snapshots
+        if n * self.size**2 > CH_PIXELS_MAX:
+            raise ValueError(f"{len(self.phis)} φ0 × {len(self.chis)} χ × {self.n_snapshots} snapshots = {n:,} "
+                             f"frames of {self.size}² px; at most {CH_PIXELS_MAX:,} pixels in all: fewer values, "
+                             "snapshots or a smaller size")
+        return self
+
+    def core(self) -> CHParams:
+        """The simulator's parameters."""
+        values = self.model_dump(exclude={"name", "t_first_fraction"})
+        return CHParams(**values | {"phis": tuple(self.phis), "chis": tuple(self.chis),
+                                    "t_first": self.t_first_fraction * self.t_end})
+
+
+class BuildMapParams(_Params):
+    """Everything from files (or a Cahn–Hilliard simulation) to a clustered map, as one run (what
+    the demo submits)."""
+
+    ingest: IngestParams | None = Field(None, description="Files to ingest; or give simulate.")
+    simulate: SimulateCHParams | None = Field(None, description="A Cahn–Hilliard simulation as the data.")
     train: TrainOptions = Field(default_factory=TrainOptions)
     project: ProjectOptions = Field(default_factory=ProjectOptions)
     cluster: ClusterOptions = Field(default_factory=ClusterOptions)
     tag: str | None = Field(None, max_length=64, description="e.g. 'demo', to find the result later.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BuildMapParams:
+        if (self.ingest is None) == (self.simulate is None):
+            raise ValueError("give one data source: ingest (files) or simulate (Cahn–Hilliard), not both or neither")
+        return self
 
 
 # -- material variations (DESIGN §1, Dao et al. 2025) ------------------------------------------

@@ -8,6 +8,8 @@ from prefect import flow, get_run_logger, task
 from torch import nn
 
 from core.models.checkpoint import load_model, save_model
+from core.models.corruption import CorruptionParams
+from core.models.reconstruction import held_out_metrics
 from core.models import square_side
 from core.models.vae import VAE, VAEConfig
 from core.settings import get_settings
@@ -65,9 +67,10 @@ def train_vae_flow(params: TrainParams) -> str:
     if params.init_model_id is not None:  # fine-tune a stored VAE (the demo's shipped generator)
         init = load(load_model, params.init_model_id)
         config, init_state = fine_tune_config(init, params, images.shape), init.state_dict()
+    noise = CorruptionParams(**params.noise)
     train_params = CoreTrainParams(
         epochs=params.epochs, batch_size=params.batch_size, lr=params.lr, seed=params.seed,
-        device=get_settings().device,
+        device=get_settings().device, lr_schedule=params.lr_schedule, corruption=noise if noise.active else None,
     )
 
     def on_epoch(record: dict) -> None:
@@ -80,6 +83,8 @@ def train_vae_flow(params: TrainParams) -> str:
 
     model, history = train_vae(images, config, train_params, on_epoch=on_epoch, init_state=init_state)
     last = history[-1]
+    reconstruction = held_out_metrics(model, images, train_params)  # clean and corrupted inputs
+    log.info("held-out reconstruction: %s", reconstruction)
     return store_model(model, {
         "name": params.name or f"VAE d={config.latent_dim} on {params.dataset_id}",
         "dataset_id": params.dataset_id,
@@ -87,4 +92,5 @@ def train_vae_flow(params: TrainParams) -> str:
         "train": asdict(train_params),
         "history": history,
         "metrics": {k: last[k] for k in ("loss", "rec", "kl", "val_loss")},
+        "reconstruction": reconstruction,
     })

@@ -289,3 +289,43 @@ def test_train_xpcs_regressor_stores_an_adapted_ensemble(submit_and_wait, tiled_
     centred = feats - feats.mean(0)
     axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
     np.testing.assert_allclose(np.abs(centred @ axes.T), np.abs(after), atol=1e-3)
+
+
+def test_build_map_from_cahn_hilliard_with_a_denoising_vae(submit_and_wait, tiled_server):
+    """build-map with the simulator as its source (2 runs × 4 snapshots of 32²), in one run: the
+    stored frames are the simulator's, φ unscaled, and the frames table's run, phi0, chi and t are
+    colour options of the map; its denoising VAE stores held-out figures for clean and corrupted
+    inputs and the rate of each epoch of its cosine schedule."""
+    from tiled.client import from_uri
+
+    from components.map_figure import colour_options
+    from core.data.cahn_hilliard import simulate
+    from flows.params import BuildMapParams, ClusterOptions, ProjectOptions, SimulateCHParams, TrainOptions
+
+    simulation = SimulateCHParams(phis=[0.3, 0.5], chis=[3.0], size=32, n_snapshots=4, t_end=200.0)
+    params = BuildMapParams(
+        simulate=simulation, tag="cahn-hilliard-test",
+        train=TrainOptions(latent_dim=2, base_channels=4, epochs=2, batch_size=4, flip_prob=0.1, ring_count=2,
+                           lr_schedule="cosine"),
+        project=ProjectOptions(method="pca"), cluster=ClusterOptions(min_cluster_size=2))
+    submit_and_wait("build-map", params)  # raises unless the run completed
+    container = from_uri(tiled_server.uri.split("?")[0], api_key=tiled_server.api_key)[INTEGRATION_PROJECT]
+
+    def tagged(kind):
+        [node] = [n for n in container[kind].values() if n.metadata.get("tag") == "cahn-hilliard-test"]
+        return node
+
+    node = tagged("datasets")
+    images, frames = node["images"].read(), node["frames"].read()
+    expected, table = simulate(simulation.core())
+    np.testing.assert_allclose(images, expected, atol=1e-6)
+    np.testing.assert_allclose(frames[["phi0", "chi", "t"]].to_numpy(), table[["phi0", "chi", "t"]].to_numpy())
+    assert list(frames["run"]) == [0] * 4 + [1] * 4
+    assert {"run", "phi0", "chi", "t", "snapshot"} <= {o["label"] for o in colour_options(frames)}
+    assert node.metadata["simulation"]["params"]["phis"] == [0.3, 0.5]
+
+    model = tagged("models")
+    assert set(model.metadata["reconstruction"]) == {"clean", "corrupted"}
+    assert model.metadata["train"]["corruption"]["flip_prob"] == 0.1
+    assert [row["lr"] for row in model.metadata["history"]] == pytest.approx([1e-3, 5e-4])
+    assert tagged("clusterings").metadata["dataset_id"] == node.item["id"]

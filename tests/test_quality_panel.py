@@ -62,3 +62,16 @@ def test_no_history_is_an_empty_figure():
 def test_epoch_ticks_are_whole_and_few(n, step):
     """Whole-epoch steps of 1, 2, 5 × 10^k: at most 6 intervals, never a fractional epoch."""
     assert epoch_step(n) == step and n / step <= 6
+
+
+def test_reconstruction_rows_for_clean_and_corrupted_inputs():
+    """A denoising VAE's held-out figures: three rows per input kind, PSNR in dB, none when absent."""
+    from components.quality_panel import reconstruction_rows
+
+    model = {"reconstruction": {"clean": {"mse": 0.01, "psnr": 20.0, "ssim": 0.8},
+                                "corrupted": {"mse": 0.02, "psnr": 16.99, "ssim": 0.7}}}
+    rows = reconstruction_rows(model)
+    assert [(r.label, r.value) for r in rows] == [
+        ("MSE (clean input)", "0.01"), ("PSNR (clean input)", "20 dB"), ("SSIM (clean input)", "0.8"),
+        ("MSE (corrupted input)", "0.02"), ("PSNR (corrupted input)", "17 dB"), ("SSIM (corrupted input)", "0.7")]
+    assert reconstruction_rows({}) == []

@@ -94,8 +94,8 @@ def test_loss_falls(trained):
     first, last = history[0], history[-1]
     assert last["loss"] < 0.7 * first["loss"]
     assert last["val_loss"] < 0.75 * first["val_loss"]  # measured 0.58-0.63
-    assert set(first) == {"epoch", "epochs", "loss", "rec", "kl", "val_loss", "seconds"}
-    assert all(type(first[k]) is float for k in ("loss", "rec", "kl", "val_loss", "seconds"))
+    assert set(first) == {"epoch", "epochs", "loss", "rec", "kl", "val_loss", "seconds", "lr"}
+    assert all(type(first[k]) is float for k in ("loss", "rec", "kl", "val_loss", "seconds", "lr"))
 
 
 def test_training_is_deterministic(digits):

@@ -130,22 +130,29 @@ def ingest_array(
     batch_size: int = 256,
     on_progress: Progress | None = None,
     scale: PhysicalScale | None = None,
+    frame_metadata: pd.DataFrame | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> IngestResult:
     """Ingest an in-memory stack (N, H, W) or (N, H, W, C), e.g. data shipped in a package.
 
     ``source_label`` fills the ``source`` column (say ``"sklearn.datasets.load_digits"``);
-    ``scale`` as in :func:`ingest`.
+    ``scale`` as in :func:`ingest`. ``frame_metadata`` (one row per frame, e.g. a simulation's
+    parameters and time) becomes columns of the frames table, so the map can be coloured by
+    them; ``metadata`` is stored with the dataset (how it was made).
     """
     params.validate()
     scale = (scale or PhysicalScale()).validate()
     _check_batch_size(batch_size)
     array = np.asarray(images)
     total = 1 if is_single_frame(array.shape) else len(array)
-    builder = _Builder(store, params, batch_size, scale, metadata=_metadata(
-        name, params, count=1, examples=[source_label], spec=source_label))
+    rows = [{}] * total if frame_metadata is None else frame_metadata.to_dict("records")
+    if len(rows) != total:
+        raise ValueError(f"frame_metadata has {len(rows)} rows for {total} frames: give one row per frame")
+    builder = _Builder(store, params, batch_size, scale, metadata={**_metadata(
+        name, params, count=1, examples=[source_label], spec=source_label), **(metadata or {})})
     with builder:
         for i, frame in enumerate(iter_array_frames(array)):
-            builder.add(frame, source_label, {"frame_in_file": i})
+            builder.add(frame, source_label, {**rows[i], "frame_in_file": i})
             _report(on_progress, i + 1, total, every=batch_size)
         return builder.finish()
 

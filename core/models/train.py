@@ -7,6 +7,7 @@ every batch, so neither needs to know about Prefect or Dash.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.limits import BATCH_SIZE, EPOCHS, LR_MAX
+from core.limits import BATCH_SIZE, EPOCHS, LR_MAX, BadParameter
+from core.models.corruption import CorruptionParams, corrupt
 from core.models.device import pick_device
 from core.models.vae import VAE, VAEConfig, vae_loss
 
 log = logging.getLogger(__name__)
+
+LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 @dataclass
@@ -30,6 +34,8 @@ class TrainParams:
     seed: int = 0  # fixes initial weights, the train/val split, shuffling and z samples
     val_fraction: float = 0.1  # held-out frames for val_loss; 0 for none (val_loss is then None)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"; see core.models.device.pick_device
+    lr_schedule: str = "constant"  # "cosine": to 0 over the epochs; "step": ×0.1 at 1/2 and again at 3/4
+    corruption: CorruptionParams | None = None  # denoising: inputs corrupted, the loss on the clean image
 
     def validate(self) -> TrainParams:
         check_whole("epochs", self.epochs, EPOCHS)
@@ -38,7 +44,22 @@ class TrainParams:
             raise ValueError(f"lr={self.lr!r} must be in (0, {LR_MAX:g}]")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise BadParameter("lr_schedule", self.lr_schedule, "must be one of " + ", ".join(LR_SCHEDULES))
+        if self.corruption is not None:
+            self.corruption.validate()
         return self
+
+
+def lr_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch schedule: cosine annealing to 0 at the last epoch, or ×0.1 steps at half and
+    three quarters of the epochs (the usual step recipe); None for a constant rate."""
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if schedule == "step":
+        milestones = sorted({m for m in (epochs // 2, 3 * epochs // 4) if m >= 1})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+    return None
 
 
 def check_whole(name: str, value: object, bounds: tuple[int, int]) -> None:
@@ -113,13 +134,14 @@ def load_weights(model: VAE, state: Mapping[str, torch.Tensor]) -> None:
         raise ValueError(f"the starting weights do not fit a VAE of {model.config}: {exc}") from None
 
 
-def _run_epoch(model, opt, data, index, batch_size, beta, device, should_stop):
-    """One pass over data[index]; returns per-image means (loss, rec, kl), or None if stopped."""
+def _run_epoch(model, opt, data, index, batch_size, beta, device, should_stop, noisy=None):
+    """One pass over data[index]; returns per-image means (loss, rec, kl), or None if stopped.
+    ``noisy`` (training only) corrupts the inputs; the loss still targets the clean batch."""
     sums = np.zeros(3)
     for start in range(0, len(index), batch_size):
         x = torch.from_numpy(data[index[start : start + batch_size]]).to(device)  # (B, C, S, S)
         if opt is not None:
-            x_hat, mu, logvar = model(x)
+            x_hat, mu, logvar = model(x if noisy is None else noisy(x))
             loss, rec, kl = vae_loss(x, x_hat, mu, logvar, beta)
             optimizer_step(opt, loss, "lower lr or beta and retrain")
         else:
@@ -148,7 +170,8 @@ def train_vae(
     config : the model to build
     params : epochs, batch size, lr, seed, validation fraction, device
     on_epoch : called after each epoch with ``{"epoch", "epochs", "loss", "rec", "kl",
-        "val_loss", "seconds"}`` (plain floats/ints; val_loss is None when val_fraction=0)
+        "val_loss", "seconds", "lr"}`` (plain floats/ints; val_loss is None when val_fraction=0; lr:
+        the rate the epoch trained at)
     should_stop : polled after every batch; returning True ends training early and returns
         the model as it stands, with only the completed epochs in the history
     init_state : weights to start from instead of the seed's random ones (fine-tuning a stored
@@ -183,12 +206,18 @@ def train_vae(
             load_weights(model, init_state)
         model = model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=params.lr)
+        schedule = lr_scheduler(opt, params.lr_schedule, params.epochs)
+        noisy = None
+        if params.corruption is not None and params.corruption.active:
+            noise_gen = torch.Generator(device=device).manual_seed(params.seed)
+            noisy = functools.partial(corrupt, params=params.corruption, generator=noise_gen)
         log.info("training %s on %d images (%d held out) on %s", config, len(train_idx), len(val_idx), device)
         for epoch in range(1, params.epochs + 1):
             t0 = time.perf_counter()
             model.train()
+            lr = opt.param_groups[0]["lr"]
             means = _run_epoch(model, opt, data, gen.permutation(train_idx), params.batch_size,
-                               config.beta, device, should_stop)
+                               config.beta, device, should_stop, noisy)
             if means is None:
                 log.info("stopped during epoch %d of %d", epoch, params.epochs)
                 break
@@ -200,12 +229,14 @@ def train_vae(
             row = {
                 "epoch": epoch, "epochs": params.epochs,
                 "loss": float(means[0]), "rec": float(means[1]), "kl": float(means[2]),
-                "val_loss": val_loss, "seconds": time.perf_counter() - t0,
+                "val_loss": val_loss, "seconds": time.perf_counter() - t0, "lr": lr,
             }
             history.append(row)
             log.info("epoch %(epoch)d/%(epochs)d loss %(loss).4g rec %(rec).4g kl %(kl).4g", row)
             if on_epoch is not None:
                 on_epoch(row)
+            if schedule is not None:
+                schedule.step()
             if should_stop is not None and should_stop():
                 break
     model.eval()
