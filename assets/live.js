@@ -28,16 +28,41 @@
     const ARRAYS = {f4: Float32Array, f8: Float64Array, i4: Int32Array};
     const MAX_BACKOFF_MS = 10000;
     const END_COLOUR = "#d62728";
+    // The newest WINDOW points are drawn as points (hover, click, lasso); older ones are folded
+    // into a BINS x BINS count grid drawn as one heatmap, so an update costs the same at 1k and
+    // at 100k points held. 2,000 points: ~a minute at 30 frames/s, a few ms to rebuild per draw.
+    const WINDOW = 2000;
+    const BINS = 128;
+    const SAMPLE_3D = 5000;  // 3-D has no heatmap: folded points are drawn as an even sample
+    const LIVE_SHOWN = "live-shown";  // the Dash store a lasso reads (components/ids.py)
 
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
-        points: emptyPoints(),
+        points: emptyPoints(), fold: emptyFold(), until: null, drawRequested: false,
         received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
-        standby: "",
+        backlog: null, standby: "",
     };
 
+    /* Every point held, in arrival order, in growable typed arrays (ring: plain strings). */
     function emptyPoints() {
-        return {x: [], y: [], z: [], index: [], custom: [], ids: [], text: []};
+        return {n: 0, x: new Float32Array(0), y: new Float32Array(0), z: new Float32Array(0),
+                index: new Int32Array(0), row: new Int32Array(0), patch: new Int32Array(0),
+                measure: new Float32Array(0), floor: new Float32Array(0), time: new Float64Array(0),
+                ring: []};
+    }
+
+    /* Points [0, upto) counted in a grid of BINS x BINS cells (null until first needed). */
+    function emptyFold() { return {grid: null, counts: new Float32Array(BINS * BINS), upto: 0}; }
+
+    function reserve(p, extra) {
+        const need = p.n + extra;
+        if (need <= p.x.length) { return; }
+        const size = Math.max(need, 2 * p.x.length, 1024);
+        ["x", "y", "z", "index", "row", "patch", "measure", "floor", "time"].forEach(key => {
+            const grown = new p[key].constructor(size);
+            grown.set(p[key].subarray(0, p.n));
+            p[key] = grown;
+        });
     }
 
     /* A two-time map's measure beside its noise floor: "0.412 > floor 0.180: significant". */
@@ -63,21 +88,39 @@
 
     function graph() { return document.querySelector(".ms-map .js-plotly-plot"); }
 
+    /* How many points are shown: all of them, or the first ones up to the scrub position. */
+    function shown() { return live.until === null ? live.points.n : Math.min(live.until, live.points.n); }
+
+    function clock(seconds) {
+        return Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000).toISOString().slice(11, 19) : "";
+    }
+
     function show() {
         const el = document.getElementById("live-status");
         if (!el) { return; }
-        const n = live.points.index.length;
+        const p = live.points, n = p.n, k = shown();
         let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
                     replay: "replay",
                     reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
-        const latest = live.latest;
-        el.textContent = `${text} · ${n} points` + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
+        const latest = live.latest, backlog = live.backlog;
+        const scrub = k < n ? ` · showing the first ${k} (frame ${p.index[k - 1]}, ${clock(p.time[k - 1])})` : "";
+        el.textContent = `${text} · ${n} points` + scrub
+            + (n > WINDOW ? ` (newest ${WINDOW} as points, older as density)` : "")
+            + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
             + (latest ? ` · non-equilibrium ${measureText(latest.value, latest.floor)} (frame ${latest.frame}`
                         + (latest.ring ? `, ring ${latest.ring})` : ")") : "")
+            + (backlog && backlog.queued > 0
+               ? ` · behind: ${backlog.queued} frames queued, ${Number(backlog.lag_s).toFixed(1)} s lag`
+                 + (backlog.bound ? ` (holds at most ${backlog.bound})` : "") : "")
             + (bp ? ` · producer faster than the pipeline ×${bp}` : "");
         el.dataset.points = String(n);
+        el.dataset.shown = String(k);
+        el.dataset.until = k ? String(p.index[k - 1]) : "";
+        el.dataset.queued = backlog ? String(backlog.queued) : "";
+        el.dataset.lag = backlog ? String(backlog.lag_s) : "";
+        el.dataset.bound = backlog ? String(backlog.bound) : "";
         el.dataset.nonEquilibrium = latest ? String(latest.value) : "";
         el.dataset.noiseFloor = latest ? String(latest.floor) : "";
         el.dataset.ring = latest ? latest.ring : "";
@@ -86,84 +129,182 @@
         el.dataset.standby = live.standby;
     }
 
-    function liveTraceIndex(gd) {
-        return (gd.data || []).findIndex(t => t.meta === "live");
+    function traceIndex(gd, meta) {
+        return (gd.data || []).findIndex(t => t.meta === meta);
     }
 
-    /* The live trace, its start and its end marker: (re)created from all points held here. */
+    /* Tell the page which points a lasso can reach: the Dash store LIVE_SHOWN (read by the map
+     * panel's selection callback, which counts the folded frames from the session's table). */
+    function publishShown() {
+        const dc = window.dash_clientside;
+        if (!dc || !dc.set_props || !document.getElementById(LIVE_SHOWN)) { return; }
+        const value = live.cfg && live.points.n ? {session: live.cfg.session, upto: shown()} : null;
+        dc.set_props(LIVE_SHOWN, {data: value});
+    }
+
+    /* The live traces (empty; draw() fills them): the folded layer, the newest points, start and end. */
     function ensureTraces() {
         const gd = graph();
         if (!gd || !gd.data || !window.Plotly) { return -1; }
-        if (!gd._liveHooked && gd.on) {  // a server-side redraw replaces the traces: add ours back
+        if (!gd._liveHooked && gd.on) {
+            // A server-side redraw replaces the traces: add ours back.
             gd.on("plotly_afterplot", () => window.morphoLive.redrawn());
+            // Before a lasso or box is let go, so the selection callback reads the current value.
+            gd.on("plotly_selecting", () => { if (!gd._liveSelecting) { gd._liveSelecting = true; publishShown(); } });
+            gd.on("plotly_selected", () => { gd._liveSelecting = false; });
+            gd.on("plotly_deselect", () => { gd._liveSelecting = false; });
             gd._liveHooked = true;
         }
-        let i = liveTraceIndex(gd);
+        const i = traceIndex(gd, "live");
         if (i >= 0) { return i; }
-        const p = live.points, three = live.cfg && live.cfg.dims === 3;
+        const three = live.cfg && live.cfg.dims === 3;
         const kind = three ? "scatter3d" : "scattergl";
-        // Copies: Plotly keeps the arrays it is given, and extendTraces appends to them itself.
-        const xyz = (a, b) => three ? {x: a.x.slice(...b), y: a.y.slice(...b), z: a.z.slice(...b)}
-                                    : {x: a.x.slice(...b), y: a.y.slice(...b)};
-        // Markers name their point the same way: a lasso over them counts that point once.
-        const tags = (b, template) => ({customdata: p.custom.slice(...b), ids: p.ids.slice(...b),
-                                        text: p.text.slice(...b), hovertemplate: template});
+        const empty = three ? {x: [], y: [], z: []} : {x: [], y: []};
+        const folded = three
+            ? Object.assign({type: kind, mode: "markers", name: "earlier live frames", meta: "live-folded",
+                             marker: {size: 2, color: "#6b8fb5", opacity: 0.5}, hoverinfo: "skip"}, empty)
+            : {type: "heatmap", name: "earlier live frames", meta: "live-folded", z: [[null]], x0: 0, dx: 1,
+               y0: 0, dy: 1, colorscale: [[0, "#c6dbef"], [1, "#08306b"]], opacity: 0.55, showscale: false,
+               zsmooth: false, hovertemplate: "%{z} earlier live frames here<extra></extra>"};
         window.Plotly.addTraces(gd, [
+            folded,
             Object.assign({type: kind, mode: "markers", name: "live frames", meta: "live",
-                           marker: {color: p.index.slice(), colorscale: "Viridis", size: three ? 4 : 7,
+                           marker: {color: [], colorscale: "Viridis", size: three ? 4 : 7,
                                     line: {width: 1, color: "#222"},
                                     // Above the plot, across: the map's own colour bar (the cluster
                                     // legend) keeps the right-hand side.
                                     colorbar: {title: {text: "live frame", side: "left"}, orientation: "h",
                                                x: 0.5, xanchor: "center", y: 1.02, yanchor: "bottom",
-                                               len: 0.6, thickness: 10}}},
-                          xyz(p, []), tags([], "%{text}<extra></extra>")),
+                                               len: 0.6, thickness: 10}},
+                           hovertemplate: "%{text}<extra></extra>"}, empty),
             Object.assign({type: kind, mode: "markers", name: "live start", meta: "live-start",
-                           marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"}},
-                          xyz(p, [0, 1]), tags([0, 1], "start: %{text}<extra></extra>")),
-            // The end marker's arrays are extended with the live trace's and keep their last entry.
+                           marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"},
+                           hovertemplate: "start: %{text}<extra></extra>"}, empty),
             Object.assign({type: kind, mode: "markers", name: "live latest", meta: "live-end",
-                           marker: {symbol: "x", size: 14, color: [END_COLOUR]}},
-                          xyz(p, [-1]), tags([-1], "latest: %{text}<extra></extra>")),
+                           marker: {symbol: "x", size: 14, color: END_COLOUR},
+                           hovertemplate: "latest: %{text}<extra></extra>"}, empty),
         ]);
-        return liveTraceIndex(gd);
+        return traceIndex(gd, "live");
+    }
+
+    /* A grid over every point held (padded, so that new points seldom fall outside it). */
+    function gridFor(p, pad) {
+        let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+        for (let k = 0; k < p.n; k++) {
+            const x = p.x[k], y = p.y[k];
+            if (x < x0) { x0 = x; } if (x > x1) { x1 = x; }
+            if (y < y0) { y0 = y; } if (y > y1) { y1 = y; }
+        }
+        const wx = Math.max(x1 - x0, 1e-6), wy = Math.max(y1 - y0, 1e-6);
+        x0 -= pad * wx; y0 -= pad * wy;
+        return {x0, y0, dx: wx * (1 + 2 * pad) / BINS, dy: wy * (1 + 2 * pad) / BINS};
+    }
+
+    /* Fold points [0, upto) into the grid: only the new ones, unless the scrub went back or a
+     * point falls outside the grid (then the grid grows and every folded point is counted again). */
+    function foldTo(upto) {
+        const f = live.fold, p = live.points;
+        if (upto < f.upto) { f.counts.fill(0); f.upto = 0; }
+        for (let pass = 0; pass < 2 && f.upto < upto; pass++) {
+            if (!f.grid) { f.grid = gridFor(p, 0.1); }
+            const g = f.grid;
+            let k = f.upto;
+            for (; k < upto; k++) {
+                const ix = Math.floor((p.x[k] - g.x0) / g.dx), iy = Math.floor((p.y[k] - g.y0) / g.dy);
+                if (ix < 0 || iy < 0 || ix >= BINS || iy >= BINS || !Number.isFinite(ix + iy)) { break; }
+                f.counts[iy * BINS + ix] += 1;
+            }
+            f.upto = k;
+            if (k < upto) { f.grid = gridFor(p, 0.5); f.counts.fill(0); f.upto = 0; }  // grow, count again
+        }
+    }
+
+    function foldedTrace(a) {
+        const p = live.points;
+        if (live.cfg && live.cfg.dims === 3) {  // an even sample of the folded points
+            const step = Math.max(1, Math.ceil(a / SAMPLE_3D)), pick = [];
+            for (let k = 0; k < a; k += step) { pick.push(k); }
+            const take = arr => Float32Array.from(pick, k => arr[k]);
+            return {x: take(p.x), y: take(p.y), z: take(p.z)};
+        }
+        foldTo(a);
+        const f = live.fold, g = f.grid;
+        if (!a || !g) { return {z: [[null]], x0: 0, dx: 1, y0: 0, dy: 1, visible: false}; }
+        const z = [];
+        for (let iy = 0; iy < BINS; iy++) {
+            const row = new Array(BINS);
+            for (let ix = 0; ix < BINS; ix++) { const c = f.counts[iy * BINS + ix]; row[ix] = c ? c : null; }
+            z.push(row);
+        }
+        return {z, x0: g.x0 + g.dx / 2, dx: g.dx, y0: g.y0 + g.dy / 2, dy: g.dy, visible: true};
+    }
+
+    /* Points [a, b) with what a hover, click or lasso needs (plain arrays: dcc.Graph drops
+     * typed-array customdata from events). */
+    function pointsTrace(a, b) {
+        const p = live.points, session = live.cfg ? live.cfg.session : "";
+        const custom = [], ids = [], text = [];
+        for (let k = a; k < b; k++) {
+            custom.push([p.row[k], p.index[k]]);
+            ids.push(`live:${session}:${p.row[k]}`);
+            text.push(hoverText(p.index[k], p.patch[k], p.measure[k], p.floor[k], p.ring[k] || ""));
+        }
+        const out = {x: p.x.slice(a, b), y: p.y.slice(a, b), customdata: custom, ids, text};
+        if (live.cfg && live.cfg.dims === 3) { out.z = p.z.slice(a, b); }
+        return out;
+    }
+
+    /* One redraw per animation frame, whatever arrived since the last: the newest WINDOW points,
+     * the folded rest, the start and end markers. Only the live traces' data change. */
+    function draw() {
+        live.drawRequested = false;
+        const gd = graph();
+        if (!gd || !window.Plotly || !live.points.n) { return; }
+        const i = ensureTraces();
+        if (i < 0) { return; }
+        const p = live.points, b = shown(), a = Math.max(0, b - WINDOW);
+        const t = gd.data[i];
+        Object.assign(t, pointsTrace(a, b));
+        t.marker = Object.assign({}, t.marker, {color: p.index.slice(a, b), cmin: p.index[0],
+                                                cmax: p.index[Math.max(b - 1, 0)]});
+        Object.assign(gd.data[traceIndex(gd, "live-folded")], foldedTrace(a));
+        Object.assign(gd.data[traceIndex(gd, "live-start")], pointsTrace(0, Math.min(1, b)));
+        Object.assign(gd.data[traceIndex(gd, "live-end")], pointsTrace(Math.max(b - 1, 0), b));
+        window.Plotly.redraw(gd);
+        show();
+    }
+
+    function requestDraw() {
+        if (live.drawRequested) { return; }
+        live.drawRequested = true;
+        requestAnimationFrame(draw);
     }
 
     function apply(message) {
         const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
         const patch = decode(message.patch), measure = decode(message.non_equilibrium);
-        const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(index.length).fill(NaN);
+        const n = index.length, dims = message.coords.shape[1] || 2;
+        const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(n).fill(NaN);
+        const time = message.received ? decode(message.received) : new Float64Array(n).fill(NaN);
         const ring = message.ring || [];
-        const n = index.length, dims = message.coords.shape[1], session = live.cfg.session;
-        const x = [], y = [], z = [], idx = Array.from(index), custom = [], ids = [], text = [];
+        const p = live.points;
+        reserve(p, n);
         for (let k = 0; k < n; k++) {
-            x.push(coords[k * dims]); y.push(coords[k * dims + 1]);
-            if (dims === 3) { z.push(coords[k * dims + 2]); }
-            custom.push([row[k], index[k]]);
-            ids.push(`live:${session}:${row[k]}`);
-            text.push(hoverText(index[k], patch[k], measure[k], floor[k], ring[k] || ""));
+            const at = p.n + k;
+            p.x[at] = coords[k * dims]; p.y[at] = coords[k * dims + 1];
+            p.z[at] = dims === 3 ? coords[k * dims + 2] : 0;
+            p.ring[at] = ring[k] || "";
             if (Number.isFinite(measure[k])) {
                 live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
             }
         }
-        const p = live.points;
-        p.x.push(...x); p.y.push(...y); p.z.push(...z); p.index.push(...idx);
-        p.custom.push(...custom); p.ids.push(...ids); p.text.push(...text);
+        p.index.set(index, p.n); p.row.set(row, p.n); p.patch.set(patch, p.n);
+        p.measure.set(measure, p.n); p.floor.set(floor, p.n); p.time.set(time, p.n);
+        p.n += n;
         live.errors += (message.errors || []).length;
         live.stats = message.stats || live.stats;
-        const gd = graph();
-        const had = gd ? liveTraceIndex(gd) : -1;
-        const i = ensureTraces();
-        if (i >= 0 && had >= 0 && n) {  // the trace existed: extend it (a new one already has every point)
-            // One extendTraces, one redraw: the points, and the end marker moved to the newest.
-            const update = {x: [x, x.slice(-1)], y: [y, y.slice(-1)], customdata: [custom, custom.slice(-1)],
-                            ids: [ids, ids.slice(-1)], text: [text, text.slice(-1)],
-                            "marker.color": [idx, [END_COLOUR]]};
-            if (dims === 3) { update.z = [z, z.slice(-1)]; }
-            const keep = {};
-            Object.keys(update).forEach(key => { keep[key] = [null, 1]; });  // null: no limit
-            window.Plotly.extendTraces(gd, update, [i, i + 2], keep);
-        }
+        if (message.backlog) { live.backlog = message.backlog; }
+        if (n) { requestDraw(); }
         show();
     }
 
@@ -196,6 +337,7 @@
     function receive(message) {
         if (message.type === "hello") {  // (re)connected: batches sent while away come from the table
             live.stats = message.stats || live.stats;
+            if (message.backlog) { live.backlog = message.backlog; }
             // Up to next_seq - 1, not stored_seq: a batch published just before this socket joined
             // may not be stored yet; fetchBatches asks again until the table has it.
             const from = live.received + 1, to = message.next_seq - 1;
@@ -237,7 +379,7 @@
         const ws = live.ws;
         live.ws = null;
         if (ws) { ws.close(); }
-        live.points = emptyPoints();
+        live.points = emptyPoints(); live.fold = emptyFold(); live.until = null; live.backlog = null;
         live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
         live.latest = null;
         live.paused = false; live.pending = Promise.resolve();
@@ -279,6 +421,22 @@
             show();
         },
         /* A server-side redraw of the map (new colouring, selection) replaces its traces: re-add ours. */
-        redrawn() { if (live.cfg && live.points.index.length && graph()) { ensureTraces(); } },
+        redrawn() {
+            const gd = graph();
+            if (live.cfg && live.points.n && gd && traceIndex(gd, "live") < 0) { ensureTraces(); requestDraw(); }
+        },
+        /* Show the first fraction (0..1) of the points held; 1 follows the newest again. */
+        scrub(fraction) {
+            live.until = fraction >= 1 ? null : Math.round(Math.max(0, fraction) * live.points.n);
+            requestDraw(); show(); publishShown();
+        },
+        /* What the page holds and draws (tests and bench/live.py read it). */
+        summary() {
+            const gd = graph(), b = shown();
+            const t = gd ? (gd.data || []).find(t => t.meta === "live") : null;
+            return {held: live.points.n, shown: b, drawn: t ? t.x.length : 0,
+                    folded: live.fold.counts.reduce((sum, c) => sum + c, 0),
+                    colours: t && t.marker.color ? t.marker.color.length : 0};
+        },
     };
 })();

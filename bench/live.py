@@ -283,8 +283,15 @@ const frame = () => new Promise(done => requestAnimationFrame(() => done()));
 const points = () => Number(document.getElementById("live-status").dataset.points || 0);
 
 /* live.js: preload messages (untimed), then each update timed through live.js's onmessage. */
-window.benchLive = async function (preload, updates, budgetMs) {{
-  await Plotly.newPlot(gd, [], LAYOUT);
+/* The map under the live points: ``base`` points of one scattergl trace, as a map panel draws them. */
+function baseMap(base) {{
+  if (!base) {{ return []; }}
+  const x = new Float32Array(base), y = new Float32Array(base);
+  for (let i = 0; i < base; i++) {{ x[i] = 3 * Math.sin(i * 12.9898) ; y[i] = 3 * Math.cos(i * 78.233); }}
+  return [{{type: "scattergl", mode: "markers", name: "map", x, y, marker: {{size: 4, color: "#999"}}}}];
+}}
+window.benchLive = async function (preload, updates, budgetMs, base) {{
+  await Plotly.newPlot(gd, baseMap(base), LAYOUT);
   window.morphoLive.configure({{mode: "live", ws_url: "ws://bench/", token: "t", session: "bench", dims: 2}});
   await macrotask();
   for (const text of preload) {{ window.__socket.onmessage({{data: text}}); await macrotask(); }}
@@ -299,8 +306,9 @@ window.benchLive = async function (preload, updates, budgetMs) {{
     times.push([t1 - t0, performance.now() - t0]);
     if (performance.now() - start > budgetMs) {{ break; }}
   }}
-  const live = gd.data.find(t => t.meta === "live") || {{x: [], marker: {{color: []}}}};
-  return {{times, points: points(), drawn: live.x.length, colours: live.marker.color.length}};
+  await frame();
+  const held = window.morphoLive.summary();
+  return {{times, points: points(), drawn: held.drawn, folded: held.folded, colours: held.colours}};
 }};
 
 /* Naive: the whole figure again (same traces as live.js, new arrays) with Plotly.react. */
@@ -316,21 +324,22 @@ function figure(x, y, index) {{
       marker: {{symbol: "x", size: 14, color: "#d62728"}}}},
   ];
 }}
-window.benchReact = async function (preload, updates, budgetMs) {{
+window.benchReact = async function (preload, updates, budgetMs, base) {{
   let [x, y, index] = preload;
-  await Plotly.newPlot(gd, figure(x, y, index), LAYOUT);
+  await Plotly.newPlot(gd, baseMap(base).concat(figure(x, y, index)), LAYOUT);
   await frame();
   const times = [], start = performance.now();
   for (const [bx, by, bi] of updates) {{
     const t0 = performance.now();
     x = x.concat(bx); y = y.concat(by); index = index.concat(bi);
-    await Plotly.react(gd, figure(x, y, index), LAYOUT);
+    await Plotly.react(gd, baseMap(base).concat(figure(x, y, index)), LAYOUT);
     const t1 = performance.now();
     await frame();
     times.push([t1 - t0, performance.now() - t0]);
     if (performance.now() - start > budgetMs) {{ break; }}
   }}
-  return {{times, points: index.length, drawn: gd.data[0].x.length, colours: gd.data[0].marker.color.length}};
+  const live = gd.data.find(t => t.meta === "live");
+  return {{times, points: index.length, drawn: live.x.length, folded: 0, colours: live.marker.color.length}};
 }};
 </script></body></html>
 """
@@ -363,7 +372,7 @@ def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
         driver = browser()
         try:
             version = driver.capabilities.get("browserVersion", "?")
-            for n in args.points:
+            for base, n in ((base, n) for base in args.base_points for n in args.points):
                 xy = rng.normal(size=(n + 32 * args.updates, 2)).astype(np.float32)
                 starts = range(0, n, PRELOAD_CHUNK)
                 preload = [batch_message(k, s, xy[s:min(s + PRELOAD_CHUNK, n)])
@@ -373,36 +382,37 @@ def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
                 columns = [xy[:, 0].tolist(), xy[:, 1].tolist(), list(range(len(xy)))]
                 naive_preload = [c[:n] for c in columns]
                 naive_updates = [[c[s:s + 32] for c in columns] for s in firsts]
-                for name, script, data in (
-                    ("live.js: extendTraces", "benchLive", (preload, updates)),
-                    ("naive: Plotly.react of the figure", "benchReact", (naive_preload, naive_updates)),
-                ):
+                cases = [("live.js: newest points + folded density", "benchLive", (preload, updates))]
+                if not args.no_naive:
+                    cases.append(("naive: Plotly.react of the figure", "benchReact", (naive_preload, naive_updates)))
+                for name, script, data in cases:
                     driver.get(page.as_uri())
                     out = driver.execute_async_script(
                         f"const done = arguments[arguments.length - 1];"
-                        f"window.{script}(arguments[0], arguments[1], arguments[2]).then(done);",
-                        *data, 1000 * args.browser_budget)
+                        f"window.{script}(arguments[0], arguments[1], arguments[2], arguments[3]).then(done);",
+                        *data, 1000 * args.browser_budget, base)
                     times = np.array(out["times"])
                     expected = n + 32 * len(times)
-                    if out["points"] != expected:
-                        raise SystemExit(f"{name}: the page took {out['points']} of {expected} points")
-                    results.append({"n": n, "approach": name, "updates": len(times),
+                    if out["points"] != expected or out["drawn"] + out["folded"] != expected:
+                        raise SystemExit(f"{name}: the page took {out['points']} of {expected} points, "
+                                         f"drew {out['drawn']} and folded {out['folded']}")
+                    results.append({"n": n, "base": base, "approach": name, "updates": len(times),
                                     "call_ms": float(np.median(times[:, 0])),
                                     "frame_ms": float(np.median(times[:, 1])),
                                     "p90_ms": float(np.percentile(times[:, 1], 90)),
-                                    "held": (expected, out["drawn"], out["colours"])})
-                    print(f"  {n:,} points, {name}: {results[-1]['frame_ms']:.1f} ms per update", flush=True)
+                                    "held": (expected, out["drawn"], out["folded"], out["colours"])})
+                    print(f"  {base:,} map + {n:,} live points, {name}: {results[-1]['frame_ms']:.1f} ms per update", flush=True)
         finally:
             driver.quit()
     return results, version
 
 
 def browser_table(results: list[dict]) -> str:
-    rows = ["| points on the trace | approach | updates | ms per update (call) | "
-            "ms per update (to next frame) | p90 ms (to next frame) | points sent / trace x / colours |",
-            "|---:|---|---:|---:|---:|---:|---|"]
+    rows = ["| map points | live points | approach | updates | ms per update (call) | "
+            "ms per update (to next frame) | p90 ms (to next frame) | points sent / drawn / folded / colours |",
+            "|---:|---:|---|---:|---:|---:|---:|---|"]
     for r in results:
-        rows.append(f"| {r['n']:,} | {r['approach']} | {r['updates']} | {r['call_ms']:.1f} | "
+        rows.append(f"| {r['base']:,} | {r['n']:,} | {r['approach']} | {r['updates']} | {r['call_ms']:.1f} | "
                     f"{r['frame_ms']:.1f} | {r['p90_ms']:.1f} | {'/'.join(f'{v:,}' for v in r['held'])} |")
     return "\n".join(rows)
 
@@ -418,12 +428,16 @@ def main() -> None:
                         help="length of each latency run (at least 10 frames)")
     parser.add_argument("--points", type=int, nargs="*", default=[1_000, 100_000],
                         help="points already on the live trace")
+    parser.add_argument("--base-points", type=int, nargs="+", default=[0],
+                        help="points of the map under the live points (one browser case each)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the Plotly.react comparison")
     parser.add_argument("--updates", type=int, default=50, help="batches of 32 points per browser case")
     parser.add_argument("--browser-budget", type=float, default=15.0,
                         help="seconds per browser case; fewer updates are timed past it")
     parser.add_argument("--quick", action="store_true",
                         help="a quarter of the frames, --paced-seconds 4 --updates 20")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--no-pipeline", action="store_true", help="browser rows only")
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="torch device for the model (auto, cpu, cuda)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a replay may take")
@@ -445,14 +459,15 @@ def main() -> None:
     print(f"torch {torch.__version__} ({args.device}, {torch.get_num_threads()} threads), "
           f"{os.cpu_count()} CPUs, load average {load0[0]:.2f}; frames from {args.data}", flush=True)
     t0 = time.perf_counter()
-    runs = bench_pipeline(args)
+    runs = [] if args.no_pipeline else bench_pipeline(args)
     browser_results, version = ([], "") if args.no_browser else bench_browser(args)
     load1 = os.getloadavg()
 
     print(f"\n{platform.processor() or platform.machine()}, nproc={os.cpu_count()}, python "
           f"{platform.python_version()}, torch {torch.__version__} on {args.device}; load average "
           f"{load0[0]:.2f} -> {load1[0]:.2f}; {time.perf_counter() - t0:.0f} s in all\n")
-    print(pipeline_table(runs))
+    if runs:
+        print(pipeline_table(runs))
     single_512 = [r for r in runs if r.size == 512 and r.max_batch == 1 and r.rate is None]
     if single_512:
         s = 1 / single_512[0].fps
