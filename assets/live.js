@@ -38,7 +38,7 @@
 
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
-        points: emptyPoints(), fold: emptyFold(), until: null, drawRequested: false,
+        points: emptyPoints(), fold: emptyFold(), until: null, drawRequested: false, drawn: 0,
         received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
         backlog: null, standby: "",
     };
@@ -98,16 +98,16 @@
     function show() {
         const el = document.getElementById("live-status");
         if (!el) { return; }
-        const p = live.points, n = p.n, k = shown();
+        const p = live.points, n = p.n, k = live.drawn;
         let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
                     replay: "replay",
                     reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
         const latest = live.latest, backlog = live.backlog;
-        const scrub = k < n ? ` · showing the first ${k} (frame ${p.index[k - 1]}, ${clock(p.time[k - 1])})` : "";
-        el.textContent = `${text} · ${n} points` + scrub
-            + (n > WINDOW ? ` (newest ${WINDOW} as points, older as density)` : "")
+        const scrub = k < n ? ` of ${n} (up to frame ${p.index[k - 1]}` + (clock(p.time[k - 1]) ? `, ${clock(p.time[k - 1])})` : ")") : "";
+        el.textContent = `${text} · ${k} points` + scrub
+            + (k > WINDOW ? ` (newest ${WINDOW} as points, older as density)` : "")
             + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
             + (latest ? ` · non-equilibrium ${measureText(latest.value, latest.floor)} (frame ${latest.frame}`
                         + (latest.ring ? `, ring ${latest.ring})` : ")") : "")
@@ -115,8 +115,8 @@
                ? ` · behind: ${backlog.queued} frames queued, ${Number(backlog.lag_s).toFixed(1)} s lag`
                  + (backlog.bound ? ` (holds at most ${backlog.bound})` : "") : "")
             + (bp ? ` · producer faster than the pipeline ×${bp}` : "");
-        el.dataset.points = String(n);
-        el.dataset.shown = String(k);
+        el.dataset.points = String(k);  // on the map, as points or folded: what the last draw showed
+        el.dataset.held = String(n);
         el.dataset.until = k ? String(p.index[k - 1]) : "";
         el.dataset.queued = backlog ? String(backlog.queued) : "";
         el.dataset.lag = backlog ? String(backlog.lag_s) : "";
@@ -271,6 +271,7 @@
         Object.assign(gd.data[traceIndex(gd, "live-start")], pointsTrace(0, Math.min(1, b)));
         Object.assign(gd.data[traceIndex(gd, "live-end")], pointsTrace(Math.max(b - 1, 0), b));
         window.Plotly.redraw(gd);
+        live.drawn = b;
         show();
     }
 
@@ -379,7 +380,7 @@
         const ws = live.ws;
         live.ws = null;
         if (ws) { ws.close(); }
-        live.points = emptyPoints(); live.fold = emptyFold(); live.until = null; live.backlog = null;
+        live.points = emptyPoints(); live.fold = emptyFold(); live.until = null; live.backlog = null; live.drawn = 0;
         live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
         live.latest = null;
         live.paused = false; live.pending = Promise.resolve();
@@ -432,9 +433,9 @@
         },
         /* What the page holds and draws (tests and bench/live.py read it). */
         summary() {
-            const gd = graph(), b = shown();
+            const gd = graph();
             const t = gd ? (gd.data || []).find(t => t.meta === "live") : null;
-            return {held: live.points.n, shown: b, drawn: t ? t.x.length : 0,
+            return {held: live.points.n, shown: live.drawn, drawn: t ? t.x.length : 0,
                     folded: live.fold.counts.reduce((sum, c) => sum + c, 0),
                     colours: t && t.marker.color ? t.marker.color.length : 0};
         },
