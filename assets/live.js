@@ -137,7 +137,7 @@
      * panel's selection callback, which counts the folded frames from the session's table). */
     function publishShown() {
         const dc = window.dash_clientside;
-        if (!dc || !dc.set_props || !document.getElementById(LIVE_SHOWN)) { return; }
+        if (!dc || !dc.set_props) { return; }  // no Dash (bench pages)
         const value = live.cfg && live.points.n ? {session: live.cfg.session, upto: shown()} : null;
         dc.set_props(LIVE_SHOWN, {data: value});
     }

@@ -407,6 +407,83 @@ def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
     return results, version
 
 
+REPLAY_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script src="plotly.js"></script><script src="live.js"></script></head><body>
+<div id="live-status"></div>
+<div class="ms-map"><div id="graph" style="width: 1000px; height: 700px"></div></div>
+<script>
+/* From the choice of a stored session to all its points on the map, timed in the page. */
+window.benchReplay = async function (session, n, token) {
+  const gd = document.getElementById("graph");
+  await Plotly.newPlot(gd, [], {margin: {l: 40, r: 10, t: 10, b: 30}, showlegend: false});
+  const t0 = performance.now();
+  window.morphoLive.configure({mode: "replay", session, token, dims: 2});
+  while (Number(document.getElementById("live-status").dataset.points || 0) < n) {
+    await new Promise(done => requestAnimationFrame(done));
+    if (performance.now() - t0 > 120000) { break; }
+  }
+  return {seconds: (performance.now() - t0) / 1000, summary: window.morphoLive.summary()};
+};
+</script></body></html>
+"""
+
+
+def bench_replay(n: int) -> dict:
+    """Seconds from choosing a stored session of ``n`` points to all of them on the map: the
+    app's replay route (``app.live.register_routes``) reading a SimpleTiledServer's table, served
+    by Flask on 127.0.0.1, fetched and drawn by live.js in headless Chromium."""
+    import threading
+    from types import SimpleNamespace
+
+    from flask import Flask, send_file
+    from tiled.server import SimpleTiledServer
+    from werkzeug.serving import make_server
+
+    from app.live import register_routes
+    from core.live.session import LiveSession
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench-live-replay-") as directory:
+        tiled = SimpleTiledServer(directory=directory, api_key="benchkey0123")
+        http = None
+        try:
+            store = Store.from_uri(tiled.uri.split("?")[0], api_key=tiled.api_key, project="bench")
+            live = LiveSession.create(store, n_components=2, metadata={})
+            t0 = time.perf_counter()
+            for first in range(0, n, 20_000):  # as the operator appends, in bigger pieces
+                k = np.arange(first, min(first + 20_000, n))
+                xy = rng.normal(size=(len(k), 2)).astype(np.float32)
+                live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
+                                    "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
+                                    "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
+                                    "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+            write_s = time.perf_counter() - t0
+            app = Flask("bench-replay")
+            register_routes(app, SimpleNamespace(token=TOKEN), lambda: store)
+            app.add_url_rule("/", "page", lambda: REPLAY_PAGE)
+            app.add_url_rule("/plotly.js", "plotly", lambda: send_file(PLOTLY_JS))
+            app.add_url_rule("/live.js", "live", lambda: send_file(LIVE_JS))
+            http = make_server("127.0.0.1", 0, app, threaded=True)
+            threading.Thread(target=http.serve_forever, daemon=True).start()
+            driver = browser()
+            try:
+                driver.get(f"http://127.0.0.1:{http.server_port}/")
+                out = driver.execute_async_script(
+                    "const done = arguments[arguments.length - 1];"
+                    "window.benchReplay(arguments[0], arguments[1], arguments[2]).then(done);", live.id, n, TOKEN)
+            finally:
+                driver.quit()
+        finally:
+            if http is not None:
+                http.shutdown()
+            tiled.close()
+    s = out["summary"]
+    if s["shown"] != n or s["drawn"] + s["folded"] != n:
+        raise SystemExit(f"replay: {s['shown']} of {n} points shown ({s['drawn']} drawn, {s['folded']} folded)")
+    print(f"  replay of {n:,} points: {out['seconds']:.2f} s (table written in {write_s:.1f} s)", flush=True)
+    return {"n": n, "seconds": out["seconds"], "drawn": s["drawn"], "folded": s["folded"]}
+
+
 def browser_table(results: list[dict]) -> str:
     rows = ["| map points | live points | approach | updates | ms per update (call) | "
             "ms per update (to next frame) | p90 ms (to next frame) | points sent / drawn / folded / colours |",
@@ -438,6 +515,8 @@ def main() -> None:
                         help="a quarter of the frames, --paced-seconds 4 --updates 20")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--no-pipeline", action="store_true", help="browser rows only")
+    parser.add_argument("--replay", type=int, nargs="*", default=[100_000],
+                        help="points of a stored session replayed onto the map (none: skip)")
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="torch device for the model (auto, cpu, cuda)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a replay may take")
@@ -461,6 +540,7 @@ def main() -> None:
     t0 = time.perf_counter()
     runs = [] if args.no_pipeline else bench_pipeline(args)
     browser_results, version = ([], "") if args.no_browser else bench_browser(args)
+    replays = [bench_replay(n) for n in ([] if args.no_browser else args.replay)]
     load1 = os.getloadavg()
 
     print(f"\n{platform.processor() or platform.machine()}, nproc={os.cpu_count()}, python "
@@ -476,6 +556,10 @@ def main() -> None:
     if browser_results:
         print(f"\nChromium {version} headless (SwiftShader), plotly.js 4.1.1\n")
         print(browser_table(browser_results))
+    if replays:
+        print("\n| stored points | replay: choice to all on the map (s) | drawn as points / folded |\n|---:|---:|---|")
+        for r in replays:
+            print(f"| {r['n']:,} | {r['seconds']:.2f} | {r['drawn']:,} / {r['folded']:,} |")
     lost = [f"{r.size}px max_batch {r.max_batch} rate {r.rate}: {p}" for r in runs for p in r.problems]
     if lost:
         sys.exit("FRAMES NOT ACCOUNTED FOR:\n" + "\n".join(lost))

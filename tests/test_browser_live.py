@@ -1,6 +1,7 @@
 """Live mode in headless Chromium: switch Live on, see simulated frames arrive quickly, pause,
 resume, lasso live points and read their count in the inspect panel, see a two-time map's
-measure, switch off and on again.
+measure, switch off and on again; replay a stored session of 5,000 frames (the newest 2,000 as
+points, older ones folded into a density), scrub it back in time and lasso folded points.
 
 The page starts a real `morphospace live` session (its own process, warmed up while the map is
 shown) on the built map; a real frame series is replayed into it over ZMQ; points reach the page
@@ -21,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import click, drag, read_all, to_viewport, wait_for_map_count
-from tests.conftest import DEMO_DATA, LIVE_SOURCE
+from tests.conftest import DEMO_DATA, INTEGRATION_PROJECT, LIVE_SOURCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -99,8 +100,31 @@ def assert_clean_start(driver) -> None:
     assert not [m for m in console if "WebSocket" in m or "token" in m.lower()], console
 
 
+REPLAY_FRAMES = 5000
+
+
 @pytest.fixture(scope="module")
-def page(browser, web_app):
+def replay_session(worker, built_map) -> str:
+    """A stored session of the built map: 5,000 points in batches of 100, arrival position k at
+    x = k % 2 * 3 + (k % 97) / 97 (even k left of x = 2, odd right), y = (k % 89) / 89, row k."""
+    from core.data.store import Store
+    from core.live.session import LiveSession
+
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    live = LiveSession.create(store, n_components=2, metadata={
+        "projection_id": built_map["projections"], "clustering_id": built_map["clusterings"],
+        "stats": {"processed": REPLAY_FRAMES}})
+    k = np.arange(REPLAY_FRAMES)
+    live.put_images(k, np.full((REPLAY_FRAMES, 2, 2), 0.5, np.float32))
+    live.append_points({"index": k, "patch": np.full(REPLAY_FRAMES, -1), "source": ["sim"] * REPLAY_FRAMES,
+                        "batch": k // 100, "row": k, "x": k % 2 * 3 + (k % 97) / 97, "y": (k % 89) / 89,
+                        "cluster": np.zeros(REPLAY_FRAMES, int), "non_equilibrium": np.full(REPLAY_FRAMES, np.nan),
+                        "received": 1000 + k / 50, "processed": 1000 + k / 50})
+    return live.id
+
+
+@pytest.fixture(scope="module")
+def page(browser, web_app, replay_session):
     browser.get(web_app)
     wait_for_map_count(browser)  # a map is shown: Live has one to use
     browser.execute_script(WATCH_LIVE)
@@ -209,3 +233,45 @@ def test_switching_off_and_on_again_starts_a_new_session_as_quickly(page):
     assert_clean_start(page)
     click(page, page.find_element(By.CSS_SELECTOR, ".ms-live-switch input"))
     WebDriverWait(page, 30).until(lambda d: status(d, "state") == "off")
+
+
+def test_replay_folds_old_points_scrubs_back_and_lassos_folded_ones(page, replay_session):
+    """Replaying 5,000 stored frames: all on the map (2,000 as points, 3,000 folded into the
+    density) in one read; scrubbing to the middle shows the first ~half; a lasso left of x = 2
+    counts the even positions shown, folded ones included."""
+    import time
+
+    dropdown = page.find_element(By.CSS_SELECTOR, ".ms-live-replay")
+    click(page, dropdown)
+    option = WebDriverWait(page, 30).until(lambda d: [o for o in d.find_elements(
+        By.CSS_SELECTOR, ".dash-dropdown-content .dash-dropdown-option") if replay_session in o.text])
+    started = time.perf_counter()
+    click(page, option[0])
+    WebDriverWait(page, 60).until(lambda d: points(d) == REPLAY_FRAMES)
+    print(f"\nreplay: {REPLAY_FRAMES} frames on the map {time.perf_counter() - started:.2f} s after the choice")
+    summary = page.execute_script("return window.morphoLive.summary()")
+    assert (summary["drawn"], summary["folded"], summary["held"]) == (2000, REPLAY_FRAMES - 2000, REPLAY_FRAMES)
+    assert page.execute_script("""const gd = document.querySelector('.ms-map .js-plotly-plot');
+        return gd.data.find(t => t.meta === 'live-folded').visible;""")
+    # The newest point drawn is the last one stored; the oldest drawn as a point, 3,000.
+    frames = [frame for _, frame in live_trace(page, "customdata")[0]]
+    assert (min(frames), max(frames)) == (REPLAY_FRAMES - 2000, REPLAY_FRAMES - 1)
+
+    slider = page.find_element(By.CSS_SELECTOR, ".ms-live-scrub")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
+    left, top, width, height = page.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", slider)
+    drag(page, [[left + 0.98 * width, top + height / 2], [left + 0.5 * width, top + height / 2]])
+    WebDriverWait(page, 30).until(lambda d: 0 < points(d) < REPLAY_FRAMES)
+    shown = points(page)
+    assert abs(shown - REPLAY_FRAMES / 2) < 0.1 * REPLAY_FRAMES, shown
+    assert f"{shown} points of {REPLAY_FRAMES} (up to frame {shown - 1}" in page.find_element(By.ID, "live-status").text
+
+    corners = [[-0.5, -0.5], [2, -0.5], [2, 1.5], [-0.5, 1.5]]
+    drag(page, to_viewport(page, corners + [corners[0]]))
+    expected = f"{(shown + 1) // 2:,}"  # positions 0, 2, …, below shown
+    try:
+        WebDriverWait(page, 30).until(lambda d: expected in read_all(d, ".ms-inspect .ms-live-count"))
+    except Exception:
+        pytest.fail(f"the inspect panel counts {read_all(page, '.ms-inspect .ms-live-count')} live frames, "
+                    f"not {expected}")
