@@ -1,8 +1,18 @@
 /* Live mode in the browser: points arrive over a websocket and are added to the map here.
  *
  * No server round trip per message and no re-sending of the figure: each batch is decoded
- * (base64 typed arrays, see streaming/messages.py) and appended with Plotly.extendTraces to a
- * "live" trace of the map's graph. Batches carry a sequence number; when some were missed
+ * (base64 typed arrays, see streaming/messages.py) into growable typed arrays that hold every
+ * point. The cost of an update must not grow with the points already shown (a beamtime puts
+ * 100k+ frames on the map), so the page draws only the newest WINDOW points as points (hover,
+ * click, lasso) and folds the older ones into a BINS x BINS count grid drawn as one heatmap
+ * ("earlier live frames"; in 3-D an even sample); batches that arrive while a frame is being
+ * drawn are drawn together in the next animation frame, with one Plotly.redraw. plotly.js
+ * replots every trace on any data change (restyle and extendTraces alike), so the map under
+ * the live points costs a constant share of each redraw (bench/README.md, live.py).
+ * A batch may carry the pipeline's backlog, {queued, lag_s, bound}: the page says how far
+ * behind it is. A time slider (scrub) shows the first part of the points held; a lasso reaches
+ * folded points through the store LIVE_SHOWN ({session, upto}), which the map panel reads.
+ * Batches carry a sequence number; when some were missed
  * (a dropped connection, a slow tab) the missing ones are read from the app's
  * /live/<session>/points route, which serves the session's Tiled table. Pause keeps the
  * socket open and buffers; resume applies the buffer. A closed socket reconnects with
@@ -12,7 +22,7 @@
  * until then the status reads "starting…"), and authenticates with its first message,
  * {type: "auth", token}: never in the URL, which a browser prints when a socket fails.
  *
- * Each live point carries, as plain JS arrays (dcc.Graph drops typed-array customdata from
+ * Each drawn live point carries, as plain JS arrays (dcc.Graph drops typed-array customdata from
  * events): customdata [row, frame], row being its image's row in the session's stored images;
  * an id "live:<session>:<row>", by which the map panel tells live points of a lasso from the
  * map's own and knows their session (components/map_panel.py); and a hover text with the
