@@ -152,49 +152,51 @@
         dc.set_props(LIVE_SHOWN, {data: value});
     }
 
-    /* The live traces (empty; draw() fills them): the folded layer, the newest points, start and end. */
-    function ensureTraces() {
-        const gd = graph();
-        if (!gd || !gd.data || !window.Plotly) { return -1; }
-        if (!gd._liveHooked && gd.on) {
-            // A server-side redraw replaces the traces: add ours back.
-            gd.on("plotly_afterplot", () => window.morphoLive.redrawn());
-            // Before a lasso or box is let go, so the selection callback reads the current value.
-            gd.on("plotly_selecting", () => { if (!gd._liveSelecting) { gd._liveSelecting = true; publishShown(); } });
-            gd.on("plotly_selected", () => { gd._liveSelecting = false; });
-            gd.on("plotly_deselect", () => { gd._liveSelecting = false; });
-            gd._liveHooked = true;
-        }
-        const i = traceIndex(gd, "live");
-        if (i >= 0) { return i; }
+    /* Hooks on the map's graph, once per graph div. */
+    function hook(gd) {
+        if (gd._liveHooked || !gd.on) { return; }
+        // A server-side redraw replaces the traces: add ours back.
+        gd.on("plotly_afterplot", () => window.morphoLive.redrawn());
+        // Before a lasso or box is let go, so the selection callback reads the current value.
+        gd.on("plotly_selecting", () => { if (!gd._liveSelecting) { gd._liveSelecting = true; publishShown(); } });
+        gd.on("plotly_selected", () => { gd._liveSelecting = false; });
+        gd.on("plotly_deselect", () => { gd._liveSelecting = false; });
+        gd._liveHooked = true;
+    }
+
+    /* The live traces, by meta, filled with ``data`` (what draw() computed): the folded layer,
+     * the newest points, the start and the end marker. */
+    function newTraces(data) {
         const three = live.cfg && live.cfg.dims === 3;
         const kind = three ? "scatter3d" : "scattergl";
-        const empty = three ? {x: [], y: [], z: []} : {x: [], y: []};
         const folded = three
-            ? Object.assign({type: kind, mode: "markers", name: "earlier live frames", meta: "live-folded",
-                             marker: {size: 2, color: "#6b8fb5", opacity: 0.5}, hoverinfo: "skip"}, empty)
-            : {type: "heatmap", name: "earlier live frames", meta: "live-folded", z: [[null]], x0: 0, dx: 1,
-               y0: 0, dy: 1, colorscale: [[0, "#c6dbef"], [1, "#08306b"]], opacity: 0.55, showscale: false,
-               zsmooth: false, hovertemplate: "%{z} earlier live frames here<extra></extra>"};
-        window.Plotly.addTraces(gd, [
-            folded,
-            Object.assign({type: kind, mode: "markers", name: "live frames", meta: "live",
-                           marker: {color: [], colorscale: "Viridis", size: three ? 4 : 7,
-                                    line: {width: 1, color: "#222"},
-                                    // Above the plot, across: the map's own colour bar (the cluster
-                                    // legend) keeps the right-hand side.
-                                    colorbar: {title: {text: "live frame", side: "left"}, orientation: "h",
-                                               x: 0.5, xanchor: "center", y: 1.02, yanchor: "bottom",
-                                               len: 0.6, thickness: 10}},
-                           hovertemplate: "%{text}<extra></extra>"}, empty),
-            Object.assign({type: kind, mode: "markers", name: "live start", meta: "live-start",
-                           marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"},
-                           hovertemplate: "start: %{text}<extra></extra>"}, empty),
-            Object.assign({type: kind, mode: "markers", name: "live latest", meta: "live-end",
-                           marker: {symbol: "x", size: 14, color: END_COLOUR},
-                           hovertemplate: "latest: %{text}<extra></extra>"}, empty),
-        ]);
-        return traceIndex(gd, "live");
+            ? {type: kind, mode: "markers", name: "earlier live frames", meta: "live-folded",
+               marker: {size: 2, color: "#6b8fb5", opacity: 0.5}, hoverinfo: "skip"}
+            : {type: "heatmap", name: "earlier live frames", meta: "live-folded", colorscale: [[0, "#c6dbef"], [1, "#08306b"]],
+               opacity: 0.55, showscale: false, zsmooth: false,
+               hovertemplate: "%{z} earlier live frames here<extra></extra>"};
+        const points = {type: kind, mode: "markers", name: "live frames", meta: "live",
+                        marker: {colorscale: "Viridis", size: three ? 4 : 7, line: {width: 1, color: "#222"},
+                                 // Above the plot, across: the map's own colour bar (the cluster
+                                 // legend) keeps the right-hand side.
+                                 colorbar: {title: {text: "live frame", side: "left"}, orientation: "h",
+                                            x: 0.5, xanchor: "center", y: 1.02, yanchor: "bottom",
+                                            len: 0.6, thickness: 10}},
+                        hovertemplate: "%{text}<extra></extra>"};
+        const start = {type: kind, mode: "markers", name: "live start", meta: "live-start",
+                       marker: {symbol: three ? "diamond" : "star", size: 14, color: "#2ca02c"},
+                       hovertemplate: "start: %{text}<extra></extra>"};
+        const end = {type: kind, mode: "markers", name: "live latest", meta: "live-end",
+                     marker: {symbol: "x", size: 14, color: END_COLOUR},
+                     hovertemplate: "latest: %{text}<extra></extra>"};
+        return [folded, points, start, end].map(trace => merge(trace, data[trace.meta]));
+    }
+
+    /* ``trace`` with ``data``'s fields; its marker merged, not replaced. */
+    function merge(trace, data) {
+        const out = Object.assign(trace, data);
+        if (data.marker) { out.marker = Object.assign({}, trace.marker, data.marker); }
+        return out;
     }
 
     /* A grid over every point held (padded, so that new points seldom fall outside it). */
@@ -269,18 +271,22 @@
     function draw() {
         live.drawRequested = false;
         const gd = graph();
-        if (!gd || !window.Plotly || !live.points.n) { return; }
-        const i = ensureTraces();
-        if (i < 0) { return; }
+        if (!gd || !gd.data || !window.Plotly || !live.points.n) { return; }
+        hook(gd);
         const p = live.points, b = shown(), a = Math.max(0, b - WINDOW);
-        const t = gd.data[i];
-        Object.assign(t, pointsTrace(a, b));
-        t.marker = Object.assign({}, t.marker, {color: p.index.slice(a, b), cmin: p.index[0],
-                                                cmax: p.index[Math.max(b - 1, 0)]});
-        Object.assign(gd.data[traceIndex(gd, "live-folded")], foldedTrace(a));
-        Object.assign(gd.data[traceIndex(gd, "live-start")], pointsTrace(0, Math.min(1, b)));
-        Object.assign(gd.data[traceIndex(gd, "live-end")], pointsTrace(Math.max(b - 1, 0), b));
-        window.Plotly.redraw(gd);
+        const data = {
+            "live-folded": foldedTrace(a),
+            live: Object.assign(pointsTrace(a, b), {marker: {color: p.index.slice(a, b), cmin: p.index[0],
+                                                             cmax: p.index[Math.max(b - 1, 0)]}}),
+            "live-start": pointsTrace(0, Math.min(1, b)),
+            "live-end": pointsTrace(Math.max(b - 1, 0), b),
+        };
+        if (traceIndex(gd, "live") < 0) {  // new, or dropped by a server-side redraw of the map
+            window.Plotly.addTraces(gd, newTraces(data));
+        } else {
+            Object.keys(data).forEach(meta => { const i = traceIndex(gd, meta); gd.data[i] = merge(gd.data[i], data[meta]); });
+            window.Plotly.redraw(gd);
+        }
         live.drawn = b;
         show();
     }
@@ -434,7 +440,7 @@
         /* A server-side redraw of the map (new colouring, selection) replaces its traces: re-add ours. */
         redrawn() {
             const gd = graph();
-            if (live.cfg && live.points.n && gd && traceIndex(gd, "live") < 0) { ensureTraces(); requestDraw(); }
+            if (live.cfg && live.points.n && gd && traceIndex(gd, "live") < 0) { requestDraw(); }
         },
         /* Show the first fraction (0..1) of the points held; 1 follows the newest again. */
         scrub(fraction) {
