@@ -6,12 +6,15 @@
  * 100k+ frames on the map), so the page draws only the newest WINDOW points as points (hover,
  * click, lasso) and folds the older ones into a BINS x BINS count grid drawn as one heatmap
  * ("earlier live frames"; in 3-D an even sample); batches that arrive while a frame is being
- * drawn are drawn together in the next animation frame, with one Plotly.redraw. plotly.js
+ * drawn are drawn together in the next animation frame, with one Plotly.redraw. Folded points
+ * are dropped from memory, so the page holds at most 2 WINDOW points whatever the session's
+ * length (a beamtime's page stays open for hours). plotly.js
  * replots every trace on any data change (restyle and extendTraces alike), so the map under
  * the live points costs a constant share of each redraw (bench/README.md, live.py).
  * A batch may carry the pipeline's backlog, {queued, lag_s, bound}: the page says how far
- * behind it is. A time slider (scrub) shows the first part of the points held; a lasso reaches
- * folded points through the store LIVE_SHOWN ({session, upto}), which the map panel reads.
+ * behind it is. The time slider (scrub) shows the session as it was after an earlier batch,
+ * read again from its Tiled table in one request (the replay route); a lasso reaches folded
+ * points through the store LIVE_SHOWN ({session, upto}), which the map panel reads.
  * Batches carry a sequence number; when some were missed
  * (a dropped connection, a slow tab) the missing ones are read from the app's
  * /live/<session>/points route, which serves the session's Tiled table. Pause keeps the
@@ -39,36 +42,39 @@
     const MAX_BACKOFF_MS = 10000;
     const END_COLOUR = "#d62728";
     // The newest WINDOW points are drawn as points (hover, click, lasso); older ones are folded
-    // into a BINS x BINS count grid drawn as one heatmap, so an update costs the same at 1k and
-    // at 100k points held. 2,000 points: ~a minute at 30 frames/s, a few ms to rebuild per draw.
+    // into a BINS x BINS count grid drawn as one heatmap and dropped from memory, so an update
+    // costs the same and the page holds the same at 1k and at 100k points. 2,000 points: about
+    // a minute at 30 frames/s, a few ms to rebuild per draw.
     const WINDOW = 2000;
     const BINS = 128;
-    const SAMPLE_3D = 5000;  // 3-D has no heatmap: folded points are drawn as an even sample
+    const SAMPLE_3D = 5000;  // 3-D has no heatmap: folded points are drawn as a random sample of this many
     const LIVE_SHOWN = "live-shown";  // the Dash store a lasso reads (components/ids.py)
+    const COLUMNS = ["x", "y", "z", "index", "row", "patch", "measure", "floor", "time"];
 
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
-        points: emptyPoints(), fold: emptyFold(), until: null, drawRequested: false, drawn: 0,
+        main: emptyLayer(), view: null, scrubs: 0, reading: false, drawRequested: false, drawn: null,
         received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
         backlog: null, standby: "",
     };
 
-    /* Every point held, in arrival order, in growable typed arrays (ring: plain strings). */
-    function emptyPoints() {
-        return {n: 0, x: new Float32Array(0), y: new Float32Array(0), z: new Float32Array(0),
-                index: new Int32Array(0), row: new Int32Array(0), patch: new Int32Array(0),
-                measure: new Float32Array(0), floor: new Float32Array(0), time: new Float64Array(0),
-                ring: []};
+    /* The points of a session in arrival order: positions [0, base) folded and dropped, the
+     * newest ones held in typed arrays (at most 2 WINDOW), the first point kept for its marker. */
+    function emptyLayer() {
+        const p = {n: 0, ring: []};
+        COLUMNS.forEach(key => { p[key] = new (key === "time" ? Float64Array : key === "x" || key === "y" || key === "z"
+                                               || key === "measure" || key === "floor" ? Float32Array : Int32Array)(0); });
+        return {p, base: 0, first: null, fold: {grid: null, counts: new Float32Array(BINS * BINS), upto: 0,
+                                                sample: [], seen: 0}};
     }
 
-    /* Points [0, upto) counted in a grid of BINS x BINS cells (null until first needed). */
-    function emptyFold() { return {grid: null, counts: new Float32Array(BINS * BINS), upto: 0}; }
+    function total(layer) { return layer.base + layer.p.n; }
 
     function reserve(p, extra) {
         const need = p.n + extra;
         if (need <= p.x.length) { return; }
         const size = Math.max(need, 2 * p.x.length, 1024);
-        ["x", "y", "z", "index", "row", "patch", "measure", "floor", "time"].forEach(key => {
+        COLUMNS.forEach(key => {
             const grown = new p[key].constructor(size);
             grown.set(p[key].subarray(0, p.n));
             p[key] = grown;
@@ -98,8 +104,8 @@
 
     function graph() { return document.querySelector(".ms-map .js-plotly-plot"); }
 
-    /* How many points are shown: all of them, or the first ones up to the scrub position. */
-    function shown() { return live.until === null ? live.points.n : Math.min(live.until, live.points.n); }
+    /* What the map shows: the scrubbed-back view, or the session as it grows. */
+    function layer() { return live.view || live.main; }
 
     function clock(seconds) {
         return Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000).toISOString().slice(11, 19) : "";
@@ -108,15 +114,15 @@
     function show() {
         const el = document.getElementById("live-status");
         if (!el) { return; }
-        const p = live.points, n = p.n, k = live.drawn;
+        const n = total(live.main), d = live.drawn, k = d ? d.count : 0;
         let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
                     replay: "replay",
                     reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
         const latest = live.latest, backlog = live.backlog;
-        const scrub = k < n ? ` of ${n} (up to frame ${p.index[k - 1]}` + (clock(p.time[k - 1]) ? `, ${clock(p.time[k - 1])})` : ")") : "";
-        el.textContent = `${text} · ${k} points` + scrub
+        const scrub = d && d.scrubbed ? ` of ${n} (up to frame ${d.frame}` + (clock(d.time) ? `, ${clock(d.time)})` : ")") : "";
+        el.textContent = `${text} · ${k} points` + scrub + (live.reading ? " · reading…" : "")
             + (k > WINDOW ? ` (newest ${WINDOW} as points, older as density)` : "")
             + (live.errors ? ` · ${live.errors} bad frames skipped` : "")
             + (latest ? ` · non-equilibrium ${measureText(latest.value, latest.floor)} (frame ${latest.frame}`
@@ -127,7 +133,7 @@
             + (bp ? ` · producer faster than the pipeline ×${bp}` : "");
         el.dataset.points = String(k);  // on the map, as points or folded: what the last draw showed
         el.dataset.held = String(n);
-        el.dataset.until = k ? String(p.index[k - 1]) : "";
+        el.dataset.until = d ? String(d.frame) : "";
         el.dataset.queued = backlog ? String(backlog.queued) : "";
         el.dataset.lag = backlog ? String(backlog.lag_s) : "";
         el.dataset.bound = backlog ? String(backlog.bound) : "";
@@ -148,7 +154,7 @@
     function publishShown() {
         const dc = window.dash_clientside;
         if (!dc || !dc.set_props) { return; }  // no Dash (bench pages)
-        const value = live.cfg && live.points.n ? {session: live.cfg.session, upto: shown()} : null;
+        const value = live.cfg && live.drawn ? {session: live.cfg.session, upto: live.drawn.count} : null;
         dc.set_props(LIVE_SHOWN, {data: value});
     }
 
@@ -194,54 +200,74 @@
 
     /* ``trace`` with ``data``'s fields; its marker merged, not replaced. */
     function merge(trace, data) {
+        const marker = trace.marker;
         const out = Object.assign(trace, data);
-        if (data.marker) { out.marker = Object.assign({}, trace.marker, data.marker); }
+        if (data.marker) { out.marker = Object.assign({}, marker, data.marker); }
         return out;
     }
 
-    /* A grid over every point held (padded, so that new points seldom fall outside it). */
-    function gridFor(p, pad) {
-        let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-        for (let k = 0; k < p.n; k++) {
-            const x = p.x[k], y = p.y[k];
-            if (x < x0) { x0 = x; } if (x > x1) { x1 = x; }
-            if (y < y0) { y0 = y; } if (y > y1) { y1 = y; }
-        }
-        const wx = Math.max(x1 - x0, 1e-6), wy = Math.max(y1 - y0, 1e-6);
-        x0 -= pad * wx; y0 -= pad * wy;
-        return {x0, y0, dx: wx * (1 + 2 * pad) / BINS, dy: wy * (1 + 2 * pad) / BINS};
-    }
-
-    /* Fold points [0, upto) into the grid: only the new ones, unless the scrub went back or a
-     * point falls outside the grid (then the grid grows and every folded point is counted again). */
-    function foldTo(upto) {
-        const f = live.fold, p = live.points;
-        if (upto < f.upto) { f.counts.fill(0); f.upto = 0; }
-        for (let pass = 0; pass < 2 && f.upto < upto; pass++) {
-            if (!f.grid) { f.grid = gridFor(p, 0.1); }
-            const g = f.grid;
-            let k = f.upto;
-            for (; k < upto; k++) {
-                const ix = Math.floor((p.x[k] - g.x0) / g.dx), iy = Math.floor((p.y[k] - g.y0) / g.dy);
-                if (ix < 0 || iy < 0 || ix >= BINS || iy >= BINS || !Number.isFinite(ix + iy)) { break; }
-                f.counts[iy * BINS + ix] += 1;
+    /* Fold a layer's positions up to ``upto`` into its grid (2-D; 3-D: a random sample), then
+     * drop them from the arrays once they are more than WINDOW (amortised: a copy per WINDOW). */
+    function foldTo(lay, upto) {
+        const f = lay.fold, p = lay.p;
+        for (let pos = f.upto; pos < upto; pos++) {
+            const k = pos - lay.base, x = p.x[k], y = p.y[k];
+            if (live.cfg && live.cfg.dims === 3) {  // reservoir sample: every folded point equally likely
+                f.seen += 1;
+                const slot = f.sample.length < SAMPLE_3D ? f.sample.length : Math.floor(Math.random() * f.seen);
+                if (slot < SAMPLE_3D) { f.sample[slot] = [x, y, p.z[k]]; }
+                continue;
             }
-            f.upto = k;
-            if (k < upto) { f.grid = gridFor(p, 0.5); f.counts.fill(0); f.upto = 0; }  // grow, count again
+            if (!Number.isFinite(x) || !Number.isFinite(y)) { continue; }
+            if (!f.grid) {  // around the points held, with room to spare
+                const wx = extent(p.x, p.n), wy = extent(p.y, p.n);
+                f.grid = {x0: wx[0] - 0.5 * wx[2], y0: wy[0] - 0.5 * wy[2], dx: 2 * wx[2] / BINS, dy: 2 * wy[2] / BINS};
+            }
+            let ix = Math.floor((x - f.grid.x0) / f.grid.dx), iy = Math.floor((y - f.grid.y0) / f.grid.dy);
+            while (ix < 0 || iy < 0 || ix >= BINS || iy >= BINS) {
+                grow(f, ix < 0, iy < 0);
+                ix = Math.floor((x - f.grid.x0) / f.grid.dx); iy = Math.floor((y - f.grid.y0) / f.grid.dy);
+            }
+            f.counts[iy * BINS + ix] += 1;
+        }
+        f.upto = Math.max(f.upto, upto);
+        const drop = f.upto - lay.base;
+        if (drop > WINDOW) {
+            COLUMNS.forEach(key => { p[key].copyWithin(0, drop, p.n); });
+            p.ring = p.ring.slice(drop, p.n);
+            p.n -= drop; lay.base += drop;
         }
     }
 
-    function foldedTrace(a) {
-        const p = live.points;
-        if (live.cfg && live.cfg.dims === 3) {  // an even sample of the folded points
-            const step = Math.max(1, Math.ceil(a / SAMPLE_3D)), pick = [];
-            for (let k = 0; k < a; k += step) { pick.push(k); }
-            const take = arr => Float32Array.from(pick, k => arr[k]);
-            return {x: take(p.x), y: take(p.y), z: take(p.z)};
+    /* [lowest, highest, width (at least a small positive number)] of the first n values. */
+    function extent(values, n) {
+        let lo = Infinity, hi = -Infinity;
+        for (let k = 0; k < n; k++) { const v = values[k]; if (v < lo) { lo = v; } if (v > hi) { hi = v; } }
+        return Number.isFinite(lo) ? [lo, hi, Math.max(hi - lo, 1e-3)] : [0, 1, 1];
+    }
+
+    /* Double the grid's cells (towards negative x or y where asked), summing 2 x 2 cells into one:
+     * the folded points need not be held to grow the grid. */
+    function grow(f, left, down) {
+        const g = f.grid, old = f.counts, counts = new Float32Array(BINS * BINS);
+        const ox = left ? BINS : 0, oy = down ? BINS : 0;
+        for (let iy = 0; iy < BINS; iy++) {
+            for (let ix = 0; ix < BINS; ix++) {
+                const c = old[iy * BINS + ix];
+                if (c) { counts[((iy + oy) >> 1) * BINS + ((ix + ox) >> 1)] += c; }
+            }
         }
-        foldTo(a);
-        const f = live.fold, g = f.grid;
-        if (!a || !g) { return {z: [[null]], x0: 0, dx: 1, y0: 0, dy: 1, visible: false}; }
+        f.counts = counts;
+        f.grid = {x0: left ? g.x0 - BINS * g.dx : g.x0, y0: down ? g.y0 - BINS * g.dy : g.y0, dx: 2 * g.dx, dy: 2 * g.dy};
+    }
+
+    function foldedTrace(lay) {
+        const f = lay.fold;
+        if (live.cfg && live.cfg.dims === 3) {
+            return {x: f.sample.map(s => s[0]), y: f.sample.map(s => s[1]), z: f.sample.map(s => s[2])};
+        }
+        const g = f.grid;
+        if (!f.upto || !g) { return {z: [[null]], x0: 0, dx: 1, y0: 0, dy: 1, visible: false}; }
         const z = [];
         for (let iy = 0; iy < BINS; iy++) {
             const row = new Array(BINS);
@@ -251,10 +277,10 @@
         return {z, x0: g.x0 + g.dx / 2, dx: g.dx, y0: g.y0 + g.dy / 2, dy: g.dy, visible: true};
     }
 
-    /* Points [a, b) with what a hover, click or lasso needs (plain arrays: dcc.Graph drops
-     * typed-array customdata from events). */
-    function pointsTrace(a, b) {
-        const p = live.points, session = live.cfg ? live.cfg.session : "";
+    /* A layer's held points [a, b) (array positions) with what a hover, click or lasso needs
+     * (plain arrays: dcc.Graph drops typed-array customdata from events). */
+    function pointsTrace(p, a, b) {
+        const session = live.cfg ? live.cfg.session : "";
         const custom = [], ids = [], text = [];
         for (let k = a; k < b; k++) {
             custom.push([p.row[k], p.index[k]]);
@@ -270,16 +296,16 @@
      * the folded rest, the start and end markers. Only the live traces' data change. */
     function draw() {
         live.drawRequested = false;
-        const gd = graph();
-        if (!gd || !gd.data || !window.Plotly || !live.points.n) { return; }
+        const gd = graph(), lay = layer(), p = lay.p;
+        if (!gd || !gd.data || !window.Plotly || !p.n) { return; }
         hook(gd);
-        const p = live.points, b = shown(), a = Math.max(0, b - WINDOW);
+        const b = p.n, a = Math.max(0, b - WINDOW);
         const data = {
-            "live-folded": foldedTrace(a),
-            live: Object.assign(pointsTrace(a, b), {marker: {color: p.index.slice(a, b), cmin: p.index[0],
-                                                             cmax: p.index[Math.max(b - 1, 0)]}}),
-            "live-start": pointsTrace(0, Math.min(1, b)),
-            "live-end": pointsTrace(Math.max(b - 1, 0), b),
+            "live-folded": foldedTrace(lay),
+            live: Object.assign(pointsTrace(p, a, b), {marker: {color: p.index.slice(a, b), cmin: lay.first.customdata[0][1],
+                                                                cmax: p.index[b - 1]}}),
+            "live-start": lay.first,
+            "live-end": pointsTrace(p, b - 1, b),
         };
         if (traceIndex(gd, "live") < 0) {  // new, or dropped by a server-side redraw of the map
             window.Plotly.addTraces(gd, newTraces(data));
@@ -287,7 +313,7 @@
             Object.keys(data).forEach(meta => { const i = traceIndex(gd, meta); gd.data[i] = merge(gd.data[i], data[meta]); });
             window.Plotly.redraw(gd);
         }
-        live.drawn = b;
+        live.drawn = {count: total(lay), frame: p.index[b - 1], time: p.time[b - 1], scrubbed: lay === live.view};
         show();
     }
 
@@ -297,31 +323,41 @@
         requestAnimationFrame(draw);
     }
 
-    function apply(message) {
+    /* Append a batch's points to a layer and fold all but the newest WINDOW. */
+    function add(lay, message) {
         const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
         const patch = decode(message.patch), measure = decode(message.non_equilibrium);
         const n = index.length, dims = message.coords.shape[1] || 2;
         const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(n).fill(NaN);
         const time = message.received ? decode(message.received) : new Float64Array(n).fill(NaN);
         const ring = message.ring || [];
-        const p = live.points;
+        const p = lay.p;
         reserve(p, n);
         for (let k = 0; k < n; k++) {
             const at = p.n + k;
             p.x[at] = coords[k * dims]; p.y[at] = coords[k * dims + 1];
             p.z[at] = dims === 3 ? coords[k * dims + 2] : 0;
             p.ring[at] = ring[k] || "";
+        }
+        p.index.set(index, p.n); p.row.set(row, p.n); p.patch.set(patch, p.n);
+        p.measure.set(measure, p.n); p.floor.set(floor, p.n); p.time.set(time, p.n);
+        if (!lay.first && n) { p.n += 1; lay.first = pointsTrace(p, p.n - 1, p.n); p.n -= 1; }
+        p.n += n;
+        foldTo(lay, total(lay) - WINDOW);
+        return {n, index, measure, floor, ring};
+    }
+
+    function apply(message) {
+        const {n, index, measure, floor, ring} = add(live.main, message);
+        for (let k = 0; k < n; k++) {
             if (Number.isFinite(measure[k])) {
                 live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
             }
         }
-        p.index.set(index, p.n); p.row.set(row, p.n); p.patch.set(patch, p.n);
-        p.measure.set(measure, p.n); p.floor.set(floor, p.n); p.time.set(time, p.n);
-        p.n += n;
         live.errors += (message.errors || []).length;
         live.stats = message.stats || live.stats;
         if (message.backlog) { live.backlog = message.backlog; }
-        if (n) { requestDraw(); }
+        if (n && !live.view) { requestDraw(); }
         show();
     }
 
@@ -333,13 +369,14 @@
 
     /* Batches a..b (b null: to the end) from the session's Tiled table, via the app's route.
      * Batches the pipeline has sent but not yet stored are asked for again, a few times. */
+    const NO_RETRY = 20;  // tries: asked for batches that need not all hold rows (a scrub)
     function fetchBatches(session, from, to, tries = 0) {
         const query = `from_batch=${from}` + (to === null ? "" : `&to_batch=${to}`);
         return fetch(`live/${encodeURIComponent(session)}/points?${query}`,
                      {headers: {"X-Live-Token": live.cfg.token}})
             .then(r => r.ok ? r.json() : r.text().then(t => { throw new Error(t); }))
             .then(message => {
-                if (to !== null && message.missing > 0 && tries < 20) {
+                if (to !== null && message.missing > 0 && tries < NO_RETRY) {
                     return new Promise(done => setTimeout(done, 250))
                         .then(() => fetchBatches(session, from, to, tries + 1));
                 }
@@ -396,7 +433,8 @@
         const ws = live.ws;
         live.ws = null;
         if (ws) { ws.close(); }
-        live.points = emptyPoints(); live.fold = emptyFold(); live.until = null; live.backlog = null; live.drawn = 0;
+        live.main = emptyLayer(); live.view = null; live.scrubs += 1; live.reading = false;
+        live.backlog = null; live.drawn = null;
         live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
         live.latest = null;
         live.paused = false; live.pending = Promise.resolve();
@@ -440,19 +478,35 @@
         /* A server-side redraw of the map (new colouring, selection) replaces its traces: re-add ours. */
         redrawn() {
             const gd = graph();
-            if (live.cfg && live.points.n && gd && traceIndex(gd, "live") < 0) { requestDraw(); }
+            if (live.cfg && layer().p.n && gd && traceIndex(gd, "live") < 0) { requestDraw(); }
         },
-        /* Show the first fraction (0..1) of the points held; 1 follows the newest again. */
+        /* Show the session as it was at a fraction (0..1) of the batches received, read again
+         * from its Tiled table (the page keeps no old points); 1 follows the newest again. */
         scrub(fraction) {
-            live.until = fraction >= 1 ? null : Math.round(Math.max(0, fraction) * live.points.n);
-            requestDraw(); show(); publishShown();
+            const token = ++live.scrubs;
+            if (fraction >= 1 || live.received < 0 || !live.cfg) {
+                live.view = null; live.reading = false; requestDraw(); show();
+                return Promise.resolve();
+            }
+            const to = Math.round(Math.max(0, fraction) * live.received);
+            live.reading = true; show();
+            return fetchBatches(live.cfg.session, 0, to, NO_RETRY).then(message => {
+                if (token !== live.scrubs) { return; }  // a later scrub (or a reset) won
+                const view = emptyLayer();
+                if (message.n) { add(view, message); }
+                live.view = view; live.reading = false;
+                requestDraw(); show();
+            }).catch(err => {
+                if (token === live.scrubs) { live.reading = false; live.state = `scrub failed: ${err.message}`; show(); }
+            });
         },
         /* What the page holds and draws (tests and bench/live.py read it). */
         summary() {
-            const gd = graph();
+            const gd = graph(), lay = layer(), f = lay.fold;
             const t = gd ? (gd.data || []).find(t => t.meta === "live") : null;
-            return {held: live.points.n, shown: live.drawn, drawn: t ? t.x.length : 0,
-                    folded: live.fold.counts.reduce((sum, c) => sum + c, 0),
+            return {held: total(live.main), shown: live.drawn ? live.drawn.count : 0, drawn: t ? t.x.length : 0,
+                    folded: live.cfg && live.cfg.dims === 3 ? f.seen : f.counts.reduce((sum, c) => sum + c, 0),
+                    kept: lay.p.n, capacity: lay.p.x.length,
                     colours: t && t.marker.color ? t.marker.color.length : 0};
         },
     };

@@ -9,9 +9,9 @@ itself: a Dash callback on it would wait for the start), and whether the shown m
 ``#live-status``'s ``data-standby``. Only one LiveAIO per page: the script writes its
 state into the element ``#live-status`` and which points it shows into the store ``LIVE_SHOWN``.
 
-The time slider scrubs through the points held (a replayed session or the live one): the page
-shows the points up to the slider's fraction of them in arrival order; all the way right
-follows the newest.
+The time slider scrubs back through the session (a replayed one or the live one): the page
+shows the session as it was after the slider's fraction of its batches, read again from Tiled
+when the slider is let go; all the way right follows the newest.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class LiveAIO(html.Div):
             dcc.Dropdown(id=self.ids.replay(aio_id), placeholder="replay a stored live session",
                          className="ms-live-replay", style={"minWidth": "260px"}, clearable=True),
             html.Div(dcc.Slider(id=self.ids.scrub(aio_id), min=0, max=SCRUB_STEPS, step=1, value=SCRUB_STEPS,
-                                marks=None, updatemode="drag", className="ms-live-scrub"),
-                     title="time: scrub through the live points held (right: follow the newest)",
+                                marks=None, className="ms-live-scrub"),
+                     title="time: the session as it was earlier (right: follow the newest)",
                      style={"width": "180px"}),
             html.Div(id=self.ids.message(aio_id), className="small ms-2"),
             dcc.Store(id=LIVE_SHOWN),

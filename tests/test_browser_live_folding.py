@@ -1,6 +1,6 @@
 """assets/live.js alone in headless Chromium, fed batches built here (no pipeline, no app): older
-points fold into the density, batches that arrive together are drawn once, and the backlog a
-batch reports is shown."""
+points fold into the density and leave memory, batches that arrive together are drawn once, and
+the backlog a batch reports is shown."""
 
 from __future__ import annotations
 
@@ -88,3 +88,10 @@ def test_old_points_fold_bursts_draw_once_and_the_backlog_shows(browser, tmp_pat
 
     out = browser.execute_async_script(FEED, [message(7, 2550, 10, backlog={"queued": 0, "lag_s": 0.0, "bound": 1000})])
     assert "behind" not in out["text"] and out["summary"]["held"] == 2560
+
+    # 5,000 more, far off the grid: it grows, every folded point still counted once, and the
+    # page keeps at most 2 x 2,000 points in memory.
+    out = browser.execute_async_script(FEED, [message(8, 2560, 5000)])
+    s = out["summary"]
+    assert (s["held"], s["drawn"], s["folded"], out["cells"]) == (7560, 2000, 5560, 5560)
+    assert s["kept"] <= 4000, s
