@@ -18,19 +18,27 @@ Every frame is counted (sent, received over the websocket, stored in the Tiled t
 duplicated or gap-reported frame makes the script exit non-zero after printing the table.
 
 **Browser.** A local page (temp dir) loads plotly.js (the ``plotly`` package's) and
-``assets/live.js``, with a ``.ms-map`` graph. ``window.WebSocket`` is replaced by a stub before
-live.js runs, so result batches (encoded by ``streaming.messages.encode_batch``) are handed to
-live.js's own ``onmessage`` and go through its real path (``receive`` -> ``deliver`` -> ``apply``:
-decode, ``Plotly.extendTraces`` on the "live" trace, ``restyle`` of the end marker) with no network.
-N points are preloaded (batches of 10,000), then 50 batches of 32 are applied one by one (fewer
-once a case has run ``--browser-budget`` seconds), each timed with ``performance.now()`` until live.js is done (the next macrotask) and until the next
+``assets/live.js``, with a ``.ms-map`` graph (``--base-points``: a scattergl map of that many
+points under the live ones). ``window.WebSocket`` is replaced by a stub before live.js runs, so
+result batches (encoded by ``streaming.messages.encode_batch``) are handed to live.js's own
+``onmessage`` and go through its real path (``receive`` -> ``deliver`` -> ``apply``: decode,
+fold all but the newest 2,000 into the density, one ``Plotly.redraw`` in the next animation
+frame) with no network. N points are preloaded (batches of 10,000), then 50 batches of 32 are
+applied one by one (fewer once a case has run ``--browser-budget`` seconds), each timed with
+``performance.now()`` until live.js is done (the next macrotask) and until the next
 ``requestAnimationFrame`` (drawing included). Naive: ``Plotly.react`` of the whole figure (the
 same three traces, new arrays of N + 32 points) per update, JSON transfer and parsing not counted.
-The last column checks what the page holds: points sent / the live trace's x / its colours.
+The last column checks what the page holds: points sent / drawn as points / folded / colours.
+
+**Replay.** A session of ``--replay`` points is written to a SimpleTiledServer; a Flask server
+on 127.0.0.1 serves the app's replay route (``app.live.register_routes``) and a page with
+live.js, which is configured for replay; timed in the page from the choice to every point on
+the map (one request: the whole table as typed arrays).
 
     .venv/bin/python bench/live.py                 # 64, 128, 512 px; 1k and 100k points
     .venv/bin/python bench/live.py --quick         # fewer frames and updates (~1 min)
     .venv/bin/python bench/live.py --sizes 512 --frames 128 --no-browser
+    .venv/bin/python bench/live.py --no-pipeline --base-points 0 50000   # browser rows and replay only
 """
 
 from __future__ import annotations
