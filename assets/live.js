@@ -236,6 +236,9 @@
             COLUMNS.forEach(key => { p[key].copyWithin(0, drop, p.n); });
             p.ring = p.ring.slice(drop, p.n);
             p.n -= drop; lay.base += drop;
+            if (p.x.length > 4 * WINDOW) {  // a big batch (a replay, a scrub) grew the arrays: give it back
+                COLUMNS.forEach(key => { p[key] = p[key].slice(0, 2 * WINDOW); });
+            }
         }
     }
 
