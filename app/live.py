@@ -279,6 +279,7 @@ def points_message(points: Any, session: str, from_batch: int, to_batch: int | N
         "cluster": typed_array(rows["cluster"].to_numpy(np.int32), "i4"),
         "non_equilibrium": typed_array(rows["non_equilibrium"].to_numpy(np.float64), "f4"),
         "noise_floor": typed_array(rows["noise_floor"].to_numpy(np.float64), "f4"),
+        "received": typed_array(rows["received"].to_numpy(np.float64), "f8"),
         "ring": rows["ring"].fillna("").astype(str).tolist(),
         "source": rows["source"].astype(str).tolist(), "errors": [], "stats": {},
         "missing": int(max(missing, 0)),

@@ -18,19 +18,27 @@ Every frame is counted (sent, received over the websocket, stored in the Tiled t
 duplicated or gap-reported frame makes the script exit non-zero after printing the table.
 
 **Browser.** A local page (temp dir) loads plotly.js (the ``plotly`` package's) and
-``assets/live.js``, with a ``.ms-map`` graph. ``window.WebSocket`` is replaced by a stub before
-live.js runs, so result batches (encoded by ``streaming.messages.encode_batch``) are handed to
-live.js's own ``onmessage`` and go through its real path (``receive`` -> ``deliver`` -> ``apply``:
-decode, ``Plotly.extendTraces`` on the "live" trace, ``restyle`` of the end marker) with no network.
-N points are preloaded (batches of 10,000), then 50 batches of 32 are applied one by one (fewer
-once a case has run ``--browser-budget`` seconds), each timed with ``performance.now()`` until live.js is done (the next macrotask) and until the next
+``assets/live.js``, with a ``.ms-map`` graph (``--base-points``: a scattergl map of that many
+points under the live ones). ``window.WebSocket`` is replaced by a stub before live.js runs, so
+result batches (encoded by ``streaming.messages.encode_batch``) are handed to live.js's own
+``onmessage`` and go through its real path (``receive`` -> ``deliver`` -> ``apply``: decode,
+fold all but the newest 2,000 into the density, one ``Plotly.redraw`` in the next animation
+frame) with no network. N points are preloaded (batches of 10,000), then 50 batches of 32 are
+applied one by one (fewer once a case has run ``--browser-budget`` seconds), each timed with
+``performance.now()`` until live.js is done (the next macrotask) and until the next
 ``requestAnimationFrame`` (drawing included). Naive: ``Plotly.react`` of the whole figure (the
 same three traces, new arrays of N + 32 points) per update, JSON transfer and parsing not counted.
-The last column checks what the page holds: points sent / the live trace's x / its colours.
+The last column checks what the page holds: points sent / drawn as points / folded / colours.
+
+**Replay.** A session of ``--replay`` points is written to a SimpleTiledServer; a Flask server
+on 127.0.0.1 serves the app's replay route (``app.live.register_routes``) and a page with
+live.js, which is configured for replay; timed in the page from the choice to every point on
+the map (one request: the whole table as typed arrays).
 
     .venv/bin/python bench/live.py                 # 64, 128, 512 px; 1k and 100k points
     .venv/bin/python bench/live.py --quick         # fewer frames and updates (~1 min)
     .venv/bin/python bench/live.py --sizes 512 --frames 128 --no-browser
+    .venv/bin/python bench/live.py --no-pipeline --base-points 0 50000   # browser rows and replay only
 """
 
 from __future__ import annotations
@@ -283,8 +291,15 @@ const frame = () => new Promise(done => requestAnimationFrame(() => done()));
 const points = () => Number(document.getElementById("live-status").dataset.points || 0);
 
 /* live.js: preload messages (untimed), then each update timed through live.js's onmessage. */
-window.benchLive = async function (preload, updates, budgetMs) {{
-  await Plotly.newPlot(gd, [], LAYOUT);
+/* The map under the live points: ``base`` points of one scattergl trace, as a map panel draws them. */
+function baseMap(base) {{
+  if (!base) {{ return []; }}
+  const x = new Float32Array(base), y = new Float32Array(base);
+  for (let i = 0; i < base; i++) {{ x[i] = 3 * Math.sin(i * 12.9898) ; y[i] = 3 * Math.cos(i * 78.233); }}
+  return [{{type: "scattergl", mode: "markers", name: "map", x, y, marker: {{size: 4, color: "#999"}}}}];
+}}
+window.benchLive = async function (preload, updates, budgetMs, base) {{
+  await Plotly.newPlot(gd, baseMap(base), LAYOUT);
   window.morphoLive.configure({{mode: "live", ws_url: "ws://bench/", token: "t", session: "bench", dims: 2}});
   await macrotask();
   for (const text of preload) {{ window.__socket.onmessage({{data: text}}); await macrotask(); }}
@@ -299,8 +314,9 @@ window.benchLive = async function (preload, updates, budgetMs) {{
     times.push([t1 - t0, performance.now() - t0]);
     if (performance.now() - start > budgetMs) {{ break; }}
   }}
-  const live = gd.data.find(t => t.meta === "live") || {{x: [], marker: {{color: []}}}};
-  return {{times, points: points(), drawn: live.x.length, colours: live.marker.color.length}};
+  await frame();
+  const held = window.morphoLive.summary();
+  return {{times, points: points(), drawn: held.drawn, folded: held.folded, colours: held.colours}};
 }};
 
 /* Naive: the whole figure again (same traces as live.js, new arrays) with Plotly.react. */
@@ -316,21 +332,22 @@ function figure(x, y, index) {{
       marker: {{symbol: "x", size: 14, color: "#d62728"}}}},
   ];
 }}
-window.benchReact = async function (preload, updates, budgetMs) {{
+window.benchReact = async function (preload, updates, budgetMs, base) {{
   let [x, y, index] = preload;
-  await Plotly.newPlot(gd, figure(x, y, index), LAYOUT);
+  await Plotly.newPlot(gd, baseMap(base).concat(figure(x, y, index)), LAYOUT);
   await frame();
   const times = [], start = performance.now();
   for (const [bx, by, bi] of updates) {{
     const t0 = performance.now();
     x = x.concat(bx); y = y.concat(by); index = index.concat(bi);
-    await Plotly.react(gd, figure(x, y, index), LAYOUT);
+    await Plotly.react(gd, baseMap(base).concat(figure(x, y, index)), LAYOUT);
     const t1 = performance.now();
     await frame();
     times.push([t1 - t0, performance.now() - t0]);
     if (performance.now() - start > budgetMs) {{ break; }}
   }}
-  return {{times, points: index.length, drawn: gd.data[0].x.length, colours: gd.data[0].marker.color.length}};
+  const live = gd.data.find(t => t.meta === "live");
+  return {{times, points: index.length, drawn: live.x.length, folded: 0, colours: live.marker.color.length}};
 }};
 </script></body></html>
 """
@@ -363,7 +380,7 @@ def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
         driver = browser()
         try:
             version = driver.capabilities.get("browserVersion", "?")
-            for n in args.points:
+            for base, n in ((base, n) for base in args.base_points for n in args.points):
                 xy = rng.normal(size=(n + 32 * args.updates, 2)).astype(np.float32)
                 starts = range(0, n, PRELOAD_CHUNK)
                 preload = [batch_message(k, s, xy[s:min(s + PRELOAD_CHUNK, n)])
@@ -373,36 +390,114 @@ def bench_browser(args: argparse.Namespace) -> tuple[list[dict], str]:
                 columns = [xy[:, 0].tolist(), xy[:, 1].tolist(), list(range(len(xy)))]
                 naive_preload = [c[:n] for c in columns]
                 naive_updates = [[c[s:s + 32] for c in columns] for s in firsts]
-                for name, script, data in (
-                    ("live.js: extendTraces", "benchLive", (preload, updates)),
-                    ("naive: Plotly.react of the figure", "benchReact", (naive_preload, naive_updates)),
-                ):
+                cases = [("live.js: newest points + folded density", "benchLive", (preload, updates))]
+                if not args.no_naive:
+                    cases.append(("naive: Plotly.react of the figure", "benchReact", (naive_preload, naive_updates)))
+                for name, script, data in cases:
                     driver.get(page.as_uri())
                     out = driver.execute_async_script(
                         f"const done = arguments[arguments.length - 1];"
-                        f"window.{script}(arguments[0], arguments[1], arguments[2]).then(done);",
-                        *data, 1000 * args.browser_budget)
+                        f"window.{script}(arguments[0], arguments[1], arguments[2], arguments[3]).then(done);",
+                        *data, 1000 * args.browser_budget, base)
                     times = np.array(out["times"])
                     expected = n + 32 * len(times)
-                    if out["points"] != expected:
-                        raise SystemExit(f"{name}: the page took {out['points']} of {expected} points")
-                    results.append({"n": n, "approach": name, "updates": len(times),
+                    if out["points"] != expected or out["drawn"] + out["folded"] != expected:
+                        raise SystemExit(f"{name}: the page took {out['points']} of {expected} points, "
+                                         f"drew {out['drawn']} and folded {out['folded']}")
+                    results.append({"n": n, "base": base, "approach": name, "updates": len(times),
                                     "call_ms": float(np.median(times[:, 0])),
                                     "frame_ms": float(np.median(times[:, 1])),
                                     "p90_ms": float(np.percentile(times[:, 1], 90)),
-                                    "held": (expected, out["drawn"], out["colours"])})
-                    print(f"  {n:,} points, {name}: {results[-1]['frame_ms']:.1f} ms per update", flush=True)
+                                    "held": (expected, out["drawn"], out["folded"], out["colours"])})
+                    print(f"  {base:,} map + {n:,} live points, {name}: {results[-1]['frame_ms']:.1f} ms per update", flush=True)
         finally:
             driver.quit()
     return results, version
 
 
+REPLAY_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script src="plotly.js"></script><script src="live.js"></script></head><body>
+<div id="live-status"></div>
+<div class="ms-map"><div id="graph" style="width: 1000px; height: 700px"></div></div>
+<script>
+/* From the choice of a stored session to all its points on the map, timed in the page. */
+window.benchReplay = async function (session, n, token) {
+  const gd = document.getElementById("graph");
+  await Plotly.newPlot(gd, [], {margin: {l: 40, r: 10, t: 10, b: 30}, showlegend: false});
+  const t0 = performance.now();
+  window.morphoLive.configure({mode: "replay", session, token, dims: 2});
+  while (Number(document.getElementById("live-status").dataset.points || 0) < n) {
+    await new Promise(done => requestAnimationFrame(done));
+    if (performance.now() - t0 > 120000) { break; }
+  }
+  return {seconds: (performance.now() - t0) / 1000, summary: window.morphoLive.summary()};
+};
+</script></body></html>
+"""
+
+
+def bench_replay(n: int) -> dict:
+    """Seconds from choosing a stored session of ``n`` points to all of them on the map: the
+    app's replay route (``app.live.register_routes``) reading a SimpleTiledServer's table, served
+    by Flask on 127.0.0.1, fetched and drawn by live.js in headless Chromium."""
+    import threading
+    from types import SimpleNamespace
+
+    from flask import Flask, send_file
+    from tiled.server import SimpleTiledServer
+    from werkzeug.serving import make_server
+
+    from app.live import register_routes
+    from core.live.session import LiveSession
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench-live-replay-") as directory:
+        tiled = SimpleTiledServer(directory=directory, api_key="benchkey0123")
+        http = None
+        try:
+            store = Store.from_uri(tiled.uri.split("?")[0], api_key=tiled.api_key, project="bench")
+            live = LiveSession.create(store, n_components=2, metadata={})
+            t0 = time.perf_counter()
+            for first in range(0, n, 20_000):  # as the operator appends, in bigger pieces
+                k = np.arange(first, min(first + 20_000, n))
+                xy = rng.normal(size=(len(k), 2)).astype(np.float32)
+                live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
+                                    "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
+                                    "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
+                                    "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+            write_s = time.perf_counter() - t0
+            app = Flask("bench-replay")
+            register_routes(app, SimpleNamespace(token=TOKEN), lambda: store)
+            app.add_url_rule("/", "page", lambda: REPLAY_PAGE)
+            app.add_url_rule("/plotly.js", "plotly", lambda: send_file(PLOTLY_JS))
+            app.add_url_rule("/live.js", "live", lambda: send_file(LIVE_JS))
+            http = make_server("127.0.0.1", 0, app, threaded=True)
+            threading.Thread(target=http.serve_forever, daemon=True).start()
+            driver = browser()
+            try:
+                driver.get(f"http://127.0.0.1:{http.server_port}/")
+                out = driver.execute_async_script(
+                    "const done = arguments[arguments.length - 1];"
+                    "window.benchReplay(arguments[0], arguments[1], arguments[2]).then(done);", live.id, n, TOKEN)
+            finally:
+                driver.quit()
+        finally:
+            if http is not None:
+                http.shutdown()
+            tiled.close()
+    s = out["summary"]
+    if s["shown"] != n or s["drawn"] + s["folded"] != n:
+        raise SystemExit(f"replay: {s['shown']} of {n} points shown ({s['drawn']} drawn, {s['folded']} folded)")
+    print(f"  replay of {n:,} points: {out['seconds']:.2f} s (table written in {write_s:.1f} s)", flush=True)
+    return {"n": n, "seconds": out["seconds"], "drawn": s["drawn"], "folded": s["folded"]}
+
+
 def browser_table(results: list[dict]) -> str:
-    rows = ["| points on the trace | approach | updates | ms per update (call) | "
-            "ms per update (to next frame) | p90 ms (to next frame) | points sent / trace x / colours |",
-            "|---:|---|---:|---:|---:|---:|---|"]
+    rows = ["| map points | live points | approach | updates | ms per update (call) | "
+            "ms per update (to next frame) | p90 ms (to next frame) | points sent / drawn / folded / colours |",
+            "|---:|---:|---|---:|---:|---:|---:|---|"]
     for r in results:
-        rows.append(f"| {r['n']:,} | {r['approach']} | {r['updates']} | {r['call_ms']:.1f} | "
+        rows.append(f"| {r['base']:,} | {r['n']:,} | {r['approach']} | {r['updates']} | {r['call_ms']:.1f} | "
                     f"{r['frame_ms']:.1f} | {r['p90_ms']:.1f} | {'/'.join(f'{v:,}' for v in r['held'])} |")
     return "\n".join(rows)
 
@@ -418,12 +513,18 @@ def main() -> None:
                         help="length of each latency run (at least 10 frames)")
     parser.add_argument("--points", type=int, nargs="*", default=[1_000, 100_000],
                         help="points already on the live trace")
+    parser.add_argument("--base-points", type=int, nargs="+", default=[0],
+                        help="points of the map under the live points (one browser case each)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the Plotly.react comparison")
     parser.add_argument("--updates", type=int, default=50, help="batches of 32 points per browser case")
     parser.add_argument("--browser-budget", type=float, default=15.0,
                         help="seconds per browser case; fewer updates are timed past it")
     parser.add_argument("--quick", action="store_true",
                         help="a quarter of the frames, --paced-seconds 4 --updates 20")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--no-pipeline", action="store_true", help="browser rows only")
+    parser.add_argument("--replay", type=int, nargs="*", default=[100_000],
+                        help="points of a stored session replayed onto the map (none: skip)")
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="torch device for the model (auto, cpu, cuda)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a replay may take")
@@ -445,14 +546,16 @@ def main() -> None:
     print(f"torch {torch.__version__} ({args.device}, {torch.get_num_threads()} threads), "
           f"{os.cpu_count()} CPUs, load average {load0[0]:.2f}; frames from {args.data}", flush=True)
     t0 = time.perf_counter()
-    runs = bench_pipeline(args)
+    runs = [] if args.no_pipeline else bench_pipeline(args)
     browser_results, version = ([], "") if args.no_browser else bench_browser(args)
+    replays = [bench_replay(n) for n in ([] if args.no_browser else args.replay)]
     load1 = os.getloadavg()
 
     print(f"\n{platform.processor() or platform.machine()}, nproc={os.cpu_count()}, python "
           f"{platform.python_version()}, torch {torch.__version__} on {args.device}; load average "
           f"{load0[0]:.2f} -> {load1[0]:.2f}; {time.perf_counter() - t0:.0f} s in all\n")
-    print(pipeline_table(runs))
+    if runs:
+        print(pipeline_table(runs))
     single_512 = [r for r in runs if r.size == 512 and r.max_batch == 1 and r.rate is None]
     if single_512:
         s = 1 / single_512[0].fps
@@ -461,6 +564,10 @@ def main() -> None:
     if browser_results:
         print(f"\nChromium {version} headless (SwiftShader), plotly.js 4.1.1\n")
         print(browser_table(browser_results))
+    if replays:
+        print("\n| stored points | replay: choice to all on the map (s) | drawn as points / folded |\n|---:|---:|---|")
+        for r in replays:
+            print(f"| {r['n']:,} | {r['seconds']:.2f} | {r['drawn']:,} / {r['folded']:,} |")
     lost = [f"{r.size}px max_batch {r.max_batch} rate {r.rate}: {p}" for r in runs for p in r.problems]
     if lost:
         sys.exit("FRAMES NOT ACCOUNTED FOR:\n" + "\n".join(lost))

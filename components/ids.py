@@ -10,6 +10,9 @@ CLICKED = "clicked-frame"  # Clicked: the frame last clicked on the map, or None
 RESULTS_VERSION = "results-version"
 # RunRecord of a run submitted by a panel other than the jobs panel, which then follows it like its own.
 SUBMITTED = "submitted-run"
+# LiveShown: which live points the page shows ({"session", "upto"}: the first upto of the session's
+# points in arrival order), or None; assets/live.js writes it, a lasso on the map reads it.
+LIVE_SHOWN = "live-shown"
 
 # Clientside JS for clientside_callback: the triggered value of an ALL-pattern input, to a page store.
 FORWARD_TRIGGERED = """function(values) {

@@ -7,7 +7,11 @@ the session listens. A shown map gets its session process warmed up at once, so 
 is quick; the page says "starting…" until the session is ready (the script watches the switch
 itself: a Dash callback on it would wait for the start), and whether the shown map is warm in
 ``#live-status``'s ``data-standby``. Only one LiveAIO per page: the script writes its
-state into the element ``#live-status``.
+state into the element ``#live-status`` and which points it shows into the store ``LIVE_SHOWN``.
+
+The time slider scrubs back through the session (a replayed one or the live one): the page
+shows the session as it was after the slider's fraction of its batches, read again from Tiled
+when the slider is let go; all the way right follows the newest.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import uuid
 import dash_bootstrap_components as dbc
 from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from components.errors import guarded
-from components.ids import CURRENT, part_ids
+from components.ids import CURRENT, LIVE_SHOWN, part_ids
 from components.records import MapRef
 from components.services import Callbacks, Services
 from core.live.session import list_sessions
 
 STATUS_ID = "live-status"  # assets/live.js writes here
+SCRUB_STEPS = 1000  # the time slider's resolution: 0.1 % of the points held
 
 
 _id = part_ids("LiveAIO")
@@ -37,6 +42,7 @@ class LiveAIO(html.Div):
         message = _id("message")
         standby = _id("standby")
         poll = _id("poll")
+        scrub = _id("scrub")
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
@@ -47,7 +53,12 @@ class LiveAIO(html.Div):
             html.Span("off", id=STATUS_ID, className="small text-muted me-3", **{"data-points": "0"}),
             dcc.Dropdown(id=self.ids.replay(aio_id), placeholder="replay a stored live session",
                          className="ms-live-replay", style={"minWidth": "260px"}, clearable=True),
+            html.Div(dcc.Slider(id=self.ids.scrub(aio_id), min=0, max=SCRUB_STEPS, step=1, value=SCRUB_STEPS,
+                                marks=None, className="ms-live-scrub"),
+                     title="time: the session as it was earlier (right: follow the newest)",
+                     style={"width": "180px"}),
             html.Div(id=self.ids.message(aio_id), className="small ms-2"),
+            dcc.Store(id=LIVE_SHOWN),
             dcc.Store(id=self.ids.config(aio_id)),
             dcc.Store(id=self.ids.standby(aio_id)),
             dcc.Interval(id=self.ids.poll(aio_id), interval=1000, disabled=True),
@@ -143,11 +154,21 @@ callbacks.clientside(
     Input(LiveAIO.ids.standby(MATCH), "data"),
 )
 
-# A new config (or none) restarts the script's state, unpaused.
+# A new config (or none) restarts the script's state, unpaused, following the newest point.
 callbacks.clientside(
-    "function(config) { if (window.morphoLive) { window.morphoLive.configure(config || null); } return 'Pause'; }",
+    """function(config) {
+        if (window.morphoLive) { window.morphoLive.configure(config || null); }
+        return ['Pause', %d];
+    }""" % SCRUB_STEPS,
     Output(LiveAIO.ids.pause(MATCH), "children"),
+    Output(LiveAIO.ids.scrub(MATCH), "value"),
     Input(LiveAIO.ids.config(MATCH), "data"),
+)
+
+callbacks.clientside(
+    "function(value) { if (window.morphoLive) { window.morphoLive.scrub(value / %d); } }" % SCRUB_STEPS,
+    Input(LiveAIO.ids.scrub(MATCH), "value"),
+    prevent_initial_call=True,
 )
 
 callbacks.clientside(

@@ -5,7 +5,10 @@ publishes ``SELECTION`` (lasso, box, k nearest neighbours) and ``CLICKED``.
 
 Live points (the traces ``assets/live.js`` adds) are told apart by their ids,
 ``live:<session>:<row>``: a lasso over them adds ``"live": {"session", "rows"}`` to the selection
-(rows of the session's stored images), beside ``indices``, which stay the map's own frames.
+(rows of the session's stored images), beside ``indices``, which stay the map's own frames. The
+page draws only the newest live points as points and folds older ones into a density, so a lasso
+or box also takes every live point the page shows (``LIVE_SHOWN``) inside its shape from the
+session's table.
 
 Dash refuses a ``MATCH`` callback that writes a plain string id, so the panel writes its own
 ``selection``/``clicked`` stores and two tiny client-side callbacks (``ALL`` inputs, no server
@@ -31,14 +34,15 @@ from dash.exceptions import PreventUpdate
 
 from components import map_figure as mf
 from components.errors import problem, with_store
-from components.ids import CLICKED, CURRENT, SELECTION, part_ids
+from components.ids import CLICKED, CURRENT, LIVE_SHOWN, SELECTION, part_ids
 from components.map_data import cache_key, cluster_name, latent_means, load_map, map_id, thumbnails
-from components.records import Clicked, MapRef, Selection
+from components.records import Clicked, LiveRows, LiveShown, MapRef, Selection
 from components.services import Callbacks, Services
 from components.words import plural
 from core.data.reader import ResultStore
 from core.maps.selection import nearest_neighbours, to_png_data_uri
 from core.data.results.datasets import read_images
+from core.live.session import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +192,35 @@ def split_live(points: list[dict] | None) -> tuple[list[dict], dict | None]:
     return own, ({"session": sessions.pop(), "rows": sorted(rows)} if sessions else None)
 
 
+def live_in_shape(store: ResultStore, selected: dict, shown: LiveShown | None) -> LiveRows | None:
+    """Every live point the page shows inside the event's lasso or box, folded ones included.
+
+    The page holds a session's points in arrival order, which is the table's order by
+    (``batch``, ``row``); it shows the first ``upto`` of them (all, or up to where it is scrubbed).
+    """
+    if not shown or not shown.get("session") or not (selected.get("lassoPoints") or selected.get("range")):
+        return None
+    table = LiveSession.open(store, shown["session"]).points()
+    table = table.sort_values(["batch", "row"], kind="stable").iloc[: int(shown["upto"])]
+    table = table[table["row"] >= 0]  # a point with no stored image cannot be inspected
+    inside = mf.indices_in_shape(selected, table[["x", "y"]].to_numpy(np.float64))
+    return {"session": shown["session"], "rows": sorted(set(table["row"].to_numpy(np.int64)[inside].tolist()))}
+
+
 def selection_from(store: ResultStore, current: MapRef | None, selected: dict | None,
-                   view: dict | None) -> Selection | None:
-    """The SELECTION value for a ``selectedData`` event (every point in the shape in density view)."""
+                   view: dict | None, shown: LiveShown | None = None) -> Selection | None:
+    """The SELECTION value for a ``selectedData`` event (every point in the shape in density view,
+    and every live point the page shows in it, see :func:`live_in_shape`)."""
     if not current or not view:
         return None
     own, live = split_live((selected or {}).get("points"))
     embedding = load_map(store, current).embedding if view.get("kind") == "density" else None
     selection = mf.parse_selection(selected and {**selected, "points": own},
                                    drawn(store, current, view), embedding)
-    if selection is not None and live is not None:
+    folded = live_in_shape(store, selected, shown) if selection is not None else None
+    if folded is not None and (live is None or live["session"] == folded["session"]):
+        live = {"session": folded["session"], "rows": sorted(set(folded["rows"]) | set((live or {}).get("rows", [])))}
+    if selection is not None and live is not None and live["rows"]:
         selection["live"] = live
     return selection
 
@@ -414,10 +437,11 @@ def _draw(services: Services, current: MapRef | None, colour, relayout, view):
     Input(MapAIO.ids.graph(MATCH), "selectedData"),
     State(CURRENT, "data"),
     State(MapAIO.ids.view(MATCH), "data"),
+    State(LIVE_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def _select(services: Services, selected, current: MapRef | None, view):
-    selection, error = with_store(services, "read the selection", selection_from, current, selected, view)
+def _select(services: Services, selected, current: MapRef | None, view, shown: LiveShown | None):
+    selection, error = with_store(services, "read the selection", selection_from, current, selected, view, shown)
     return (no_update, error) if error is not None else (selection, None)
 
 

@@ -52,6 +52,13 @@ class RunRecord(TypedDict):
     submitted: str  # HH:MM:SS
 
 
+class LiveShown(TypedDict):
+    """The live points the page shows: the first ``upto`` of ``session`` in arrival order."""
+
+    session: str
+    upto: int
+
+
 def selected_indices(selection: Selection | None) -> list[int]:
     """Frames of the map in the selection (none for no selection)."""
     return list((selection or {}).get("indices") or [])

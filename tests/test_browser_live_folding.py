@@ -1,0 +1,124 @@
+"""assets/live.js alone in headless Chromium, fed batches built here (no pipeline, no app): older
+points fold into the density and leave memory, batches that arrive together are drawn once, the
+backlog a batch reports is shown, and the time slider's scrub reads the session again."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly
+import pytest
+
+from app.live import points_message
+from streaming.messages import ResultBatch, encode_batch
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data/plotly.min.js"
+
+# live.js opens a WebSocket: a stand-in lets the test hand it messages through its own onmessage.
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>
+window.WebSocket = class {
+  constructor(url) { window.__socket = this; setTimeout(() => this.onopen && this.onopen(), 0); }
+  send() {} close() {}
+};
+</script>
+<script src="%s"></script><script src="%s"></script></head><body>
+<div id="live-status"></div>
+<div class="ms-map"><div id="graph" style="width: 600px; height: 400px"></div></div>
+</body></html>"""
+
+# Feeds every message in one task (as a burst from the socket would arrive), then waits for the
+# next two animation frames; counts Plotly.redraw calls on the way.
+FEED = """
+const [messages, done] = [arguments[0], arguments[arguments.length - 1]];
+const gd = document.getElementById('graph');
+const go = window.__fed ? Promise.resolve() : Plotly.newPlot(gd, [], {}).then(() => {
+    window.morphoLive.configure({mode: 'live', ws_url: 'ws://test/', token: 't', session: 's', dims: 2});
+    const redraw = Plotly.redraw;
+    window.__redraws = 0;
+    Plotly.redraw = (...args) => { window.__redraws += 1; return redraw(...args); };
+    window.__fed = true;
+});
+go.then(() => {
+    const before = window.__redraws;
+    messages.forEach(text => window.__socket.onmessage({data: text}));
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+        const el = document.getElementById('live-status');
+        const folded = gd.data.find(t => t.meta === 'live-folded');
+        const cells = folded.z.flat().reduce((sum, c) => sum + (c || 0), 0);
+        done({redraws: window.__redraws - before, summary: window.morphoLive.summary(), cells,
+              text: el.textContent, queued: el.dataset.queued, lag: el.dataset.lag});
+    }));
+});
+"""
+
+
+# Scrubs to a fraction and waits for the next animation frame.
+SCRUB = """
+const done = arguments[arguments.length - 1];
+window.morphoLive.scrub(arguments[0]).then(() => requestAnimationFrame(() => done(Object.assign(
+    window.morphoLive.summary(), {text: document.getElementById('live-status').textContent, asked: window.__asked}))));
+"""
+
+
+def message(seq: int, first: int, n: int, backlog: dict | None = None) -> str:
+    """A batch of points first .. first + n - 1 on a line, as the pipeline sends it."""
+    index = np.arange(first, first + n)
+    batch = ResultBatch(seq=seq, index=index, patch=np.full(n, -1, np.int32), row=index,
+                        source=["test"] * n, images=np.zeros((n, 1, 1), np.float32),
+                        coords=np.column_stack([index, index % 7]).astype(np.float32),
+                        cluster=np.zeros(n, np.int32), non_equilibrium=np.full(n, np.nan),
+                        received=np.full(n, time.time()), processed=time.time(), timings={})
+    text = encode_batch(batch, session="s", stored_seq=seq)
+    return text if backlog is None else json.dumps({**json.loads(text), "backlog": backlog})
+
+
+def test_old_points_fold_bursts_draw_once_and_the_backlog_shows(browser, tmp_path):
+    """2,500 points: the newest 2,000 drawn as points, 500 counted in the density; five batches
+    arriving together are drawn in one redraw; a batch's backlog is shown until it clears; a
+    scrub back shows the session up to an earlier batch, and forward again the newest."""
+    page = tmp_path / "live.html"
+    page.write_text(PAGE % (PLOTLY_JS.as_uri(), (ROOT / "assets/live.js").as_uri()))
+    browser.get(page.as_uri())
+    out = browser.execute_async_script(FEED, [message(0, 0, 1500), message(1, 1500, 1000)])
+    assert (out["summary"]["drawn"], out["summary"]["folded"], out["cells"]) == (2000, 500, 500)
+
+    burst = [message(2 + k, 2500 + 10 * k, 10) for k in range(4)]
+    burst.append(message(6, 2540, 10, backlog={"queued": 120, "lag_s": 2.4, "bound": 1000}))
+    out = browser.execute_async_script(FEED, burst)
+    assert out["redraws"] == 1 and out["summary"]["shown"] == 2550 and out["cells"] == 550
+    assert "behind: 120 frames queued, 2.4 s lag (holds at most 1000)" in out["text"]
+    assert (out["queued"], out["lag"]) == ("120", "2.4")
+
+    out = browser.execute_async_script(FEED, [message(7, 2550, 10, backlog={"queued": 0, "lag_s": 0.0, "bound": 1000})])
+    assert "behind" not in out["text"] and out["summary"]["held"] == 2560
+
+    # 5,000 more, far off the grid: it grows, every folded point still counted once, and the
+    # page keeps at most 2 x 2,000 points in memory.
+    out = browser.execute_async_script(FEED, [message(8, 2560, 5000)])
+    s = out["summary"]
+    assert (s["held"], s["drawn"], s["folded"], out["cells"]) == (7560, 2000, 5560, 5560)
+    assert s["kept"] <= 4000 and s["capacity"] <= 8000, s
+
+    # Scrubbed to the middle: the session up to batch round(0.5 * 8) = 4 (points 0-2529) is read
+    # again through the replay route, stubbed here with the route's own message for those rows.
+    k = np.arange(2530)
+    table = pd.DataFrame({"index": k, "patch": -1, "batch": np.searchsorted([1500, 2500, 2510, 2520], k, "right"),
+                          "row": k, "x": k.astype("float32"), "y": (k % 7).astype("float32"), "cluster": 0,
+                          "non_equilibrium": np.nan, "noise_floor": np.nan, "ring": "", "source": "test",
+                          "received": 1000.0 + k})
+    browser.execute_script("window.__route = arguments[0]; window.fetch = url => (window.__asked = url, "
+                           "Promise.resolve({ok: true, json: () => Promise.resolve(window.__route)}));",
+                           points_message(table, "s", 0, 4))
+    scrubbed = browser.execute_async_script(SCRUB, 0.5)
+    assert scrubbed["asked"] == "live/s/points?from_batch=0&to_batch=4"
+    assert (scrubbed["shown"], scrubbed["drawn"], scrubbed["folded"], scrubbed["held"]) == (2530, 2000, 530, 7560)
+    assert "2530 points of 7560 (up to frame 2529" in scrubbed["text"]
+    assert browser.execute_async_script(SCRUB, 1)["shown"] == 7560  # following the newest again

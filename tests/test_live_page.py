@@ -1,0 +1,60 @@
+"""Live points in the page: a lasso takes folded live points too, and a replay reads a whole
+session as one message (the browser side is in tests/test_browser_live.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from app.live import points_message
+from components import map_panel
+from core.live.session import LiveSession
+from streaming.messages import from_typed_array
+
+CURRENT = {"projection_id": "p-1", "clustering_id": "c-1", "n_components": 2}
+VIEW = {"key": "c-1", "kind": "points", "n": 0, "shown": 0, "dims": 2}
+# Ten points in two batches, arrival position k at x = k: the table holds them in another order.
+ARRIVAL = [(0, 3), (0, 1), (0, 2), (0, 0), (0, 4), (1, 9), (1, 5), (1, 6), (1, 8), (1, 7)]  # (batch, row)
+
+
+def session_of_ten(store) -> LiveSession:
+    live = LiveSession.create(store, n_components=2, metadata={})
+    order = [3, 7, 0, 9, 5, 1, 8, 2, 6, 4]  # appended out of arrival order
+    batch, row = (np.array([ARRIVAL[k][i] for k in order]) for i in (0, 1))
+    # Arrival order is (batch, row): sorted, so x = arrival position of each appended point.
+    position = {pair: k for k, pair in enumerate(sorted(ARRIVAL))}
+    live.append_points({"index": 100 + row, "patch": [-1] * 10, "source": ["sim"] * 10, "batch": batch,
+                        "row": row, "x": [position[(b, r)] for b, r in zip(batch, row)], "y": np.zeros(10),
+                        "cluster": np.zeros(10, int), "non_equilibrium": [np.nan] * 10,
+                        "received": 1000.0 + row, "processed": np.zeros(10)})
+    return live
+
+
+def test_a_lasso_takes_the_folded_live_points_it_covers_up_to_the_scrub(store):
+    """The page shows the first 7 of 10 points (positions 0-6, x = position); a lasso over x in
+    [-0.5, 4.5] takes positions 0-4 (rows 0-4), whether the page drew them as points or folded."""
+    live = session_of_ten(store)
+    drawn = [{"curveNumber": 1, "pointNumber": 0, "customdata": [4, 104], "id": f"live:{live.id}:4"}]
+    selected = {"points": drawn, "lassoPoints": {"x": [-0.5, 4.5, 4.5, -0.5], "y": [-1, -1, 1, 1]}}
+    shown = {"session": live.id, "upto": 7}
+    selection = map_panel.selection_from(store, CURRENT, selected, VIEW, shown)
+    assert selection == {"indices": [], "how": "lasso", "live": {"session": live.id, "rows": [0, 1, 2, 3, 4]}}
+    everything = {"range": {"x": [-1, 20], "y": [-1, 1]}, "points": []}
+    assert map_panel.selection_from(store, CURRENT, everything, VIEW, shown)["live"]["rows"] == [0, 1, 2, 3, 4, 5, 6]
+    assert map_panel.selection_from(store, CURRENT, everything, VIEW, {**shown, "upto": 10})["live"]["rows"] == list(range(10))
+    # Nothing shown (Live off): only the map's own points.
+    assert map_panel.selection_from(store, CURRENT, everything, VIEW, None) == {"indices": [], "how": "box"}
+
+
+def test_a_replay_is_one_message_in_arrival_order_with_times():
+    """The replay route's message for a whole session: every row, sorted by (batch, row), with
+    each frame's arrival time for the time slider."""
+    rows = pd.DataFrame({"index": [12, 10, 11], "patch": [-1] * 3, "batch": [1, 0, 0], "row": [2, 0, 1],
+                         "x": np.float32([2, 0, 1]), "y": np.float32([0, 0, 0]), "cluster": [0] * 3,
+                         "non_equilibrium": [np.nan] * 3, "noise_floor": [np.nan] * 3, "ring": [""] * 3,
+                         "source": ["s"] * 3, "received": [1002.5, 1000.5, 1001.5]})
+    message = points_message(rows, "s-1", 0, None)
+    assert message["n"] == 3 and message["seq"] == 1 and message["missing"] == 0
+    assert from_typed_array(message["index"]).tolist() == [10, 11, 12]
+    assert from_typed_array(message["received"]).tolist() == [1000.5, 1001.5, 1002.5]
+    assert from_typed_array(message["coords"]).tolist() == [[0, 0], [1, 0], [2, 0]]
