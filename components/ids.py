@@ -10,6 +10,10 @@ CLICKED = "clicked-frame"  # Clicked: the frame last clicked on the map, or None
 RESULTS_VERSION = "results-version"
 # RunRecord of a run submitted by a panel other than the jobs panel, which then follows it like its own.
 SUBMITTED = "submitted-run"
+# MapPoint of the last click on a 2-D map (empty space included, through the synthesis click layer).
+MAP_POINT = "map-point"
+# DrawnPath: the last path drawn on the map (Plotly's "draw open path"), for the synthesis panel.
+DRAWN_PATH = "drawn-path"
 
 # Clientside JS for clientside_callback: the triggered value of an ALL-pattern input, to a page store.
 FORWARD_TRIGGERED = """function(values) {

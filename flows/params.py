@@ -25,6 +25,7 @@ from core.data.results.datasets import PhysicalScale
 from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, FRAME_INTERVAL_MAX, INTENSITY_MAX, IOU_MIN,
                          LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, PIXEL_SIZE_MAX, PIXEL_UNITS,
                          XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.synthesis.paths import STEPS_RANGE
 from core.variations.filters import DEFAULT_PRESET, PRESETS, FilterParams
 from core.xpcs import simulate as gb
 
@@ -403,3 +404,20 @@ class TrainXPCSParams(_Params):
                                     description="Weight of the surrogate (measured non-equilibrium) term.")
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
+
+
+# -- synthesis from the map (DESIGN §1; core.synthesis), asked for on the page ----------------------
+class SynthesizeParams(_Params):
+    """An image asked for at a map point, or a sequence along a drawn path (the synthesis panel)."""
+
+    sampler: str = Field("umap_pca", pattern=r"^[a-z_]{1,40}$",
+                         description="core.synthesis sampler name; umap_pca needs no training.")
+    n: int = Field(4, ge=1, le=16, description="Images per clicked point (each its own draw).")
+    steps: int = Field(16, ge=STEPS_RANGE[0], le=STEPS_RANGE[1],
+                       description="Images along a drawn path, evenly spaced by its length.")
+    seed: int = Field(0, ge=0, description="Same seed, same images.")
+    temperature: float = Field(0.1, gt=0.0, le=100.0, description="UMAP-guided PCA: T in w ∝ exp(−‖u − c‖²/T), "
+                               "squared map units (the study: 0.1).")
+    k_nearest: int = Field(2, ge=1, le=50, description="UMAP-guided PCA: centroids sharing the weight (the study: 2).")
+    noise_scale: float = Field(1.0, ge=0.0, le=10.0,
+                               description="UMAP-guided PCA: spread of the draws in units of the cluster's own.")
