@@ -299,7 +299,7 @@ class SynthesisAIO(html.Div):
         aio_id = aio_id or str(uuid.uuid4())
         ids = self.ids
         fields = dbc.Row([dbc.Col(dbc.InputGroup([
-            dbc.InputGroupText(f.label, title=f.hint),
+            dbc.InputGroupText(html.Span(f.label, title=f.hint)),
             dbc.Input(id=ids.field(aio_id, f.name), type="number", value=f.default, step="any",
                       className=f"ms-synth-{f.name}", debounce=True),
         ], size="sm"), width=6) for f in FIELDS], className="g-1")
