@@ -13,8 +13,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import MAP_COUNT, click, drag, to_viewport, wait_for, wait_for_map, wait_for_map_count, wait_for_text
-from tests.conftest import INTEGRATION_PROJECT
+from tests.browser import (click, drag, shown_embedding, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+                           wait_for_text)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,13 +44,7 @@ def page(browser, web_app):
 
 @pytest.fixture(scope="module")
 def embedding(page, worker):
-    """The stored embedding of the map the page shows (its clustering id is the count line's title)."""
-    from core.data.store import Store
-
-    clustering_id = page.find_element(By.CSS_SELECTOR, MAP_COUNT).get_attribute("title").split()[-1]
-    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
-    projection_id = store.metadata("clusterings", clustering_id)["projection_id"]
-    return store.array("projections", projection_id, "embedding")[:, :2].astype(float)
+    return shown_embedding(page, worker)[:, :2].astype(float)
 
 
 def emptiest_spot(embedding: np.ndarray) -> np.ndarray:
