@@ -65,13 +65,26 @@
         return traces;
     }
 
+    /* Whether the layer still covers the view, give or take 1 % of it: the layer's own cells
+     * enter the autorange, so a rebuild for every rounding of the range would never end. */
     function covers(gd) {
         const r = state.layerRange;
         if (!r) { return false; }
         const [x0, x1] = gd._fullLayout.xaxis.range.map(Number), [y0, y1] = gd._fullLayout.yaxis.range.map(Number);
+        const tx = 0.01 * Math.abs(x1 - x0), ty = 0.01 * Math.abs(y1 - y0);
         const lo = (a, b) => Math.min(a, b), hi = (a, b) => Math.max(a, b);
-        return lo(r[0], r[1]) <= lo(x0, x1) && hi(r[0], r[1]) >= hi(x0, x1)
-            && lo(r[2], r[3]) <= lo(y0, y1) && hi(r[2], r[3]) >= hi(y0, y1);
+        return lo(r[0], r[1]) <= lo(x0, x1) + tx && hi(r[0], r[1]) >= hi(x0, x1) - tx
+            && lo(r[2], r[3]) <= lo(y0, y1) + ty && hi(r[2], r[3]) >= hi(y0, y1) - ty;
+    }
+
+    /* A safety net: more than 5 layer rebuilds within 2 s means something keeps moving the range. */
+    const rebuilds = [];
+    function mayRebuild() {
+        const now = Date.now();
+        while (rebuilds.length && now - rebuilds[0] > 2000) { rebuilds.shift(); }
+        if (rebuilds.length >= 5) { console.warn("synthesis: click layer rebuilt too often; keeping it"); return false; }
+        rebuilds.push(now);
+        return true;
     }
 
     let busy = false;
@@ -88,7 +101,7 @@
         try {
             const wantLayer = state.mode === "click";
             const layerAt = indices(gd, "synth-layer");
-            const stale = layerAt.length && (!wantLayer || !covers(gd));
+            const stale = layerAt.length && (!wantLayer || (!covers(gd) && mayRebuild()));
             const marksAt = indices(gd, "synth-").filter(i => !layerAt.includes(i));
             const wantMarks = state.mode !== "inspect" && state.marks;
             const marksStale = marksAt.length && (!wantMarks || state.drawn !== state.marks);

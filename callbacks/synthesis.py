@@ -12,12 +12,13 @@ from dash import ALL, Dash, Input, Output
 from components.ids import DRAWN_PATH, MAP_POINT
 from components.map_panel import MapAIO
 
-# clickData → {x, y} of its first point (3-D points, with z, are not map coordinates of a 2-D map).
+# clickData → {x, y} of its first point (a click-layer cell's carries z, its value; the panel
+# ignores clicks on a 3-D map).
 FORWARD_POINT = """function(values) {
     const t = dash_clientside.callback_context.triggered;
     const v = t && t.length ? t[0].value : null;
     const p = v && v.points && v.points[0];
-    if (!p || typeof p.x !== "number" || typeof p.y !== "number" || p.z !== undefined) {
+    if (!p || typeof p.x !== "number" || typeof p.y !== "number") {
         return dash_clientside.no_update;
     }
     return {x: p.x, y: p.y};

@@ -61,7 +61,8 @@ MODE_HINTS = {
     "inspect": "The map selects and shows measured frames. Choose Click or Path to ask a sampler for "
                "images anywhere on the map, empty space included.",
     "click": "Click anywhere on the map, empty space included: the sampler draws latents for that point, "
-             "the map's model decodes them, and diamonds mark where they land when projected back.",
+             "the map's model decodes them, and diamonds mark where they land when projected back. The map's "
+             "hover cards wait for Inspect mode.",
     "path": "Drag on the map to draw a path: one image per step along it, played below as a hypothetical "
             "trajectory (the map's axes are not time).",
 }
@@ -204,18 +205,17 @@ def diagonal(embedding: np.ndarray) -> float:
 
 def landing_sentence(g: Generated, scale: float) -> str:
     """How far the draws landed from where they were asked, honestly, against the map's scale."""
-    d = g.distances
-    near = float(g.nearest_measured.mean())
-    text = (f"Projected back, the {plural(d.size, 'draw')} landed {d.mean():.3g} map units from the asked "
-            f"point{'s' if len(g.asked) > 1 else ''} on average (max {d.max():.3g}; "
+    d, near, many = g.distances, float(g.nearest_measured.mean()), len(g.asked) > 1
+    text = (f"Projected back, the {plural(d.size, 'draw')} landed {d.mean():.3g} map units from "
+            f"{'their asked points' if many else 'the asked point'} on average (max {d.max():.3g}; "
             f"{100 * d.mean() / scale:.1f} % of the map's diagonal); the nearest measured frame is "
-            f"{near:.3g} away.")
+            f"{near:.3g} away{' on average' if many else ''}.")
     if d.mean() <= NEAR * scale:
         return text + " They landed where they were asked."
     if near > NEAR * scale:
-        return text + (" The point lies in empty space and the draws landed away from it, near measured "
-                       "states: this sampler only draws inside the map's clusters.")
-    return text + " They landed away from the asked point."
+        return text + (f" {'The asked points lie' if many else 'The asked point lies'} in empty space and the "
+                       "draws landed away, near measured states: this sampler only draws inside the map's clusters.")
+    return text + " They landed away from where they were asked."
 
 
 def marks_of(g: Generated, path: bool) -> Marks:
@@ -379,6 +379,8 @@ def generate_outputs(services: Services, trigger: str | None, point: MapPoint | 
                      mode: Mode, current: MapRef | None, sampler: str | None, values: Mapping[str, Any]):
     """The generate callback's outputs; a click in another mode, or a path outside path mode, does nothing."""
     if (mode, trigger) not in (("click", MAP_POINT), ("path", DRAWN_PATH)) or not current:
+        raise PreventUpdate
+    if current.get("n_components", 2) != 2:  # a click on a 3-D map: the sampler list says why not
         raise PreventUpdate
     keep = (no_update,) * 6
     try:

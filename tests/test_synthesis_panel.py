@@ -91,7 +91,7 @@ def test_an_empty_click_lands_on_the_nearest_cluster_and_says_so(shown):
     np.testing.assert_allclose(marks["landed"], [centroids[1]] * 2, atol=1e-4)
     text = words(view)
     assert "landed 6 map units" in text and "the nearest measured frame is 5.5 away" in text
-    assert "lies in empty space" in text and "only draws inside the map's clusters" in text
+    assert "The asked point lies in empty space" in text and "only draws inside the map's clusters" in text
 
 
 def test_a_drawn_path_gives_a_played_sequence(shown):
