@@ -285,6 +285,7 @@ class SynthesisAIO(html.Div):
         marks = _id("marks")
         shown = _id("shown")
         request = _id("request")
+        sequence = _id("sequence")
         player = _id("player")
         caption = _id("caption")
         slider = _id("slider")
@@ -313,7 +314,8 @@ class SynthesisAIO(html.Div):
             fields,
             html.Div(id=ids.message(aio_id), className="ms-synth-message"),
             dcc.Loading(html.Div(id=ids.result(aio_id), className="mt-1 ms-synth-result"), type="dot"),
-            html.Div(player(ids, aio_id, "ms-synth"), style={"maxWidth": f"{IMAGE_PX * 2}px"}),
+            html.Div(player(ids, aio_id, "ms-synth"), id=ids.sequence(aio_id), className="ms-synth-sequence",
+                     style={"maxWidth": f"{IMAGE_PX * 2}px", "display": "none"}),
             html.Div([
                 dbc.Button("Images NPZ", id=ids.export_npz(aio_id), size="sm", color="secondary", outline=True,
                            className="me-2", title="images, asked and landed map points, sampler, parameters, seed"),
@@ -403,6 +405,15 @@ callbacks.clientside(
     Output(SynthesisAIO.ids.shown(MATCH), "data"),
     Input(SynthesisAIO.ids.mode(MATCH), "value"),
     Input(SynthesisAIO.ids.marks(MATCH), "data"),
+)
+
+
+callbacks.clientside(  # the player only when there is a sequence to play
+    f"""function(frames) {{
+        return {{maxWidth: "{IMAGE_PX * 2}px", display: frames && frames.src.length ? "block" : "none"}};
+    }}""",
+    Output(SynthesisAIO.ids.sequence(MATCH), "style"),
+    Input(SynthesisAIO.ids.frames(MATCH), "data"),
 )
 
 
