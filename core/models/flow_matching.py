@@ -184,6 +184,7 @@ def fit_latent_model(
     lr: float = 3e-4,
     weight_decay: float = 1e-4,
     val_fraction: float = 0.1,
+    val_mask: np.ndarray | None = None,
     seed: int = 0,
     device: str = "auto",
     on_epoch: Callable[[int, float, float], None] | None = None,
@@ -191,7 +192,8 @@ def fit_latent_model(
     """Train a flow matching or latent diffusion model (anything with ``loss`` and ``scale``).
 
     The study's recipe: AdamW (lr 3e-4, weight decay 1e-4), cosine schedule over all steps,
-    90/10 split. ``on_epoch(epoch, train_loss, val_loss)`` reports progress.
+    90/10 split (``val_mask``, bool (N,), names the held-out rows instead of a random
+    ``val_fraction``). ``on_epoch(epoch, train_loss, val_loss)`` reports progress.
     """
     import time
 
@@ -203,9 +205,14 @@ def fit_latent_model(
     dev = pick_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(latents))
-    n_val = int(round(val_fraction * len(latents))) if len(latents) >= 10 else 0
-    val, train = order[:n_val], order[n_val:]
+    if val_mask is None:
+        order = rng.permutation(len(latents))
+        n_val = int(round(val_fraction * len(latents))) if len(latents) >= 10 else 0
+        val, train = order[:n_val], order[n_val:]
+    else:
+        val, train = np.flatnonzero(val_mask), np.flatnonzero(~np.asarray(val_mask, bool))
+    if len(train) == 0:
+        raise ValueError("no training rows left after the held-out split")
     model.scale.fit(latents[train], coords[train])
     model.to(dev).train()
     z = model.scale.z(torch.as_tensor(latents, device=dev))
