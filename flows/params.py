@@ -436,7 +436,8 @@ class TrainLatentDiffusionParams(TrainSamplerParams):
 
     guidance: float = Field(1.0, ge=0.0, le=50.0, description="Guidance scale stored as the default (1: as trained).")
     conditional: bool = Field(True, description="Condition on the map coordinate (False: a latent prior).")
-    n_timesteps: int = Field(1000, ge=10, le=10_000, description="DDPM's T (linear β schedule).")
+    n_timesteps: int = Field(1000, ge=50, le=10_000, description="DDPM's T (linear β schedule); at least 50 "
+                             "noise levels, so the default 20 sampling steps always fit.")
 
     @model_validator(mode="after")
     def _steps_fit(self) -> TrainLatentDiffusionParams:
