@@ -149,20 +149,31 @@ class FlowMatching(nn.Module):
         ``coords=None`` draws ``n`` unconditional latents as (1, n, d). The noise depends only
         on ``seed`` and the shapes, so guidance 0 and the unconditional model start alike.
         """
-        device = next(self.parameters()).device
-        d = self.config.latent_dim
-        m = 1 if coords is None else len(coords)
-        g = torch.Generator().manual_seed(int(seed))
-        x = torch.randn((m * n, d), generator=g).to(device)  # (M·n, d), drawn on CPU: same on GPU
-        u = None
-        if coords is not None:
-            u = torch.as_tensor(np.asarray(coords, np.float32), device=device)
-            u = self.scale.u(u).repeat_interleave(n, dim=0)  # (M·n, 2)
+        x, u = start_noise(self, coords, n, seed)
         dt = 1.0 / steps
         for i in range(steps):
-            t = torch.full((m * n,), i * dt, device=device)
+            t = torch.full((len(x),), i * dt, device=x.device)
             x = x + dt * self.velocity(x, t, u, guidance)
-        return self.scale.z_back(x).reshape(m, n, d).float().cpu().numpy()
+        return to_latents(self, x, n)
+
+
+def start_noise(model: nn.Module, coords: np.ndarray | None, n: int, seed: int
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Sampling's start: noise x (M·n, d) drawn on the CPU from ``seed`` (the same draws on any
+    device) and the standardised coordinates repeated n times (M·n, 2), or None (M = 1)."""
+    device = next(model.parameters()).device
+    m = 1 if coords is None else len(coords)
+    g = torch.Generator().manual_seed(int(seed))
+    x = torch.randn((m * n, model.config.latent_dim), generator=g).to(device)  # (M·n, d)
+    if coords is None:
+        return x, None
+    u = torch.as_tensor(np.asarray(coords, np.float32), device=device)
+    return x, model.scale.u(u).repeat_interleave(n, dim=0)  # (M·n, 2)
+
+
+def to_latents(model: nn.Module, x: torch.Tensor, n: int) -> np.ndarray:
+    """Standardised samples (M·n, d) back to latents float32 (M, n, d)."""
+    return model.scale.z_back(x).reshape(-1, n, model.config.latent_dim).float().cpu().numpy()
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.models.flow_matching import ConditionalMLP, Standardiser
+from core.models.flow_matching import ConditionalMLP, Standardiser, start_noise, to_latents
 
 
 @dataclass
@@ -116,14 +116,6 @@ class LatentDiffusion(nn.Module):
     def sample(self, coords: np.ndarray | None, n: int, *, seed: int = 0, guidance: float = 1.0,
                steps: int = 20) -> np.ndarray:
         """Latents float32 (M, n, d) for coordinates (M, 2); ``coords=None`` gives (1, n, d)."""
-        device = next(self.parameters()).device
-        d = self.config.latent_dim
-        m = 1 if coords is None else len(coords)
-        g = torch.Generator().manual_seed(int(seed))
-        x = torch.randn((m * n, d), generator=g).to(device)  # (M·n, d)
-        u = None
-        if coords is not None:
-            u = torch.as_tensor(np.asarray(coords, np.float32), device=device)
-            u = self.scale.u(u).repeat_interleave(n, dim=0)  # (M·n, 2)
+        x, u = start_noise(self, coords, n, seed)
         x = ddim_sample(lambda x, t: self.eps(x, t, u, guidance), x, self.alpha_bar, steps)
-        return self.scale.z_back(x).reshape(m, n, d).float().cpu().numpy()
+        return to_latents(self, x, n)
