@@ -11,9 +11,11 @@ from the nearest measured frame.
 The map's clicks and drawn paths reach this panel through the page stores ``MAP_POINT`` and
 ``DRAWN_PATH`` (forwarded in the browser by ``callbacks.synthesis``).
 
-UMAP-guided PCA needs no training and samples in a few milliseconds, so it runs in the web
-process here, as does decoding a handful of latents on the CPU; samplers that must be trained
-are trained by a flow and would be listed here once stored for the shown map.
+The sampler list is what exists for the shown map: UMAP-guided PCA (no training) and every flow
+matching or latent diffusion model trained on it (``core.synthesis.catalog.trained_for``; trained
+by their flows). Sampling a few points runs in the web process, on its CPU: UMAP-guided PCA takes
+milliseconds, a trained sampler its 20 small network steps, and decoding a handful of latents is
+as quick.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from core.data.results.projections import read_projector
 from core.maps.selection import to_png_data_uri
 from core.synthesis import export
 from core.synthesis.base import Sampler
+from core.synthesis.catalog import load_sampler, trained_for
 from core.synthesis.generate import Generated, generate
 from core.synthesis.paths import parse_svg_path, path_length, resample
 from core.synthesis.umap_pca import UMAPGuidedPCA
@@ -54,7 +57,8 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["inspect", "click", "path"]
 MODES: dict[str, str] = {"inspect": "Inspect frames", "click": "Click → image", "path": "Path → sequence"}
-SAMPLER_NAMES = {"umap_pca": "UMAP-guided PCA"}
+SAMPLER_NAMES = {"umap_pca": "UMAP-guided PCA", "flow_matching": "Flow matching",
+                 "latent_diffusion": "Latent diffusion"}
 IMAGE_PX = 128  # generated images and the player are shrunk to at most this
 NEAR = 0.05  # a draw "landed where asked" within this fraction of the map's diagonal
 MODE_HINTS = {
@@ -75,8 +79,11 @@ FIELDS: tuple[FormField, ...] = (
     field_of(_P, "temperature", "T (temperature)"),
     field_of(_P, "k_nearest", "k nearest clusters"),
     field_of(_P, "noise_scale", "Noise scale"),
+    field_of(_P, "guidance", "Guidance s (trained)"),
+    field_of(_P, "sampling_steps", "Sampling steps (trained)"),
 )
-SAMPLER_FIELDS = ("temperature", "k_nearest", "noise_scale")  # UMAP-guided PCA's own parameters
+UMAP_PCA_FIELDS = ("temperature", "k_nearest", "noise_scale")  # UMAP-guided PCA's own parameters
+TRAINED_FIELDS = {"guidance": "guidance", "sampling_steps": "steps"}  # form field -> trained sampler's parameter
 
 
 class SynthesisRequest(TypedDict):
@@ -109,7 +116,9 @@ def sampler_options(store: ResultStore, current: MapRef | None) -> tuple[list[di
         return [], "Synthesis asks for 2-D map coordinates: choose a 2-D projection of this model."
     if not current.get("clustering_id"):
         return [], "UMAP-guided PCA draws from the map's clusters: cluster this map first (Jobs panel)."
-    return [{"label": f"{SAMPLER_NAMES['umap_pca']} (no training)", "value": "umap_pca"}], None
+    trained = [{"label": f"{SAMPLER_NAMES.get(m['family'], m['family'])} · {m.get('name') or m['id']}",
+                "value": m["id"]} for m in trained_for(store, current["clustering_id"])]
+    return [{"label": f"{SAMPLER_NAMES['umap_pca']} (no training)", "value": "umap_pca"}, *trained], None
 
 
 # -- the computation ---------------------------------------------------------------------------
@@ -117,13 +126,19 @@ samplers, models, projectors = LRUCache(4), LRUCache(2), LRUCache(2)
 
 
 def fitted_sampler(store: ResultStore, current: MapRef, params: fp.SynthesizeParams) -> Sampler:
-    """The chosen sampler fitted on the shown map (cached per map and parameters)."""
-    if params.sampler != "umap_pca":
-        raise ValueError(f"sampler {params.sampler!r} is not trained for map {map_id(current)}; "
-                         f"choose one of {sorted(SAMPLER_NAMES)}")
+    """The chosen sampler for the shown map: UMAP-guided PCA fitted on it, or a stored sampler
+    model trained on it (cached per map, sampler and parameters)."""
     if not current.get("clustering_id"):
-        raise ValueError("UMAP-guided PCA needs the map's clusters: cluster this map first (Jobs panel).")
-    own = {name: getattr(params, name) for name in SAMPLER_FIELDS}
+        raise ValueError("Synthesis draws from the map's clusters: cluster this map first (Jobs panel).")
+    if params.sampler != "umap_pca":
+        trained = {m["id"] for m in trained_for(store, current["clustering_id"])}
+        if params.sampler not in trained:
+            raise ValueError(f"sampler {params.sampler!r} was not trained on map {map_id(current)}; choose "
+                             "UMAP-guided PCA or a sampler listed for this map")
+        given = {TRAINED_FIELDS[k]: getattr(params, k) for k in TRAINED_FIELDS if getattr(params, k) is not None}
+        return samplers.get(cache_key(store, params.sampler, *sorted(given.items())),
+                            lambda: load_sampler(store, params.sampler, device="cpu", **given))
+    own = {name: getattr(params, name) for name in UMAP_PCA_FIELDS}
 
     def fit() -> Sampler:
         clustering = read_clustering(store, current["clustering_id"])
@@ -168,32 +183,30 @@ def request_for(mode: str, point: MapPoint | None, drawn: DrawnPath | None, para
             "length": length}
 
 
-def synthesize(store: ResultStore, current: MapRef, request: SynthesisRequest) -> Generated:
-    """Sample, decode and project back what ``request`` asks for on the shown map."""
+def synthesize(store: ResultStore, current: MapRef, request: SynthesisRequest) -> tuple[Generated, Sampler]:
+    """Sample, decode and project back what ``request`` asks for on the shown map; and the sampler."""
     if request["map"] != map_id(current):
         raise ValueError("That request was made on another map: ask again on this one.")
     params = fp.SynthesizeParams(**request["params"])
+    sampler = fitted_sampler(store, current, params)
     n = params.n if request["mode"] == "click" else 1
-    return generate(fitted_sampler(store, current, params), np.asarray(request["points"]), n=n,
-                    seed=params.seed, decode=decoder(store, current["model_id"]),
-                    project=projector(store, current["projection_id"]),
-                    embedding=load_map(store, current).embedding)
+    return generate(sampler, np.asarray(request["points"]), n=n, seed=params.seed,
+                    decode=decoder(store, current["model_id"]), project=projector(store, current["projection_id"]),
+                    embedding=load_map(store, current).embedding), sampler
 
 
 # -- what the page shows -----------------------------------------------------------------------
-def provenance(request: SynthesisRequest, current: MapRef) -> dict:
+def provenance(request: SynthesisRequest, current: MapRef, sampler: Sampler) -> dict:
     """What made the images: sampler, its parameters, the seed and the map's ids."""
-    params = request["params"]
-    return {"sampler": params["sampler"], "params": {k: params[k] for k in SAMPLER_FIELDS}, "seed": params["seed"],
+    return {"sampler": sampler.name, "params": sampler.params, "seed": request["params"]["seed"],
             "mode": request["mode"], "model_id": current["model_id"], "projection_id": current["projection_id"],
             "clustering_id": current.get("clustering_id"), "latents_id": current["latents_id"]}
 
 
-def made_by(request: SynthesisRequest) -> html.Div:
-    """"UMAP-guided PCA · T=0.1, k_nearest=2, noise_scale=1 · seed 0": the line under every result."""
-    p = request["params"]
-    own = ", ".join(f"{k}={p[k]:g}" for k in SAMPLER_FIELDS)
-    return html.Div([html.B(SAMPLER_NAMES.get(p["sampler"], p["sampler"])), f" · {own} · seed {p['seed']}"],
+def made_by(sampler: Sampler, seed: int) -> html.Div:
+    """"UMAP-guided PCA · temperature=0.1, k_nearest=2, … · seed 0": the line under every result."""
+    own = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sampler.params.items())
+    return html.Div([html.B(SAMPLER_NAMES.get(sampler.name, sampler.name)), f" · {own} · seed {seed}"],
                     className="small ms-synth-made-by")
 
 
@@ -230,7 +243,7 @@ def marks_of(g: Generated, path: bool) -> Marks:
 
 def result_view(store: ResultStore, current: MapRef, request: SynthesisRequest) -> tuple[Any, Marks, Frames]:
     """(the panel's result, the marks for the map, the player's frames) of one request."""
-    g = synthesize(store, current, request)
+    g, sampler = synthesize(store, current, request)
     scale = diagonal(load_map(store, current).embedding)
     images = g.images.reshape(-1, *g.images.shape[2:])  # (M·n, C, H, W)
     distances = g.distances.reshape(-1)
@@ -247,7 +260,7 @@ def result_view(store: ResultStore, current: MapRef, request: SynthesisRequest) 
                   "caption": [f"step {i + 1} of {len(images)} · ({px:.3g}, {py:.3g}) · landed {d:.2g} away"
                               for i, ((px, py), d) in enumerate(zip(g.asked, distances))]}
         head = f"{plural(len(images), 'image')} along a path of length {request['length']:.3g} (map units)"
-    view = [html.Div(head, className="small fw-bold"), made_by(request),
+    view = [html.Div(head, className="small fw-bold"), made_by(sampler, request["params"]["seed"]),
             html.Div(landing_sentence(g, scale), className="small ms-synth-landing"),
             gallery, intensity_scale(0.0, 1.0, class_name="ms-synth-scale")]
     return view, marks_of(g, request["mode"] == "path"), frames
@@ -257,10 +270,10 @@ def export_file(store: ResultStore, current: MapRef | None, request: SynthesisRe
     """``dcc.send_bytes`` payload of the last request's images, generated again from its seed."""
     if not current or not request:
         raise ValueError("Nothing generated yet: click or draw a path on the map first.")
-    g = synthesize(store, current, request)
+    g, sampler = synthesize(store, current, request)
     n = g.distances.shape[1]
     args = (g.images.reshape(-1, *g.images.shape[2:]), np.repeat(g.asked, n, axis=0), g.landed.reshape(-1, 2),
-            provenance(request, current))
+            provenance(request, current, sampler))
     stem = f"synthesis-{request['map']}-{request['mode']}-seed{request['params']['seed']}"
     if what == "npz":
         return dcc.send_bytes(export.to_npz(*args), f"{stem}.npz", type="application/octet-stream")

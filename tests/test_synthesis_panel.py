@@ -75,7 +75,8 @@ def test_a_click_on_a_cluster_centre_lands_there(shown):
     np.testing.assert_allclose(marks["landed"], [centroids[0]] * 3, atol=1e-4)
     assert marks["pairs"] == [0, 0, 0] and not marks["path"] and frames["src"] == []
     text = words(view)
-    assert "3 images asked at" in text and "UMAP-guided PCA · temperature=0.1, k_nearest=2, noise_scale=0 · seed 0" in text
+    assert "3 images asked at" in text and "UMAP-guided PCA · temperature=0.1, k_nearest=2, core_membership=0.8, "\
+        "clamp_sigma=2.5, n_components=None, noise_scale=0 · seed 0" in text
     assert "landed 0 map units" in text and "They landed where they were asked." in text
     assert texts(view).count("away") >= 3  # one caption per draw
 
@@ -112,11 +113,11 @@ def test_the_same_seed_gives_the_same_images(shown):
     services, current, centroids = shown
     request = ask(services, current, "click", centroids[0], n=2, seed=3)[5]
     store = services.store()
-    np.testing.assert_array_equal(panel.synthesize(store, current, request).images,
-                                  panel.synthesize(store, current, request).images)
+    np.testing.assert_array_equal(panel.synthesize(store, current, request)[0].images,
+                                  panel.synthesize(store, current, request)[0].images)
     other = {**request, "params": {**request["params"], "seed": 4}}
-    assert not np.array_equal(panel.synthesize(store, current, request).latents,
-                              panel.synthesize(store, current, other).latents)
+    assert not np.array_equal(panel.synthesize(store, current, request)[0].latents,
+                              panel.synthesize(store, current, other)[0].latents)
 
 
 def test_exports_carry_images_and_what_made_them(shown):
@@ -128,6 +129,7 @@ def test_exports_carry_images_and_what_made_them(shown):
     assert data["images"].shape == (2, 1, 8, 8) and data["asked"].shape == (2, 2)
     made = json.loads(str(data["provenance"]))
     assert made["seed"] == 5 and made["model_id"] == current["model_id"] and made["sampler"] == "umap_pca"
+    assert made["params"]["temperature"] == 0.1
     tif = panel.export_file(services.store(), current, request, "tiff")
     with tifffile.TiffFile(io.BytesIO(base64.b64decode(tif["content"]))) as f:
         assert f.asarray().shape == (2, 8, 8) and f.shaped_metadata[0]["seed"] == 5
@@ -150,6 +152,28 @@ def test_sampler_list_says_why_it_is_empty(shown):
     """UMAP-guided PCA on a clustered 2-D map; none on a 3-D or unclustered map, with the reason."""
     services, current, _ = shown
     store = services.store()
-    assert panel.sampler_options(store, current)[0] == [{"label": "UMAP-guided PCA (no training)", "value": "umap_pca"}]
+    assert panel.sampler_options(store, current)[0][0] == {"label": "UMAP-guided PCA (no training)", "value": "umap_pca"}
     assert "2-D" in panel.sampler_options(store, {**current, "n_components": 3})[1]
     assert "cluster this map first" in panel.sampler_options(store, {**current, "clustering_id": None})[1]
+
+
+def test_a_sampler_trained_on_the_map_is_listed_and_draws(shown):
+    """A flow matching model stored for this map (untrained: the plumbing is under test) is offered,
+    draws with the guidance and steps given, and names itself under the images; another map's is refused."""
+    from core.models.checkpoint import build_model
+
+    services, current, centroids = shown
+    store = services.store()
+    model = build_model("flow_matching", {"latent_dim": 2, "width": 16, "n_blocks": 1})
+    ids = {k: current[k] for k in ("clustering_id", "projection_id", "latents_id", "model_id")}
+    trained = save_model(store, model, family="flow_matching", metadata={**ids, "name": "fm test"})
+    options = panel.sampler_options(store, current)[0]
+    assert {"label": "Flow matching · fm test", "value": trained} in options
+    view, marks, *_, error = panel.generate_outputs(services, MAP_POINT, {"x": centroids[0][0], "y": centroids[0][1]},
+                                                    None, "click", current, trained,
+                                                    {"n": 2, "guidance": 0, "sampling_steps": 3})
+    assert error is None and len(marks["landed"]) == 2
+    assert f"Flow matching · model_id={trained}, guidance=0, steps=3 · seed 0" in words(view)
+    *_, error = panel.generate_outputs(services, MAP_POINT, {"x": 0, "y": 0}, None, "click",
+                                       {**current, "clustering_id": "cl-other"}, trained, {})
+    assert "was not trained on map cl-other" in texts(error)

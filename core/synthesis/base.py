@@ -82,3 +82,39 @@ def check_map(latents: Any, coords: Any) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(latents).all():
         raise ValueError("latents contain NaN or inf")
     return latents, coords
+
+
+class ModelSampler(Sampler):
+    """A trained latent model (``sample(coords, n, seed=, guidance=, steps=)``) as a Sampler.
+
+    Parameters
+    ----------
+    model : FlowMatching or LatentDiffusion (core.models)
+    guidance : float
+        Classifier-free guidance scale s: 0 = unconditional, 1 = plain conditional.
+    steps : int
+        Integration (flow) or DDIM (diffusion) steps.
+    model_id : str or None
+        The stored model's id, recorded in ``params``.
+    """
+
+    def __init__(self, model: Any, *, guidance: float, steps: int, model_id: str | None = None):
+        self.model = model
+        self.guidance = guidance
+        self.steps = steps
+        self.model_id = model_id
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "guidance": self.guidance, "steps": self.steps}
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.config.latent_dim)
+
+    def _sample(self, coords: np.ndarray, n: int, seed: int) -> np.ndarray:
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValueError(f"steps={self.steps!r} must be an integer >= 1")
+        if not (isinstance(self.guidance, (int, float)) and np.isfinite(self.guidance)):
+            raise ValueError(f"guidance={self.guidance!r} must be a finite number")
+        return self.model.sample(coords, n, seed=seed, guidance=float(self.guidance), steps=self.steps)
