@@ -13,9 +13,9 @@ The map's clicks and drawn paths reach this panel through the page stores ``MAP_
 
 The sampler list is what exists for the shown map: UMAP-guided PCA (no training) and every flow
 matching or latent diffusion model trained on it (``core.synthesis.catalog.trained_for``; trained
-by their flows). Sampling a few points runs in the web process, on its CPU: UMAP-guided PCA takes
-milliseconds, a trained sampler its 20 small network steps, and decoding a handful of latents is
-as quick.
+by their flows). Sampling a click's or a path's few points, and decoding them, runs in the web
+process on its CPU: milliseconds for UMAP-guided PCA, about a second for a study-sized flow
+matching sampler or for decoding 16 images (README, measured on one core).
 """
 
 from __future__ import annotations
