@@ -45,6 +45,8 @@ from core.data.reader import ResultStore
 from core.data.results.clusterings import read_clustering
 from core.data.results.projections import read_projector
 from core.maps.selection import to_png_data_uri
+from core.models.checkpoint import load_model
+from core.models.generator import decode_batches
 from core.synthesis import export
 from core.synthesis.base import Sampler
 from core.synthesis.catalog import load_sampler, trained_for
@@ -151,9 +153,6 @@ def fitted_sampler(store: ResultStore, current: MapRef, params: fp.SynthesizePar
 
 def decoder(store: ResultStore, model_id: str):
     """latents (B, d) -> images (B, C, H, W) with the map's model, on the web process's CPU (cached)."""
-    from core.models.checkpoint import load_model
-    from core.models.generator import decode_batches
-
     model = models.get(cache_key(store, model_id), lambda: load_model(store, model_id, device="cpu"))
     return lambda z: np.concatenate(list(decode_batches(model, z, batch_size=64, device="cpu")))
 
