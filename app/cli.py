@@ -24,7 +24,9 @@ log = logging.getLogger("morphospace")
 # Which kind of result each step leaves in Tiled, to print its id when the run completes.
 RESULT_KIND = {"ingest": "datasets", "train-vae": "models", "encode": "latents",
                "project": "projections", "cluster": "clusterings", "simulate-xpcs": "xpcs_simulations",
-               "train-xpcs-regressor": "models", "simulate-cahn-hilliard": "datasets"}
+               "train-xpcs-regressor": "models", "simulate-cahn-hilliard": "datasets",
+               "train-flow-matching": "models", "train-latent-diffusion": "models",
+               "evaluate-samplers": "synthesis_evaluations"}
 SCALE_OPTIONS = ("pixel_size", "pixel_unit", "frame_interval")  # ingest options from IngestParams' fields
 
 
@@ -49,6 +51,12 @@ STEPS = {
                                  "CORAL", "train-xpcs-regressor", "TrainXPCSParams", ("simulations_id",)),
     "simulate-cahn-hilliard": Step("Cahn–Hilliard phase separation over a (φ0, χ) grid → dataset",
                                    "simulate-cahn-hilliard", "SimulateCHParams", ()),
+    "train-flow-matching": Step("clustered map → conditional flow matching sampler (coordinate → latents)",
+                                "train-flow-matching", "TrainFlowMatchingParams", ("clustering_id",)),
+    "train-latent-diffusion": Step("clustered map → latent diffusion sampler", "train-latent-diffusion",
+                                   "TrainLatentDiffusionParams", ("clustering_id",)),
+    "evaluate-samplers": Step("clustered map → samplers scored on held-out points per cluster",
+                              "evaluate-samplers", "EvaluateSamplersParams", ("clustering_id",)),
 }
 PREPROCESS_FLAGS = {"clip_percentiles": "--clip"}  # ingest's option name kept from before (README)
 

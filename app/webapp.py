@@ -20,8 +20,8 @@ from app.live import LiveRunner
 from app.live import register_routes as register_live_routes
 from callbacks import register as register_wiring
 from components import inspect_panel, jobs_panel, live_panel, map_panel, quality_panel, sidebar, status_banner
-from components import variations_panel, xpcs_panel
-from components.ids import CLICKED, CURRENT, RESULTS_VERSION, SELECTION, SUBMITTED
+from components import synthesis_panel, variations_panel, xpcs_panel
+from components.ids import CLICKED, CURRENT, DRAWN_PATH, MAP_POINT, RESULTS_VERSION, SELECTION, SUBMITTED
 from components.inspect_panel import InspectAIO
 from components.jobs_panel import JobsAIO
 from components.live_panel import LiveAIO
@@ -30,6 +30,7 @@ from components.quality_panel import QualityAIO
 from components.services import Services
 from components.sidebar import SidebarAIO
 from components.status_banner import ServiceBannerAIO
+from components.synthesis_panel import SynthesisAIO
 from components.variations_panel import VariationsAIO
 from components.xpcs_panel import XPCSAIO
 from core.settings import Settings
@@ -41,6 +42,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 def layout() -> dbc.Container:
     return dbc.Container([
         dcc.Store(id=CURRENT), dcc.Store(id=SELECTION), dcc.Store(id=CLICKED), dcc.Store(id=SUBMITTED),
+        dcc.Store(id=MAP_POINT), dcc.Store(id=DRAWN_PATH),
         dcc.Store(id=RESULTS_VERSION, data=0),
         dbc.Row(dbc.Col([
             html.Div([html.H4("Morphospace", className="my-2 me-4"), LiveAIO(aio_id="live")],
@@ -50,7 +52,7 @@ def layout() -> dbc.Container:
         dbc.Row([
             dbc.Col([SidebarAIO(aio_id=SIDEBAR), html.Hr(), QualityAIO(aio_id="quality")], width=2),
             dbc.Col(MapAIO(aio_id="map"), width=6),
-            dbc.Col(InspectAIO(aio_id="inspect"), width=4),
+            dbc.Col([SynthesisAIO(aio_id="synthesis"), InspectAIO(aio_id="inspect")], width=4),
         ]),
         dbc.Row(dbc.Col(VariationsAIO(aio_id="variations"))),
         dbc.Row(dbc.Col(XPCSAIO(aio_id="xpcs"))),
@@ -59,7 +61,7 @@ def layout() -> dbc.Container:
 
 
 PANELS = (sidebar, quality_panel, map_panel, inspect_panel, variations_panel, jobs_panel, live_panel, status_banner,
-          xpcs_panel)
+          xpcs_panel, synthesis_panel)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Dash:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dash import Dash
 
-from callbacks import current_map, results, runs, selection
+from callbacks import current_map, results, runs, selection, synthesis
 from components.services import Services
 
 
@@ -15,3 +15,4 @@ def register(app: Dash, services: Services, *, sidebar: str) -> None:
     results.register(app, services, sidebar=sidebar)
     selection.register(app)
     runs.register(app)
+    synthesis.register(app)

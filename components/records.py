@@ -41,6 +41,19 @@ class Clicked(TypedDict):
     index: int
 
 
+class MapPoint(TypedDict):
+    """MAP_POINT: a click on a 2-D map, in map coordinates (a point's, or a click-layer cell's centre)."""
+
+    x: float
+    y: float
+
+
+class DrawnPath(TypedDict):
+    """DRAWN_PATH: the last path drawn on the map, as Plotly's SVG path in map coordinates."""
+
+    path: str
+
+
 class RunRecord(TypedDict):
     """A submitted run a panel follows (SUBMITTED, and the jobs panel's table)."""
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from components.errors import with_store
 from components.ids import CURRENT, RESULTS_VERSION, SELECTION, part_ids
 from components.pictures import hint
+from components.player import player as player_view, register_player
 from components.records import MapRef, Selection, selected_indices
 from components.services import Callbacks, Services
 from components.words import plural
@@ -48,7 +49,6 @@ from flows import params as fp
 
 FLOW = "sample-variations"
 REFERENCE_CAP = 200  # lassoed frames used as references at most: M × N decodes, and a readable dendrogram
-PLAY_MS = 400  # one step of the player
 
 _P = fp.SampleVariationsParams
 FIELDS: tuple[FormField, ...] = (
@@ -222,17 +222,7 @@ class VariationsAIO(html.Div):
                        disabled=True, className="p-0"),
             dcc.Store(id=ids.suggested(aio_id)),
         ])
-        player = html.Figure([
-            html.Img(id=ids.player(aio_id), className="w-100 ms-var-player",
-                     style={"imageRendering": "pixelated", "background": "#000", "minHeight": "2rem"}),
-            html.Figcaption(id=ids.caption(aio_id), className="small text-center text-muted ms-var-caption"),
-            dcc.Slider(id=ids.slider(aio_id), min=0, max=0, step=1, value=0, marks=None, updatemode="drag",
-                       className="ms-var-slider"),
-            dbc.Button("▶ Play", id=ids.play(aio_id), size="sm", color="secondary", outline=True,
-                       className="py-0 ms-var-play"),
-            dcc.Interval(id=ids.tick(aio_id), interval=PLAY_MS, disabled=True),
-            dcc.Store(id=ids.frames(aio_id)),
-        ], className="m-0")
+        player = player_view(ids, aio_id, "ms-var")
         exports = html.Div([
             dbc.Button("Descriptors CSV", id=ids.export_csv(aio_id), size="sm", color="secondary", outline=True,
                        className="me-2", title="one row per reference: descriptors, HAC cluster at the cut, embedding"),
@@ -441,37 +431,7 @@ def _reference(services: Services, variations_id, reference):
     return images, gallery, frames, len(frames["src"]) - 1, 0
 
 
-# The player runs in the browser: a tick advances the slider, the slider picks the frame shown.
-callbacks.clientside(
-    """function(n, disabled) {
-        if (!n) { return [dash_clientside.no_update, dash_clientside.no_update]; }
-        return disabled ? [false, "⏸ Pause"] : [true, "▶ Play"];
-    }""",
-    Output(VariationsAIO.ids.tick(MATCH), "disabled"),
-    Output(VariationsAIO.ids.play(MATCH), "children"),
-    Input(VariationsAIO.ids.play(MATCH), "n_clicks"),
-    State(VariationsAIO.ids.tick(MATCH), "disabled"),
-    prevent_initial_call=True,
-)
-callbacks.clientside(
-    "function(n, value, max) { return max > 0 ? ((value || 0) + 1) % (max + 1) : 0; }",
-    Output(VariationsAIO.ids.slider(MATCH), "value", allow_duplicate=True),
-    Input(VariationsAIO.ids.tick(MATCH), "n_intervals"),
-    State(VariationsAIO.ids.slider(MATCH), "value"),
-    State(VariationsAIO.ids.slider(MATCH), "max"),
-    prevent_initial_call=True,
-)
-callbacks.clientside(
-    """function(value, frames) {
-        if (!frames || !frames.src.length) { return ["", ""]; }
-        const i = Math.min(value || 0, frames.src.length - 1);
-        return [frames.src[i], frames.caption[i]];
-    }""",
-    Output(VariationsAIO.ids.player(MATCH), "src"),
-    Output(VariationsAIO.ids.caption(MATCH), "children"),
-    Input(VariationsAIO.ids.slider(MATCH), "value"),
-    Input(VariationsAIO.ids.frames(MATCH), "data"),
-)
+register_player(callbacks, VariationsAIO.ids)  # the player runs in the browser (components.player)
 
 
 @callbacks.callback(

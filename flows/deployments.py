@@ -19,6 +19,7 @@ from flows.ingest import ingest_flow
 from flows.project import project_flow
 from flows.simulate_ch import simulate_ch_flow
 from flows.simulate_xpcs import simulate_xpcs_flow
+from flows.synthesis import evaluate_samplers_flow, train_flow_matching_flow, train_latent_diffusion_flow
 from flows.train_xpcs import train_xpcs_flow
 from flows.names import DEPLOYMENT
 from flows.train import train_vae_flow
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 FLOWS = {f.name: f for f in (ingest_flow, train_vae_flow, encode_flow, project_flow, cluster_flow, build_map_flow,
                              sample_variations_flow, train_gan_flow, calibrate_flow, gan_map_flow,
-                             simulate_xpcs_flow, train_xpcs_flow, simulate_ch_flow)}
+                             simulate_xpcs_flow, train_xpcs_flow, simulate_ch_flow, train_flow_matching_flow,
+                             train_latent_diffusion_flow, evaluate_samplers_flow)}
 
 
 def worker_name() -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 DEPLOYMENT = "morphospace"
 FLOW_NAMES = ("ingest", "train-vae", "encode", "project", "cluster", "build-map", "sample-variations", "train-gan",
               "calibrate-gamma", "gan-map", "simulate-xpcs",
-              "train-xpcs-regressor", "simulate-cahn-hilliard")
+              "train-xpcs-regressor", "simulate-cahn-hilliard", "train-flow-matching", "train-latent-diffusion",
+              "evaluate-samplers")
 
 
 def deployment_name(flow_name: str) -> str:

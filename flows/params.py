@@ -26,6 +26,7 @@ from core.data.results.datasets import PhysicalScale
 from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, FRAME_INTERVAL_MAX, INTENSITY_MAX, IOU_MIN,
                          LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, PIXEL_SIZE_MAX, PIXEL_UNITS,
                          XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.synthesis.paths import STEPS_RANGE
 from core.variations.filters import DEFAULT_PRESET, PRESETS, FilterParams
 from core.xpcs import simulate as gb
 
@@ -484,3 +485,75 @@ class TrainXPCSParams(_Params):
                                     description="Weight of the surrogate (measured non-equilibrium) term.")
     seed: int = Field(0, ge=0)
     name: str | None = Field(None, max_length=200)
+
+
+# -- synthesis from the map (DESIGN §1, Latent Space Explorer; core.synthesis) ---------------------
+
+class TrainSamplerParams(_Params):
+    """What flow matching and latent diffusion share: the map, the network and the study's recipe."""
+
+    clustering_id: ResultId = Field(..., description="The clustered 2-D map whose latents and coordinates train it.")
+    epochs: int = Field(200, ge=EPOCHS[0], le=EPOCHS[1])
+    batch_size: int = Field(256, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
+    lr: float = Field(3e-4, gt=0.0, le=LR_MAX, description="AdamW learning rate (cosine schedule).")
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    min_membership: float = Field(0.5, ge=0.0, lt=1.0,
+                                  description="Cluster members with HDBSCAN membership above this train it.")
+    width: int = Field(256, ge=8, le=2048, description="Width of the residual blocks and the conditioning.")
+    n_blocks: int = Field(6, ge=1, le=32, description="Residual blocks with adaptive layer norm.")
+    p_uncond: float = Field(0.15, ge=0.0, le=1.0, description="Coordinate dropped in training (guidance).")
+    steps: int = Field(20, ge=1, le=1000, description="Sampling steps, stored as the model's default.")
+    seed: int = Field(0, ge=0)
+    name: str | None = Field(None, max_length=200)
+
+
+class TrainFlowMatchingParams(TrainSamplerParams):
+    """Conditional flow matching with classifier-free guidance (the study's defaults)."""
+
+    guidance: float = Field(5.0, ge=0.0, le=50.0, description="Guidance scale s stored as the default (0: unconditional).")
+
+
+class TrainLatentDiffusionParams(TrainSamplerParams):
+    """A DDPM on the map's latents, conditioned on the coordinate or not, sampled with DDIM."""
+
+    guidance: float = Field(1.0, ge=0.0, le=50.0, description="Guidance scale stored as the default (1: as trained).")
+    conditional: bool = Field(True, description="Condition on the map coordinate (False: a latent prior).")
+    n_timesteps: int = Field(1000, ge=50, le=10_000, description="DDPM's T (linear β schedule); at least 50 "
+                             "noise levels, so the default 20 sampling steps always fit.")
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> TrainLatentDiffusionParams:
+        if self.steps > self.n_timesteps:
+            raise ValueError(f"steps={self.steps} must not exceed n_timesteps={self.n_timesteps}")
+        return self
+
+
+class EvaluateSamplersParams(_Params):
+    """Samplers scored on held-out points of a map, drawn per cluster (the study's evaluation)."""
+
+    clustering_id: ResultId = Field(..., description="The clustered 2-D map.")
+    model_ids: list[ResultId] | None = Field(
+        None, max_length=20, description="Trained samplers to score; None: every one trained on this map.")
+    per_cluster: int = Field(20, ge=1, le=10_000, description="Held-out query points per cluster.")
+    knn_k: int = Field(5, ge=1, le=1000, description="Neighbours averaged by the retrieval baseline.")
+    seed: int = Field(0, ge=0, description="Seed of the query draw and of every sampler.")
+
+
+class SynthesizeParams(_Params):
+    """An image asked for at a map point, or a sequence along a drawn path (the synthesis panel)."""
+
+    sampler: str = Field("umap_pca", pattern=KEY_PATTERN, description="umap_pca (needs no training), or the id "
+                         "of a flow matching or latent diffusion model trained on the shown map.")
+    n: int = Field(4, ge=1, le=16, description="Images per clicked point (each its own draw).")
+    steps: int = Field(16, ge=STEPS_RANGE[0], le=STEPS_RANGE[1],
+                       description="Images along a drawn path, evenly spaced by its length.")
+    seed: int = Field(0, ge=0, description="Same seed, same images.")
+    temperature: float = Field(0.1, gt=0.0, le=100.0, description="UMAP-guided PCA: T in w ∝ exp(−‖u − c‖²/T), "
+                               "squared map units (the study: 0.1).")
+    k_nearest: int = Field(2, ge=1, le=50, description="UMAP-guided PCA: centroids sharing the weight (the study: 2).")
+    noise_scale: float = Field(1.0, ge=0.0, le=10.0,
+                               description="UMAP-guided PCA: spread of the draws in units of the cluster's own.")
+    guidance: float | None = Field(None, ge=0.0, le=50.0, description="Trained samplers: guidance scale s "
+                                   "(0: unconditional); blank: the sampler's default (flow matching: 5).")
+    sampling_steps: int | None = Field(None, ge=1, le=1000, description="Trained samplers: Euler or DDIM steps; "
+                                       "blank: the sampler's default (20).")

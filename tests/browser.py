@@ -48,6 +48,17 @@ def wait_for_map_count(driver, timeout: float = 120) -> tuple[int, int]:
                     "browser console:\n" + "\n".join(console[-15:]))
 
 
+def shown_embedding(driver, worker: dict):
+    """The stored embedding of the map the page shows (its clustering id is the count line's title)."""
+    from core.data.store import Store
+    from tests.conftest import INTEGRATION_PROJECT
+
+    clustering_id = driver.find_element(By.CSS_SELECTOR, MAP_COUNT).get_attribute("title").split()[-1]
+    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
+    projection_id = store.metadata("clusterings", clustering_id)["projection_id"]
+    return store.array("projections", projection_id, "embedding")
+
+
 def read_all(driver, css: str, attribute: str | None = None) -> list[str]:
     """Each matching element's text (or attribute), read in one script call.
 

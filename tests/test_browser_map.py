@@ -14,10 +14,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from components import map_figure as mf
-from tests.browser import MAP_COUNT as COUNT
-from tests.browser import drag, to_viewport, wait_for, wait_for_map_count
+from tests.browser import drag, shown_embedding, to_viewport, wait_for, wait_for_map_count
 from tests.browser import map_count as count
-from tests.conftest import INTEGRATION_PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,13 +34,7 @@ def page(browser, web_app):
 
 @pytest.fixture(scope="module")
 def embedding(page, worker):
-    """The stored embedding of the map the page shows (its clustering id is the count line's title)."""
-    from core.data.store import Store
-
-    clustering_id = page.find_element(By.CSS_SELECTOR, COUNT).get_attribute("title").split()[-1]
-    store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
-    projection_id = store.metadata("clusterings", clustering_id)["projection_id"]
-    return store.array("projections", projection_id, "embedding")
+    return shown_embedding(page, worker)
 
 
 def test_map_draws_every_stored_point(page, embedding):

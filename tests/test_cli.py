@@ -145,7 +145,8 @@ def test_step_options_are_the_models_fields():
             assert (action.nargs, action.type, action.default) == ("*", item, argparse.SUPPRESS), action.dest
         else:
             r = rule(model, action.dest)
-            assert (action.default, action.type, tuple(action.choices or ())) == (r.default, r.kind, r.choices), \
+            kind = None if r.kind is bool else r.kind  # a yes/no field is --NAME/--no-NAME, no type
+            assert (action.default, action.type, tuple(action.choices or ())) == (r.default, kind, r.choices), \
                 (command, action.dest)
         seen.setdefault(model.__name__, set()).add(action.dest)
     from app.cli import STEPS

@@ -330,3 +330,25 @@ def test_xpcs_simulations_layout(store, plain, rng):
     assert plain["xpcs_simulations"][stopped.id].metadata["status"] == "stopped"
     with pytest.raises(Exception, match="incomplete"):
         read_simulations(store, stopped.id)
+
+
+def test_synthesis_evaluation_layout(store, plain):
+    """Scores and summary tables plus the query rows (owner: core.data.results.synthesis_evaluations)."""
+    import pandas as pd
+
+    from core.data.results.synthesis_evaluations import read_evaluation, write_evaluation
+
+    scores = pd.DataFrame({"sampler": ["a", "a", "b", "b"], "query": [0, 1, 0, 1],
+                           "latent_l2": [1.0, 2.0, 3.0, 4.0], "pixel_mse": [0.1, 0.2, 0.3, 0.4],
+                           "landing": [0.5, 0.5, 1.0, 1.0]})
+    summary = pd.DataFrame({"sampler": ["a", "b"], "n": [2, 2], "latent_l2_mean": [1.5, 3.5]})
+    id = write_evaluation(store, scores, summary, np.array([4, 9]), np.array([[0.0, 1.0], [2.0, 3.0]]),
+                          {"clustering_id": "cl-a", "samplers": {"a": {"k": 5}}})
+    node = plain["synthesis_evaluations"][id]
+    assert list(node["scores"].read()["latent_l2"]) == [1.0, 2.0, 3.0, 4.0]
+    assert list(node["summary"].read()["sampler"]) == ["a", "b"]
+    np.testing.assert_array_equal(node["query_rows"].read(), [4, 9])
+    np.testing.assert_array_equal(node["query_coords"].read(), [[0, 1], [2, 3]])
+    assert node.metadata["clustering_id"] == "cl-a" and node.metadata["samplers"] == {"a": {"k": 5}}
+    back = read_evaluation(store, id)
+    assert list(back.summary["latent_l2_mean"]) == [1.5, 3.5] and back.metadata["clustering_id"] == "cl-a"

@@ -26,11 +26,11 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 Kind = Literal["datasets", "models", "latents", "projections", "clusterings", "variations", "calibrations", "live",
-               "xpcs_simulations", "xpcs_maps"]
+               "xpcs_simulations", "xpcs_maps", "synthesis_evaluations"]
 KINDS: tuple[Kind, ...] = get_args(Kind)  # a new kind of result: a word in Kind, its id prefix below
 _PREFIX: dict[Kind, str] = {"datasets": "ds", "models": "m", "latents": "lat", "projections": "proj",
                             "clusterings": "cl", "variations": "var", "calibrations": "cal", "live": "live",
-                            "xpcs_simulations": "xsim", "xpcs_maps": "xmap"}
+                            "xpcs_simulations": "xsim", "xpcs_maps": "xmap", "synthesis_evaluations": "seval"}
 _SECRET_KEY = re.compile(r"(api_?key|token|password|secret)", re.IGNORECASE)
 # Every id, array name and project that reaches Tiled: one path segment, so no `..` and no `/`
 # (Tiled resolves both, and a crafted id would read another project's results).

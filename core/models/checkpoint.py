@@ -19,7 +19,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from core.models.flow_matching import FlowMatching, FlowMatchingConfig
 from core.models.gan import GAN, GANConfig
+from core.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
 from core.models.vae import VAE, VAEConfig
 from core.models.xpcs_regressor import XPCSConfig, XPCSRegressor
 
@@ -32,6 +34,9 @@ FAMILIES: dict[str, tuple[type[nn.Module], type]] = {
     "vae": (VAE, VAEConfig),
     "gan": (GAN, GANConfig),
     "xpcs": (XPCSRegressor, XPCSConfig),  # parameters from two-time maps (core.xpcs.adapt)
+    # latent samplers of a map (core.synthesis): coordinate -> latents
+    "flow_matching": (FlowMatching, FlowMatchingConfig),
+    "latent_diffusion": (LatentDiffusion, LatentDiffusionConfig),
 }
 
 
