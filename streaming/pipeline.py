@@ -98,6 +98,8 @@ class LivePipeline:
             raise
         operator.seq, operator.next_row, operator.skip = (resumed.next_seq, resumed.next_row,
                                                           resumed.skip)
+        if hasattr(listener, "next_index"):  # a Tiled array or folder: go on after the stored
+            listener.next_index = max(listener.next_index, resumed.next_index)
         tiled = TiledPublisher(session)
         tiled.stored_seq = resumed.next_seq - 1
         websocket = WebSocketPublisher(
@@ -147,7 +149,8 @@ class LivePipeline:
         await self.tiled.stop()
         await self.websocket.stop()
         stats = {**self.operator.stats.as_dict(), "stored_rows": self.tiled.rows,
-                 "store_waits": self.tiled.waits, "store_failures": self.tiled.failures}
+                 "store_waits": self.tiled.waits, "store_failures": self.tiled.failures,
+                 "duplicates_avoided": self.tiled.duplicates_avoided}
         await asyncio.to_thread(self.session.update_metadata, ended=True, stats=stats)
         self._tasks = []
         log.info("live session %s stopped: %s", self.session.id, stats)
@@ -160,6 +163,7 @@ class Resumed:
 
     next_seq: int = 0
     next_row: int = 0
+    next_index: int = 0  # after the highest frame index stored (as a point or an error)
     skip: set[int] = field(default_factory=set)
 
 
@@ -173,8 +177,11 @@ def _open_session(store: Any, config: LiveConfig, live: LiveModel, *,
     if config.resume and config.session is not None and LiveSession.exists(store, config.session):
         session = LiveSession.open(store, config.session)
         stored = session.columns("points", ["index", "batch", "row"])
+        errors = session.columns("errors", ["index"])["index"]
         resumed = Resumed(int(stored["batch"].max(initial=-1)) + 1,
-                          int(stored["row"].max(initial=-1)) + 1, set(stored["index"].tolist()))
+                          int(stored["row"].max(initial=-1)) + 1,
+                          int(max(stored["index"].max(initial=-1), errors.max(initial=-1))) + 1,
+                          set(stored["index"].tolist()))
         log.info("resuming live session %s after %d stored points (batch %d on)", session.id,
                  len(stored["index"]), resumed.next_seq)
         return session, resumed
