@@ -22,13 +22,15 @@ DEFAULT_BYTES = 256 * 2**20  # 256 MiB: 64 frames of 1k × 1k float32, with room
 
 
 def item_bytes(item: Any) -> int:
-    """Bytes an item holds (a frame's array; markers and errors count as nothing)."""
-    array = getattr(item, "array", None)
+    """Bytes an item holds: a frame's array, a result batch's images; markers and errors
+    count as nothing."""
+    array = getattr(item, "array", getattr(item, "images", None))
     return int(getattr(array, "nbytes", 0))
 
 
 class FrameQueue:
-    """A FIFO of frames, errors and markers, at most ``max_frames`` items and ``max_bytes`` bytes.
+    """A FIFO of frames, errors and markers, at most ``max_frames`` items and ``max_bytes`` bytes
+    (also the Tiled publisher's queue of result batches, bounded the same way).
 
     Parameters
     ----------

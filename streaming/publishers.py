@@ -38,6 +38,7 @@ from arroyopy import Publisher
 from websockets.exceptions import ConnectionClosed
 
 from core.live.session import LiveSession
+from streaming.backlog import DEFAULT_BYTES, FrameQueue
 from streaming.messages import ResultBatch, StreamEnd, encode_batch
 
 log = logging.getLogger(__name__)
@@ -238,9 +239,10 @@ class TiledPublisher(Publisher):
     harmless: they go to fixed rows).
     """
 
-    def __init__(self, session: LiveSession, *, queue_size: int = 64):
+    def __init__(self, session: LiveSession, *, queue_size: int = 64,
+                 queue_bytes: int = DEFAULT_BYTES):
         self.session = session
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.queue = FrameQueue(queue_size, queue_bytes)  # batches, bounded by their images' bytes
         self.stored_seq = -1
         self.rows = 0
         self.waits = 0  # publish calls that found the queue full (Tiled slower than the stream)
@@ -255,7 +257,7 @@ class TiledPublisher(Publisher):
 
     async def publish(self, message: Any) -> None:
         if isinstance(message, ResultBatch):
-            if self.queue.full():
+            if not self.queue.fits(message):
                 self.waits += 1
             await self.queue.put(message)
 
@@ -270,9 +272,7 @@ class TiledPublisher(Publisher):
     async def _run(self) -> None:
         done = False
         while not done:
-            batches = [await self.queue.get()]
-            while not self.queue.empty():
-                batches.append(self.queue.get_nowait())
+            batches = await self.queue.get_batch(self.queue.max_frames)
             done = None in batches
             batches = [b for b in batches if b is not None]
             if batches:
