@@ -224,6 +224,7 @@ class GapFillingClient:
         self.changed = asyncio.Event()
         self.ws = None
         self.away_until = 0.0
+        self.connected = asyncio.Event()  # set from a hello until the connection goes
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop``: reconnect whenever the connection goes."""
@@ -241,6 +242,7 @@ class GapFillingClient:
                 if not _closed(exc):
                     raise
             self.ws = None
+            self.connected.clear()
             try:  # the server may be restarting, or the network out
                 await asyncio.wait_for(stop.wait(), max(0.2, self.away_until - time.monotonic()))
             except TimeoutError:
@@ -264,6 +266,7 @@ class GapFillingClient:
                 self.seqs -= stale
             self.top = max(self.top, message["next_seq"] - 1)
             self.stored_seq = message["stored_seq"]
+            self.connected.set()
             await self.fill()
         elif kind == "batch":
             now = time.time()
@@ -315,7 +318,8 @@ def drop_times(args: argparse.Namespace) -> list[float]:
     """Websocket drops spread over the run (as fractions of it), away from the restarts."""
     n = max(args.min_drops, round(DROPS_PER_HOUR * args.seconds / 3600))
     times = [(k + 1) / (n + 1) for k in range(n)]
-    return [f + 0.1 if min(abs(f - r) for r in RESTART_AT.values()) < 0.05 else f for f in times]
+    return sorted(f + 0.1 if min(abs(f - r) for r in RESTART_AT.values()) < 0.05 else f
+                  for f in times)
 
 
 def growth(samples: list[tuple[float, int]], warmup: float) -> dict:
@@ -385,11 +389,41 @@ async def soak(args: argparse.Namespace) -> dict:
     stop_client = asyncio.Event()
     client_task = asyncio.create_task(client.run(stop_client))
 
-    events = sorted([(f * args.seconds, "drop") for f in drop_times(args)]
-                    + [(RESTART_AT["operator"] * args.seconds, "operator"),
-                       (RESTART_AT["tiled"] * args.seconds, "tiled")])
     log: list[dict] = []
     start = time.monotonic()
+
+    async def at(fraction: float) -> float:
+        """Wait for a fault's scheduled time; the time it actually came (restarts take a while)."""
+        await asyncio.sleep(max(0.0, start + fraction * args.seconds - time.monotonic()))
+        return round(time.monotonic() - start, 1)
+
+    def note(entry: dict) -> None:
+        log.append(entry)
+        print(f"  t={entry['t']:>7.1f} s  {entry['fault']}", flush=True)
+
+    async def drops() -> None:
+        for fraction in drop_times(args):
+            t = await at(fraction)
+            # A drop hits a live connection: while the operator restarts there is none.
+            await asyncio.wait_for(client.connected.wait(), args.start_timeout)
+            note({"t": t, "fault": "websocket drop", "cut": client.drop(args.drop_seconds)})
+
+    async def restarts() -> None:
+        """One after the other: an operator starting while Tiled is down could not load its map."""
+        t = await at(RESTART_AT["operator"])
+        t1 = time.monotonic()
+        rc = await operator.stop(kill=args.kill)
+        await operator.start(args.start_timeout)
+        startup_s.append(time.monotonic() - t1)
+        note({"t": t, "fault": f"operator restart ({'SIGKILL' if args.kill else 'orderly'})",
+              "exit": rc, "down_s": round(time.monotonic() - t1, 1)})
+        t = await at(RESTART_AT["tiled"])
+        await asyncio.to_thread(tiled.stop)
+        await asyncio.sleep(args.tiled_down)  # the outage itself: nothing to await
+        t1 = time.monotonic()
+        await asyncio.to_thread(tiled.start)
+        note({"t": t, "fault": "Tiled restart",
+              "down_s": round(args.tiled_down + time.monotonic() - t1, 1)})
 
     async def sample_memory(done: asyncio.Event) -> None:
         while not done.is_set():
@@ -401,25 +435,7 @@ async def soak(args: argparse.Namespace) -> dict:
 
     sampling_done = asyncio.Event()
     sampler = asyncio.create_task(sample_memory(sampling_done))
-    for at, kind in events:
-        await asyncio.sleep(max(0.0, start + at - time.monotonic()))  # the fault's scheduled time
-        t = round(time.monotonic() - start, 1)
-        if kind == "drop":
-            log.append({"t": t, "fault": "websocket drop", "cut": client.drop(args.drop_seconds)})
-        elif kind == "operator":
-            t1 = time.monotonic()
-            rc = await operator.stop(kill=args.kill)
-            await operator.start(args.start_timeout)
-            startup_s.append(time.monotonic() - t1)
-            log.append({"t": t, "fault": f"operator restart ({'SIGKILL' if args.kill else 'orderly'})",
-                        "exit": rc, "down_s": round(time.monotonic() - t1, 1)})
-        else:
-            await asyncio.to_thread(tiled.stop)
-            await asyncio.sleep(args.tiled_down)  # the outage itself: nothing to await
-            t1 = time.monotonic()
-            await asyncio.to_thread(tiled.start)
-            log.append({"t": t, "fault": "Tiled restart", "down_s": round(args.tiled_down + time.monotonic() - t1, 1)})
-        print(f"  t={t:>7.1f} s  {log[-1]['fault']}", flush=True)
+    await asyncio.gather(drops(), restarts())
     await asyncio.sleep(max(0.0, start + args.seconds - time.monotonic()))
     stop_sim.set()
     await simulator

@@ -167,7 +167,7 @@ class LiveModel:
                       else latents.read_means(store, projection.latents_id))
             clusters = ClusterAssigner.from_points(space, points, clustering.labels, clustering.params)
         return cls(
-            model=load_model(store, meta["model_id"], device=pick_device(device)),
+            model=fast_layout(load_model(store, meta["model_id"], device=pick_device(device))),
             projector=projector,
             clusters=clusters,
             preprocess=read_preprocess(store, projection.dataset_id),
@@ -396,6 +396,18 @@ class LiveOperator(Operator):
         clusters = self.live.clusters.predict(coords, mu)
         lap("cluster")
         return coords, clusters
+
+
+def fast_layout(model: Any) -> Any:
+    """The model with its weights channels-last on a CPU: oneDNN's convolutions then skip a
+    layout conversion per layer (128² VAE encoder, batch 32, 2 cores: 1.3–1.7× faster in
+    interleaved runs, the same latents to 1e-5). On a GPU the model is left as it is (not
+    measured there)."""
+    import torch
+
+    if next(model.parameters()).device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def two_time_measure(array: np.ndarray, metadata: dict) -> tuple[float, float, str]:

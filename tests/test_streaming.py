@@ -464,6 +464,24 @@ def test_backpressure_is_counted_and_no_frame_is_lost(live_map):
     assert all(0 <= b["queued"] <= 1 and b["lag_s"] >= 0 for b in backlogs)
 
 
+def test_live_model_is_channels_last_and_places_frames_as_the_stored_model_does(live_map):
+    """The operator's model is laid out channels-last (faster on a CPU) and gives the latents
+    the stored (contiguous) model gives."""
+    import torch
+
+    from core.maps.encode import encode_images
+    from core.models.checkpoint import load_model
+
+    model = live_map.live.model
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    images = read_images(live_map.store, live_map.live.ids["dataset_id"])[:8]
+    stored = load_model(live_map.store, live_map.live.ids["model_id"])
+    np.testing.assert_allclose(encode_images(model, images)[0], encode_images(stored, images)[0],
+                               atol=1e-5)
+
+
 def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
     """A second run with resume goes on with the stored session: overlapping frames are skipped,
     batch numbers and image rows go on from the stored ones."""
