@@ -284,6 +284,8 @@ class GapFillingClient:
         self.changed.set()
 
     def missing(self) -> list[int]:
+        if len(self.seqs) == self.top + 1:  # seqs holds only numbers up to top: none missing
+            return []
         return sorted(set(range(self.top + 1)) - self.seqs)
 
     async def fill(self, everything: bool = False) -> None:
