@@ -19,9 +19,12 @@ What runs, all real and on 127.0.0.1:
   will be numbered again: it forgets their numbers (their points stay, keyed by index).
 
 Faults, at fixed fractions of ``--seconds``: websocket drops (the client aborts its TCP
-connection without a close handshake; 5 an hour, at least ``--min-drops``), one operator restart
-at 35 % (SIGTERM, an orderly stop; ``--kill``: SIGKILL, a crash) and one Tiled restart at 65 %
-(server closed, down ``--tiled-down`` s, started again on the same port and folder).
+connection without a close handshake and stays away ``--drop-seconds``; 5 an hour, at least
+``--min-drops``; a drop waits for a live connection), one operator restart at 35 % (SIGTERM, an
+orderly stop; ``--kill``: SIGKILL, a crash) and, once the operator is back, one Tiled restart at
+65 % (server closed, down ``--tiled-down`` s, started again on the same port and folder).
+``--in-process`` runs the operator in this process instead (what the test does: a restart then
+skips a new interpreter and loading the model; memory is then the whole process's).
 
 Afterwards: every frame written to Tiled is in the session's points table exactly once; the
 client holds every frame (over the websocket or gap-filled); the operator's memory (RSS, sampled
