@@ -35,8 +35,9 @@ arroyopy 0.2.2 rough edges worked around here (see :class:`LiveOperator`):
   every operator in a process shares one list; ``__init__`` sets them per instance.
 * ``Operator.start()`` reads ``self.queue`` (``operator.py:50``), which nothing creates (the base
   ``__init__`` makes ``listener_queue``, unbounded, ``operator.py:19``); here ``queue`` is one
-  bounded :class:`~streaming.backlog.FrameQueue`, also bound to ``listener_queue``, and ``start()`` is replaced by a batching loop
-  that ends after draining when :meth:`LiveOperator.close` is called.
+  bounded :class:`~streaming.backlog.FrameQueue`, also bound to ``listener_queue``, and
+  ``start()`` is replaced by a batching loop that ends after draining when
+  :meth:`LiveOperator.close` is called.
 * ``Operator.add_listener`` awaits ``listener.start(self.listener_queue)`` (``operator.py:27``),
   an argument ``Listener.start()`` does not take, and it would block until the listener ends;
   listeners here are built with the operator and started as tasks by the pipeline.

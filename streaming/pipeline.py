@@ -106,7 +106,7 @@ class LivePipeline:
             token, session=session.id, host=config.ws_host, port=config.ws_port,
             client_buffer=config.client_buffer, stored_seq=lambda: tiled.stored_seq,
             hello=lambda: {"table": session.path, "n_components": live.n_components,
-                           "stats": operator.stats.as_dict()},
+                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog()},
         )
         websocket.next_seq = resumed.next_seq
         operator.add_publisher(tiled)  # the table first: what a browser sees is being stored
