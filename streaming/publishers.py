@@ -192,6 +192,8 @@ class WebSocketPublisher(Publisher):
         try:
             async for _ in connection:  # browsers send nothing; reading keeps pings flowing
                 pass
+        except ConnectionClosed as exc:  # a network drop (no close frame): the page reconnects
+            log.info("live client %s gone without closing (%s)", connection.remote_address[0], exc)
         finally:
             self.clients.discard(client)
             sender.cancel()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 
 import numpy as np
@@ -113,3 +115,25 @@ def test_retried_append_stores_each_row_once(store, monkeypatch):
     assert session.errors()["index"].tolist() == [1000]
     assert publisher.failures == 2 and publisher.duplicates_avoided == 6  # 5 points + 1 error
     assert publisher.stored_seq == 0
+
+
+def test_a_client_dropped_by_the_network_is_no_server_error(caplog):
+    """A browser whose connection drops without a close frame (Wi-Fi, a proxy) is let go with
+    an info line, not a "connection handler failed" traceback on every drop of a beamtime."""
+    from websockets.asyncio.client import connect
+
+    from streaming.publishers import WebSocketPublisher
+
+    async def scenario():
+        server = WebSocketPublisher("token-0123456789", session="s")
+        await server.start()
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": "token-0123456789"}))
+            assert json.loads(await ws.recv())["type"] == "hello"
+            ws.transport.abort()
+        await server.stop()  # returns once every connection handler has finished
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    assert "gone without closing" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
