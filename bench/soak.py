@@ -441,9 +441,12 @@ async def soak(args: argparse.Namespace) -> dict:
     sampling_done = asyncio.Event()
     sampler = asyncio.create_task(sample_memory(sampling_done))
     await asyncio.gather(drops(), restarts())
-    await asyncio.sleep(max(0.0, start + args.seconds - time.monotonic()))
-    stop_sim.set()
-    await simulator
+    try:  # the detector ends by itself after rate × seconds frames, on its schedule
+        await asyncio.wait_for(asyncio.shield(simulator),
+                               start + args.seconds + args.drain_timeout - time.monotonic())
+    except TimeoutError:  # Tiled never came back: stop, and the checks say what is missing
+        stop_sim.set()
+        await simulator
     total = written["n"]
 
     # Drain: until the client holds every frame written (gap filling included) or the timeout.

@@ -182,6 +182,7 @@ def _open_session(store: Any, config: LiveConfig, live: LiveModel, *,
                           int(stored["row"].max(initial=-1)) + 1,
                           int(max(stored["index"].max(initial=-1), errors.max(initial=-1))) + 1,
                           set(stored["index"].tolist()))
+        session.update_metadata(ended=False)  # live again (the stop of the run before set it)
         log.info("resuming live session %s after %d stored points (batch %d on)", session.id,
                  len(stored["index"]), resumed.next_seq)
         return session, resumed

@@ -487,9 +487,11 @@ def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
     batch numbers and image rows go on from the stored ones."""
     frames = _crops(live_map, 12)
     session = f"resume-{uuid.uuid4().hex[:6]}"
+    ended: list = []  # the session's "ended" as each run starts
 
     async def run(start: int, stop: int) -> tuple[LivePipeline, Client, dict]:
         pipeline = await _pipeline(live_map, session=session, resume=True)
+        ended.append(pipeline.session.node.metadata.get("ended"))
         async with Client(pipeline.websocket.url) as client:
             await asyncio.to_thread(replay_zmq, frames[start:stop], pipeline.info["source"],
                                     start_index=start)
@@ -499,6 +501,8 @@ def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
     first, _, _ = asyncio.run(run(0, 8))
     second, client, stats = asyncio.run(run(5, 12))  # 5, 6, 7 were stored by the first run
     assert second.session.id == first.session.id == session
+    assert ended == [None, False]  # new, then live again after the first run's stop
+    assert second.session.node.metadata["ended"] is True  # stopped again
     assert stats["skipped"] == 3 and stats["processed"] == 4
     assert client.of("hello")[0]["next_seq"] == first.operator.seq
     assert client.indices() == [8, 9, 10, 11]
