@@ -26,7 +26,15 @@ columns: ``index``, ``patch``, ``row`` (the point's image row in the session's T
 ``coords``, ``cluster``, ``non_equilibrium`` and ``noise_floor`` (NaN but for two-time maps),
 ``received``; ``ring`` is a list of strings (the ring a two-time map is, "" otherwise);
 ``backlog`` is ``{"queued": frames waiting behind this batch, "lag_s": seconds since the oldest
-frame not yet shown arrived, "bound": the operator queue's frame bound}``.
+frame not yet shown arrived, "bound": the operator queue's frame bound}`` (``hello`` has one too).
+
+Reconnecting (a page's side): ``hello`` gives ``next_seq`` (the first batch this connection will
+get) and ``stored_seq`` (batches up to it are in the Tiled table, column ``batch``); the batches
+a client lacks below ``next_seq`` are read from the table. After an operator crash and a resumed
+session (``LiveConfig.resume``), ``next_seq`` may be at or below batches the client holds: those
+were sent but never stored, and their frames come again under new numbers, so a client keys its
+points by frame ``index`` and forgets batch numbers from ``next_seq`` on (``bench/soak.py``'s
+client does this).
 """
 
 from __future__ import annotations
