@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default MORPHOSPACE_LIVE_SOURCE)")
     live.add_argument("--clustering", dest="clustering_id")
     live.add_argument("--session")
+    live.add_argument("--resume", action="store_true",
+                      help="with --session: go on with that session if it exists (a restarted operator)")
     live.add_argument("--ws-port", type=int, default=0,
                       help="websocket port (default: a free one, printed when ready)")
     live.add_argument("--standby", action="store_true",
@@ -400,7 +402,7 @@ def run_live(settings: Settings, args: argparse.Namespace) -> int:
         projection_id=args.projection_id, source=args.source or settings.live_source,
         clustering_id=args.clustering_id, session=args.session, ws_host=settings.host,
         ws_port=args.ws_port, max_batch=args.max_batch, queue_size=args.queue_size,
-        bind=not args.connect, zmq_kind="sub" if args.sub else "pull", device=settings.device,
+        resume=args.resume, bind=not args.connect, zmq_kind="sub" if args.sub else "pull", device=settings.device,
     )
     settings = settings.with_running_services()  # Tiled only: live mode needs no Prefect
     token, where = deployment_token(settings)

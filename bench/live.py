@@ -219,13 +219,14 @@ async def bench_size(store: Store, size: int, n: int, args: argparse.Namespace) 
         runs.append(await stream(live, store, frames, max_batch=max_batch, rate=None,
                                  timeout=args.timeout))
         print(f"  {size}px max_batch {max_batch:>2}: {runs[-1].fps:.1f} frames/s sustained", flush=True)
-    rate = 0.5 * min(r.fps for r in runs)
+    rate = args.paced_rate or 0.5 * min(r.fps for r in runs)
     paced = frames[: int(np.clip(rate * args.paced_seconds, 10, n))]
     for max_batch in (32, 1):
         runs.append(await stream(live, store, paced, max_batch=max_batch, rate=rate,
                                  timeout=args.timeout))
-        p50 = np.percentile(runs[-1].latency_ms, 50)
-        print(f"  {size}px max_batch {max_batch:>2}: p50 {p50:.0f} ms at {rate:.1f} frames/s", flush=True)
+        p50, p95 = np.percentile(runs[-1].latency_ms, [50, 95])
+        print(f"  {size}px max_batch {max_batch:>2}: p50 {p50:.0f} ms, p95 {p95:.0f} ms at "
+              f"{rate:.1f} frames/s", flush=True)
     return runs
 
 
@@ -509,6 +510,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+",
                         help="frames per sustained run, one count or one per size "
                              "(default 256, 64 for sides over 256; a quarter with --quick)")
+    parser.add_argument("--paced-rate", type=float,
+                        help="frames/s of the latency runs (default half the slower sustained rate)")
     parser.add_argument("--paced-seconds", type=float, default=6.0,
                         help="length of each latency run (at least 10 frames)")
     parser.add_argument("--points", type=int, nargs="*", default=[1_000, 100_000],

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import httpx
 import numpy as np
 from arroyopy import Listener
 
@@ -42,6 +43,10 @@ from core.data.imageio import SUPPORTED_EXTENSIONS, ImageReadError, Source, read
 from streaming.messages import Frame, FrameError, StreamEnd, frame_from_parts
 
 log = logging.getLogger(__name__)
+
+# What a read from a server that is down or restarting raises (httpx, under Tiled's client, has
+# transport errors of its own, not ConnectionError): the stream waits, no frame becomes an error.
+UNREACHABLE = (ConnectionError, TimeoutError, httpx.TransportError)
 
 
 class FrameSink(Protocol):
@@ -242,7 +247,9 @@ class TiledFrameListener(_StoppableListener):
 
     Tiled 0.2's websocket subscriptions need a Redis-backed server, so the node is polled every
     ``poll`` seconds; new frames are read in blocks. A frame's index is its position in the
-    array; ``source`` is ``<node uri>[i]``.
+    array; ``source`` is ``<node uri>[i]``. While the server cannot be reached (a restart) the
+    listener keeps trying: the frames stay in Tiled, so none is lost. A resumed session starts
+    after the frames it stored (``next_index``, set by the pipeline).
     """
 
     def __init__(self, operator: FrameSink, node: Any, label: str, *, poll: float = 0.5,
@@ -264,27 +271,37 @@ class TiledFrameListener(_StoppableListener):
     async def _run(self) -> None:
         log.info("polling %s for new frames every %.2g s", self.label, self.poll)
         while not self._stopped.is_set():
-            await asyncio.to_thread(self.node.refresh)
-            total = int(self.node.shape[0])
-            while self.next_index < total and not self._stopped.is_set():
-                stop = min(total, self.next_index + self.block)
-                start = self.next_index
-                try:
-                    block = await asyncio.to_thread(lambda: np.asarray(self.node[start:stop]))
-                except Exception as exc:  # noqa: BLE001  a bad read is reported, the stream goes on
-                    for i in range(start, stop):
-                        await self._submit(FrameError(i, f"{self.label}[{i}]",
-                                                      f"could not read: {exc}"))
-                else:
-                    received = time.time()
-                    for offset, frame in enumerate(block):
-                        i = start + offset
-                        await self._submit(Frame(i, f"{self.label}[{i}]", frame, received=received))
-                self.next_index = stop
+            try:
+                await self._read_new()
+            except UNREACHABLE as exc:  # Tiled restarting: the frames wait there, read them later
+                log.warning("Tiled node %s unreachable (%s); trying again in %.2g s",
+                            self.label, type(exc).__name__, self.poll)
             try:
                 await asyncio.wait_for(self._stopped.wait(), self.poll)
             except TimeoutError:
                 pass
+
+    async def _read_new(self) -> None:
+        """Submit every frame appended since the last call, block by block."""
+        await asyncio.to_thread(self.node.refresh)
+        total = int(self.node.shape[0])
+        while self.next_index < total and not self._stopped.is_set():
+            stop = min(total, self.next_index + self.block)
+            start = self.next_index
+            try:
+                block = await asyncio.to_thread(lambda: np.asarray(self.node[start:stop]))
+            except UNREACHABLE:
+                raise
+            except Exception as exc:  # noqa: BLE001  a bad read is reported, the stream goes on
+                for i in range(start, stop):
+                    await self._submit(FrameError(i, f"{self.label}[{i}]",
+                                                  f"could not read: {exc}"))
+            else:
+                received = time.time()
+                for offset, frame in enumerate(block):
+                    i = start + offset
+                    await self._submit(Frame(i, f"{self.label}[{i}]", frame, received=received))
+            self.next_index = stop
 
 
 def listener_for(operator: FrameSink, source: str, *, roots: Sequence[Path],

@@ -24,7 +24,17 @@ bytes, which is small next to the source strings. Message types: ``hello`` (on c
 ``batch``, ``gap`` (batches this client missed because it read too slowly), ``end``. A batch's
 columns: ``index``, ``patch``, ``row`` (the point's image row in the session's Tiled array),
 ``coords``, ``cluster``, ``non_equilibrium`` and ``noise_floor`` (NaN but for two-time maps),
-``received``; ``ring`` is a list of strings (the ring a two-time map is, "" otherwise).
+``received``; ``ring`` is a list of strings (the ring a two-time map is, "" otherwise);
+``backlog`` is ``{"queued": frames waiting behind this batch, "lag_s": seconds since the oldest
+frame not yet shown arrived, "bound": the operator queue's frame bound}`` (``hello`` has one too).
+
+Reconnecting (a page's side): ``hello`` gives ``next_seq`` (the first batch this connection will
+get) and ``stored_seq`` (batches up to it are in the Tiled table, column ``batch``); the batches
+a client lacks below ``next_seq`` are read from the table. After an operator crash and a resumed
+session (``LiveConfig.resume``), ``next_seq`` may be at or below batches the client holds: those
+were sent but never stored, and their frames come again under new numbers, so a client keys its
+points by frame ``index`` and forgets batch numbers from ``next_seq`` on (``bench/soak.py``'s
+client does this).
 """
 
 from __future__ import annotations
@@ -100,6 +110,7 @@ class ResultBatch(Message):
     stats: dict = field(default_factory=dict)  # the operator's counters after this batch
     noise_floor: np.ndarray | None = None  # (n,) float64 floor of non_equilibrium; None: all NaN
     ring: list[str] | None = None  # (n,) the ring of a two-time map ("q 0.1–0.2 nm⁻¹"); None: ""
+    backlog: dict = field(default_factory=dict)  # {"queued", "lag_s", "bound"} when published
 
     def floors(self) -> np.ndarray:
         """``noise_floor``, NaN-filled when the batch has none."""
@@ -199,6 +210,7 @@ def encode_batch(batch: ResultBatch, *, session: str, stored_seq: int) -> str:
         "errors": [error_dict(e) for e in batch.errors],
         "stored_seq": stored_seq,  # batches up to this one are in the Tiled table
         "stats": batch.stats,
+        "backlog": batch.backlog,  # frames still queued behind this batch, seconds of lag, bound
     })
 
 

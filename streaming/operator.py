@@ -19,9 +19,15 @@ ring's ``n_pixels`` when the metadata gives it, else inferred from the map; both
 A frame that cannot be used (wrong shape, mostly NaN/inf, unreadable) becomes a
 :class:`~streaming.messages.FrameError` in the batch and the stream goes on.
 
-Backpressure: the queue holds at most ``queue_size`` items; a listener that finds it full waits
-(nothing is dropped) and ``stats.backpressure`` counts how often that happened, which is the
-sign that frames arrive faster than they are processed.
+Backpressure: the queue (:class:`streaming.backlog.FrameQueue`) holds at most ``queue_size``
+frames and ``queue_bytes`` bytes; a listener that finds it full waits (nothing is dropped) and
+``stats.backpressure`` counts how often that happened, which is the sign that frames arrive
+faster than they are processed. Every published batch carries ``backlog`` (frames queued, seconds
+of lag, the bound), so the page can say how far behind it is.
+
+Resume: ``skip`` holds frame indices already stored by an earlier run of the same session
+(:meth:`streaming.pipeline.LivePipeline.create` with ``resume``); such frames are counted in
+``stats.skipped`` and not placed again, so each frame is in the table once.
 
 arroyopy 0.2.2 rough edges worked around here (see :class:`LiveOperator`):
 
@@ -29,8 +35,9 @@ arroyopy 0.2.2 rough edges worked around here (see :class:`LiveOperator`):
   every operator in a process shares one list; ``__init__`` sets them per instance.
 * ``Operator.start()`` reads ``self.queue`` (``operator.py:50``), which nothing creates (the base
   ``__init__`` makes ``listener_queue``, unbounded, ``operator.py:19``); here ``queue`` is one
-  bounded queue, also bound to ``listener_queue``, and ``start()`` is replaced by a batching loop
-  that ends after draining when :meth:`LiveOperator.close` is called.
+  bounded :class:`~streaming.backlog.FrameQueue`, also bound to ``listener_queue``, and
+  ``start()`` is replaced by a batching loop that ends after draining when
+  :meth:`LiveOperator.close` is called.
 * ``Operator.add_listener`` awaits ``listener.start(self.listener_queue)`` (``operator.py:27``),
   an argument ``Listener.start()`` does not take, and it would block until the listener ends;
   listeners here are built with the operator and started as tasks by the pipeline.
@@ -55,6 +62,7 @@ from core.data.preprocess import PreprocessParams, preprocess_frame
 from core.maps.projection import Projector
 from core.xpcs.noise import noise_floor
 from core.xpcs.two_time import non_equilibrium
+from streaming.backlog import DEFAULT_BYTES, FrameQueue
 from streaming.messages import TWO_TIME, Frame, FrameBatch, FrameError, ResultBatch, StreamEnd
 
 log = logging.getLogger(__name__)
@@ -160,7 +168,7 @@ class LiveModel:
                       else latents.read_means(store, projection.latents_id))
             clusters = ClusterAssigner.from_points(space, points, clustering.labels, clustering.params)
         return cls(
-            model=load_model(store, meta["model_id"], device=pick_device(device)),
+            model=fast_layout(load_model(store, meta["model_id"], device=pick_device(device))),
             projector=projector,
             clusters=clusters,
             preprocess=read_preprocess(store, projection.dataset_id),
@@ -180,12 +188,13 @@ class OperatorStats:
     batches: int = 0
     backpressure: int = 0  # times a listener found the queue full and had to wait
     max_queue: int = 0  # deepest the queue has been
+    skipped: int = 0  # frames already stored by an earlier run of the session (resume)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     def as_dict(self) -> dict:
         return {"received": self.received, "processed": self.processed, "errors": self.errors,
                 "batches": self.batches, "backpressure": self.backpressure,
-                "max_queue": self.max_queue,
+                "max_queue": self.max_queue, "skipped": self.skipped,
                 "seconds": {k: round(v, 6) for k, v in self.seconds.items()}}
 
 
@@ -200,6 +209,10 @@ class LiveOperator(Operator):
         trickle is processed frame by frame with no added latency.
     queue_size : int, default 64
         Frames that may wait; beyond that listeners wait too (``stats.backpressure``).
+    queue_bytes : int, default 256 MiB
+        Bytes of frames that may wait (one larger frame alone still passes).
+    skip : set of int, optional
+        Frame indices already stored in this session (resume): not placed again.
     expected_shape : tuple, optional
         Raw frame shape to accept; by default the shape of the first frame that is processed
         (a detector does not change shape mid-run: a different one is a misrouted stream).
@@ -209,6 +222,7 @@ class LiveOperator(Operator):
     """
 
     def __init__(self, live: LiveModel, *, max_batch: int = 32, queue_size: int = 64,
+                 queue_bytes: int = DEFAULT_BYTES, skip: set[int] | None = None,
                  expected_shape: tuple[int, ...] | None = None,
                  max_invalid_fraction: float = 0.25):
         if not (isinstance(max_batch, int) and 1 <= max_batch <= 4096):
@@ -220,8 +234,9 @@ class LiveOperator(Operator):
         super().__init__()
         self.listeners = []  # per instance: arroyopy shares class-level lists
         self.publishers = []
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.queue = FrameQueue(queue_size, queue_bytes)
         self.listener_queue = self.queue  # arroyopy's name for it; one queue, bounded
+        self.skip = skip or set()
         self.live = live
         self.max_batch = max_batch
         self.expected_shape = expected_shape
@@ -234,12 +249,15 @@ class LiveOperator(Operator):
     # -- listener side -----------------------------------------------------------------------
     async def submit(self, item: Frame | FrameError | StreamEnd) -> None:
         """Queue an item; waits (never drops) while the queue is full."""
+        if isinstance(item, Frame) and item.index in self.skip:
+            self.stats.skipped += 1
+            return
         if not isinstance(item, StreamEnd):
             self.stats.received += 1
-        if self.queue.full():
+        if not self.queue.fits(item):
             self.stats.backpressure += 1
         await self.queue.put(item)
-        self.stats.max_queue = max(self.stats.max_queue, self.queue.qsize())
+        self.stats.max_queue = self.queue.max_seen
 
     async def close(self) -> None:
         """Ask :meth:`start` to return once everything queued so far is processed."""
@@ -250,9 +268,7 @@ class LiveOperator(Operator):
         """Process batches until :meth:`close`; replaces arroyopy's loop (see module doc)."""
         closing = False
         while not closing:
-            items = [await self.queue.get()]
-            while len(items) < self.max_batch and not self.queue.empty():
-                items.append(self.queue.get_nowait())
+            items = await self.queue.get_batch(self.max_batch)
             closing = None in items
             batch: list[Frame | FrameError] = []
             for item in items:
@@ -270,6 +286,7 @@ class LiveOperator(Operator):
         if not items:
             return
         result = await self.process(FrameBatch(items))
+        result.backlog = self.queue.backlog(since=min(item.received for item in items))
         start = time.perf_counter()
         await self.publish(result)
         self.stats.seconds["publish"] += time.perf_counter() - start
@@ -380,6 +397,18 @@ class LiveOperator(Operator):
         clusters = self.live.clusters.predict(coords, mu)
         lap("cluster")
         return coords, clusters
+
+
+def fast_layout(model: Any) -> Any:
+    """The model with its weights channels-last on a CPU: oneDNN's convolutions then skip a
+    layout conversion per layer (128² VAE encoder, batch 32, 2 cores: 1.3–1.7× faster in
+    interleaved runs, the same latents to 1e-5). On a GPU the model is left as it is (not
+    measured there)."""
+    import torch
+
+    if next(model.parameters()).device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def two_time_measure(array: np.ndarray, metadata: dict) -> tuple[float, float, str]:

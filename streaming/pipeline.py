@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.data.imageio import strip_query
 from core.live.session import LiveSession
+from streaming.backlog import DEFAULT_BYTES
 from streaming.listeners import listener_for
 from streaming.operator import LiveModel, LiveOperator
 from streaming.publishers import TiledPublisher, WebSocketPublisher
@@ -51,7 +52,13 @@ class LiveConfig(BaseModel):
                          "gives (two sessions on one machine never clash); a named port that is "
                          "taken is an error.")
     max_batch: int = Field(32, ge=1, le=4096)
-    queue_size: int = Field(64, ge=1, le=65536)
+    queue_size: int = Field(64, ge=1, le=65536, description="Frames that may wait for the "
+                            "operator; beyond that the listener waits (nothing is dropped).")
+    queue_bytes: int = Field(DEFAULT_BYTES, ge=1, description="Bytes of frames that may wait "
+                             "(default 256 MiB); with queue_size the bound on the queue's memory.")
+    resume: bool = Field(False, description="With `session`: when that session exists, go on "
+                         "with it after the frames it already stored (a restarted operator), "
+                         "skipping frames stored before.")
     client_buffer: int = Field(256, ge=1, le=65536, description="Batches per slow browser.")
     zmq_kind: Literal["pull", "sub"] = "pull"
     bind: bool = Field(True, description="ZMQ: bind the address (producers connect) or connect.")
@@ -73,30 +80,35 @@ class LivePipeline:
     async def create(cls, config: LiveConfig, *, store: Any, token: str,
                      roots: list[Path], api_key: str | None = None,
                      live: LiveModel | None = None) -> LivePipeline:
-        """Load the map (unless ``live`` is given), open the source, create the session node."""
+        """Load the map (unless ``live`` is given), open the source, create the session node
+        (or, with ``resume``, reopen it)."""
         if live is None:
             live = await asyncio.to_thread(LiveModel.from_store, store, config.projection_id,
                                            config.clustering_id, device=config.device)
-        operator = LiveOperator(live, max_batch=config.max_batch, queue_size=config.queue_size)
+        operator = LiveOperator(live, max_batch=config.max_batch, queue_size=config.queue_size,
+                                queue_bytes=config.queue_bytes)
         listener = listener_for(operator, config.source, roots=roots, api_key=api_key,
                                 bind=config.bind, kind=config.zmq_kind)
-        metadata = {**live.ids, "source": strip_query(getattr(listener, "endpoint", config.source)),
-                    "preprocess": asdict(live.preprocess), "projector": live.projector.method,
-                    "cluster_method": live.clusters.method, "max_batch": config.max_batch}
         try:
-            session = await asyncio.to_thread(LiveSession.create, store,
-                                              n_components=live.n_components,
-                                              metadata=metadata, id=config.session)
+            session, resumed = await asyncio.to_thread(
+                _open_session, store, config, live,
+                source=getattr(listener, "endpoint", config.source))
         except BaseException:
             await listener.stop()  # releases its socket or watch
             raise
+        operator.seq, operator.next_row, operator.skip = (resumed.next_seq, resumed.next_row,
+                                                          resumed.skip)
+        if hasattr(listener, "next_index"):  # a Tiled array or folder: go on after the stored
+            listener.next_index = max(listener.next_index, resumed.next_index)
         tiled = TiledPublisher(session)
+        tiled.stored_seq = resumed.next_seq - 1
         websocket = WebSocketPublisher(
             token, session=session.id, host=config.ws_host, port=config.ws_port,
             client_buffer=config.client_buffer, stored_seq=lambda: tiled.stored_seq,
             hello=lambda: {"table": session.path, "n_components": live.n_components,
-                           "stats": operator.stats.as_dict()},
+                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog()},
         )
+        websocket.next_seq = resumed.next_seq
         operator.add_publisher(tiled)  # the table first: what a browser sees is being stored
         operator.add_publisher(websocket)
         operator.listeners.append(listener)
@@ -137,11 +149,49 @@ class LivePipeline:
         await self.tiled.stop()
         await self.websocket.stop()
         stats = {**self.operator.stats.as_dict(), "stored_rows": self.tiled.rows,
-                 "store_waits": self.tiled.waits, "store_failures": self.tiled.failures}
+                 "store_waits": self.tiled.waits, "store_failures": self.tiled.failures,
+                 "duplicates_avoided": self.tiled.duplicates_avoided}
         await asyncio.to_thread(self.session.update_metadata, ended=True, stats=stats)
         self._tasks = []
         log.info("live session %s stopped: %s", self.session.id, stats)
         return stats
+
+
+@dataclass
+class Resumed:
+    """Where a session goes on: its next batch number and image row, the frames it holds."""
+
+    next_seq: int = 0
+    next_row: int = 0
+    next_index: int = 0  # after the highest frame index stored (as a point or an error)
+    skip: set[int] = field(default_factory=set)
+
+
+def _open_session(store: Any, config: LiveConfig, live: LiveModel, *,
+                  source: str) -> tuple[LiveSession, Resumed]:
+    """A new session node, or (``resume`` and it exists) the stored one and where it stopped.
+
+    Batch numbers and image rows go on from the stored ones, so a page's gap filling (by
+    ``batch``) and a point's image (by ``row``) work across the restart.
+    """
+    if config.resume and config.session is not None and LiveSession.exists(store, config.session):
+        session = LiveSession.open(store, config.session)
+        stored = session.columns("points", ["index", "batch", "row"])
+        errors = session.columns("errors", ["index"])["index"]
+        resumed = Resumed(int(stored["batch"].max(initial=-1)) + 1,
+                          int(stored["row"].max(initial=-1)) + 1,
+                          int(max(stored["index"].max(initial=-1), errors.max(initial=-1))) + 1,
+                          set(stored["index"].tolist()))
+        session.update_metadata(ended=False)  # live again (the stop of the run before set it)
+        log.info("resuming live session %s after %d stored points (batch %d on)", session.id,
+                 len(stored["index"]), resumed.next_seq)
+        return session, resumed
+    metadata = {**live.ids, "source": strip_query(source),
+                "preprocess": asdict(live.preprocess), "projector": live.projector.method,
+                "cluster_method": live.clusters.method, "max_batch": config.max_batch}
+    session = LiveSession.create(store, n_components=live.n_components, metadata=metadata,
+                                 id=config.session)
+    return session, Resumed()
 
 
 async def run_pipeline(

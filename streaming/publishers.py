@@ -38,6 +38,7 @@ from arroyopy import Publisher
 from websockets.exceptions import ConnectionClosed
 
 from core.live.session import LiveSession
+from streaming.backlog import DEFAULT_BYTES, FrameQueue
 from streaming.messages import ResultBatch, StreamEnd, encode_batch
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class WebSocketPublisher(Publisher):
         try:
             async for _ in connection:  # browsers send nothing; reading keeps pings flowing
                 pass
+        except ConnectionClosed as exc:  # a network drop (no close frame): the page reconnects
+            log.info("live client %s gone without closing (%s)", connection.remote_address[0], exc)
         finally:
             self.clients.discard(client)
             sender.cancel()
@@ -232,17 +235,23 @@ class TiledPublisher(Publisher):
     images at their rows (first, so every stored point has its image), then the points, then
     the errors. A failed step is retried with back-off (0.5 s doubling to 10 s), holding the
     stream, rather than losing rows; steps already done are not redone. :meth:`stop` tries once
-    more and logs any rows it could not write. An append whose response was lost may be
-    written twice: ``row`` identifies such duplicates (rewriting images is harmless).
+    more and logs any rows it could not write. An append that failed may still have been
+    stored (its response lost): its retry first reads which rows the table holds (``row`` for
+    points) and sends only the others, so each frame is stored once (rewriting images is
+    harmless: they go to fixed rows).
     """
 
-    def __init__(self, session: LiveSession, *, queue_size: int = 64):
+    def __init__(self, session: LiveSession, *, queue_size: int = 64,
+                 queue_bytes: int = DEFAULT_BYTES):
         self.session = session
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.queue = FrameQueue(queue_size, queue_bytes)  # batches, bounded by their images' bytes
         self.stored_seq = -1
         self.rows = 0
         self.waits = 0  # publish calls that found the queue full (Tiled slower than the stream)
         self.failures = 0
+        self.duplicates_avoided = 0  # rows a failed append had stored after all, not sent again
+        self._retrying: set[str] = set()  # steps of the current write that failed once
+        self._stored = asyncio.Condition()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -250,7 +259,7 @@ class TiledPublisher(Publisher):
 
     async def publish(self, message: Any) -> None:
         if isinstance(message, ResultBatch):
-            if self.queue.full():
+            if not self.queue.fits(message):
                 self.waits += 1
             await self.queue.put(message)
 
@@ -265,23 +274,22 @@ class TiledPublisher(Publisher):
     async def _run(self) -> None:
         done = False
         while not done:
-            batches = [await self.queue.get()]
-            while not self.queue.empty():
-                batches.append(self.queue.get_nowait())
+            batches = await self.queue.get_batch(self.queue.max_frames)
             done = None in batches
             batches = [b for b in batches if b is not None]
             if batches:
                 await self._write(batches, final=done)
 
     async def _write(self, batches: list[ResultBatch], *, final: bool) -> None:
-        steps = [("points", self.session.append_points, (_points_columns(batches),)),
-                 ("errors", self.session.append_errors, (_error_columns(batches),))]
+        steps = [("points", self._append_once, ("points", _points_columns(batches))),
+                 ("errors", self._append_once, ("errors", _error_columns(batches)))]
         placed = [b for b in batches if len(b)]
         if placed:  # images first, so that every stored point has its image
             rows = np.concatenate([b.row for b in placed])
             steps.insert(0, ("images", self.session.put_images,
                              (rows, np.concatenate([b.images for b in placed]))))
         delay = 0.5
+        self._retrying.clear()
         while steps:
             name, write, args = steps[0]
             try:
@@ -289,6 +297,7 @@ class TiledPublisher(Publisher):
                 steps.pop(0)
             except Exception as exc:  # noqa: BLE001  Tiled down or slow: retry, do not drop
                 self.failures += 1
+                self._retrying.add(name)
                 if final:
                     log.error("could not store the %s of %d rows and %d errors of session %s in "
                               "Tiled: %s", ", ".join(s[0] for s in steps), sum(map(len, batches)),
@@ -298,7 +307,33 @@ class TiledPublisher(Publisher):
                 await asyncio.sleep(delay)
                 delay = min(10.0, 2 * delay)
         self.rows += sum(len(b) for b in batches)
-        self.stored_seq = batches[-1].seq
+        async with self._stored:
+            self.stored_seq = batches[-1].seq
+            self._stored.notify_all()
+
+    async def wait_stored(self, seq: int) -> None:
+        """Until batch ``seq`` (and every one before it) is in the table."""
+        async with self._stored:
+            await self._stored.wait_for(lambda: self.stored_seq >= seq)
+
+    def _append_once(self, name: str, columns: dict[str, Any]) -> None:
+        """Append rows to ``points`` or ``errors``; after a failed try, only those the table
+        does not hold yet: a failure may come after the server stored them (a lost response,
+        Tiled stopping mid-request), and a frame must be in the table once."""
+        if name in self._retrying and len(next(iter(columns.values()))):
+            keys = UNIQUE[name]
+            stored = set(zip(*self.session.columns(name, list(keys)).values()))
+            keep = np.array([key not in stored for key in zip(*(columns[k] for k in keys))], bool)
+            if not keep.all():
+                log.info("%d of %d %s rows were stored by the failed try; appending the rest",
+                         int((~keep).sum()), len(keep), name)
+                self.duplicates_avoided += int((~keep).sum())
+                columns = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray)
+                               else [x for x, k2 in zip(v, keep) if k2]) for k, v in columns.items()}
+        getattr(self.session, f"append_{name}")(columns)
+
+
+UNIQUE = {"points": ("row",), "errors": ("index", "source", "received")}  # a row's identity
 
 
 def _points_columns(batches: list[ResultBatch]) -> dict[str, Any]:

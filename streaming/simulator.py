@@ -3,7 +3,7 @@
 So live mode can be shown and tested without a beamline: ``morphospace simulate`` loads a series
 (an ``.npz``/``.npy`` stack, or any file or folder :mod:`core.data.imageio` reads), optionally turns
 it into sliding two-time correlation maps, one per |q| ring (:mod:`core.xpcs.rings`,
-:func:`core.xpcs.two_time.two_time_rings`), and sends it at a chosen rate.
+:func:`core.xpcs.two_time.two_time_rings`), and sends it at a chosen rate (or appends it to a Tiled array, :func:`replay_tiled`).
 Over ZMQ each two-time map says what it is in its metadata (:data:`TWO_TIME_METADATA`, its ring and
 pixel count), so the live operator adds its non-equilibrium measure and noise floor; a folder of
 ``.npy`` files carries no metadata.
@@ -16,12 +16,13 @@ Progress goes to a plain ``progress(done, total)`` callback.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from core.xpcs.rings import Rings, default_rings, detector_mask
 from core.xpcs.two_time import two_time_rings
 from streaming.messages import TWO_TIME, end_parts, frame_to_parts
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 TWO_TIME_METADATA = {"kind": TWO_TIME}  # what each frame of a two-time series says it is
 QUEUED_FRAMES = 8  # frames a ZMQ socket holds for a pipeline that is not there (yet)
@@ -159,6 +161,65 @@ def _send(socket, parts: list[bytes], stop: threading.Event, timeout: float | No
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"no pipeline took a frame for {timeout:g} s; is `morphospace live` running?")
     socket.send_multipart(parts)
+
+
+def replay_tiled(
+    frames: np.ndarray,
+    container: Any,
+    key: str,
+    *,
+    rate: float | None = None,
+    block: int = 50,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Any:
+    """Append each frame, at its time, to a growing array ``key`` (N, H, W) in a Tiled container.
+
+    A detector whose frames land in Tiled (the ``tiled+http://`` source of ``morphospace live``):
+    the frames stay there, so a live operator that restarts loses none. Frames due while a write
+    is in flight go up together. The first write waits for ``block`` frames, because the first
+    write fixes the array's chunk length (one chunk file per ``block`` frames). A write that fails
+    (Tiled restarting) is tried again with the frames due since; a write is a patch at a fixed
+    offset, so repeating one whose answer was lost rewrites the same rows. Returns the array node.
+    """
+    if rate is not None and not rate > 0:
+        raise ValueError(f"rate={rate!r} must be > 0 frames per second, or None for as fast as possible")
+    stop = stop or threading.Event()
+    state = {"node": None, "written": 0}
+    due: list[np.ndarray] = []
+
+    def write() -> bool:
+        try:
+            stack = np.stack(due)  # (n, H, W)
+            if state["node"] is None:
+                state["node"] = container.write_array(stack, key=key)
+            else:
+                state["node"].patch(stack, offset=state["written"], extend=True)
+        except Exception as exc:  # noqa: BLE001  Tiled restarting: keep the frames, try again
+            log.warning("writing %d frames to Tiled failed (%s); trying again", len(due), exc)
+            return False
+        state["written"] += len(due)
+        due.clear()
+        if progress is not None:
+            progress(state["written"], len(frames))
+        return True
+
+    n, i, start = len(frames), 0, time.monotonic()
+    first = min(block, n)
+    while i < n and not stop.is_set():
+        # A detector does not wait for a slow write: every frame whose time has come is due.
+        until = n if rate is None else min(n, int((time.monotonic() - start) * rate) + 1)
+        until = min(until, i + block) if rate is None else until
+        due.extend(np.asarray(frames[k]) for k in range(i, until))
+        i = until
+        if due and (state["node"] is not None or len(due) >= first) and not write():
+            stop.wait(0.2)  # Tiled is down: the frames wait here, more join them
+        elif rate is not None and i < n:
+            stop.wait(max(0.0, start + i / rate - time.monotonic()))
+    while due and not write():  # the last frames, once Tiled answers again
+        if stop.wait(0.5):
+            break
+    return state["node"]
 
 
 def replay_folder(

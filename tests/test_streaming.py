@@ -459,6 +459,57 @@ def test_backpressure_is_counted_and_no_frame_is_lost(live_map):
     assert client.indices() == list(range(30))
     assert sorted(pipeline.session.points()["index"]) == list(range(30))
     assert client.of("batch")[-1]["stats"]["backpressure"] > 0
+    backlogs = [m["backlog"] for m in client.of("batch")]
+    assert {b["bound"] for b in backlogs} == {1}
+    assert all(0 <= b["queued"] <= 1 and b["lag_s"] >= 0 for b in backlogs)
+
+
+def test_live_model_is_channels_last_and_places_frames_as_the_stored_model_does(live_map):
+    """The operator's model is laid out channels-last (faster on a CPU) and gives the latents
+    the stored (contiguous) model gives."""
+    import torch
+
+    from core.maps.encode import encode_images
+    from core.models.checkpoint import load_model
+
+    model = live_map.live.model
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    images = read_images(live_map.store, live_map.live.ids["dataset_id"])[:8]
+    stored = load_model(live_map.store, live_map.live.ids["model_id"])
+    np.testing.assert_allclose(encode_images(model, images)[0], encode_images(stored, images)[0],
+                               atol=1e-5)
+
+
+def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
+    """A second run with resume goes on with the stored session: overlapping frames are skipped,
+    batch numbers and image rows go on from the stored ones."""
+    frames = _crops(live_map, 12)
+    session = f"resume-{uuid.uuid4().hex[:6]}"
+    ended: list = []  # the session's "ended" as each run starts
+
+    async def run(start: int, stop: int) -> tuple[LivePipeline, Client, dict]:
+        pipeline = await _pipeline(live_map, session=session, resume=True)
+        ended.append(pipeline.session.node.metadata.get("ended"))
+        async with Client(pipeline.websocket.url) as client:
+            await asyncio.to_thread(replay_zmq, frames[start:stop], pipeline.info["source"],
+                                    start_index=start)
+            await client.until(lambda: client.of("end"))
+        return pipeline, client, await pipeline.stop()
+
+    first, _, _ = asyncio.run(run(0, 8))
+    second, client, stats = asyncio.run(run(5, 12))  # 5, 6, 7 were stored by the first run
+    assert second.session.id == first.session.id == session
+    assert ended == [None, False]  # new, then live again after the first run's stop
+    assert second.session.node.metadata["ended"] is True  # stopped again
+    assert stats["skipped"] == 3 and stats["processed"] == 4
+    assert client.of("hello")[0]["next_seq"] == first.operator.seq
+    assert client.indices() == [8, 9, 10, 11]
+    points = second.session.points()
+    assert sorted(points["index"]) == list(range(12))
+    assert sorted(points["row"]) == list(range(12))
+    assert sorted(set(points["batch"])) == list(range(second.operator.seq))
 
 
 def test_slow_client_does_not_stall_the_stream_or_a_fast_client():

@@ -110,6 +110,10 @@ class LiveSession:
             )
         return cls(store, id, live[id])
 
+    @staticmethod
+    def exists(store: Store, id: str) -> bool:
+        return id in _live_container(store)
+
     @property
     def path(self) -> str:
         return f"/{self.store.project}/{LIVE}/{self.id}"
@@ -180,6 +184,15 @@ class LiveSession:
             if name not in table:
                 table[name] = default
         return table
+
+    def columns(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
+        """Some columns of the ``points`` or ``errors`` table as arrays (empty when it holds
+        nothing): what a resumed operator and a retried append need, without reading them all."""
+        schema = points_schema(self.n_components) if name == "points" else ERRORS_SCHEMA
+        table = self.node[name].read(columns) if name in self.node else None
+        if table is None or not len(table):
+            return {c: np.zeros(0, schema.field(c).type.to_pandas_dtype()) for c in columns}
+        return {c: table[c].to_numpy() for c in columns}
 
     def errors(self) -> pd.DataFrame:
         if "errors" not in self.node:
