@@ -103,11 +103,18 @@ def find_result(store: ResultStore, kind: str, run_id: str) -> str | None:
     return made[0] if made else None
 
 
+# The models a job form takes (encode, calibrate, GAN map): image generators. Synthesis samplers
+# and XPCS regressors are stored as models too, and have panels of their own.
+GENERATOR_FAMILIES = ("vae", "gan")
+
+
 def result_options(kind: str, items: list[dict]) -> list[dict]:
     """Dropdown options for complete results of a kind, newest first."""
     options = []
     for item in items:
         if not item.get("complete"):
+            continue
+        if kind == "models" and item.get("family", "vae") not in GENERATOR_FAMILIES:
             continue
         if kind == "latents":
             label = f"{item.get('n', '?')} × d={item.get('latent_dim', '?')} from {item.get('model_id')} · {item['id']}"

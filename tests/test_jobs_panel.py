@@ -198,3 +198,14 @@ def test_gan_map_form_builds_its_run():
     assert summarize("gan-map", params) == "GAN map of m-1: 500 prior draws"
     with_frames = build_params("gan-map", {**values, "dataset_id": "ds-2"})
     assert summarize("gan-map", with_frames).endswith("+ 20 frames of ds-2 inverted")
+
+
+def test_model_fields_offer_generators_only():
+    """Samplers and XPCS regressors are stored as models too; encode, calibrate and GAN map take
+    an image generator, so their dropdowns list the VAE and the GAN only (incomplete ones neither)."""
+    from components.job_runs import result_options
+
+    items = [{"id": f"m-{family}", "family": family, "name": family, "complete": True}
+             for family in ("vae", "gan", "flow_matching", "latent_diffusion", "xpcs")]
+    items.append({"id": "m-half", "family": "vae", "name": "half", "complete": False})
+    assert [o["value"] for o in result_options("models", items)] == ["m-vae", "m-gan"]

@@ -33,6 +33,7 @@ extra ``__index_level_0__`` column, which the server refuses.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,13 @@ IMAGE_CHUNK_BYTES = 2**20
 def new_session_id() -> str:
     """Sortable and unique, like every stored id: ``live-20261122T021501042-3f9a1c``."""
     return new_id(LIVE)
+
+
+# One read of a session table at a time from this process. With Tiled 0.2.20's SQLite tables
+# (ADBC), the server crashed (SIGSEGV in the connection pool's rollback) twice while a page's
+# callbacks read the same live table at once (scrub, lasso and inspect together); a mitigation,
+# not a proven fix: reads from other processes are not serialised.
+_TABLE_READS = threading.Lock()
 
 
 def points_schema(n_components: int) -> pa.Schema:
@@ -179,7 +187,8 @@ class LiveSession:
 
     def points(self) -> pd.DataFrame:
         """The points table, with :data:`LATER_COLUMNS` filled in for older sessions."""
-        table = self.node["points"].read()
+        with _TABLE_READS:
+            table = self.node["points"].read()
         for name, default in LATER_COLUMNS.items():
             if name not in table:
                 table[name] = default
@@ -189,7 +198,8 @@ class LiveSession:
         """Some columns of the ``points`` or ``errors`` table as arrays (empty when it holds
         nothing): what a resumed operator and a retried append need, without reading them all."""
         schema = points_schema(self.n_components) if name == "points" else ERRORS_SCHEMA
-        table = self.node[name].read(columns) if name in self.node else None
+        with _TABLE_READS:
+            table = self.node[name].read(columns) if name in self.node else None
         if table is None or not len(table):
             return {c: np.zeros(0, schema.field(c).type.to_pandas_dtype()) for c in columns}
         return {c: table[c].to_numpy() for c in columns}
@@ -197,7 +207,8 @@ class LiveSession:
     def errors(self) -> pd.DataFrame:
         if "errors" not in self.node:
             return ERRORS_SCHEMA.empty_table().to_pandas()
-        return self.node["errors"].read()
+        with _TABLE_READS:
+            return self.node["errors"].read()
 
     def update_metadata(self, **changes: Any) -> None:
         self.node.update_metadata(metadata=clean_metadata(changes))
