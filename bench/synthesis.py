@@ -10,9 +10,10 @@ generated latent on the map (map units), training and sampling seconds.
 
 Data: ``digits`` (scikit-learn's 1,797 digits, 8×8 → 32×32) or ``bulk_water`` (the shared
 colloid frames, ../shared/data/colloids_bulk_water: non-overlapping 106 px patches of the
-first ``--frames`` frames, area-averaged to 32×32).
+first ``--frames`` frames, area-averaged to 32×32) or ``cahn_hilliard`` (the Cahn–Hilliard demo's
+480 simulated frames: 5 φ0 × 4 χ × 24 snapshots of 64², area-averaged to 32×32).
 
-    .venv/bin/python bench/synthesis.py [--data digits|bulk_water] [--epochs 200]
+    .venv/bin/python bench/synthesis.py [--data digits|bulk_water|cahn_hilliard] [--epochs 200]
                                         [--vae-epochs 10] [--per-cluster 20] [--seed 0]
 """
 
@@ -48,6 +49,12 @@ def load_images(name: str, frames: int) -> np.ndarray:
         from sklearn.datasets import load_digits
 
         return np.kron(load_digits().images.astype(np.float32) / 16.0, np.ones((4, 4), np.float32))
+    if name == "cahn_hilliard":  # the Cahn–Hilliard demo's grid (app.demo.demo_ch_params): 480 frames of 64²
+        from core.data.cahn_hilliard import CHParams, simulate
+
+        phi, _ = simulate(CHParams(phis=(0.3, 0.35, 0.4, 0.45, 0.5), chis=(2.6, 2.8, 3.0, 3.2), n_snapshots=24))
+        t = torch.from_numpy(np.clip(phi, 0.0, 1.0).astype(np.float32))[:, None]  # φ is a volume fraction
+        return torch.nn.functional.adaptive_avg_pool2d(t, 32)[:, 0].numpy()
     stack = np.load(SHARED / "colloids_bulk_water" / "frames.npz")["frames"][:frames].astype(np.float32) / 255.0
     p = 106  # 4 × 6 patches per 424 × 640 frame
     patches = stack[:, : 4 * p, : 6 * p].reshape(len(stack), 4, p, 6, p).transpose(0, 1, 3, 2, 4).reshape(-1, p, p)
@@ -57,7 +64,7 @@ def load_images(name: str, frames: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", choices=("digits", "bulk_water"), default="digits")
+    ap.add_argument("--data", choices=("digits", "bulk_water", "cahn_hilliard"), default="digits")
     ap.add_argument("--frames", type=int, default=100, help="bulk_water: frames cut into patches")
     ap.add_argument("--vae-epochs", type=int, default=10)
     ap.add_argument("--latent-dim", type=int, default=16)

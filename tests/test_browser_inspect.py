@@ -98,8 +98,8 @@ def test_clicked_frame_shows_its_latent_neighbours(page, worker):
     WebDriverWait(page, 30).until(lambda d: map_selected(d) == 0)
     centre = np.median(embedding[:, :2], axis=0)
     i = int(np.argmin(np.linalg.norm(embedding[:, :2] - centre, axis=1)))
+    open_tab(page, "Neighbours")  # first: the tab can move the page (the synthesis panel sits above it)
     [(x, y)] = to_viewport(page, embedding[i : i + 1, :2])
-    open_tab(page, "Neighbours")
     ActionChains(page, duration=50).move_to_location(int(x), int(y)).click().perform()
     wait_for(page, f"{PANEL} .ms-neighbours img{PNG}", timeout=60)
     captions = [c.text for c in page.find_elements(By.CSS_SELECTOR, f"{PANEL} .ms-neighbours figcaption")]
