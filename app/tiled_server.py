@@ -26,6 +26,34 @@ class RedactKeys(logging.Filter):
         return True
 
 
+def serialize_table_access() -> None:
+    """One table operation at a time in this process's Tiled server.
+
+    Tiled 0.2.20's ``SimpleTiledServer`` keeps tables in DuckDB behind a single shared connection
+    (a StaticPool) that its request threads use at once: a page reading a live table while the
+    operator appended to it failed with DuckDB's "closed pending query result" (HTTP 500) and,
+    three times in our tests, crashed the server (SIGSEGV). Until Tiled serialises this itself,
+    every table read, append and creation of the server's process takes one lock. Idempotent.
+    """
+    from tiled.adapters import sql
+
+    adapter = sql.SQLAdapter
+    if getattr(adapter, "_morphospace_serialized", False):
+        return
+    lock = threading.RLock()
+
+    def locked(method):
+        def call(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return call
+
+    for name in ("append_partition", "_read_full_table_or_partition"):
+        setattr(adapter, name, locked(getattr(adapter, name)))
+    adapter.init_storage = classmethod(locked(adapter.__dict__["init_storage"].__func__))
+    adapter._morphospace_serialized = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--directory", type=Path, required=True)
@@ -35,6 +63,7 @@ def main() -> None:
 
     from tiled.server import SimpleTiledServer
 
+    serialize_table_access()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -43,9 +43,13 @@ DEMO_DATA = ROOT / "app" / "demo_data"
 
 @pytest.fixture(scope="session")
 def tiled_server(tmp_path_factory):
-    """A real SimpleTiledServer (HTTP on 127.0.0.1) shared by the session."""
+    """A real SimpleTiledServer (HTTP on 127.0.0.1) shared by the session, its tables
+    serialised as the app's embedded server has them (app.tiled_server.serialize_table_access)."""
     from tiled.server import SimpleTiledServer
 
+    from app.tiled_server import serialize_table_access
+
+    serialize_table_access()
     server = SimpleTiledServer(directory=tmp_path_factory.mktemp("tiled"), api_key="testkey0123")
     yield server
     server.close()
