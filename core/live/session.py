@@ -57,10 +57,9 @@ def new_session_id() -> str:
     return new_id(LIVE)
 
 
-# One read of a session table at a time from this process. With Tiled 0.2.20's SQLite tables
-# (ADBC), the server crashed (SIGSEGV in the connection pool's rollback) twice while a page's
-# callbacks read the same live table at once (scrub, lasso and inspect together); a mitigation,
-# not a proven fix: reads from other processes are not serialised.
+# One read of a session table at a time from this process: a second guard beside
+# app.tiled_server.serialize_table_access (SimpleTiledServer's DuckDB tables share one connection
+# across request threads; concurrent reads and appends failed, and crashed the server).
 _TABLE_READS = threading.Lock()
 
 
