@@ -103,7 +103,7 @@ def open_samplers(clustering_id: str, model_ids: list[str] | None, device: str) 
         if meta.get("clustering_id") != clustering_id:
             raise ValueError(f"model {model_id!r} was trained on map {meta.get('clustering_id')!r}, "
                              f"not {clustering_id!r}: its held-out points would not be held out")
-        sampler = load_sampler(store, model_id, device=device, **meta.get("sampling", {}))
+        sampler = load_sampler(store, model_id, device=device)
         name = sampler.name if sampler.name not in out else f"{sampler.name} {model_id}"
         out[name] = sampler
         if sampler.name == "flow_matching" and "unconditional" not in out:

@@ -166,7 +166,13 @@ def test_a_sampler_trained_on_the_map_is_listed_and_draws(shown):
     store = services.store()
     model = build_model("flow_matching", {"latent_dim": 2, "width": 16, "n_blocks": 1})
     ids = {k: current[k] for k in ("clustering_id", "projection_id", "latents_id", "model_id")}
-    trained = save_model(store, model, family="flow_matching", metadata={**ids, "name": "fm test"})
+    trained = save_model(store, model, family="flow_matching",
+                         metadata={**ids, "name": "fm test", "sampling": {"guidance": 2.5, "steps": 7}})
+    from core.synthesis.catalog import load_sampler
+
+    # its training run's guidance and steps are its defaults; the form's values win
+    assert load_sampler(store, trained).params == {"model_id": trained, "guidance": 2.5, "steps": 7}
+    assert load_sampler(store, trained, steps=3).params["steps"] == 3
     options = panel.sampler_options(store, current)[0]
     assert {"label": "Flow matching · fm test", "value": trained} in options
     view, marks, *_, error = panel.generate_outputs(services, MAP_POINT, {"x": centroids[0][0], "y": centroids[0][1]},

@@ -89,8 +89,11 @@ def fit_sampler(name: str, synthesis_map: SynthesisMap, **params: Any) -> Sample
 
 
 def load_sampler(store: Store, model_id: str, *, device: str | None = None, **params: Any) -> Sampler:
-    """A stored flow matching or latent diffusion model as a Sampler (``params``: guidance, steps)."""
-    family = store.metadata("models", model_id).get("family")
+    """A stored flow matching or latent diffusion model as a Sampler. ``params`` (guidance,
+    steps) override what its training run stored as its own (metadata ``sampling``)."""
+    meta = store.metadata("models", model_id)
+    family = meta.get("family")
     if family not in TRAINED:
         raise ValueError(f"model {model_id!r} is a {family!r} model, not a sampler ({sorted(TRAINED)})")
-    return TRAINED[family](load_model(store, model_id, device), model_id=model_id, **params)
+    return TRAINED[family](load_model(store, model_id, device), model_id=model_id,
+                           **{**meta.get("sampling", {}), **params})
