@@ -46,16 +46,24 @@ def value_of(driver, css: str) -> str | None:
     return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.value : null;", css)
 
 
-def lasso_a_few(driver, worker, few: int = 5, side: float = 30) -> None:
-    """Lasso a box of ``side`` px holding about ``few`` points of the map shown (a quick run)."""
+def lasso_a_few(driver, worker, few: int = 5, least: int = 3) -> None:
+    """Lasso a box holding about ``few`` points (``least`` at least) of the map shown (a quick run).
+
+    The box is 30 px, or larger on a sparse map: the map shown is the newest clustered one in the
+    project, which after other modules' flows may have few frames (a 30 px box once held one)."""
     from core.data.store import Store
 
     store = Store.from_uri(worker["tiled_uri"], api_key=worker["api_key"], project=INTEGRATION_PROJECT)
     clustering_id = driver.find_element(By.CSS_SELECTOR, ".ms-map-count").get_attribute("title").split()[-1]
     projection_id = store.metadata("clusterings", clustering_id)["projection_id"]
     px = np.asarray(to_viewport(driver, store.array("projections", projection_id, "embedding")[:, :2]))
-    counts = (np.abs(px[:, None] - px[None]) < side / 2).all(axis=2).sum(axis=1)  # points in a box around each
-    ok = np.flatnonzero(np.abs(counts - few) == np.abs(counts - few).min())
+    assert len(px) >= least, f"the map shown ({clustering_id}) has {len(px)} frames"
+    for side in (30, 45, 70, 100, 150, 220):
+        counts = (np.abs(px[:, None] - px[None]) < side / 2).all(axis=2).sum(axis=1)  # points in a box around each
+        if counts.max() >= least:
+            break
+    miss = np.where(counts >= least, np.abs(counts - few), np.inf)
+    ok = np.flatnonzero(miss == miss.min())
     (x, y) = px[ok[np.argmin(np.linalg.norm(px[ok] - np.median(px, axis=0), axis=1))]]  # nearest the middle
     h = side / 2
     drag(driver, [[x - h, y - h], [x + h, y - h], [x + h, y + h], [x - h, y + h], [x - h, y - h + 1]])
