@@ -15,7 +15,7 @@ mean and spread, removing the illumination that otherwise tells the patch positi
 480 simulated frames: 5 φ0 × 4 χ × 24 snapshots of 64², area-averaged to 32×32).
 
     .venv/bin/python bench/synthesis.py [--data digits|bulk_water|cahn_hilliard] [--epochs 200]
-                                        [--standardise] [--vae-epochs 10] [--per-cluster 20] [--seed 0]
+                                        [--standardise] [--vae-epochs 10] [--beta 1] [--per-cluster 20] [--seed 0]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--standardise", action="store_true",
                     help="bulk_water: each patch to its own mean and std (removes the illumination)")
     ap.add_argument("--vae-epochs", type=int, default=10)
+    ap.add_argument("--beta", type=float, default=1.0, help="the VAE's KL weight")
     ap.add_argument("--latent-dim", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=200, help="flow matching and diffusion epochs")
     ap.add_argument("--min-cluster-size", type=int, default=30)
@@ -87,7 +88,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY')}, load average {os.getloadavg()[0]:.1f} at start")
     images = load_images(args.data, args.frames, args.standardise)
-    vae, _ = train_vae(images, VAEConfig(image_size=32, latent_dim=args.latent_dim, base_channels=16, max_channels=64),
+    vae, _ = train_vae(images, VAEConfig(image_size=32, latent_dim=args.latent_dim, base_channels=16, max_channels=64,
+                                          beta=args.beta),
                        TrainParams(epochs=args.vae_epochs, batch_size=64, seed=args.seed))
     mu, _ = encode_images(vae, images)
     projector = Projector("umap", 2, random_state=args.seed)
