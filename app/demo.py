@@ -134,14 +134,40 @@ def build_demo_map(settings: Settings, *, cahn_hilliard: bool = False) -> None:
     follow(submit("build-map", params), "demo map")
 
 
-def start_simulator(sup: Supervisor, settings: Settings):
-    """Replay the demo frames to the live source, two a second, for as long as the demo runs.
+def replay_series(settings: Settings, clustering_id: str | None, *, cahn_hilliard: bool = False) -> Path:
+    """What ``--simulate`` replays: the shipped colloid frames, or the Cahn–Hilliard map's own
+    simulated frames, so live points land on the map shown (colloid patches would land anywhere).
+
+    The CH frames are read once from the map's dataset into ``replay-<dataset id>.npy`` in the data
+    dir (480 frames of 64², 7.9 MB); a rebuilt map has another dataset, so another file.
+    """
+    if not cahn_hilliard:
+        return DEMO_FILE
+    if clustering_id is None:
+        raise ValueError("the Cahn–Hilliard demo map was not found after building it: nothing to replay")
+    import numpy as np
+
+    from core.data.results import datasets
+    from core.data.store import Store
+
+    store = Store.from_settings(settings)
+    dataset_id = store.metadata("clusterings", clustering_id)["dataset_id"]
+    path = settings.data_dir / f"replay-{dataset_id}.npy"
+    if not path.exists():
+        partial = path.with_suffix(".partial.npy")  # a stopped write never passes for the series
+        np.save(partial, datasets.read_images(store, dataset_id))
+        partial.replace(path)
+    return path
+
+
+def start_simulator(sup: Supervisor, settings: Settings, series: Path = DEMO_FILE):
+    """Replay ``series`` to the live source, two frames a second, for as long as the demo runs.
 
     Frames wait (a few at most) until Live is switched on in the page; the simulator is not
     essential, so the demo keeps running if it stops.
     """
     return sup.start("simulator", python_module(
-        "app.cli", "simulate", str(DEMO_FILE), "--zmq", settings.live_source, "--rate", "2", "--loop",
+        "app.cli", "simulate", str(series), "--zmq", settings.live_source, "--rate", "2", "--loop",
         "--timeout", "0",
     ))
 
@@ -190,15 +216,18 @@ def run_demo(settings: Settings, *, open_browser: bool = True, simulate: bool = 
 
         wait_until(worker, deployments_registered, timeout=120)
 
-        existing = find_demo_map(settings, DEMO_CH_TAG if cahn_hilliard else DEMO_TAG)
-        if existing:
-            print(f"Reusing the stored demo map {existing}", flush=True)
+        tag = DEMO_CH_TAG if cahn_hilliard else DEMO_TAG
+        demo_map = find_demo_map(settings, tag)
+        if demo_map:
+            print(f"Reusing the stored demo map {demo_map}", flush=True)
         else:
             print("Building the demo map (first start only) ...", flush=True)
             build_demo_map(settings, cahn_hilliard=cahn_hilliard)
+            demo_map = find_demo_map(settings, tag)
 
         url = f"http://{settings.host}:{web.wait(timeout=120)}"
-        simulator = start_simulator(sup, settings) if simulate else None
+        simulator = (start_simulator(sup, settings, replay_series(settings, demo_map, cahn_hilliard=cahn_hilliard))
+                     if simulate else None)
         print(f"Morphospace is ready at {url}", flush=True)
         if simulator is not None:
             print(f"Demo frames go to {settings.live_source} at 2 a second: switch Live on in the page", flush=True)

@@ -1,25 +1,27 @@
-/* Synthesis on the map, in the browser: the click layer, the path tool and the generated marks.
+/* Synthesis on the map, in the browser: clicks on empty space, the path tool and the generated marks.
  *
- * Plotly emits no click on empty space, so in "click" mode an invisible heatmap of GRID × GRID
- * cells covering the visible axes is added as the map's last trace: a click anywhere is then a
- * click on a cell, and Dash's clickData carries the cell centre's map coordinates (within half a
- * cell, 1/400 of the view, of where the pointer was). Its cells have no customdata, so the map
- * panel takes them for no frame (components/map_figure.event_frames). In "path" mode the map's
- * drag draws an open path (Plotly's drawopenpath); the drawn SVG path reaches Dash in relayoutData.
+ * Plotly emits no click on empty space unless the layout asks for it: in "click" mode the map's
+ * layout gets clickanywhere (plotly.js ≥ 3.1), so a click anywhere in the plot area is a
+ * plotly_click whose xvals/yvals are the pointer's map coordinates (dcc.Graph passes them on in
+ * clickData; callbacks/synthesis.py forwards them). A click on a frame still carries that frame,
+ * and hover is untouched: the map's hover cards work in every mode. (An invisible heatmap over
+ * the view did this before; it took every hover, since a heatmap cell is always under the pointer.)
+ * In "path" mode the map's drag draws an open path (Plotly's drawopenpath); the drawn SVG path
+ * reaches Dash in relayoutData.
  *
  * Generated latents, projected back with the map's stored projection, are drawn as open diamonds
  * with a line from the asked point (a cross) to where each landed; a path is drawn as its
  * resampled points joined. Every trace added here has meta "synth-…" and no customdata.
  *
  * A server-side redraw of the map (new colouring, a highlighted selection) replaces the figure's
- * traces; they are added back on plotly_afterplot, as assets/live.js does for live points.
- * The Dash side (components/synthesis_panel.py) calls window.morphoSynth.show(mode, marks).
+ * traces and layout; marks and the click mode are put back on plotly_afterplot, as assets/live.js
+ * does for live points. The Dash side (components/synthesis_panel.py) calls
+ * window.morphoSynth.show(mode, marks).
  */
 (function () {
     "use strict";
-    const GRID = 200;
     const MARK = "#d62728";
-    const state = {mode: "inspect", marks: null, drawn: null, layerRange: null};
+    const state = {mode: "inspect", marks: null, drawn: null};
 
     function graph() { return document.querySelector(".ms-map .js-plotly-plot"); }
 
@@ -28,19 +30,6 @@
     }
 
     function twoD(gd) { return gd._fullLayout && gd._fullLayout.xaxis && !gd._fullLayout.scene; }
-
-    /* Cells whose outer edges are the axes' current range: the layer never widens an autorange. */
-    function layer(gd) {
-        const [x0, x1] = gd._fullLayout.xaxis.range.map(Number), [y0, y1] = gd._fullLayout.yaxis.range.map(Number);
-        const dx = (x1 - x0) / GRID, dy = (y1 - y0) / GRID;
-        const x = Array.from({length: GRID}, (_, i) => x0 + (i + 0.5) * dx);
-        const y = Array.from({length: GRID}, (_, i) => y0 + (i + 0.5) * dy);
-        const z = Array.from({length: GRID}, () => new Array(GRID).fill(0));
-        state.layerRange = [x0, x1, y0, y1];
-        // hoverinfo "none" (not "skip"): no label, but clicks still fire.
-        return {type: "heatmap", meta: "synth-layer", name: "click anywhere", x, y, z, opacity: 0,
-                showscale: false, hoverinfo: "none", zsmooth: false, colorscale: [[0, "#000"], [1, "#000"]]};
-    }
 
     function markTraces(marks) {
         const asked = marks.asked || [], landed = marks.landed || [], pairs = marks.pairs || [];
@@ -65,61 +54,35 @@
         return traces;
     }
 
-    /* Whether the layer still covers the view, give or take 1 % of it: the layer's own cells
-     * enter the autorange, so a rebuild for every rounding of the range would never end. */
-    function covers(gd) {
-        const r = state.layerRange;
-        if (!r) { return false; }
-        const [x0, x1] = gd._fullLayout.xaxis.range.map(Number), [y0, y1] = gd._fullLayout.yaxis.range.map(Number);
-        const tx = 0.01 * Math.abs(x1 - x0), ty = 0.01 * Math.abs(y1 - y0);
-        const lo = (a, b) => Math.min(a, b), hi = (a, b) => Math.max(a, b);
-        return lo(r[0], r[1]) <= lo(x0, x1) + tx && hi(r[0], r[1]) >= hi(x0, x1) - tx
-            && lo(r[2], r[3]) <= lo(y0, y1) + ty && hi(r[2], r[3]) >= hi(y0, y1) - ty;
-    }
-
-    /* A safety net: more than 5 layer rebuilds within 2 s means something keeps moving the range. */
-    const rebuilds = [];
-    function mayRebuild() {
-        const now = Date.now();
-        while (rebuilds.length && now - rebuilds[0] > 2000) { rebuilds.shift(); }
-        if (rebuilds.length >= 5) { console.warn("synthesis: click layer rebuilt too often; keeping it"); return false; }
-        rebuilds.push(now);
-        return true;
-    }
-
     let busy = false;
-    /* Bring the graph to the state held here: layer, marks, drag mode. Idempotent. */
+    /* Bring the graph to the state held here: click mode, marks, drag mode. Idempotent. */
     function ensure() {
         const gd = graph();
         if (busy || !gd || !gd.data || !window.Plotly || !twoD(gd)) { return; }
         if (!gd._synthHooked && gd.on) {
             gd.on("plotly_afterplot", ensure);
-            gd.on("plotly_relayout", ensure);  // a zoom out may leave the layer short of the view
             gd._synthHooked = true;
         }
         busy = true;
         try {
-            const wantLayer = state.mode === "click";
-            const layerAt = indices(gd, "synth-layer");
-            const stale = layerAt.length && (!wantLayer || (!covers(gd) && mayRebuild()));
-            const marksAt = indices(gd, "synth-").filter(i => !layerAt.includes(i));
+            const marksAt = indices(gd, "synth-");
             const wantMarks = state.mode !== "inspect" && state.marks;
             const marksStale = marksAt.length && (!wantMarks || state.drawn !== state.marks);
-            const remove = [...(stale ? layerAt : []), ...(marksStale ? marksAt : [])];
-            if (remove.length) { window.Plotly.deleteTraces(gd, remove); }
-            const add = [];
-            if (wantLayer && (stale || !layerAt.length)) { add.push(layer(gd)); }
+            if (marksStale) { window.Plotly.deleteTraces(gd, marksAt); }
             if (wantMarks && (marksStale || !marksAt.length)) {
-                add.push(...markTraces(state.marks));
+                window.Plotly.addTraces(gd, markTraces(state.marks));
                 state.drawn = state.marks;
             }
-            if (add.length) { window.Plotly.addTraces(gd, add); }
+            const layout = {};
+            const anywhere = state.mode === "click";
+            if (Boolean(gd._fullLayout.clickanywhere) !== anywhere) { layout.clickanywhere = anywhere; }
             const drag = gd._fullLayout.dragmode;
             if (state.mode === "path" && drag !== "drawopenpath") {
-                window.Plotly.relayout(gd, {dragmode: "drawopenpath", newshape: {line: {color: "#111", width: 2}}});
+                Object.assign(layout, {dragmode: "drawopenpath", newshape: {line: {color: "#111", width: 2}}});
             } else if (state.mode !== "path" && drag === "drawopenpath") {
-                window.Plotly.relayout(gd, {dragmode: "lasso", shapes: []});
+                Object.assign(layout, {dragmode: "lasso", shapes: []});
             }
+            if (Object.keys(layout).length) { window.Plotly.relayout(gd, layout); }
         } finally {
             busy = false;
         }

@@ -2,7 +2,8 @@
 map becomes DRAWN_PATH, forwarded in the browser (no server round trip for zooms or pans).
 
 A click on a point gives that point's coordinates; a click on empty space reaches Dash only in the
-synthesis panel's click mode, through the invisible click layer of ``assets/synthesis.js``.
+synthesis panel's click mode, where ``assets/synthesis.js`` sets the layout's ``clickanywhere``
+and clickData carries the pointer's map coordinates as ``xvals``/``yvals`` (no points).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from dash import ALL, Dash, Input, Output
 from components.ids import DRAWN_PATH, MAP_POINT
 from components.map_panel import MapAIO
 
-# clickData → {x, y} of its first point (a click-layer cell's carries z, its value; the panel
-# ignores clicks on a 3-D map).
+# clickData → {x, y} of its first point, or of the pointer on empty space (clickanywhere's xvals and
+# yvals); the panel ignores clicks on a 3-D map.
 FORWARD_POINT = """function(values) {
     const t = dash_clientside.callback_context.triggered;
     const v = t && t.length ? t[0].value : null;
     const p = v && v.points && v.points[0];
-    if (!p || typeof p.x !== "number" || typeof p.y !== "number") {
-        return dash_clientside.no_update;
+    if (p && typeof p.x === "number" && typeof p.y === "number") {
+        return {x: p.x, y: p.y};
     }
-    return {x: p.x, y: p.y};
+    const x = v && v.xvals && v.xvals[0], y = v && v.yvals && v.yvals[0];
+    return typeof x === "number" && typeof y === "number" ? {x: x, y: y} : dash_clientside.no_update;
 }"""
 
 # relayoutData → {path} of the newest drawn path: a new shape comes as the whole "shapes" list, an

@@ -13,7 +13,7 @@ SUBMITTED = "submitted-run"
 # LiveShown: which live points the page shows ({"session", "upto"}: the first upto of the session's
 # points in arrival order), or None; assets/live.js writes it, a lasso on the map reads it.
 LIVE_SHOWN = "live-shown"
-# MapPoint of the last click on a 2-D map (empty space included, through the synthesis click layer).
+# MapPoint of the last click on a 2-D map (empty space included in the synthesis panel's click mode).
 MAP_POINT = "map-point"
 # DrawnPath: the last path drawn on the map (Plotly's "draw open path"), for the synthesis panel.
 DRAWN_PATH = "drawn-path"

@@ -42,7 +42,7 @@ class Clicked(TypedDict):
 
 
 class MapPoint(TypedDict):
-    """MAP_POINT: a click on a 2-D map, in map coordinates (a point's, or a click-layer cell's centre)."""
+    """MAP_POINT: a click on a 2-D map, in map coordinates (a point's, or the pointer's on empty space)."""
 
     x: float
     y: float

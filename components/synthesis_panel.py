@@ -67,8 +67,7 @@ MODE_HINTS = {
     "inspect": "The map selects and shows measured frames. Choose Click or Path to ask a sampler for "
                "images anywhere on the map, empty space included.",
     "click": "Click anywhere on the map, empty space included: the sampler draws latents for that point, "
-             "the map's model decodes them, and diamonds mark where they land when projected back. The map's "
-             "hover cards wait for Inspect mode.",
+             "the map's model decodes them, and diamonds mark where they land when projected back.",
     "path": "Drag on the map to draw a path: one image per step along it, played below as a hypothetical "
             "trajectory (the map's axes are not time).",
 }

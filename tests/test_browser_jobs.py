@@ -105,11 +105,18 @@ def test_projection_job_completes_and_appears_in_sidebar(page):
 
 
 def test_long_job_can_be_cancelled(page, built_map):
-    """A 1000-epoch training run is cancelled from its row: the state turns CANCELLING/CANCELLED."""
+    """A 1000-epoch denoising training run (β, lr schedule and three noise models from the form, as
+    its row says) is cancelled from its row: the state turns CANCELLING/CANCELLED."""
     click(page, page.find_element(By.CSS_SELECTOR, ".jobs-tab-train .nav-link"))
     choose(page, ".jobs-train-dataset_id", built_map["datasets"])
     type_number(page, ".jobs-train-epochs", "1000")
+    for field, value in (("beta", "2"), ("flip_prob", "0.1"), ("grid_amplitude", "0.2"), ("ring_count", "2")):
+        type_number(page, f".jobs-train-{field}", value)
+    Select(page.find_element(By.CSS_SELECTOR, ".jobs-train-lr_schedule")).select_by_value("cosine")
     run_id = submit_and_get_run(page, "train")
+    said = "β=2, 1000 epochs, cosine lr, denoising (flips 0.1, grid 0.2, rings 2)"
+    WebDriverWait(page, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: said in d.find_element(By.CSS_SELECTOR, f"tr[data-run='{run_id}']").text)
     wait_for_state(page, run_id, ("RUNNING",), timeout=120)
 
     def click_cancel(d):

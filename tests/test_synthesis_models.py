@@ -97,3 +97,17 @@ def test_latent_diffusion_learns_conditional_means():
     np.testing.assert_allclose(out.mean(1), conditional_mean(QUERIES), atol=0.15)
     plain = LatentDiffusion(LatentDiffusionConfig(latent_dim=2, width=8, n_blocks=1, conditional=False))
     np.testing.assert_array_equal(plain.sample(QUERIES[:1], 5, seed=0), plain.sample(QUERIES[1:2], 5, seed=0))
+
+
+def test_importing_core_makes_openmp_threads_sleep_not_spin():
+    """core sets OMP_WAIT_POLICY=PASSIVE before torch loads (a spinning 2-thread step took 2–3 s
+    on 2 shared cores, 0.2 s passive), and keeps a policy the user set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    read = [sys.executable, "-c", "import os, core; print(os.environ['OMP_WAIT_POLICY'])"]
+    assert subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout.strip() == "ACTIVE"
