@@ -55,7 +55,7 @@
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
         main: emptyLayer(), view: null, scrubs: 0, reading: false, drawRequested: false, drawn: null,
         received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
-        backlog: null, standby: "",
+        backlog: null, standby: "", rows: [], repeats: 0,
     };
 
     /* The points of a session in arrival order: positions [0, base) folded and dropped, the
@@ -326,6 +326,32 @@
         requestAnimationFrame(draw);
     }
 
+    /* Note the rows (each point's own, unique in its session) this page has been given, as sorted
+     * [first, end) runs, and count those given again: what a soak checks to know that gap filling
+     * missed nothing and doubled nothing (bench/soak.py --page). Batches come in order, so a
+     * session is one run, and noting a row is a comparison. */
+    function noteRows(rows) {
+        const runs = live.rows;
+        for (const r of rows) {
+            if (r < 0) { continue; }  // a point with no stored image
+            const last = runs[runs.length - 1];
+            if (last && last[1] === r) { last[1] += 1; continue; }
+            let lo = 0, hi = runs.length;  // the first run that ends at r or later
+            while (lo < hi) { const mid = (lo + hi) >> 1; if (runs[mid][1] < r) { lo = mid + 1; } else { hi = mid; } }
+            const run = runs[lo], next = runs[lo + 1];
+            if (run && run[0] <= r && r < run[1]) {
+                live.repeats += 1;
+            } else if (run && run[1] === r) {
+                run[1] += 1;
+                if (next && next[0] === run[1]) { run[1] = next[1]; runs.splice(lo + 1, 1); }
+            } else if (run && run[0] === r + 1) {
+                run[0] = r;
+            } else {
+                runs.splice(lo, 0, [r, r + 1]);
+            }
+        }
+    }
+
     /* Append a batch's points to a layer and fold all but the newest WINDOW. */
     function add(lay, message) {
         const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
@@ -347,11 +373,12 @@
         if (!lay.first && n) { p.n += 1; lay.first = pointsTrace(p, p.n - 1, p.n); p.n -= 1; }
         p.n += n;
         foldTo(lay, total(lay) - WINDOW);
-        return {n, index, measure, floor, ring};
+        return {n, index, row, measure, floor, ring};
     }
 
     function apply(message) {
-        const {n, index, measure, floor, ring} = add(live.main, message);
+        const {n, index, row, measure, floor, ring} = add(live.main, message);
+        noteRows(row);
         for (let k = 0; k < n; k++) {
             if (Number.isFinite(measure[k])) {
                 live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
@@ -439,7 +466,7 @@
         live.main = emptyLayer(); live.view = null; live.scrubs += 1; live.reading = false;
         live.backlog = null; live.drawn = null;
         live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
-        live.latest = null;
+        live.latest = null; live.rows = []; live.repeats = 0;
         live.paused = false; live.pending = Promise.resolve();
         const gd = graph();
         if (gd && gd.data && window.Plotly) {
@@ -510,7 +537,8 @@
             return {held: total(live.main), shown: live.drawn ? live.drawn.count : 0, drawn: t ? t.x.length : 0,
                     folded: live.cfg && live.cfg.dims === 3 ? f.seen : f.counts.reduce((sum, c) => sum + c, 0),
                     kept: lay.p.n, capacity: lay.p.x.length,
-                    colours: t && t.marker.color ? t.marker.color.length : 0};
+                    colours: t && t.marker.color ? t.marker.color.length : 0,
+                    rows: live.rows.map(run => run.slice()), repeats: live.repeats};
         },
     };
 })();
