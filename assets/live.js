@@ -19,7 +19,8 @@
  * (a dropped connection, a slow tab) the missing ones are read from the app's
  * /live/<session>/points route, which serves the session's Tiled table. Pause keeps the
  * socket open and buffers; resume applies the buffer. A closed socket reconnects with
- * exponential back-off (0.5 s doubling to 10 s).
+ * exponential back-off (0.5 s doubling to 10 s), to the same address: a session process that
+ * died comes back there (app/live.py); a hello from another session there ends this one.
  *
  * The page connects only once the server says the session listens (the config arrives then;
  * until then the status reads "starting…"), and authenticates with its first message,
@@ -117,7 +118,8 @@
         const n = total(live.main), d = live.drawn, k = d ? d.count : 0;
         let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
                     replay: "replay",
-                    reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
+                    reconnecting: "reconnecting…", refused: "refused: wrong token",
+                    ended: "ended (another session now serves its address)"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
         const latest = live.latest, backlog = live.backlog;
@@ -446,6 +448,12 @@
         ws.onopen = () => { ws.send(JSON.stringify({type: "auth", token: cfg.token})); };
         ws.onmessage = event => {
             const message = JSON.parse(event.data);
+            if (message.type === "hello" && message.session !== cfg.session) {
+                // The app keeps one websocket port for its sessions (a restarted session process
+                // comes back on it): a later session answers there once this one is over.
+                live.ws = null; ws.close(); live.state = "ended"; show();
+                return;
+            }
             if (message.type === "hello") { live.retries = 0; live.state = "connected"; }
             receive(message);
         };
