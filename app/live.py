@@ -23,7 +23,8 @@ environment (never on a command line), the page in a store, the websocket in the
 
 ``GET /live/<session>/points?from_batch=A&to_batch=B`` serves rows of the session's Tiled table
 in the websocket's own encoding, so the page fills gaps (and replays a stored session) with the
-code that handles live batches. It needs the same token, in the ``X-Live-Token`` header.
+code that handles live batches, errors of those batches included (the page counts each once:
+it asks for each batch once). It needs the same token, in the ``X-Live-Token`` header.
 """
 
 from __future__ import annotations
@@ -300,18 +301,24 @@ class LiveRunner:
         return self._active is not None and self._active.child.alive()
 
 
-def points_message(points: Any, session: str, from_batch: int, to_batch: int | None) -> dict:
+def points_message(points: Any, session: str, from_batch: int, to_batch: int | None,
+                   errors: Any = None) -> dict:
     """Rows of a live table with ``from_batch <= batch <= to_batch`` as one websocket-style batch
-    (the columns of :func:`streaming.messages.encode_batch`: ``row`` says where each image is).
+    (the columns of :func:`streaming.messages.encode_batch`: ``row`` says where each image is),
+    with the rows of the ``errors`` table reported by those batches.
 
-    ``missing`` counts the batches of a closed range that the table does not hold (yet).
+    ``missing`` counts the batches of a closed range that the tables do not hold (yet); a batch
+    whose frames all failed is held by the errors table alone.
     """
-    rows = points[points["batch"] >= from_batch]
-    if to_batch is not None:
-        rows = rows[rows["batch"] <= to_batch]
-    rows = rows.sort_values(["batch", "row"], kind="stable")
+    def in_range(table: Any) -> Any:
+        table = table[table["batch"] >= from_batch]
+        return table if to_batch is None else table[table["batch"] <= to_batch]
+
+    rows = in_range(points).sort_values(["batch", "row"], kind="stable")
+    failed = in_range(errors if errors is not None else points.iloc[:0].assign(reason=""))
+    failed = failed.sort_values(["batch", "index"], kind="stable")
     axes = [a for a in ("x", "y", "z") if a in rows.columns]
-    present = sorted(set(rows["batch"].astype(int)))
+    present = sorted(set(rows["batch"].astype(int)) | set(failed["batch"].astype(int)))
     missing = 0 if to_batch is None else (to_batch - from_batch + 1) - len(present)
     return {
         "type": "batch", "session": session, "n": int(len(rows)),
@@ -325,7 +332,9 @@ def points_message(points: Any, session: str, from_batch: int, to_batch: int | N
         "noise_floor": typed_array(rows["noise_floor"].to_numpy(np.float64), "f4"),
         "received": typed_array(rows["received"].to_numpy(np.float64), "f8"),
         "ring": rows["ring"].fillna("").astype(str).tolist(),
-        "source": rows["source"].astype(str).tolist(), "errors": [], "stats": {},
+        "source": rows["source"].astype(str).tolist(), "stats": {},
+        "errors": [{"index": None if i < 0 else int(i), "source": str(s), "reason": str(r)}
+                   for i, s, r in zip(failed["index"], failed["source"], failed["reason"])],
         "missing": int(max(missing, 0)),
     }
 
@@ -341,10 +350,11 @@ def register_routes(server: Flask, runner: LiveRunner, get_store) -> None:
             from_batch = int(request.args.get("from_batch", 0))
             to_batch = request.args.get("to_batch")
             to_batch = None if to_batch in (None, "") else int(to_batch)
-            points = LiveSession.open(get_store(), session).points()
+            live = LiveSession.open(get_store(), session)
+            points, errors = live.points(), live.errors()
         except ValueError as exc:
             return f"bad request: {exc}", 400
         except Exception as exc:  # unknown session, Tiled down: say so; the page shows it
             log.warning("live points of %s: %s", session, exc)
             return f"cannot read live session {session}: {exc}", 404
-        return jsonify(points_message(points, session, from_batch, to_batch))
+        return jsonify(points_message(points, session, from_batch, to_batch, errors))
