@@ -55,7 +55,7 @@
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
         main: emptyLayer(), view: null, scrubs: 0, reading: false, drawRequested: false, drawn: null,
-        received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
+        received: -1, startedSeq: null, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
         backlog: null, standby: "", rows: [], repeats: 0,
     };
 
@@ -329,12 +329,15 @@
     }
 
     /* Note the rows (each point's own, unique in its session) this page has been given, as sorted
-     * [first, end) runs, and count those given again: what a soak checks to know that gap filling
-     * missed nothing and doubled nothing (bench/soak.py --page). Batches come in order, so a
-     * session is one run, and noting a row is a comparison. */
+     * [first, end) runs; 0 in the returned mask for a row held already (counted in repeats).
+     * A session process that died before storing what it had sent has a successor that sends
+     * those frames again, with the same rows: the page holds each point once. What a soak checks
+     * to know that gap filling missed nothing and doubled nothing (bench/soak.py --page).
+     * Batches come in order, so a session is one run, and noting a row is a comparison. */
     function noteRows(rows) {
-        const runs = live.rows;
-        for (const r of rows) {
+        const runs = live.rows, fresh = new Uint8Array(rows.length).fill(1);
+        for (let k = 0; k < rows.length; k++) {
+            const r = rows[k];
             if (r < 0) { continue; }  // a point with no stored image
             const last = runs[runs.length - 1];
             if (last && last[1] === r) { last[1] += 1; continue; }
@@ -342,7 +345,7 @@
             while (lo < hi) { const mid = (lo + hi) >> 1; if (runs[mid][1] < r) { lo = mid + 1; } else { hi = mid; } }
             const run = runs[lo], next = runs[lo + 1];
             if (run && run[0] <= r && r < run[1]) {
-                live.repeats += 1;
+                live.repeats += 1; fresh[k] = 0;
             } else if (run && run[1] === r) {
                 run[1] += 1;
                 if (next && next[0] === run[1]) { run[1] = next[1]; runs.splice(lo + 1, 1); }
@@ -352,17 +355,38 @@
                 runs.splice(lo, 0, [r, r + 1]);
             }
         }
+        return fresh;
     }
 
-    /* Append a batch's points to a layer and fold all but the newest WINDOW. */
-    function add(lay, message) {
-        const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
-        const patch = decode(message.patch), measure = decode(message.non_equilibrium);
-        const n = index.length, dims = message.coords.shape[1] || 2;
-        const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(n).fill(NaN);
-        const time = message.received ? decode(message.received) : new Float64Array(n).fill(NaN);
-        const ring = message.ring || [];
-        const p = lay.p;
+    /* Only the positions k where keep[k] of a batch's columns (coords: dims values a point). */
+    function kept(keep, dims, columns) {
+        const at = [];
+        keep.forEach((k, i) => { if (k) { at.push(i); } });
+        const out = {};
+        Object.keys(columns).forEach(key => {
+            const values = columns[key], width = key === "coords" ? dims : 1;
+            const picked = Array.isArray(values) ? [] : new values.constructor(at.length * width);
+            at.forEach((i, j) => { for (let d = 0; d < width; d++) { picked[j * width + d] = values[i * width + d]; } });
+            out[key] = picked;
+        });
+        return out;
+    }
+
+    /* Append a batch's points to a layer and fold all but the newest WINDOW (``note``: the page's
+     * own session, whose rows are noted and held once). */
+    function add(lay, message, note = false) {
+        let coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
+        let patch = decode(message.patch), measure = decode(message.non_equilibrium);
+        const dims = message.coords.shape[1] || 2;
+        let floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(index.length).fill(NaN);
+        let time = message.received ? decode(message.received) : new Float64Array(index.length).fill(NaN);
+        let ring = message.ring || [];
+        const fresh = note ? noteRows(row) : null;
+        if (fresh && fresh.includes(0)) {  // points this page holds already: once is enough
+            ({coords, index, row, patch, measure, floor, time, ring} =
+                kept(fresh, dims, {coords, index, row, patch, measure, floor, time, ring}));
+        }
+        const n = index.length, p = lay.p;
         reserve(p, n);
         for (let k = 0; k < n; k++) {
             const at = p.n + k;
@@ -375,12 +399,11 @@
         if (!lay.first && n) { p.n += 1; lay.first = pointsTrace(p, p.n - 1, p.n); p.n -= 1; }
         p.n += n;
         foldTo(lay, total(lay) - WINDOW);
-        return {n, index, row, measure, floor, ring};
+        return {n, index, measure, floor, ring};
     }
 
     function apply(message) {
-        const {n, index, row, measure, floor, ring} = add(live.main, message);
-        noteRows(row);
+        const {n, index, measure, floor, ring} = add(live.main, message, true);
         for (let k = 0; k < n; k++) {
             if (Number.isFinite(measure[k])) {
                 live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
@@ -427,10 +450,21 @@
         if (message.type === "hello") {  // (re)connected: batches sent while away come from the table
             live.stats = message.stats || live.stats;
             if (message.backlog) { live.backlog = message.backlog; }
-            // Up to next_seq - 1, not stored_seq: a batch published just before this socket joined
-            // may not be stored yet; fetchBatches asks again until the table has it.
-            const from = live.received + 1, to = message.next_seq - 1;
-            if (to >= from) { live.pending = live.pending.then(() => fill(from, to)); }
+            live.pending = live.pending.then(() => {  // after what the last socket brought
+                // Another session process (restarted): batches this page has from its first number
+                // on came from one that died before storing them. This one numbers their frames
+                // again, maybe in other batches: read them anew (the same rows: add() holds
+                // each point once).
+                const started = message.started_seq || 0;
+                if (live.startedSeq !== null && started !== live.startedSeq) {
+                    live.received = Math.min(live.received, started - 1);
+                }
+                live.startedSeq = started;
+                // Up to next_seq - 1, not stored_seq: a batch published just before this socket
+                // joined may not be stored yet; fetchBatches asks again until the table has it.
+                const from = live.received + 1, to = message.next_seq - 1;
+                return to >= from ? fill(from, to) : null;
+            }).catch(err => { console.error("live: could not fill a gap", err); });
             show();
             return;
         }
@@ -476,7 +510,7 @@
         if (ws) { ws.close(); }
         live.main = emptyLayer(); live.view = null; live.scrubs += 1; live.reading = false;
         live.backlog = null; live.drawn = null;
-        live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
+        live.received = -1; live.startedSeq = null; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
         live.latest = null; live.rows = []; live.repeats = 0;
         live.paused = false; live.pending = Promise.resolve();
         const gd = graph();

@@ -35,7 +35,8 @@ client holds every frame (over the websocket or gap-filled); the operator's memo
 every second) grows less than 10 % from the end of its warm-up (``--warmup`` s after it is ready,
 default a quarter of the run) to its last samples, per operator process. With ``--page``, also:
 the page holds every stored point once (the rows live.js noted, gap filling included, against
-the table's), its JS heap (after a forced garbage collection, every 5 s) grows less than 10 %
+the table's; after a crash, points the restarted operator sends again are held once and
+counted as ``repeats``), its JS heap (after a forced garbage collection, every 5 s) grows less than 10 %
 from the end of the same warm-up to its last samples, and a lasso around every point is
 answered (the app's selection, folded live points included) within 1 s of the mouse's release,
 with every frame and every map point in it. Exit status 1 when a check fails.
@@ -526,11 +527,12 @@ async def soak(args: argparse.Namespace) -> dict:
         page_result = {"held": page_held["held"], "drawn": page_held["drawn"],
                        "folded": page_held["folded"], "row_runs": len(page_held["rows"]),
                        "repeats": page_held["repeats"], "state": page_held["state"],
+                       "rows_not_on_page": sorted(set(rows.tolist()) - noted)[:20],
                        "connections": cutter.connections, "drain_s": page_drained_s,
                        "memory": page_memory, "lasso": lasso}
+        # repeats: points sent again by a restarted operator, which the page held once
         checks["every frame on the page once"] = bool(
-            page_held["held"] == total and page_held["repeats"] == 0
-            and noted == set(rows.tolist()) and len(rows) == total)
+            page_held["held"] == total and noted == set(rows.tolist()) and len(rows) == total)
         checks["page memory growth < 10 %"] = (page_memory["growth"] is not None
                                                and page_memory["growth"] < MAX_GROWTH)
         checks["lasso answered within 1 s, every frame in it"] = bool(

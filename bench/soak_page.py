@@ -51,14 +51,15 @@ window.soak.ready = fetch("map").then(r => r.json()).then(map => Plotly.newPlot(
    * drawn_live: live points drawn in the lasso (the start and end markers repeat two of them). */
   gd.on("plotly_selected", event => {
     if (!event) { return; }
-    const released = window.soak.released, shown = window.morphoLive.summary().shown;
+    const released = window.soak.released, selected = performance.now();
+    const shown = window.morphoLive.summary().shown;
     const points = event.points.map(p => ({curveNumber: p.curveNumber, pointNumber: p.pointNumber,
                                            customdata: p.customdata, id: p.id}));
     fetch("select", {method: "POST", headers: {"Content-Type": "application/json"},
                      body: JSON.stringify({selected: {points, lassoPoints: event.lassoPoints}, shown})})
       .then(r => r.json())
       .then(answer => {
-        Object.assign(answer, {answer_ms: performance.now() - released,
+        Object.assign(answer, {answer_ms: performance.now() - released, event_ms: selected - released,
                                drawn_live: new Set(points.map(p => String(p.id || "")).filter(id => id.startsWith("live:"))).size});
         window.soak.answers.push(answer);
         if (window.soak.answered) { window.soak.answered(answer); }
@@ -162,11 +163,13 @@ class SoakPage:
             {"x": embedding[:, 0].tolist(), "y": embedding[:, 1].tolist()}))
 
         def select():
+            clock = time.perf_counter()
             body = request.get_json()
             shown = {"session": self.session, "upto": int(body["shown"])}
             selection = selection_from(store, current, body["selected"], view, shown) or {}
             return jsonify({"map": len(selection.get("indices", [])),
-                            "live": len((selection.get("live") or {}).get("rows", []))})
+                            "live": len((selection.get("live") or {}).get("rows", [])),
+                            "server_ms": 1000 * (time.perf_counter() - clock)})
 
         app.add_url_rule("/select", "select", select, methods=["POST"])
         self.embedding, self.session = embedding, None

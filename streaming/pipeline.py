@@ -106,8 +106,12 @@ class LivePipeline:
         websocket = WebSocketPublisher(
             token, session=session.id, host=config.ws_host, port=config.ws_port,
             client_buffer=config.client_buffer, stored_seq=lambda: tiled.stored_seq,
+            # started_seq: this process's first batch number. A page that holds batches from
+            # there on got them from a process that died before storing them: this one numbers
+            # those frames again, and the page reads them anew (assets/live.js).
             hello=lambda: {"table": session.path, "n_components": live.n_components,
-                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog()},
+                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog(),
+                           "started_seq": resumed.next_seq},
         )
         websocket.next_seq = resumed.next_seq
         operator.add_publisher(tiled)  # the table first: what a browser sees is being stored

@@ -507,6 +507,7 @@ def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
     assert second.session.node.metadata["ended"] is True  # stopped again
     assert stats["skipped"] == 3 and stats["processed"] == 4
     assert client.of("hello")[0]["next_seq"] == first.operator.seq
+    assert client.of("hello")[0]["started_seq"] == first.operator.seq  # where a page re-reads from
     assert client.indices() == [8, 9, 10, 11]
     points = second.session.points()
     assert sorted(points["index"]) == list(range(12))
