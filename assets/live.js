@@ -439,10 +439,20 @@
             });
     }
 
-    function fill(from, to) {
-        // A batch whose frames all failed holds errors only: delivered too, so they are counted.
-        return fetchBatches(live.cfg.session, from, to).then(message => {
+    /* Batches a..b into the page. Live, a failed read (Tiled or the app restarting) is tried
+     * again, 0.5 s doubling to 10 s, FILL_TRIES times (~45 s): at the end of a stream no later
+     * batch would reveal the gap. */
+    const FILL_TRIES = 8;
+    function fill(from, to, failures = 0) {
+        const cfg = live.cfg;
+        return fetchBatches(cfg.session, from, to).then(message => {
+            // A batch whose frames all failed holds errors only: delivered too, so they are counted.
             if (message.n || message.errors.length) { deliver(message); }
+        }, err => {
+            if (cfg.mode !== "live" || live.cfg !== cfg || failures + 1 >= FILL_TRIES) { throw err; }
+            const delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, failures));
+            return new Promise(done => setTimeout(done, delay))
+                .then(() => (live.cfg === cfg ? fill(from, to, failures + 1) : null));
         });
     }
 
