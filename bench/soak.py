@@ -37,7 +37,8 @@ default a quarter of the run) to its last samples, per operator process. With ``
 the page holds every stored point once (the rows live.js noted, gap filling included, against
 the table's; after a crash, points the restarted operator sends again are held once and
 counted as ``repeats``), its JS heap (after a forced garbage collection, every 5 s) grows less than 10 %
-from the end of the same warm-up to its last samples, and a lasso around every point is
+from the end of its warm-up (the operator's, or later: once live.js holds as many points as it
+ever will, ``PAGE_FULL``) to its last samples, and a lasso around every point is
 answered (the app's selection, folded live points included) within 1 s of the mouse's release,
 with every frame and every map point in it. Exit status 1 when a check fails.
 
@@ -81,6 +82,7 @@ DROPS_PER_HOUR = 5  # the issue's figure for a beamline's network
 MAX_GROWTH = 0.10  # memory growth allowed after warm-up
 LASSO_S = 1.0  # the bound on a lasso's answer
 PAGE_SAMPLE_S = 5.0  # seconds between samples of the page's heap (each forces a collection)
+PAGE_FULL = 4000  # points live.js has received when its arrays reach their bound (2 x its WINDOW)
 RESTART_AT = {"operator": 0.35, "tiled": 0.65}  # fractions of the run
 
 
@@ -413,7 +415,7 @@ async def soak(args: argparse.Namespace) -> dict:
     client = GapFillingClient(url, token, session)
     stop_client = asyncio.Event()
     client_task = asyncio.create_task(client.run(stop_client))
-    heap: list[tuple[float, int]] = []  # (seconds since the page went live, JS heap bytes)
+    heap: list[tuple[float, int, int]] = []  # (seconds since the page went live, JS heap bytes, points)
     if page is not None:
         await asyncio.to_thread(page.go_live, cutter.url, token, session_id)
         page_ready = time.monotonic()
@@ -464,7 +466,8 @@ async def soak(args: argparse.Namespace) -> dict:
             operator.sample()
             if page is not None and time.monotonic() >= next_heap:
                 next_heap += PAGE_SAMPLE_S
-                heap.append((time.monotonic() - page_ready, await asyncio.to_thread(page.heap)))
+                t, held = time.monotonic() - page_ready, (await asyncio.to_thread(page.summary))["held"]
+                heap.append((t, await asyncio.to_thread(page.heap), held))
             try:
                 await asyncio.wait_for(done.wait(), 1.0)
             except TimeoutError:
@@ -490,8 +493,8 @@ async def soak(args: argparse.Namespace) -> dict:
         except TimeoutError:
             await client.fill(everything=True)  # nothing arrives: the table may hold the rest
     drained_s = round(time.monotonic() - start - args.seconds, 1)
-    page_held = None
-    while page is not None:  # and the page, which says nothing when it changes: asked each second
+    page_held, deadline = None, time.monotonic() + args.drain_timeout
+    while page is not None:  # then the page, which says nothing when it changes: asked each second
         page_held = await asyncio.to_thread(page.summary)
         if page_held["held"] >= total or time.monotonic() >= deadline:
             break
@@ -523,12 +526,15 @@ async def soak(args: argparse.Namespace) -> dict:
     if page is not None:
         rows = session.columns("points", ["row"])["row"]
         noted = {r for a, b in page_held["rows"] for r in range(a, b)}
-        page_memory = growth(heap, min(warmup, 0.5 * (heap[-1][0] if heap else 0)))
+        full = next((t for t, _, held in heap if held >= PAGE_FULL), 0.0)
+        page_memory = growth([(t, b) for t, b, _ in heap],
+                             max(full, min(warmup, 0.5 * (heap[-1][0] if heap else 0))))
         page_result = {"held": page_held["held"], "drawn": page_held["drawn"],
                        "folded": page_held["folded"], "row_runs": len(page_held["rows"]),
                        "repeats": page_held["repeats"], "state": page_held["state"],
                        "rows_not_on_page": sorted(set(rows.tolist()) - noted)[:20],
                        "connections": cutter.connections, "drain_s": page_drained_s,
+                       "heap_mib": [(round(t), round(b / 2**20, 2), held) for t, b, held in heap],
                        "memory": page_memory, "lasso": lasso}
         # repeats: points sent again by a restarted operator, which the page held once
         checks["every frame on the page once"] = bool(

@@ -48,11 +48,11 @@ window.soak.ready = fetch("map").then(r => r.json()).then(map => Plotly.newPlot(
   {margin: {l: 40, r: 10, t: 30, b: 30}, dragmode: "lasso", showlegend: false})).then(() => {
   document.addEventListener("mouseup", () => { window.soak.released = performance.now(); }, true);
   /* What dcc.Graph would hand the map panel's selection callback, answered by the same function;
-   * drawn_live: live points drawn in the lasso (the start and end markers repeat two of them). */
+   * drawn_live: points of the live trace in the lasso (not the start and end markers). */
   gd.on("plotly_selected", event => {
     if (!event) { return; }
     const released = window.soak.released, selected = performance.now();
-    const shown = window.morphoLive.summary().shown;
+    const shown = window.morphoLive.summary().shown, drawn = gd.data.findIndex(t => t.meta === "live");
     const points = event.points.map(p => ({curveNumber: p.curveNumber, pointNumber: p.pointNumber,
                                            customdata: p.customdata, id: p.id}));
     fetch("select", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -60,7 +60,7 @@ window.soak.ready = fetch("map").then(r => r.json()).then(map => Plotly.newPlot(
       .then(r => r.json())
       .then(answer => {
         Object.assign(answer, {answer_ms: performance.now() - released, event_ms: selected - released,
-                               drawn_live: new Set(points.map(p => String(p.id || "")).filter(id => id.startsWith("live:"))).size});
+                               drawn_live: points.filter(p => p.curveNumber === drawn).length});
         window.soak.answers.push(answer);
         if (window.soak.answered) { window.soak.answered(answer); }
       });
