@@ -132,6 +132,13 @@ class Tiled:
     def start(self) -> None:
         from tiled.server import SimpleTiledServer
 
+        from app.tiled_server import serialize_table_access
+
+        # As the app's embedded server does: the page's and the client's gap-filling reads of the
+        # live table come while the operator appends. Unserialised, a run with the page at load 9
+        # lost a 32-row append that the server had answered (DuckDB's "closed pending query
+        # result" and "No active transaction, cannot commit" in its error.log).
+        serialize_table_access()
         self.server = SimpleTiledServer(directory=self.directory, api_key=self.api_key,
                                         port=self.port)
 
