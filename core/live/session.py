@@ -198,13 +198,18 @@ class LiveSession:
 
     def columns(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
         """Some columns of the ``points`` or ``errors`` table as arrays (empty when it holds
-        nothing): what a resumed operator and a retried append need, without reading them all."""
+        nothing): what a resumed operator, a retried append and a lasso need, without reading
+        them all (a beamtime's table has ~10^5 rows). :data:`LATER_COLUMNS` an older session
+        lacks read as their defaults."""
         schema = points_schema(self.n_components) if name == "points" else ERRORS_SCHEMA
         with _TABLE_READS:
-            table = self.node[name].read(columns) if name in self.node else None
+            node = self.node[name] if name in self.node else None
+            stored = [c for c in columns if node is not None and c in node.columns]
+            table = node.read(stored) if stored else None
         if table is None or not len(table):
             return {c: np.zeros(0, schema.field(c).type.to_pandas_dtype()) for c in columns}
-        return {c: table[c].to_numpy() for c in columns}
+        return {c: table[c].to_numpy() if c in table else np.full(len(table), LATER_COLUMNS[c])
+                for c in columns}
 
     def errors(self) -> pd.DataFrame:
         """The errors table (``batch`` -1 in a session stored before errors had one)."""
