@@ -14,6 +14,12 @@
   the page from the mouse's release to the answer.
 * **Memory**: the page's JS heap (CDP ``Performance.getMetrics``, ``JSHeapUsedSize``) after a
   forced garbage collection, so that what is sampled is what the page holds.
+
+Run alone, it times the lasso's server side on a session of an hour's size (no page, no
+stream): ``selection_from`` over every row of a table of ``--rows`` points, against reading
+the whole table (what it read before)::
+
+    .venv/bin/python bench/soak_page.py --rows 180000
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from app.live import register_routes
-from components.map_panel import selection_from
-from core.data.results.projections import read_embedding
-from core.data.store import Store
-from headless_chromium import drag, launch_chromium, to_viewport
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.live import register_routes  # noqa: E402
+from components.map_panel import selection_from  # noqa: E402
+from core.data.results.projections import read_embedding  # noqa: E402
+from core.data.store import Store  # noqa: E402
+from headless_chromium import drag, launch_chromium, to_viewport  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE_JS = ROOT / "assets/live.js"
@@ -231,3 +240,51 @@ class SoakPage:
         finally:
             self.http.shutdown()
 
+
+def time_lasso_on_table(rows: int, repeats: int = 3) -> list[dict]:
+    """ms of ``selection_from`` over every point of a stored session of ``rows`` points, and of
+    reading that whole table, in a SimpleTiledServer (temp dir, table access serialised)."""
+    import tempfile
+
+    from tiled.server import SimpleTiledServer
+
+    from app.tiled_server import serialize_table_access
+    from core.live.session import LiveSession
+
+    serialize_table_access()
+    rng, out = np.random.default_rng(0), []
+    with tempfile.TemporaryDirectory(prefix="bench-lasso-") as directory:
+        server = SimpleTiledServer(directory=directory, api_key="benchkey0123")
+        try:
+            store = Store.from_uri(server.uri.split("?")[0], api_key=server.api_key, project="lasso")
+            live = LiveSession.create(store, n_components=2, metadata={})
+            for first in range(0, rows, 20_000):  # as the operator appends, in bigger pieces
+                k = np.arange(first, min(first + 20_000, rows))
+                xy = rng.normal(size=(len(k), 2)).astype(np.float32)
+                live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
+                                    "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
+                                    "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
+                                    "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+            lasso = {"points": [], "lassoPoints": {"x": [-9, 9, 9, -9], "y": [-9, -9, 9, 9]}}  # all of N(0, 1)
+            current, view = {"projection_id": "p", "clustering_id": "c"}, {"key": "c", "kind": "points", "n": 0}
+            for _ in range(repeats):
+                clock = time.perf_counter()
+                selection = selection_from(store, current, lasso, view, {"session": live.id, "upto": rows})
+                answered = time.perf_counter()
+                whole = LiveSession.open(store, live.id).points()
+                out.append({"selection_ms": round(1000 * (answered - clock)),
+                            "rows_selected": len(selection["live"]["rows"]),
+                            "whole_table_ms": round(1000 * (time.perf_counter() - answered)),
+                            "rows_read": len(whole)})
+                print(out[-1], flush=True)
+        finally:
+            server.close()
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=time_lasso_on_table.__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=180_000, help="points in the session (an hour at 50/s)")
+    time_lasso_on_table(parser.parse_args().rows)
