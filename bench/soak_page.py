@@ -249,6 +249,7 @@ def time_lasso_on_table(rows: int, repeats: int = 3) -> list[dict]:
     from tiled.server import SimpleTiledServer
 
     from app.tiled_server import serialize_table_access
+    from bench.live import store_session
     from core.live.session import LiveSession
 
     serialize_table_access()
@@ -257,14 +258,7 @@ def time_lasso_on_table(rows: int, repeats: int = 3) -> list[dict]:
         server = SimpleTiledServer(directory=directory, api_key="benchkey0123")
         try:
             store = Store.from_uri(server.uri.split("?")[0], api_key=server.api_key, project="lasso")
-            live = LiveSession.create(store, n_components=2, metadata={})
-            for first in range(0, rows, 20_000):  # as the operator appends, in bigger pieces
-                k = np.arange(first, min(first + 20_000, rows))
-                xy = rng.normal(size=(len(k), 2)).astype(np.float32)
-                live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
-                                    "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
-                                    "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
-                                    "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+            live = store_session(store, rows, rng)
             lasso = {"points": [], "lassoPoints": {"x": [-9, 9, 9, -9], "y": [-9, -9, 9, 9]}}  # all of N(0, 1)
             current, view = {"projection_id": "p", "clustering_id": "c"}, {"key": "c", "kind": "points", "n": 0}
             for _ in range(repeats):
