@@ -1,4 +1,5 @@
-"""Headless Debian Chromium driven by Selenium: the one launcher for browser tests and benches.
+"""Headless Debian Chromium driven by Selenium: the one launcher for browser tests and benches,
+and the mouse drag they lasso with.
 
 Top level, neither in tests/ nor in bench/, so both may import it (bench must not import tests).
 """
@@ -33,3 +34,25 @@ def launch_chromium(*, timeout: float = 60, console: bool = False):
     driver.set_page_load_timeout(timeout)
     driver.set_script_timeout(timeout)
     return driver
+
+
+def to_viewport(driver, xy) -> list[list[float]]:
+    """Data coordinates → viewport pixels of the map's plot area (scrolled into view first)."""
+    return driver.execute_script("""
+        const gd = document.querySelector('.ms-map .js-plotly-plot');
+        gd.scrollIntoView({block: 'center'});
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        return arguments[0].map(([x, y]) => [box.left + xa._offset + xa.l2p(x), box.top + ya._offset + ya.l2p(y)]);
+    """, [[float(x), float(y)] for x, y in xy])
+
+
+def drag(driver, path: list[list[float]]) -> None:
+    """Press, move through viewport points, release. Viewport coordinates because Selenium 4.2
+    measures element offsets from the top-left corner, not the centre as later versions do."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(driver, duration=50)
+    actions.move_to_location(int(path[0][0]), int(path[0][1])).click_and_hold()
+    for x, y in path[1:]:
+        actions.move_to_location(int(x), int(y))
+    actions.release().perform()

@@ -10,6 +10,12 @@ Switching off stops that process (it finishes and stores what it took) and warms
 one. Keeping the pipeline out of the app process keeps torch and numba's compiling off the
 web server's threads, and the pipeline's lifetime off gunicorn's worker recycling.
 
+A session process that dies while its session is on (a crash, the OOM killer) is started again
+with ``--session S --resume`` on the same websocket port, at most ``REVIVALS`` times a session:
+the page, which reconnects to the address it was given, meets the same session again and fills
+the gap from its table. Every session the app starts uses one port
+(``MORPHOSPACE_LIVE_WS_PORT``, else the one the system gave the first session).
+
 One secret per deployment lets pages authenticate to the websocket and the replay route:
 ``MORPHOSPACE_LIVE_TOKEN``, else ``<data_dir>/live_token``, created once (mode 0600,
 atomically), so every gunicorn worker and ``morphospace live`` agree. The child gets it in its
@@ -17,7 +23,8 @@ environment (never on a command line), the page in a store, the websocket in the
 
 ``GET /live/<session>/points?from_batch=A&to_batch=B`` serves rows of the session's Tiled table
 in the websocket's own encoding, so the page fills gaps (and replays a stored session) with the
-code that handles live batches. It needs the same token, in the ``X-Live-Token`` header.
+code that handles live batches, errors of those batches included (the page counts each once:
+it asks for each batch once). It needs the same token, in the ``X-Live-Token`` header.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from flask import Flask, jsonify, request
@@ -47,6 +55,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FILE = "live_token"
 START_TIMEOUT = 300.0  # seconds: a cold start on a UMAP map compiles numba first
+REVIVALS = 3  # restarts of a dying session process per session: past that it is a crash loop
 
 
 def read_or_create_secret(path: Path) -> str:
@@ -163,6 +172,8 @@ class LiveRunner:
         self._standby: SessionProcess | None = None
         self._active: SessionProcess | None = None
         self.current: dict | None = None
+        self.ws_port = settings.live_ws_port  # 0 until the first session says which it got
+        self.revivals = 0  # of the current session
 
     def _env(self) -> dict[str, str]:
         s = self.settings
@@ -175,11 +186,15 @@ class LiveRunner:
             env["MORPHOSPACE_TILED_API_KEY"] = key
         return env
 
-    def _spawn(self, key: tuple[str, str | None]) -> SessionProcess:
+    def _spawn(self, key: tuple[str, str | None], session: str | None = None) -> SessionProcess:
+        """A session process for the map ``key``; with ``session``, one that resumes it."""
         projection_id, clustering_id = key
-        args = ["live", projection_id, "--source", self.settings.live_source, "--standby"]
+        args = ["live", projection_id, "--source", self.settings.live_source, "--standby",
+                "--ws-port", str(self.ws_port)]
         if clustering_id:
             args += ["--clustering", clustering_id]
+        if session:
+            args += ["--session", session, "--resume"]
         log_dir = self.settings.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "live.log"
@@ -226,11 +241,41 @@ class LiveRunner:
             except BaseException:
                 process.discard()
                 raise
-            self._active = process
+            self._active, self.revivals = process, 0
             self.current = {"mode": "live", "session": ready["session"], "ws_url": ready["ws_url"],
                             "dims": int(current.get("n_components", 2)), "source": ready["source"]}
+            self.ws_port = self.ws_port or urlsplit(ready["ws_url"]).port
             log.info("live session %s on %s from %s", ready["session"], key[0], ready["source"])
+            self._watch(process)
             return {**self.current, "token": self.token}
+
+    def _watch(self, process: SessionProcess) -> None:
+        threading.Thread(target=self._revive_when_gone, args=(process,),
+                         name=f"{process.child.name}-watch", daemon=True).start()
+
+    def _revive_when_gone(self, process: SessionProcess) -> None:
+        """When ``process`` ends while its session is on, start it again (see the module doc)."""
+        process.child.process.wait()
+        with self._lock:
+            if self._active is not process or self.current is None:
+                return  # stopped or replaced on purpose
+            session = self.current["session"]
+            if self.revivals >= REVIVALS:
+                log.error("live session %s: its process ended again (exit code %s) after %d restarts; "
+                          "not restarting it (see %s)", session, process.child.process.returncode,
+                          self.revivals, process.child.log_path)
+                self._active, self.current = None, None
+                return
+            self.revivals += 1
+            log.warning("live session %s: its process ended (exit code %s); starting it again on "
+                        "port %d (restart %d of %d)", session, process.child.process.returncode,
+                        self.ws_port, self.revivals, REVIVALS)
+            revived = self._active = self._spawn(process.key, session=session)
+        try:
+            revived.start(START_TIMEOUT)  # outside the lock: Live off must not wait for it
+        except Exception as exc:  # noqa: BLE001  it died starting: the watch below counts it
+            log.error("live session %s did not come back: %s", session, exc)
+        self._revive_when_gone(revived)
 
     def stop(self, current: dict | None = None) -> None:
         """Stop the session (it stores what it took); warm up the next one for ``current``."""
@@ -248,26 +293,32 @@ class LiveRunner:
                 self._standby = None
 
     def _stop_active(self) -> None:
-        if self._active is not None:
-            self._active.stop(timeout=15)
-        self._active, self.current = None, None
+        active, self._active, self.current = self._active, None, None  # not revived when it ends
+        if active is not None:
+            active.stop(timeout=15)
 
     def alive(self) -> bool:
         return self._active is not None and self._active.child.alive()
 
 
-def points_message(points: Any, session: str, from_batch: int, to_batch: int | None) -> dict:
+def points_message(points: Any, session: str, from_batch: int, to_batch: int | None,
+                   errors: Any = None) -> dict:
     """Rows of a live table with ``from_batch <= batch <= to_batch`` as one websocket-style batch
-    (the columns of :func:`streaming.messages.encode_batch`: ``row`` says where each image is).
+    (the columns of :func:`streaming.messages.encode_batch`: ``row`` says where each image is),
+    with the rows of the ``errors`` table reported by those batches.
 
-    ``missing`` counts the batches of a closed range that the table does not hold (yet).
+    ``missing`` counts the batches of a closed range that the tables do not hold (yet); a batch
+    whose frames all failed is held by the errors table alone.
     """
-    rows = points[points["batch"] >= from_batch]
-    if to_batch is not None:
-        rows = rows[rows["batch"] <= to_batch]
-    rows = rows.sort_values(["batch", "row"], kind="stable")
+    def in_range(table: Any) -> Any:
+        table = table[table["batch"] >= from_batch]
+        return table if to_batch is None else table[table["batch"] <= to_batch]
+
+    rows = in_range(points).sort_values(["batch", "row"], kind="stable")
+    failed = in_range(errors if errors is not None else points.iloc[:0].assign(reason=""))
+    failed = failed.sort_values(["batch", "index"], kind="stable")
     axes = [a for a in ("x", "y", "z") if a in rows.columns]
-    present = sorted(set(rows["batch"].astype(int)))
+    present = sorted(set(rows["batch"].astype(int)) | set(failed["batch"].astype(int)))
     missing = 0 if to_batch is None else (to_batch - from_batch + 1) - len(present)
     return {
         "type": "batch", "session": session, "n": int(len(rows)),
@@ -281,7 +332,9 @@ def points_message(points: Any, session: str, from_batch: int, to_batch: int | N
         "noise_floor": typed_array(rows["noise_floor"].to_numpy(np.float64), "f4"),
         "received": typed_array(rows["received"].to_numpy(np.float64), "f8"),
         "ring": rows["ring"].fillna("").astype(str).tolist(),
-        "source": rows["source"].astype(str).tolist(), "errors": [], "stats": {},
+        "source": rows["source"].astype(str).tolist(), "stats": {},
+        "errors": [{"index": None if i < 0 else int(i), "source": str(s), "reason": str(r)}
+                   for i, s, r in zip(failed["index"], failed["source"], failed["reason"])],
         "missing": int(max(missing, 0)),
     }
 
@@ -297,10 +350,11 @@ def register_routes(server: Flask, runner: LiveRunner, get_store) -> None:
             from_batch = int(request.args.get("from_batch", 0))
             to_batch = request.args.get("to_batch")
             to_batch = None if to_batch in (None, "") else int(to_batch)
-            points = LiveSession.open(get_store(), session).points()
+            live = LiveSession.open(get_store(), session)
+            points, errors = live.points(), live.errors()
         except ValueError as exc:
             return f"bad request: {exc}", 400
         except Exception as exc:  # unknown session, Tiled down: say so; the page shows it
             log.warning("live points of %s: %s", session, exc)
             return f"cannot read live session {session}: {exc}", 404
-        return jsonify(points_message(points, session, from_batch, to_batch))
+        return jsonify(points_message(points, session, from_batch, to_batch, errors))

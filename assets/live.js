@@ -19,7 +19,8 @@
  * (a dropped connection, a slow tab) the missing ones are read from the app's
  * /live/<session>/points route, which serves the session's Tiled table. Pause keeps the
  * socket open and buffers; resume applies the buffer. A closed socket reconnects with
- * exponential back-off (0.5 s doubling to 10 s).
+ * exponential back-off (0.5 s doubling to 10 s), to the same address: a session process that
+ * died comes back there (app/live.py); a hello from another session there ends this one.
  *
  * The page connects only once the server says the session listens (the config arrives then;
  * until then the status reads "starting…"), and authenticates with its first message,
@@ -54,8 +55,8 @@
     const live = {
         cfg: null, ws: null, paused: false, buffer: [], pending: Promise.resolve(),
         main: emptyLayer(), view: null, scrubs: 0, reading: false, drawRequested: false, drawn: null,
-        received: -1, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
-        backlog: null, standby: "",
+        received: -1, startedSeq: null, retries: 0, timer: null, state: "off", errors: 0, stats: {}, latest: null,
+        backlog: null, standby: "", rows: [], repeats: 0,
     };
 
     /* The points of a session in arrival order: positions [0, base) folded and dropped, the
@@ -117,7 +118,8 @@
         const n = total(live.main), d = live.drawn, k = d ? d.count : 0;
         let text = {off: "off", starting: "starting…", connecting: "connecting…", connected: "receiving",
                     replay: "replay",
-                    reconnecting: "reconnecting…", refused: "refused: wrong token"}[live.state] || live.state;
+                    reconnecting: "reconnecting…", refused: "refused: wrong token",
+                    ended: "ended (another session now serves its address)"}[live.state] || live.state;
         if (live.paused) { text = `paused (${live.buffer.length} batches waiting)`; }
         const bp = live.stats.backpressure || 0;
         const latest = live.latest, backlog = live.backlog;
@@ -326,15 +328,65 @@
         requestAnimationFrame(draw);
     }
 
-    /* Append a batch's points to a layer and fold all but the newest WINDOW. */
-    function add(lay, message) {
-        const coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
-        const patch = decode(message.patch), measure = decode(message.non_equilibrium);
-        const n = index.length, dims = message.coords.shape[1] || 2;
-        const floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(n).fill(NaN);
-        const time = message.received ? decode(message.received) : new Float64Array(n).fill(NaN);
-        const ring = message.ring || [];
-        const p = lay.p;
+    /* Note the rows (each point's own, unique in its session) this page has been given, as sorted
+     * [first, end) runs; 0 in the returned mask for a row held already (counted in repeats).
+     * A session process that died before storing what it had sent has a successor that sends
+     * those frames again, with the same rows: the page holds each point once. What a soak checks
+     * to know that gap filling missed nothing and doubled nothing (bench/soak.py --page).
+     * Batches come in order, so a session is one run, and noting a row is a comparison. */
+    function noteRows(rows) {
+        const runs = live.rows, fresh = new Uint8Array(rows.length).fill(1);
+        for (let k = 0; k < rows.length; k++) {
+            const r = rows[k];
+            if (r < 0) { continue; }  // a point with no stored image
+            const last = runs[runs.length - 1];
+            if (last && last[1] === r) { last[1] += 1; continue; }
+            let lo = 0, hi = runs.length;  // the first run that ends at r or later
+            while (lo < hi) { const mid = (lo + hi) >> 1; if (runs[mid][1] < r) { lo = mid + 1; } else { hi = mid; } }
+            const run = runs[lo], next = runs[lo + 1];
+            if (run && run[0] <= r && r < run[1]) {
+                live.repeats += 1; fresh[k] = 0;
+            } else if (run && run[1] === r) {
+                run[1] += 1;
+                if (next && next[0] === run[1]) { run[1] = next[1]; runs.splice(lo + 1, 1); }
+            } else if (run && run[0] === r + 1) {
+                run[0] = r;
+            } else {
+                runs.splice(lo, 0, [r, r + 1]);
+            }
+        }
+        return fresh;
+    }
+
+    /* Only the positions k where keep[k] of a batch's columns (coords: dims values a point). */
+    function kept(keep, dims, columns) {
+        const at = [];
+        keep.forEach((k, i) => { if (k) { at.push(i); } });
+        const out = {};
+        Object.keys(columns).forEach(key => {
+            const values = columns[key], width = key === "coords" ? dims : 1;
+            const picked = Array.isArray(values) ? [] : new values.constructor(at.length * width);
+            at.forEach((i, j) => { for (let d = 0; d < width; d++) { picked[j * width + d] = values[i * width + d]; } });
+            out[key] = picked;
+        });
+        return out;
+    }
+
+    /* Append a batch's points to a layer and fold all but the newest WINDOW (``note``: the page's
+     * own session, whose rows are noted and held once). */
+    function add(lay, message, note = false) {
+        let coords = decode(message.coords), index = decode(message.index), row = decode(message.row);
+        let patch = decode(message.patch), measure = decode(message.non_equilibrium);
+        const dims = message.coords.shape[1] || 2;
+        let floor = message.noise_floor ? decode(message.noise_floor) : new Float32Array(index.length).fill(NaN);
+        let time = message.received ? decode(message.received) : new Float64Array(index.length).fill(NaN);
+        let ring = message.ring || [];
+        const fresh = note ? noteRows(row) : null;
+        if (fresh && fresh.includes(0)) {  // points this page holds already: once is enough
+            ({coords, index, row, patch, measure, floor, time, ring} =
+                kept(fresh, dims, {coords, index, row, patch, measure, floor, time, ring}));
+        }
+        const n = index.length, p = lay.p;
         reserve(p, n);
         for (let k = 0; k < n; k++) {
             const at = p.n + k;
@@ -351,7 +403,7 @@
     }
 
     function apply(message) {
-        const {n, index, measure, floor, ring} = add(live.main, message);
+        const {n, index, measure, floor, ring} = add(live.main, message, true);
         for (let k = 0; k < n; k++) {
             if (Number.isFinite(measure[k])) {
                 live.latest = {value: measure[k], floor: floor[k], ring: ring[k] || "", frame: index[k]};
@@ -387,18 +439,42 @@
             });
     }
 
-    function fill(from, to) {
-        return fetchBatches(live.cfg.session, from, to).then(message => { if (message.n) { deliver(message); } });
+    /* Batches a..b into the page. Live, a failed read (Tiled or the app restarting) is tried
+     * again, 0.5 s doubling to 10 s, FILL_TRIES times (~45 s): at the end of a stream no later
+     * batch would reveal the gap. */
+    const FILL_TRIES = 8;
+    function fill(from, to, failures = 0) {
+        const cfg = live.cfg;
+        return fetchBatches(cfg.session, from, to).then(message => {
+            // A batch whose frames all failed holds errors only: delivered too, so they are counted.
+            if (message.n || message.errors.length) { deliver(message); }
+        }, err => {
+            if (cfg.mode !== "live" || live.cfg !== cfg || failures + 1 >= FILL_TRIES) { throw err; }
+            const delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, failures));
+            return new Promise(done => setTimeout(done, delay))
+                .then(() => (live.cfg === cfg ? fill(from, to, failures + 1) : null));
+        });
     }
 
     function receive(message) {
         if (message.type === "hello") {  // (re)connected: batches sent while away come from the table
             live.stats = message.stats || live.stats;
             if (message.backlog) { live.backlog = message.backlog; }
-            // Up to next_seq - 1, not stored_seq: a batch published just before this socket joined
-            // may not be stored yet; fetchBatches asks again until the table has it.
-            const from = live.received + 1, to = message.next_seq - 1;
-            if (to >= from) { live.pending = live.pending.then(() => fill(from, to)); }
+            live.pending = live.pending.then(() => {  // after what the last socket brought
+                // Another session process (restarted): batches this page has from its first number
+                // on came from one that died before storing them. This one numbers their frames
+                // again, maybe in other batches: read them anew (the same rows: add() holds
+                // each point once).
+                const started = message.started_seq || 0;
+                if (live.startedSeq !== null && started !== live.startedSeq) {
+                    live.received = Math.min(live.received, started - 1);
+                }
+                live.startedSeq = started;
+                // Up to next_seq - 1, not stored_seq: a batch published just before this socket
+                // joined may not be stored yet; fetchBatches asks again until the table has it.
+                const from = live.received + 1, to = message.next_seq - 1;
+                return to >= from ? fill(from, to) : null;
+            }).catch(err => { console.error("live: could not fill a gap", err); });
             show();
             return;
         }
@@ -419,6 +495,12 @@
         ws.onopen = () => { ws.send(JSON.stringify({type: "auth", token: cfg.token})); };
         ws.onmessage = event => {
             const message = JSON.parse(event.data);
+            if (message.type === "hello" && message.session !== cfg.session) {
+                // The app keeps one websocket port for its sessions (a restarted session process
+                // comes back on it): a later session answers there once this one is over.
+                live.ws = null; ws.close(); live.state = "ended"; show();
+                return;
+            }
             if (message.type === "hello") { live.retries = 0; live.state = "connected"; }
             receive(message);
         };
@@ -438,8 +520,8 @@
         if (ws) { ws.close(); }
         live.main = emptyLayer(); live.view = null; live.scrubs += 1; live.reading = false;
         live.backlog = null; live.drawn = null;
-        live.received = -1; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
-        live.latest = null;
+        live.received = -1; live.startedSeq = null; live.retries = 0; live.buffer = []; live.errors = 0; live.stats = {};
+        live.latest = null; live.rows = []; live.repeats = 0;
         live.paused = false; live.pending = Promise.resolve();
         const gd = graph();
         if (gd && gd.data && window.Plotly) {
@@ -510,7 +592,8 @@
             return {held: total(live.main), shown: live.drawn ? live.drawn.count : 0, drawn: t ? t.x.length : 0,
                     folded: live.cfg && live.cfg.dims === 3 ? f.seen : f.counts.reduce((sum, c) => sum + c, 0),
                     kept: lay.p.n, capacity: lay.p.x.length,
-                    colours: t && t.marker.color ? t.marker.color.length : 0};
+                    colours: t && t.marker.color ? t.marker.color.length : 0,
+                    rows: live.rows.map(run => run.slice()), repeats: live.repeats};
         },
     };
 })();

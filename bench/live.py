@@ -437,6 +437,22 @@ window.benchReplay = async function (session, n, token) {
 """
 
 
+def store_session(store: Store, n: int, rng: np.random.Generator):
+    """A stored live session of ``n`` points at N(0, 1) positions, batches of 32 at 50 frames/s,
+    appended as the operator appends (in bigger pieces); its :class:`LiveSession`."""
+    from core.live.session import LiveSession
+
+    live = LiveSession.create(store, n_components=2, metadata={})
+    for first in range(0, n, 20_000):
+        k = np.arange(first, min(first + 20_000, n))
+        xy = rng.normal(size=(len(k), 2)).astype(np.float32)
+        live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
+                            "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
+                            "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
+                            "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+    return live
+
+
 def bench_replay(n: int) -> dict:
     """Seconds from choosing a stored session of ``n`` points to all of them on the map: the
     app's replay route (``app.live.register_routes``) reading a SimpleTiledServer's table, served
@@ -449,7 +465,6 @@ def bench_replay(n: int) -> dict:
     from werkzeug.serving import make_server
 
     from app.live import register_routes
-    from core.live.session import LiveSession
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-live-replay-") as directory:
@@ -457,15 +472,8 @@ def bench_replay(n: int) -> dict:
         http = None
         try:
             store = Store.from_uri(tiled.uri.split("?")[0], api_key=tiled.api_key, project="bench")
-            live = LiveSession.create(store, n_components=2, metadata={})
             t0 = time.perf_counter()
-            for first in range(0, n, 20_000):  # as the operator appends, in bigger pieces
-                k = np.arange(first, min(first + 20_000, n))
-                xy = rng.normal(size=(len(k), 2)).astype(np.float32)
-                live.append_points({"index": k, "patch": np.full(len(k), -1), "source": ["bench"] * len(k),
-                                    "batch": k // 32, "row": k, "x": xy[:, 0], "y": xy[:, 1],
-                                    "cluster": np.zeros(len(k), int), "non_equilibrium": np.full(len(k), np.nan),
-                                    "received": 1e9 + k / 50, "processed": 1e9 + k / 50})
+            live = store_session(store, n, rng)
             write_s = time.perf_counter() - t0
             app = Flask("bench-replay")
             register_routes(app, SimpleNamespace(token=TOKEN), lambda: store)

@@ -11,15 +11,19 @@ What runs, all real and on 127.0.0.1:
   acknowledgement: frames in a stopping operator's socket buffer are gone).
 * **Operator**: ``morphospace live PROJECTION --source tiled+http://... --session S --resume
   --ws-port P`` as a child process (its memory is what is watched).
-* **Client**: a websocket client that does what the page does for gaps (no browser: the page side
-  belongs to ``bench/live.py``): it keeps points by frame index, and after a reconnect or a
+* **Client**: a websocket client that does what the page does for gaps: it keeps points by
+  frame index, and after a reconnect or a
   ``gap`` message reads the batches it missed from the session's Tiled table (column ``batch``)
   once ``stored_seq`` says they are stored. On a ``hello`` whose ``next_seq`` is not above the
   batches it holds, those batches were never stored (an operator killed after sending them) and
   will be numbered again: it forgets their numbers (their points stay, keyed by index).
+* **Page** (``--page``): besides the client, ``assets/live.js`` in headless Chromium on a page
+  with the map, reaching the operator through a TCP relay that drops the network for it, and
+  filling gaps through the app's own route (``bench/soak_page.py``).
 
 Faults, at fixed fractions of ``--seconds``: websocket drops (the client aborts its TCP
-connection without a close handshake and stays away ``--drop-seconds``; 5 an hour, at least
+connection without a close handshake and stays away ``--drop-seconds``; the page's relay resets
+its connection and refuses it as long; 5 an hour, at least
 ``--min-drops``; a drop waits for a live connection), one operator restart at 35 % (SIGTERM, an
 orderly stop; ``--kill``: SIGKILL, a crash) and, once the operator is back, one Tiled restart at
 65 % (server closed, down ``--tiled-down`` s, started again on the same port and folder).
@@ -29,12 +33,19 @@ skips a new interpreter and loading the model; memory is then the whole process'
 Afterwards: every frame written to Tiled is in the session's points table exactly once; the
 client holds every frame (over the websocket or gap-filled); the operator's memory (RSS, sampled
 every second) grows less than 10 % from the end of its warm-up (``--warmup`` s after it is ready,
-default a quarter of the run) to its last samples, per operator process. No lasso is timed: there
-is no page. Exit status 1 when a check fails.
+default a quarter of the run) to its last samples, per operator process. With ``--page``, also:
+the page holds every stored point once (the rows live.js noted, gap filling included, against
+the table's; after a crash, points the restarted operator sends again are held once and
+counted as ``repeats``), its JS heap (after a forced garbage collection, every 5 s) grows less than 10 %
+from the end of its warm-up (the operator's, or later: once live.js holds as many points as it
+ever will, ``PAGE_FULL``) to its last samples, and a lasso around every point is
+answered (the app's selection, folded live points included) within 1 s of the mouse's release,
+with every frame and every map point in it. Exit status 1 when a check fails.
 
 Run it (from the repository root)::
 
     .venv/bin/python bench/soak.py --seconds 120
+    .venv/bin/python bench/soak.py --seconds 120 --page       # with live.js in Chromium
     .venv/bin/python bench/soak.py --seconds 3600 --side 128 --json soak.json   # the record
     .venv/bin/python bench/soak.py --help
 """
@@ -69,6 +80,10 @@ from streaming.simulator import replay_tiled  # noqa: E402
 
 DROPS_PER_HOUR = 5  # the issue's figure for a beamline's network
 MAX_GROWTH = 0.10  # memory growth allowed after warm-up
+LASSO_S = 1.0  # the issue's bound on a lasso's answer
+PAGE_SAMPLE_S = 5.0  # seconds between samples of the page's heap (each forces a collection)
+PAGE_WINDOW = 2000  # newest points live.js draws as points (its WINDOW); older ones it folds
+PAGE_FULL = 2 * PAGE_WINDOW  # points live.js has received when its arrays reach their bound
 RESTART_AT = {"operator": 0.35, "tiled": 0.65}  # fractions of the run
 
 
@@ -118,6 +133,13 @@ class Tiled:
     def start(self) -> None:
         from tiled.server import SimpleTiledServer
 
+        from app.tiled_server import serialize_table_access
+
+        # As the app's embedded server does: the page's and the client's gap-filling reads of the
+        # live table come while the operator appends. Unserialised, a run with the page at load 9
+        # lost a 32-row append that the server had answered (DuckDB's "closed pending query
+        # result" and "No active transaction, cannot commit" in its error.log).
+        serialize_table_access()
         self.server = SimpleTiledServer(directory=self.directory, api_key=self.api_key,
                                         port=self.port)
 
@@ -352,13 +374,21 @@ async def soak(args: argparse.Namespace) -> dict:
 
     detector = from_uri(tiled.uri, api_key=api_key).create_container(f"detector-{project}")
     source = f"tiled+{tiled.uri}/metadata/detector-{project}/frames"
+    ws_port = free_port()
+    page = cutter = None
+    if args.page:
+        from bench.soak_page import SocketCutter, SoakPage
+
+        cutter = SocketCutter(ws_port)
+        await cutter.start()
+        current = {"projection_id": projection_id, "clustering_id": clustering_id, "n_components": 2}
+        page = await asyncio.to_thread(SoakPage, store, current, token)
     setup_s = time.monotonic() - clock
 
     env = {**os.environ, "MORPHOSPACE_TILED_URI": tiled.uri, "MORPHOSPACE_TILED_API_KEY": api_key,
            "MORPHOSPACE_PROJECT": project, "MORPHOSPACE_LIVE_TOKEN": token,
            "MORPHOSPACE_DATA_DIR": str(workdir / "data"), "MORPHOSPACE_DEVICE": args.device,
            "PYTHONPATH": str(ROOT)}
-    ws_port = free_port()
     if args.in_process:
         from streaming.pipeline import LiveConfig
 
@@ -393,6 +423,10 @@ async def soak(args: argparse.Namespace) -> dict:
     client = GapFillingClient(url, token, session)
     stop_client = asyncio.Event()
     client_task = asyncio.create_task(client.run(stop_client))
+    heap: list[tuple[float, int, int]] = []  # (seconds since the page went live, JS heap bytes, points)
+    if page is not None:
+        await asyncio.to_thread(page.go_live, cutter.url, token, session_id)
+        page_ready = time.monotonic()
 
     log: list[dict] = []
     start = time.monotonic()
@@ -411,7 +445,11 @@ async def soak(args: argparse.Namespace) -> dict:
             t = await at(fraction)
             # A drop hits a live connection: while the operator restarts there is none.
             await asyncio.wait_for(client.connected.wait(), args.start_timeout)
-            note({"t": t, "fault": "websocket drop", "cut": client.drop(args.drop_seconds)})
+            entry = {"t": t, "fault": "websocket drop", "cut": client.drop(args.drop_seconds)}
+            if cutter is not None:
+                await asyncio.wait_for(cutter.connected.wait(), args.start_timeout)
+                entry["page_cut"] = cutter.drop(args.drop_seconds)
+            note(entry)
 
     async def restarts() -> None:
         """One after the other: an operator starting while Tiled is down could not load its map."""
@@ -431,8 +469,13 @@ async def soak(args: argparse.Namespace) -> dict:
               "down_s": round(args.tiled_down + time.monotonic() - t1, 1)})
 
     async def sample_memory(done: asyncio.Event) -> None:
+        next_heap = time.monotonic()
         while not done.is_set():
             operator.sample()
+            if page is not None and time.monotonic() >= next_heap:
+                next_heap += PAGE_SAMPLE_S
+                t, held = time.monotonic() - page_ready, (await asyncio.to_thread(page.summary))["held"]
+                heap.append((t, await asyncio.to_thread(page.heap), held))
             try:
                 await asyncio.wait_for(done.wait(), 1.0)
             except TimeoutError:
@@ -458,6 +501,15 @@ async def soak(args: argparse.Namespace) -> dict:
         except TimeoutError:
             await client.fill(everything=True)  # nothing arrives: the table may hold the rest
     drained_s = round(time.monotonic() - start - args.seconds, 1)
+    page_held, deadline = None, time.monotonic() + args.drain_timeout
+    while page is not None:  # then the page, which says nothing when it changes: asked each second
+        page_held = await asyncio.to_thread(page.summary)
+        if page_held["held"] >= total or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(1.0)
+    page_drained_s = round(time.monotonic() - start - args.seconds, 1)
+    # The check is the first lasso's; a second one says how much of it was a first call's cost.
+    lassos = [await asyncio.to_thread(page.lasso_everything) for _ in range(2)] if page is not None else None
     sampling_done.set()
     await sampler
     stop_client.set()
@@ -479,6 +531,31 @@ async def soak(args: argparse.Namespace) -> dict:
         "operator memory growth < 10 %": all(m["growth"] is not None and m["growth"] < MAX_GROWTH
                                              for m in memory),
     }
+    page_result = None
+    if page is not None:
+        rows = session.columns("points", ["row"])["row"]
+        noted = {r for a, b in page_held["rows"] for r in range(a, b)}
+        full = next((t for t, _, held in heap if held >= PAGE_FULL), 0.0)
+        page_memory = growth([(t, b) for t, b, _ in heap],
+                             max(full, min(warmup, 0.5 * (heap[-1][0] if heap else 0))))
+        page_result = {"held": page_held["held"], "drawn": page_held["drawn"],
+                       "folded": page_held["folded"], "row_runs": len(page_held["rows"]),
+                       "repeats": page_held["repeats"], "state": page_held["state"],
+                       "rows_not_on_page": sorted(set(rows.tolist()) - noted)[:20],
+                       "connections": cutter.connections, "drain_s": page_drained_s,
+                       "heap_mib": [(round(t), round(b / 2**20, 2), held) for t, b, held in heap],
+                       "memory": page_memory, "lasso": lassos[0], "second_lasso": lassos[1]}
+        lasso = lassos[0]
+        # repeats: points sent again by a restarted operator, which the page held once
+        checks["every frame on the page once"] = bool(
+            page_held["held"] == total and noted == set(rows.tolist()) and len(rows) == total)
+        checks["page memory growth < 10 %"] = (page_memory["growth"] is not None
+                                               and page_memory["growth"] < MAX_GROWTH)
+        checks["lasso answered within 1 s, every frame in it"] = bool(
+            lasso["answer_ms"] < 1000 * LASSO_S and lasso["live"] == total
+            and lasso["map"] == len(page.embedding) and lasso["drawn_live"] == min(PAGE_WINDOW, total))
+        await asyncio.to_thread(page.close)
+        await cutter.stop()
     result = {
         "seconds": args.seconds, "rate": args.rate, "side": args.side, "frames_written": total,
         "rows_in_tiled": int(len(index)), "duplicates_in_tiled": int((counts > 1).sum()),
@@ -491,7 +568,7 @@ async def soak(args: argparse.Namespace) -> dict:
                       for q in ("p50", "p95")} if len(latency) else {},
         "operator": "in-process" if args.in_process else "child process", "operator_exit": rc,
         "operator_stats": getattr(operator, "stats", None), "operator_last_line": operator.runs[-1]["last_line"],
-        "load_average": os.getloadavg(), "checks": checks, "lasso": "not measured (no page)",
+        "load_average": os.getloadavg(), "checks": checks, "page": page_result,
         "workdir": str(workdir),
     }
     await asyncio.to_thread(tiled.stop)
@@ -516,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
                         "its memory is the reference (default a quarter of --seconds)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the operator in this process (quick restarts; the test uses it)")
+    parser.add_argument("--page", action="store_true",
+                        help="also live.js in headless Chromium: every frame on the page, its heap, a lasso")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--start-timeout", type=float, default=120)
     parser.add_argument("--drain-timeout", type=float, default=60)

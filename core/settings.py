@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="ZMQ address, folder or tiled+http:// node (`morphospace demo` picks a free port when unset).",
     )
     live_token: SecretStr | None = Field(None, description="Websocket token; generated when unset.")
+    live_ws_port: int = Field(
+        0, ge=0, le=65535,
+        description="Websocket port of the live sessions the web app starts; 0: the port the system "
+                    "gives the first one, kept while the app runs, so a restarted session process "
+                    "comes back where its pages reconnect.",
+    )
 
     # Ingest from Tiled: servers besides the store's that `ingest tiled+http://...` may read (a
     # JSON list of base URIs; one may end in ?api_key=KEY, the key it is read with).

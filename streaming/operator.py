@@ -25,9 +25,10 @@ frames and ``queue_bytes`` bytes; a listener that finds it full waits (nothing i
 faster than they are processed. Every published batch carries ``backlog`` (frames queued, seconds
 of lag, the bound), so the page can say how far behind it is.
 
-Resume: ``skip`` holds frame indices already stored by an earlier run of the same session
-(:meth:`streaming.pipeline.LivePipeline.create` with ``resume``); such frames are counted in
-``stats.skipped`` and not placed again, so each frame is in the table once.
+Resume: ``skip`` holds frame indices already stored by an earlier run of the same session, as
+points or as errors (:meth:`streaming.pipeline.LivePipeline.create` with ``resume``); such
+frames, and a listener's errors about them, are counted in ``stats.skipped`` and neither placed
+nor reported again, so each frame is in the table once and each error reaches a page once.
 
 arroyopy 0.2.2 rough edges worked around here (see :class:`LiveOperator`):
 
@@ -249,7 +250,7 @@ class LiveOperator(Operator):
     # -- listener side -----------------------------------------------------------------------
     async def submit(self, item: Frame | FrameError | StreamEnd) -> None:
         """Queue an item; waits (never drops) while the queue is full."""
-        if isinstance(item, Frame) and item.index in self.skip:
+        if isinstance(item, (Frame, FrameError)) and item.index in self.skip:
             self.stats.skipped += 1
             return
         if not isinstance(item, StreamEnd):

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.data.imageio import strip_query
@@ -105,8 +106,12 @@ class LivePipeline:
         websocket = WebSocketPublisher(
             token, session=session.id, host=config.ws_host, port=config.ws_port,
             client_buffer=config.client_buffer, stored_seq=lambda: tiled.stored_seq,
+            # started_seq: this process's first batch number. A page that holds batches from
+            # there on got them from a process that died before storing them: this one numbers
+            # those frames again, and the page reads them anew (assets/live.js).
             hello=lambda: {"table": session.path, "n_components": live.n_components,
-                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog()},
+                           "stats": operator.stats.as_dict(), "backlog": operator.queue.backlog(),
+                           "started_seq": resumed.next_seq},
         )
         websocket.next_seq = resumed.next_seq
         operator.add_publisher(tiled)  # the table first: what a browser sees is being stored
@@ -177,11 +182,14 @@ def _open_session(store: Any, config: LiveConfig, live: LiveModel, *,
     if config.resume and config.session is not None and LiveSession.exists(store, config.session):
         session = LiveSession.open(store, config.session)
         stored = session.columns("points", ["index", "batch", "row"])
-        errors = session.columns("errors", ["index"])["index"]
-        resumed = Resumed(int(stored["batch"].max(initial=-1)) + 1,
+        errors = session.errors()  # whole: a session stored before errors had a batch has none
+        reported, reported_by = (errors[c].to_numpy(np.int64) for c in ("index", "batch"))
+        # Frames stored as points or reported as errors are done: a source that sends them again
+        # (a detector re-sending after the restart) must not place or report them twice.
+        resumed = Resumed(int(max(stored["batch"].max(initial=-1), reported_by.max(initial=-1))) + 1,
                           int(stored["row"].max(initial=-1)) + 1,
-                          int(max(stored["index"].max(initial=-1), errors.max(initial=-1))) + 1,
-                          set(stored["index"].tolist()))
+                          int(max(stored["index"].max(initial=-1), reported.max(initial=-1))) + 1,
+                          set(stored["index"].tolist()) | set(reported[reported >= 0].tolist()))
         session.update_metadata(ended=False)  # live again (the stop of the run before set it)
         log.info("resuming live session %s after %d stored points (batch %d on)", session.id,
                  len(stored["index"]), resumed.next_seq)

@@ -362,4 +362,5 @@ def _error_columns(batches: list[ResultBatch]) -> dict[str, list]:
     errors = [e for b in batches for e in b.errors]
     return {"index": [-1 if e.index is None else e.index for e in errors],
             "source": [e.source for e in errors], "reason": [e.reason for e in errors],
-            "received": [e.received for e in errors]}
+            "received": [e.received for e in errors],
+            "batch": [b.seq for b in batches for _ in b.errors]}

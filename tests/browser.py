@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from headless_chromium import CHROMEDRIVER, CHROMIUM
+from headless_chromium import CHROMEDRIVER, CHROMIUM, drag
 
 
 def require_chromium(*, ci: bool) -> None:
@@ -94,26 +93,6 @@ def click(driver, element) -> None:
     """
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
     element.click()
-
-
-def to_viewport(driver, xy) -> list[list[float]]:
-    """Data coordinates → viewport pixels of the map's plot area (scrolled into view first)."""
-    return driver.execute_script("""
-        const gd = document.querySelector('.ms-map .js-plotly-plot');
-        gd.scrollIntoView({block: 'center'});
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-        return arguments[0].map(([x, y]) => [box.left + xa._offset + xa.l2p(x), box.top + ya._offset + ya.l2p(y)]);
-    """, [[float(x), float(y)] for x, y in xy])
-
-
-def drag(driver, path: list[list[float]]) -> None:
-    """Press, move through viewport points, release. Viewport coordinates because Selenium 4.2
-    measures element offsets from the top-left corner, not the centre as later versions do."""
-    actions = ActionChains(driver, duration=50)
-    actions.move_to_location(int(path[0][0]), int(path[0][1])).click_and_hold()
-    for x, y in path[1:]:
-        actions.move_to_location(int(x), int(y))
-    actions.release().perform()
 
 
 def lasso(driver, plot, x0=0.05, y0=0.05, x1=0.55, y1=0.95) -> None:

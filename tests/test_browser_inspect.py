@@ -13,7 +13,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import (click, lasso, map_count, read_all, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+from headless_chromium import to_viewport
+from tests.browser import (click, lasso, map_count, read_all, wait_for, wait_for_map, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import INTEGRATION_PROJECT
 

@@ -21,7 +21,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import click, drag, read_all, to_viewport, wait_for_map_count
+from headless_chromium import to_viewport
+from tests.browser import click, drag, read_all, wait_for_map_count
 from tests.conftest import DEMO_DATA, INTEGRATION_PROJECT, LIVE_SOURCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

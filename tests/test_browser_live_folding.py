@@ -122,3 +122,30 @@ def test_old_points_fold_bursts_draw_once_and_the_backlog_shows(browser, tmp_pat
     assert (scrubbed["shown"], scrubbed["drawn"], scrubbed["folded"], scrubbed["held"]) == (2530, 2000, 530, 7560)
     assert "2530 points of 7560 (up to frame 2529" in scrubbed["text"]
     assert browser.execute_async_script(SCRUB, 1)["shown"] == 7560  # following the newest again
+
+def test_a_restarted_operator_s_batches_are_read_anew_and_each_point_held_once(browser, tmp_path):
+    """Batches 0-3 (points 0-39) came from a session process that died having stored batches 0-1
+    only; its successor (started_seq 2) numbered points 20-44 as batch 2. The page reads batch 2
+    anew (rows 20-39 again: held once) with the error it reported (frame 45), then batch 3
+    (46-50) live."""
+    page = tmp_path / "live.html"
+    page.write_text(PAGE % (PLOTLY_JS.as_uri(), (ROOT / "assets/live.js").as_uri()))
+    browser.get(page.as_uri())
+    k = np.arange(20, 45)
+    table = pd.DataFrame({"index": k, "patch": -1, "batch": 2, "row": k, "x": k.astype("float32"),
+                          "y": (k % 7).astype("float32"), "cluster": 0, "non_equilibrium": np.nan,
+                          "noise_floor": np.nan, "ring": "", "source": "test", "received": 1000.0 + k})
+    errors = pd.DataFrame({"index": [45], "source": ["test"], "reason": ["bad shape"], "received": [1045.0],
+                           "batch": [2]})
+    browser.execute_script("window.__route = arguments[0]; window.fetch = url => (window.__asked = url, "
+                           "Promise.resolve({ok: true, json: () => Promise.resolve(window.__route)}));",
+                           points_message(table, "s", 2, 2, errors))
+    hello = {"type": "hello", "session": "s", "stored_seq": -1, "next_seq": 0, "started_seq": 0}
+    out = browser.execute_async_script(FEED, [json.dumps(hello)] + [message(b, 10 * b, 10) for b in range(4)])
+    assert out["summary"]["held"] == 40
+    again = {**hello, "stored_seq": 2, "next_seq": 3, "started_seq": 2}
+    out = browser.execute_async_script(FEED, [json.dumps(again), message(3, 46, 5)])
+    assert browser.execute_script("return window.__asked;") == "live/s/points?from_batch=2&to_batch=2"
+    s = out["summary"]
+    assert (s["held"], s["rows"], s["repeats"]) == (50, [[0, 45], [46, 51]], 20)
+    assert "1 bad frames skipped" in out["text"]

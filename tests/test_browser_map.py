@@ -14,7 +14,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from components import map_figure as mf
-from tests.browser import drag, shown_embedding, to_viewport, wait_for, wait_for_map_count
+from headless_chromium import to_viewport
+from tests.browser import drag, shown_embedding, wait_for, wait_for_map_count
 from tests.browser import map_count as count
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -21,7 +21,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from headless_chromium import launch_chromium
-from tests.browser import (MAP_COUNT, drag, map_count, require_chromium, to_viewport, wait_for_map_count,
+from headless_chromium import to_viewport
+from tests.browser import (MAP_COUNT, drag, map_count, require_chromium, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import _free_port
 from core.data.results import clusterings, projections

@@ -13,7 +13,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import (click, drag, shown_embedding, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+from headless_chromium import to_viewport
+from tests.browser import (click, drag, shown_embedding, wait_for, wait_for_map, wait_for_map_count,
                            wait_for_text)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,7 +13,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import (click, drag, read_all, to_viewport, wait_for, wait_for_map, wait_for_map_count,
+from headless_chromium import to_viewport
+from tests.browser import (click, drag, read_all, wait_for, wait_for_map, wait_for_map_count,
                            wait_for_text)
 from tests.conftest import INTEGRATION_PROJECT
 from tests.test_browser_inspect import map_selected

@@ -58,3 +58,20 @@ def test_a_replay_is_one_message_in_arrival_order_with_times():
     assert from_typed_array(message["index"]).tolist() == [10, 11, 12]
     assert from_typed_array(message["received"]).tolist() == [1000.5, 1001.5, 1002.5]
     assert from_typed_array(message["coords"]).tolist() == [[0, 0], [1, 0], [2, 0]]
+
+
+def test_a_gap_fill_brings_the_errors_of_its_batches_and_an_errors_only_batch_is_not_missing():
+    """Batches 0-2 asked for: batch 1's frames all failed (it is in the errors table only), so
+    none is missing; the errors of batches 1 and 2 come along, batch 3's does not (not asked)."""
+    rows = pd.DataFrame({"index": [10, 13], "patch": [-1] * 2, "batch": [0, 2], "row": [0, 1],
+                         "x": np.float32([0, 1]), "y": np.float32([0, 0]), "cluster": [0] * 2,
+                         "non_equilibrium": [np.nan] * 2, "noise_floor": [np.nan] * 2, "ring": [""] * 2,
+                         "source": ["s"] * 2, "received": [1000.0, 1003.0]})
+    errors = pd.DataFrame({"index": [12, 11, -1, 14], "source": ["s"] * 4,
+                           "reason": ["bad shape", "all NaN", "unreadable header", "late"],
+                           "received": [1002.0, 1001.0, 1002.5, 1004.0], "batch": [1, 1, 2, 3]})
+    message = points_message(rows, "s-1", 0, 2, errors)
+    assert message["missing"] == 0 and message["seq"] == 2 and message["n"] == 2
+    assert [(e["index"], e["reason"]) for e in message["errors"]] == [
+        (11, "all NaN"), (12, "bad shape"), (None, "unreadable header")]
+    assert points_message(rows, "s-1", 0, 2)["missing"] == 1  # without the errors table: batch 1 unseen

@@ -14,6 +14,7 @@ import zmq
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from app.live import points_message
 from core.live.session import LiveSession
 from core.data.preprocess import preprocess_frame
 from core.settings import Settings
@@ -27,6 +28,7 @@ from streaming.messages import (
     end_parts,
     frame_from_parts,
     frame_to_parts,
+    from_typed_array,
 )
 from streaming.operator import LIVE_SURROGATES, STAGES, LiveModel
 from streaming.pipeline import LiveConfig, LivePipeline, run_on_command, run_pipeline
@@ -351,9 +353,9 @@ def test_two_apps_on_one_machine_both_go_live(live_map, tiled_server, tmp_path):
     assert [h["session"] for h in hellos] == [c["session"] for c in configs]
 
 
-def _run_messages(live_map, messages: list[list[bytes]]):
-    """Push raw ZMQ messages (ending with an end marker) through a pipeline watched by a client;
-    returns (pipeline, client, the pipeline's final stats)."""
+def _run_messages(live_map, messages: list[list[bytes]], **changes):
+    """Push raw ZMQ messages (ending with an end marker) through a pipeline (``changes`` to its
+    config) watched by a client; returns (pipeline, client, the pipeline's final stats)."""
 
     def send(endpoint: str) -> None:
         sock = zmq.Context.instance().socket(zmq.PUSH)
@@ -363,7 +365,7 @@ def _run_messages(live_map, messages: list[list[bytes]]):
         sock.close(linger=5000)
 
     async def scenario():
-        pipeline = await _pipeline(live_map)
+        pipeline = await _pipeline(live_map, **changes)
         async with Client(pipeline.websocket.url) as client:
             await asyncio.to_thread(send, pipeline.info["source"])
             await client.until(lambda: client.of("end"))
@@ -505,11 +507,39 @@ def test_restarted_operator_resumes_the_session_each_frame_once(live_map):
     assert second.session.node.metadata["ended"] is True  # stopped again
     assert stats["skipped"] == 3 and stats["processed"] == 4
     assert client.of("hello")[0]["next_seq"] == first.operator.seq
+    assert client.of("hello")[0]["started_seq"] == first.operator.seq  # where a page re-reads from
     assert client.indices() == [8, 9, 10, 11]
     points = second.session.points()
     assert sorted(points["index"]) == list(range(12))
     assert sorted(points["row"]) == list(range(12))
     assert sorted(set(points["batch"])) == list(range(second.operator.seq))
+
+
+def test_a_bad_frame_sent_again_after_a_restart_is_reported_once(live_map):
+    """A detector re-sends frames 1-3 to a resumed session: frame 2, stored as an error by the
+    first run, is skipped like the stored points (no second error row, nothing re-sent to the
+    page), and the replay route gives its error once, with the batch that reported it."""
+    good = _crops(live_map, 5)
+    session = f"errors-{uuid.uuid4().hex[:6]}"
+    wrong = good[2][:50]  # wrong shape: reported, not placed
+    first, client1, _ = _run_messages(live_map, [
+        frame_to_parts(0, good[0], "sim"), frame_to_parts(1, good[1], "sim"),
+        frame_to_parts(2, wrong, "sim"), frame_to_parts(3, good[3], "sim"), end_parts(4),
+    ], session=session, resume=True)
+    second, client2, stats = _run_messages(live_map, [
+        frame_to_parts(1, good[1], "sim"), frame_to_parts(2, wrong, "sim"),
+        frame_to_parts(3, good[3], "sim"), frame_to_parts(4, good[4], "sim"), end_parts(5),
+    ], session=session, resume=True)
+    assert [e["index"] for m in client1.of("batch") for e in m["errors"]] == [2]
+    assert [e["index"] for m in client2.of("batch") for e in m["errors"]] == []
+    assert client2.indices() == [4] and stats["skipped"] == 3
+    errors = second.session.errors()
+    assert errors["index"].tolist() == [2]
+    reported_by = [m["seq"] for m in client1.of("batch") if m["errors"]]
+    assert errors["batch"].tolist() == reported_by
+    replay = points_message(second.session.points(), session, 0, None, errors)
+    assert [e["index"] for e in replay["errors"]] == [2] and "shape" in replay["errors"][0]["reason"]
+    assert sorted(from_typed_array(replay["index"]).tolist()) == [0, 1, 3, 4]
 
 
 def test_slow_client_does_not_stall_the_stream_or_a_fast_client():

@@ -6,11 +6,11 @@ one growing array:
 
     points   index, patch, source, batch, row, x, y[, z], cluster, non_equilibrium,
              received, processed, noise_floor, ring
-    errors   index, source, reason, received     (created with the first error)
+    errors   index, source, reason, received, batch     (created with the first error)
     images   (rows, [C,] S, S) float32: the preprocessed images the model saw
 
 ``index`` is the producer's frame number, ``batch`` the websocket batch number, so a browser
-that missed batches ``a..b`` reads the rows with ``a <= batch <= b``. ``row`` is the point's
+that missed batches ``a..b`` reads the rows (and the errors) with ``a <= batch <= b``. ``row`` is the point's
 row in ``images``: the operator numbers images as it makes them and each batch's images are
 written at their rows, so the link holds whatever order the table's rows are in (and a retried
 write lands on the same rows). ``non_equilibrium`` is :func:`core.xpcs.two_time.non_equilibrium` of a
@@ -80,7 +80,8 @@ XPCS_COLUMNS = ("noise_floor", "ring")  # a frame that is no two-time map has no
 
 
 ERRORS_SCHEMA = pa.schema([("index", pa.int64()), ("source", pa.string()),
-                           ("reason", pa.string()), ("received", pa.float64())])
+                           ("reason", pa.string()), ("received", pa.float64()),
+                           ("batch", pa.int64())])
 
 
 @dataclass
@@ -138,7 +139,9 @@ class LiveSession:
         self._append("points", rows, points_schema(self.n_components))
 
     def append_errors(self, rows: Mapping[str, Any]) -> None:
-        self._append("errors", rows, ERRORS_SCHEMA)
+        """Append rows given as columns (:data:`ERRORS_SCHEMA`'s; ``batch``, the batch that
+        reported the error, may be left out: -1)."""
+        self._append("errors", {"batch": [-1] * len(rows["index"]), **rows}, ERRORS_SCHEMA)
 
     def put_images(self, rows: np.ndarray, images: np.ndarray) -> None:
         """Write preprocessed images (n, [C,] S, S) at consecutive ``rows`` of ``images``.
@@ -195,19 +198,28 @@ class LiveSession:
 
     def columns(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
         """Some columns of the ``points`` or ``errors`` table as arrays (empty when it holds
-        nothing): what a resumed operator and a retried append need, without reading them all."""
+        nothing): what a resumed operator, a retried append and a lasso need, without reading
+        them all (a beamtime's table has ~10^5 rows). :data:`LATER_COLUMNS` an older session
+        lacks read as their defaults."""
         schema = points_schema(self.n_components) if name == "points" else ERRORS_SCHEMA
         with _TABLE_READS:
-            table = self.node[name].read(columns) if name in self.node else None
+            node = self.node[name] if name in self.node else None
+            stored = [c for c in columns if node is not None and c in node.columns]
+            table = node.read(stored) if stored else None
         if table is None or not len(table):
             return {c: np.zeros(0, schema.field(c).type.to_pandas_dtype()) for c in columns}
-        return {c: table[c].to_numpy() for c in columns}
+        return {c: table[c].to_numpy() if c in table else np.full(len(table), LATER_COLUMNS[c])
+                for c in columns}
 
     def errors(self) -> pd.DataFrame:
+        """The errors table (``batch`` -1 in a session stored before errors had one)."""
         if "errors" not in self.node:
             return ERRORS_SCHEMA.empty_table().to_pandas()
         with _TABLE_READS:
-            return self.node["errors"].read()
+            table = self.node["errors"].read()
+        if "batch" not in table:
+            table["batch"] = -1
+        return table
 
     def update_metadata(self, **changes: Any) -> None:
         self.node.update_metadata(metadata=clean_metadata(changes))
