@@ -3,6 +3,10 @@ session as one message (the browser side is in tests/test_browser_live.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -44,6 +48,37 @@ def test_a_lasso_takes_the_folded_live_points_it_covers_up_to_the_scrub(store):
     assert map_panel.selection_from(store, CURRENT, everything, VIEW, {**shown, "upto": 10})["live"]["rows"] == list(range(10))
     # Nothing shown (Live off): only the map's own points.
     assert map_panel.selection_from(store, CURRENT, everything, VIEW, None) == {"indices": [], "how": "box"}
+
+
+def test_lassos_read_a_kept_session_in_one_request_each_and_see_new_rows(store):
+    """A web process looks a session up once: its next lassos cost one request each (the
+    read; eight lookups before it took ~0.1 s, more under load), and still take rows appended
+    since."""
+    live = session_of_ten(store)
+    everything = {"range": {"x": [-1, 20], "y": [-1, 1]}, "points": []}
+    shown = {"session": live.id, "upto": 100}
+    assert map_panel.selection_from(store, CURRENT, everything, VIEW, shown)["live"]["rows"] == list(range(10))
+    live.append_points({"index": [110, 111], "patch": [-1, -1], "source": ["sim"] * 2, "batch": [2, 2],
+                        "row": [10, 11], "x": [10.0, 11.0], "y": [0.0, 0.0], "cluster": [0, 0],
+                        "non_equilibrium": [np.nan] * 2, "received": [1010.0, 1011.0], "processed": [0.0, 0.0]})
+    requests = []
+    hooks = store.root.context.http_client.event_hooks
+    hooks["request"] = [*hooks["request"], requests.append]
+    try:
+        rows = map_panel.selection_from(store, CURRENT, everything, VIEW, shown)["live"]["rows"]
+    finally:
+        hooks["request"] = [hook for hook in hooks["request"] if hook != requests.append]
+    assert rows == list(range(12))
+    assert [r.method for r in requests] == ["GET"], [str(r.url) for r in requests]
+
+
+def test_the_web_process_imports_tiled_s_table_client_before_its_first_lasso():
+    """Tiled's table client imports dask.dataframe (~0.7 s) when first needed: the map panel's
+    import pays it, not the first lasso over live points (1.1 s against 0.2 s after)."""
+    code = "import sys, components.map_panel; sys.exit(0 if 'tiled.client.dataframe' in sys.modules else 1)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_replay_is_one_message_in_arrival_order_with_times():

@@ -32,7 +32,9 @@ extra ``__index_level_0__`` column, which the server refuses.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
+import importlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,12 @@ import pandas as pd
 import pyarrow as pa
 
 from core.data.store import Store, StoreError, clean_metadata, new_id
+
+# Tiled imports its table client, and dask.dataframe with it, when a process first meets a
+# table: ~0.7 s here, which a web process paid inside its first lasso over live points (1.1 s
+# against 0.2 s for the next ones, bench/lasso_steps.py). Every reader of this module reads or
+# writes tables, so it pays that once, when it is imported.
+importlib.import_module("tiled.client.dataframe")
 
 LIVE = "live"
 AXES = ("x", "y", "z")
@@ -61,6 +69,8 @@ def new_session_id() -> str:
 # app.tiled_server.serialize_table_access (SimpleTiledServer's DuckDB tables share one connection
 # across request threads; concurrent reads and appends failed, and crashed the server).
 _TABLE_READS = threading.Lock()
+KEPT_SESSIONS = 8  # sessions :meth:`LiveSession.kept` holds open per process (the newest ones)
+_KEPT: dict[tuple[int, str], LiveSession] = {}
 
 
 def points_schema(n_components: int) -> pa.Schema:
@@ -117,6 +127,19 @@ class LiveSession:
                 f"Known: {', '.join(list(live)[-5:]) or 'none'}"
             )
         return cls(store, id, live[id])
+
+    @classmethod
+    def kept(cls, store: Store, id: str) -> LiveSession:
+        """:meth:`open`, once per store and session in this process: a page's lassos and gap
+        fills then read a table in one request, not after eight lookups of its containers
+        (~0.1 s, more under load). An appendable table's client reads every row appended since."""
+        key = (builtins.id(store), id)
+        live = _KEPT.get(key)
+        if live is None or live.store is not store:  # an id of a store since collected
+            live = _KEPT[key] = cls.open(store, id)
+            while len(_KEPT) > KEPT_SESSIONS:
+                del _KEPT[next(iter(_KEPT))]
+        return live
 
     @staticmethod
     def exists(store: Store, id: str) -> bool:
@@ -190,7 +213,7 @@ class LiveSession:
     def points(self) -> pd.DataFrame:
         """The points table, with :data:`LATER_COLUMNS` filled in for older sessions."""
         with _TABLE_READS:
-            table = self.node["points"].read()
+            table = self._table("points").read()
         for name, default in LATER_COLUMNS.items():
             if name not in table:
                 table[name] = default
@@ -203,7 +226,7 @@ class LiveSession:
         lacks read as their defaults."""
         schema = points_schema(self.n_components) if name == "points" else ERRORS_SCHEMA
         with _TABLE_READS:
-            node = self.node[name] if name in self.node else None
+            node = self._table(name)
             stored = [c for c in columns if node is not None and c in node.columns]
             table = node.read(stored) if stored else None
         if table is None or not len(table):
@@ -211,12 +234,19 @@ class LiveSession:
         return {c: table[c].to_numpy() if c in table else np.full(len(table), LATER_COLUMNS[c])
                 for c in columns}
 
+    def _table(self, name: str) -> Any:
+        """The client of table ``name``, kept once found (None while it does not exist)."""
+        if name not in self._tables and name in self.node:
+            self._tables[name] = self.node[name]
+        return self._tables.get(name)
+
     def errors(self) -> pd.DataFrame:
         """The errors table (``batch`` -1 in a session stored before errors had one)."""
-        if "errors" not in self.node:
+        node = self._table("errors")
+        if node is None:
             return ERRORS_SCHEMA.empty_table().to_pandas()
         with _TABLE_READS:
-            table = self.node["errors"].read()
+            table = node.read()
         if "batch" not in table:
             table["batch"] = -1
         return table
