@@ -35,8 +35,9 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import importlib
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,8 @@ from core.data.store import Store, StoreError, clean_metadata, new_id
 # against 0.2 s for the next ones, bench/lasso_steps.py). Every reader of this module reads or
 # writes tables, so it pays that once, when it is imported.
 importlib.import_module("tiled.client.dataframe")
+
+log = logging.getLogger(__name__)
 
 LIVE = "live"
 AXES = ("x", "y", "z")
@@ -130,13 +133,14 @@ class LiveSession:
 
     @classmethod
     def kept(cls, store: Store, id: str) -> LiveSession:
-        """:meth:`open`, once per store and session in this process: a page's lassos and gap
-        fills then read a table in one request, not after eight lookups of its containers
-        (~0.1 s, more under load). An appendable table's client reads every row appended since."""
+        """:meth:`open` with its points table looked up, once per store and session in this
+        process: a page's lassos and gap fills then read it in one request, not after eight
+        lookups (~0.1 s, more under load). An appendable table's client reads every row appended since."""
         key = (builtins.id(store), id)
         live = _KEPT.get(key)
         if live is None or live.store is not store:  # an id of a store since collected
             live = _KEPT[key] = cls.open(store, id)
+            live._table("points")
             while len(_KEPT) > KEPT_SESSIONS:
                 del _KEPT[next(iter(_KEPT))]
         return live
@@ -253,6 +257,23 @@ class LiveSession:
 
     def update_metadata(self, **changes: Any) -> None:
         self.node.update_metadata(metadata=clean_metadata(changes))
+
+
+def keep_open(get_store: Callable[[], Store], id: str) -> threading.Thread:
+    """Look session ``id`` up for :meth:`LiveSession.kept` in a background thread, when a page
+    starts showing it: its first lasso then reads the table at once (the lookups took 0.25-0.8 s
+    at load 6-8). Never delays nor fails the caller: a failure is logged, and the lasso looks
+    the session up itself."""
+
+    def look_up() -> None:
+        try:
+            LiveSession.kept(get_store(), id)
+        except Exception as exc:  # noqa: BLE001  Tiled down, no such session: the lasso says so
+            log.info("could not look up live session %s ahead of a lasso: %s", id, exc)
+
+    thread = threading.Thread(target=look_up, name=f"keep-open-{id}", daemon=True)
+    thread.start()
+    return thread
 
 
 def list_sessions(store: Store) -> list[dict]:
