@@ -7,6 +7,8 @@ times, in ``--clients`` fresh processes (each a web process's first lasso, then 
 
 * ``import``: importing the map panel (the selection code and what it pulls in);
 * ``client``: ``Store.from_uri`` (the Tiled client and its first request);
+* ``keep_open`` (with ``--keep-open``): the session looked up ahead, as the live panel does
+  when the page starts showing it;
 * ``open``: ``LiveSession.open`` (project, ``live`` container and session lookups);
 * ``node``: the points table's node (its structure);
 * ``read``: the 4 columns the lasso needs;
@@ -18,7 +20,7 @@ times, in ``--clients`` fresh processes (each a web process's first lasso, then 
 steps one by one; ``--in-server`` also runs one client in the server's own process, as
 ``bench/soak.py --page`` does. Run::
 
-    .venv/bin/python bench/lasso_steps.py --rows 6000 --clients 3
+    .venv/bin/python bench/lasso_steps.py --rows 6000 --clients 3 [--keep-open] [--in-server]
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def ms(clock: float) -> float:
     return round(1000 * (time.perf_counter() - clock), 1)
 
 
-def client(uri: str, project: str, session: str, calls: int) -> list[dict]:
+def client(uri: str, project: str, session: str, calls: int, keep: bool) -> list[dict]:
     """Step times (ms) of ``calls`` lassos in this process, the first one a cold one."""
     clock = time.perf_counter()
     import numpy as np
@@ -51,7 +53,7 @@ def client(uri: str, project: str, session: str, calls: int) -> list[dict]:
     from components import map_figure as mf
     from components.map_panel import selection_from
     from core.data.store import Store
-    from core.live.session import LiveSession
+    from core.live.session import LiveSession, keep_open
 
     # Tiled's table client (tiled.client.dataframe) imports dask.dataframe: ~0.7 s, paid by the
     # first table a process reads unless something imported it before.
@@ -59,6 +61,10 @@ def client(uri: str, project: str, session: str, calls: int) -> list[dict]:
     clock = time.perf_counter()
     store = Store.from_uri(uri, api_key=KEY, project=project)
     first["client"] = ms(clock)
+    if keep:  # what the live panel does when the page starts showing the session
+        clock = time.perf_counter()
+        keep_open(lambda: store, session).join()
+        first["keep_open"] = ms(clock)
     current, view = {"projection_id": "p", "clustering_id": "c"}, {"key": "c", "kind": "points", "n": 0}
     shown = {"session": session, "upto": 10**9}
     out = []
@@ -93,11 +99,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=6000, help="points in the session (6,000: a 120 s soak)")
     parser.add_argument("--clients", type=int, default=3, help="fresh processes, one after another")
     parser.add_argument("--calls", type=int, default=3, help="lassos per process")
+    parser.add_argument("--keep-open", action="store_true",
+                        help="look the session up first, as the live panel does when the page goes live")
     parser.add_argument("--in-server", action="store_true", help="one more client in the server's process")
     parser.add_argument("--client", nargs=3, metavar=("URI", "PROJECT", "SESSION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        print(json.dumps(client(*args.client, args.calls)))
+        print(json.dumps(client(*args.client, args.calls, args.keep_open)))
         return
 
     import numpy as np
@@ -116,12 +124,12 @@ def main() -> None:
             session = store_session(store, args.rows, np.random.default_rng(0)).id
             runs = []
             for n in range(args.clients):
-                done = subprocess.run([sys.executable, __file__, "--client", uri, "lasso", session,
-                                       "--calls", str(args.calls)], capture_output=True, text=True,
-                                      check=True, cwd=ROOT)
+                argv = [sys.executable, __file__, "--client", uri, "lasso", session,
+                        "--calls", str(args.calls)] + ["--keep-open"] * args.keep_open
+                done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
                 runs.append((f"process {n + 1}", json.loads(done.stdout.splitlines()[-1])))
             if args.in_server:
-                runs.append(("in the server's process", client(uri, "lasso", session, args.calls)))
+                runs.append(("in the server's process", client(uri, "lasso", session, args.calls, args.keep_open)))
         finally:
             server.close()
     for name, calls in runs:
