@@ -81,8 +81,7 @@ def client(uri: str, project: str, session: str, calls: int, keep: bool) -> list
         node = live.node["points"]
         step["node"] = ms(clock)
         clock = time.perf_counter()
-        table = pd.DataFrame({c: node.read(["batch", "row", "x", "y"])[c].to_numpy()
-                              for c in ("batch", "row", "x", "y")})
+        table = pd.DataFrame(node.read(["batch", "row", "x", "y"]))
         step["read"] = ms(clock)
         clock = time.perf_counter()
         table = table.sort_values(["batch", "row"], kind="stable")
