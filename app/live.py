@@ -350,7 +350,7 @@ def register_routes(server: Flask, runner: LiveRunner, get_store) -> None:
             from_batch = int(request.args.get("from_batch", 0))
             to_batch = request.args.get("to_batch")
             to_batch = None if to_batch in (None, "") else int(to_batch)
-            live = LiveSession.open(get_store(), session)
+            live = LiveSession.kept(get_store(), session)  # looked up once for its lassos too
             points, errors = live.points(), live.errors()
         except ValueError as exc:
             return f"bad request: {exc}", 400

@@ -39,6 +39,7 @@ from app.live import register_routes  # noqa: E402
 from components.map_panel import selection_from  # noqa: E402
 from core.data.results.projections import read_embedding  # noqa: E402
 from core.data.store import Store  # noqa: E402
+from core.live.session import keep_open  # noqa: E402
 from headless_chromium import drag, launch_chromium, to_viewport  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ class SoakPage:
                             "server_ms": 1000 * (time.perf_counter() - clock)})
 
         app.add_url_rule("/select", "select", select, methods=["POST"])
-        self.embedding, self.session = embedding, None
+        self.embedding, self.session, self.store = embedding, None, store
         self.lock = threading.Lock()
         self.http = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
@@ -200,6 +201,7 @@ class SoakPage:
     def go_live(self, ws_url: str, token: str, session: str) -> None:
         """What the live panel does once the session is ready."""
         self.session = session
+        keep_open(lambda: self.store, session)  # as the live panel does
         self.driver.execute_script("window.morphoLive.configure(arguments[0]);",
                                    {"mode": "live", "ws_url": ws_url, "token": token,
                                     "session": session, "dims": 2})

@@ -24,7 +24,7 @@ from components.errors import guarded
 from components.ids import CURRENT, LIVE_SHOWN, part_ids
 from components.records import MapRef
 from components.services import Callbacks, Services
-from core.live.session import list_sessions
+from core.live.session import keep_open, list_sessions
 
 STATUS_ID = "live-status"  # assets/live.js writes here
 SCRUB_STEPS = 1000  # the time slider's resolution: 0.1 % of the points held
@@ -71,13 +71,16 @@ def start_or_stop(services: Services, on: bool, current: MapRef | None) -> dict 
     if not on:
         runner.stop(current)  # and warm up the next session on the shown map
         return None
-    return runner.start(current)
+    config = runner.start(current)
+    keep_open(services.store, config["session"])  # for the first lasso over its points
+    return config
 
 
 def replay_config(services: Services, session_id: str) -> dict:
     meta = next((s for s in list_sessions(services.store()) if s["id"] == session_id), None)
     if meta is None:
         raise ValueError(f"no live session {session_id!r} in this project")
+    keep_open(services.store, session_id)  # for the first lasso over its points
     return {"mode": "replay", "session": session_id, "token": services.live().token,
             "dims": int(meta.get("n_components", 2))}
 

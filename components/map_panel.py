@@ -202,7 +202,7 @@ def live_in_shape(store: ResultStore, selected: dict, shown: LiveShown | None) -
     if not shown or not shown.get("session") or not (selected.get("lassoPoints") or selected.get("range")):
         return None
     # Only the columns needed: an hour's session holds ~10^5 rows, and the answer must come in 1 s.
-    table = pd.DataFrame(LiveSession.open(store, shown["session"]).columns("points", ["batch", "row", "x", "y"]))
+    table = pd.DataFrame(LiveSession.kept(store, shown["session"]).columns("points", ["batch", "row", "x", "y"]))
     table = table.sort_values(["batch", "row"], kind="stable").iloc[: int(shown["upto"])]
     table = table[table["row"] >= 0]  # a point with no stored image cannot be inspected
     inside = mf.indices_in_shape(selected, table[["x", "y"]].to_numpy(np.float64))
