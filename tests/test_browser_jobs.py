@@ -64,7 +64,7 @@ def wait_for_state(driver, run_id: str, states: tuple[str, ...], timeout: float)
 @pytest.fixture(scope="module")
 def page(web_app, browser, built_map):
     browser.get(web_app)
-    click(browser, wait_for(browser, ".jobs-tab-project .nav-link"))
+    click(browser, wait_for(browser, ".jobs-tab-project"))
     wait_for(browser, ".jobs-form-project")
     wait_for_text(browser, ".services-banner", "Worker ✓", timeout=60)  # worker polled recently
     choose(browser, ".jobs-project-latents_id", built_map["latents"])
@@ -107,7 +107,7 @@ def test_projection_job_completes_and_appears_in_sidebar(page):
 def test_long_job_can_be_cancelled(page, built_map):
     """A 1000-epoch denoising training run (β, lr schedule and three noise models from the form, as
     its row says) is cancelled from its row: the state turns CANCELLING/CANCELLED."""
-    click(page, page.find_element(By.CSS_SELECTOR, ".jobs-tab-train .nav-link"))
+    click(page, page.find_element(By.CSS_SELECTOR, ".jobs-tab-train"))
     choose(page, ".jobs-train-dataset_id", built_map["datasets"])
     type_number(page, ".jobs-train-epochs", "1000")
     for field, value in (("beta", "2"), ("flip_prob", "0.1"), ("grid_amplitude", "0.2"), ("ring_count", "2")):
