@@ -166,9 +166,13 @@ _id = part_ids("VariationsAIO")
 
 
 class VariationsAIO(html.Div):
-    """The "Material variations" panel (collapsed until opened)."""
+    """The "Material variations" panel, collapsed until opened; its body (123 components, about
+    1.4 s of the browser's CPU on each page load: bench/page_load.py) is made when it is first
+    opened, and its callbacks run then, on the page's selection and map at that moment."""
 
     class ids:
+        accordion = _id("accordion")
+        body = _id("body")
         field = staticmethod(lambda aio_id, name: {"component": "VariationsAIO", "subcomponent": f"field-{name}",
                                                    "aio_id": aio_id})
         references = _id("references")
@@ -205,10 +209,18 @@ class VariationsAIO(html.Div):
 
     def __init__(self, aio_id: str | None = None):
         aio_id = aio_id or str(uuid.uuid4())
-        ids = self.ids
+        super().__init__(dbc.Accordion(dbc.AccordionItem(html.Div(id=self.ids.body(aio_id)),
+                                                         title="Material variations: Monte Carlo samples "
+                                                         "around the selected states", item_id="variations"),
+                                       id=self.ids.accordion(aio_id), start_collapsed=True),
+                         className="my-2 ms-variations")
+
+    @classmethod
+    def body(cls, aio_id: str) -> list:
+        ids = cls.ids
         form = html.Div([
             html.Div(hint(NO_MAP), id=ids.references(aio_id), className="small mb-2 ms-var-refs"),
-            *[self._input(aio_id, f) for f in FIELDS],
+            *[cls._input(aio_id, f) for f in FIELDS],
             dbc.Button("Sample variations", id=ids.submit(aio_id), size="sm", color="primary",
                        className="mt-1 variations-submit"),
             html.Div(id=ids.message(aio_id), className="mt-2 variations-message"),
@@ -271,9 +283,7 @@ class VariationsAIO(html.Div):
             html.H6("Sampled vs measured traces", className="mt-3"),
             dcc.Loading(html.Div(id=ids.measured(aio_id), className="mt-1 ms-var-measured"), type="circle"),
         ]
-        super().__init__(dbc.Accordion(dbc.AccordionItem(body, title="Material variations: Monte Carlo samples "
-                                                         "around the selected states", item_id="variations"),
-                                       start_collapsed=True), className="my-2 ms-variations")
+        return body
 
     @classmethod
     def _input(cls, aio_id: str, f: FormField) -> dbc.Row:
@@ -306,6 +316,16 @@ def opened_summary(store: ResultStore, variations_id: str) -> tuple[Any, list[di
 
 callbacks = Callbacks()
 register = callbacks.register  # create_app calls register(app, services)
+
+
+@callbacks.callback(Output(VariationsAIO.ids.body(MATCH), "children"),
+                    Input(VariationsAIO.ids.accordion(MATCH), "active_item"),
+                    State(VariationsAIO.ids.body(MATCH), "children"), prevent_initial_call=True)
+def _mount(active: str | None, mounted: Any):
+    """The body, the first time the panel is opened (then kept, closed or not)."""
+    if not active or mounted:
+        return no_update
+    return VariationsAIO.body(ctx.triggered_id["aio_id"])
 
 
 @callbacks.callback(
