@@ -109,7 +109,7 @@ def test_what_the_train_forms_accept_the_models_build(shape):
     from flows.train import vae_config
     from flows.train_gan import gan_config
 
-    for params_cls, build, fields in ((TrainParams, vae_config, ("latent_dim", "base_channels", "beta")),
+    for params_cls, build, fields in ((TrainParams, vae_config, ("latent_dim", "base_channels", "fc_hidden", "beta")),
                                       (TrainGANParams, gan_config, ("latent_dim", "base_channels"))):
         for name in fields:
             for value in _bounds(params_cls, name):
