@@ -137,6 +137,7 @@ def prior(args: argparse.Namespace) -> None:
     from scipy.stats import wasserstein_distance
 
     from core.maps.encode import encode_images
+    from core.maps.quality import active_units
     from core.models.flow_matching import fit_latent_model
     from core.models.generator import decode_batches
     from core.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
@@ -157,9 +158,10 @@ def prior(args: argparse.Namespace) -> None:
     vae, history = train_vae(train, config, TrainParams(epochs=args.vae_epochs, batch_size=32, seed=args.seed,
                                                         device="cpu"))
     print(f"VAE: {time.perf_counter() - t0:.0f} s, val loss {history[0]['val_loss']:.1f} → {history[-1]['val_loss']:.1f}")
-    mu_train, _ = encode_images(vae, train)
+    mu_train, logvar_train = encode_images(vae, train)
     mu_test, _ = encode_images(vae, test)
     d = mu_train.shape[1]
+    print(f"active latent units (KL per dimension > 0.01): {active_units(mu_train, logvar_train)[0]} of {d}")
     diffusion = LatentDiffusion(LatentDiffusionConfig(latent_dim=d, conditional=False))
     fit = fit_latent_model(diffusion, mu_train, np.zeros((len(mu_train), 2)), epochs=args.ld_epochs,
                            seed=args.seed, device="cpu")
