@@ -49,7 +49,7 @@ def demo_config(image_size: int) -> VAEConfig:
 
     train = demo_params(get_settings()).train
     return VAEConfig(image_size=image_size, latent_dim=train.latent_dim, base_channels=train.base_channels,
-                     beta=train.beta).validate()
+                     fc_hidden=train.fc_hidden, beta=train.beta).validate()
 
 
 def particle_check(model: torch.nn.Module, images: np.ndarray, n: int = 200) -> dict:

@@ -93,6 +93,7 @@ JOBS: dict[str, Job] = {
     "train": Job("train-vae", "Train VAE", fp.TrainParams, "models", (
         field_of(fp.TrainParams, "dataset_id", "Dataset", result_kind="datasets"),
         field_of(fp.TrainParams, "latent_dim", "Latent dim"),
+        field_of(fp.TrainParams, "fc_hidden", "FC hidden"),
         field_of(fp.TrainParams, "beta", "β (KL weight)", hint=""),
         field_of(fp.TrainParams, "epochs", "Epochs"),
         field_of(fp.TrainParams, "batch_size", "Batch size"),

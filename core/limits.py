@@ -8,6 +8,7 @@ from __future__ import annotations
 
 LATENT_DIM = (2, 512)  # below 2 there is no map to draw; 512 is far past what a series needs
 BASE_CHANNELS = (1, 256)  # 256 is also the default cap on the doubling (max_channels)
+FC_HIDDEN = (0, 4096)  # VAE's fully connected layer before the latent heads; 0 = none, 1024 = Moola et al.'s
 EPOCHS = (1, 1000)  # VAE epochs and GAN epochs per stage
 BATCH_SIZE = (2, 4096)  # 2: the GAN's minibatch std and a VAE's GroupNorm need a pair
 N_CRITIC = (1, 100)  # critic steps per generator step

@@ -23,9 +23,9 @@ from core.data.ingest import TILED_PREFIXES
 from core.data.preprocess import PreprocessParams
 from core.data.store import KEY_PATTERN
 from core.data.results.datasets import PhysicalScale
-from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, FRAME_INTERVAL_MAX, INTENSITY_MAX, IOU_MIN,
-                         LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE, PIXEL_SIZE_MAX, PIXEL_UNITS,
-                         XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
+from core.limits import (BASE_CHANNELS, BATCH_SIZE, ENTROPY_MAX, EPOCHS, FC_HIDDEN, FRAME_INTERVAL_MAX,
+                         INTENSITY_MAX, IOU_MIN, LATENT_DIM, LR_MAX, N_CRITIC, N_MEMBERS, N_PER_REFERENCE,
+                         PIXEL_SIZE_MAX, PIXEL_UNITS, XPCS_FRAMES, XPCS_MAPS, XPCS_SIDE)
 from core.synthesis.paths import STEPS_RANGE
 from core.variations.filters import DEFAULT_PRESET, PRESETS, FilterParams
 from core.xpcs import simulate as gb
@@ -162,6 +162,8 @@ class TrainOptions(_Params):
     latent_dim: int = Field(32, ge=LATENT_DIM[0], le=LATENT_DIM[1], description="Size of z.")
     base_channels: int = Field(32, ge=BASE_CHANNELS[0], le=BASE_CHANNELS[1],
                                description="Width of the first conv block; doubles per block.")
+    fc_hidden: int = Field(0, ge=FC_HIDDEN[0], le=FC_HIDDEN[1], description="Fully connected layer between "
+                           "the conv stack and z, mirrored in the decoder; 0: none (1024 in Moola et al.).")
     beta: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the KL term.")
     epochs: int = Field(20, ge=EPOCHS[0], le=EPOCHS[1])
     batch_size: int = Field(64, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
@@ -172,7 +174,7 @@ class TrainOptions(_Params):
     name: str | None = Field(None, max_length=200)
     init_model_id: ResultId | None = Field(
         None, description="Start from this stored VAE's weights (fine-tune it on this dataset); "
-        "latent_dim and base_channels are then its own.")
+        "latent_dim, base_channels and fc_hidden are then its own.")
     # Denoising (DESIGN §1, Moola et al.): inputs corrupted in training, the loss on the clean image;
     # each noise model is off at 0 (core.models.corruption), any mix.
     flip_prob: float = Field(0.0, ge=0.0, le=1.0, description="Salt and pepper: share of pixels "

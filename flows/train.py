@@ -33,6 +33,7 @@ def vae_config(params: TrainParams, shape: tuple[int, ...]) -> VAEConfig:
         channels=1 if len(shape) == 3 else shape[1],
         latent_dim=params.latent_dim,
         base_channels=params.base_channels,
+        fc_hidden=params.fc_hidden,
         beta=params.beta,
     ).validate()
 
@@ -43,7 +44,7 @@ def fine_tune_config(init: nn.Module, params: TrainParams, shape: tuple[int, ...
     for that it lacks is refused with what to do instead."""
     if not isinstance(init, VAE):
         raise ValueError(f"model {params.init_model_id} is not a VAE: fine-tune a VAE, or leave init_model_id empty")
-    for name in ("latent_dim", "base_channels"):
+    for name in ("latent_dim", "base_channels", "fc_hidden"):
         asked, have = getattr(params, name), getattr(init.config, name)
         if asked != have and asked != TrainParams.model_fields[name].default:
             raise ValueError(f"{name}={asked} was asked for, but model {params.init_model_id} has "

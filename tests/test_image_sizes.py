@@ -104,14 +104,15 @@ def _bounds(params_cls: type, name: str) -> list:
                                    (4, 4, SIZE_RANGE[1], SIZE_RANGE[1])])
 def test_what_the_train_forms_accept_the_models_build(shape):
     """Every extreme of the train-vae and train-gan parameters, on any frames ingest can make
-    (grey, RGB, RGBA; 8 to 1024 px), gives a model config that validates."""
+    (grey, RGB, RGBA; 8 to 1024 px), gives a model config that validates and carries the value."""
     from flows.params import TrainGANParams, TrainParams
     from flows.train import vae_config
     from flows.train_gan import gan_config
 
-    for params_cls, build, fields in ((TrainParams, vae_config, ("latent_dim", "base_channels", "beta")),
+    for params_cls, build, fields in ((TrainParams, vae_config, ("latent_dim", "base_channels", "fc_hidden", "beta")),
                                       (TrainGANParams, gan_config, ("latent_dim", "base_channels"))):
         for name in fields:
             for value in _bounds(params_cls, name):
                 config = build(params_cls(dataset_id="ds-x", **{name: value}), shape)
                 assert config.image_size == shape[-1] and config.channels == (shape[1] if len(shape) == 4 else 1)
+                assert getattr(config, name) == value  # the form's value reaches the model

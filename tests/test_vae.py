@@ -56,6 +56,42 @@ def test_512_depth_without_running():
     assert all(t.is_floating_point() for t in model.state_dict().values())
 
 
+def test_fc_hidden_shapes_and_the_studys_widths():
+    """With fc_hidden the round trip keeps its shapes; Moola et al.'s VAE at 64 px is 32-64-128-256."""
+    model = VAE(VAEConfig(image_size=64, latent_dim=128, fc_hidden=1024))
+    assert model.config.widths == [32, 64, 128, 256]
+    assert model.to_mu.in_features == 1024 and model.dec_fc[1].out_features == 256 * 4 * 4
+    x = torch.rand(2, 1, 64, 64)
+    x_hat, mu, logvar = model(x)
+    assert x_hat.shape == x.shape and mu.shape == logvar.shape == (2, 128)
+
+
+def test_fc_hidden_parameter_count_by_hand():
+    """8 px, one block of 4 channels, d=2: 721 parameters without the layer, 745 with fc_hidden=3."""
+    tiny = dict(image_size=8, latent_dim=2, base_channels=4, max_channels=4)
+    # Down(1, 4): conv 4·1·4·4 + 4 = 68, GroupNorm 2·4 = 8; Up(4, 4): conv 4·4·3·3 + 4 = 148, norm 8;
+    # to_image: 1·4·3·3 + 1 = 37. Together 269, plus the linear layers around the 4·4·4 = 64 map:
+    conv = 68 + 8 + 148 + 8 + 37
+    no_fc = conv + 2 * (64 * 2 + 2) + (2 * 64 + 64)  # to_mu, to_logvar, from_z
+    fc3 = conv + (64 * 3 + 3) + 2 * (3 * 2 + 2) + (2 * 3 + 3) + (3 * 64 + 64)  # enc_fc, heads, from_z, dec_fc
+    assert (no_fc, fc3) == (721, 745)
+    for fc, expected in ((0, no_fc), (3, fc3)):
+        model = VAE(VAEConfig(**tiny, fc_hidden=fc))
+        assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_a_config_saved_before_fc_hidden_loads(tmp_path):
+    """A model file whose config has no fc_hidden (saved before it existed) loads as one without it."""
+    old = VAE(VAEConfig(image_size=8, latent_dim=2, base_channels=4)).eval()
+    ckpt = torch.load(save_file(old, tmp_path / "old.pt"), weights_only=True)
+    del ckpt["config"]["fc_hidden"]
+    torch.save(ckpt, tmp_path / "old.pt")
+    loaded = load_file(tmp_path / "old.pt")
+    assert loaded.config.fc_hidden == 0
+    z = torch.randn(3, 2)
+    assert torch.equal(loaded.decode(z), old.decode(z))
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [
@@ -67,6 +103,7 @@ def test_512_depth_without_running():
         ({"latent_dim": 513}, "latent_dim=513 must be between 2 and 512"),
         ({"max_channels": 16}, "max_channels=16 must be between base_channels=32"),
         ({"beta": -1.0}, "beta=-1.0 must be a finite number >= 0"),
+        ({"fc_hidden": -1}, "fc_hidden=-1 must be an integer between 0 and 4096"),
     ],
 )
 def test_invalid_config(changes, message):

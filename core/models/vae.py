@@ -2,8 +2,10 @@
 
 The encoder resizes the image onto its grid (the power of two at or above its side, see
 ``core.models``) and halves it with stride-2 convolutions until a 4×4 map is left (so 28 or 32
-px take 3 blocks, 512 px takes 7), then two linear heads give the posterior mean and
-log-variance. The decoder mirrors it and resizes back, so images come out at their own side.
+px take 3 blocks, 512 px takes 7), then (with ``fc_hidden``) a fully connected layer, and two
+linear heads give the posterior mean and log-variance. The decoder mirrors it and resizes back, so
+images come out at their own side. Moola et al.'s denoising VAE (DESIGN §1) is base_channels=32
+at 64 px (32-64-128-256), fc_hidden=1024, latent_dim=128.
 GroupNorm rather than BatchNorm: results do not depend on the batch (one live frame encodes
 exactly like the same frame in a batch of 256) and every entry of the state dict is a float
 parameter, which is what the checkpoint stores.
@@ -18,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.limits import FC_HIDDEN
 from core.models import check_shape_fields, grid_size, resize
 
 
@@ -29,6 +32,9 @@ class VAEConfig:
     base_channels: int = 32  # width of the first block; doubles per block
     max_channels: int = 256  # cap on the doubling so a 512 px model stays at ~6M parameters
     beta: float = 1.0  # weight of the KL term; >1 trades reconstructions for a tidier latent space
+    # width of a fully connected layer between the conv stack and the latent heads (mirrored in the
+    # decoder); 0 = none, the heads read the 4×4 map directly (models saved before it existed)
+    fc_hidden: int = 0
 
     def validate(self) -> VAEConfig:
         """Raise ValueError naming the bad field, its value and the allowed range."""
@@ -36,6 +42,9 @@ class VAEConfig:
         beta = self.beta
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
             raise ValueError(f"beta={self.beta!r} must be a finite number >= 0")
+        fc, (lo, hi) = self.fc_hidden, FC_HIDDEN
+        if not (isinstance(fc, int) and not isinstance(fc, bool) and lo <= fc <= hi):
+            raise ValueError(f"fc_hidden={fc!r} must be an integer between {lo} and {hi} (0: no hidden layer)")
         return self
 
     @property
@@ -95,10 +104,13 @@ class VAE(nn.Module):
         w = config.widths
         ins = [config.channels] + w[:-1]
         self.encoder = nn.Sequential(*[Down(cin, cout) for cin, cout in zip(ins, w)])
-        flat = w[-1] * 4 * 4
-        self.to_mu = nn.Linear(flat, config.latent_dim)
-        self.to_logvar = nn.Linear(flat, config.latent_dim)
-        self.from_z = nn.Linear(config.latent_dim, flat)
+        flat, fc = w[-1] * 4 * 4, config.fc_hidden
+        # Identity when fc_hidden=0: no parameters, so the state dict is the one saved before fc_hidden.
+        self.enc_fc = nn.Sequential(nn.Linear(flat, fc), nn.SiLU()) if fc else nn.Identity()
+        self.to_mu = nn.Linear(fc or flat, config.latent_dim)
+        self.to_logvar = nn.Linear(fc or flat, config.latent_dim)
+        self.from_z = nn.Linear(config.latent_dim, fc or flat)
+        self.dec_fc = nn.Sequential(nn.SiLU(), nn.Linear(fc, flat)) if fc else nn.Identity()
         # Mirror: widths reversed, and the last block stays at w[0] before the output conv.
         dec = w[::-1] + [w[0]]
         self.decoder = nn.Sequential(*[Up(cin, cout) for cin, cout in zip(dec[:-1], dec[1:])])
@@ -106,7 +118,7 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior N(mu, exp(logvar)) of each image: (B, C, S, S) -> 2 × (B, d)."""
-        h = self.encoder(resize(x, self.config.grid)).flatten(1)  # (B, w[-1] * 16)
+        h = self.enc_fc(self.encoder(resize(x, self.config.grid)).flatten(1))  # (B, fc_hidden or w[-1] * 16)
         return self.to_mu(h), self.to_logvar(h)
 
     @staticmethod
@@ -116,7 +128,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, d) -> (B, C, S, S) with values in [0, 1]."""
-        h = self.from_z(z).view(-1, self.config.widths[-1], 4, 4)  # (B, w[-1], 4, 4)
+        h = self.dec_fc(self.from_z(z)).view(-1, self.config.widths[-1], 4, 4)  # (B, w[-1], 4, 4)
         logits = self.to_image(self.decoder(h))  # (B, C, grid, grid)
         return torch.sigmoid(resize(logits, self.config.image_size))
 
