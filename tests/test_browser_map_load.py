@@ -160,7 +160,7 @@ def test_a_page_open_before_the_map_exists_shows_it_once_stored(map_page, store,
     WebDriverWait(driver, 30).until(lambda d: drawn_points(d) == N_FRAMES)
 
 
-@pytest.mark.timeout(600)  # 20 page loads: 130 s on 2 shared cores (3-5 s a load), 290 s when saturated
+@pytest.mark.timeout(600)  # 20 page loads: 44 s on 2 quiet cores (2 s a load), ~300 s when saturated
 def test_twenty_loads_all_draw_the_map(map_page, store, latents, chromium):
     """With several projections stored, 20 loads (fresh browsers and reloads) all draw the map."""
     for seed, method in enumerate(("pca", "umap", "umap"), start=1):
