@@ -299,5 +299,6 @@ def _create_images(node: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _live_container(store: Store) -> Any:
-    project = Store._child_container(store.root, store.project, {"morphospace": "project"})
-    return Store._child_container(project, LIVE, {})
+    """The project's ``live`` container, found (or made) once per store like every kind's: it
+    was looked up anew, four requests, before every open, check and listing of a session."""
+    return store._container(LIVE)
