@@ -64,3 +64,27 @@ def test_points_of_a_session_without_images_read_with_defaults(store):
     table = LiveSession(store, "old", node).points()
     assert table["row"].tolist() == [-1] and np.isnan(table["non_equilibrium"]).all()
     assert table["cluster"].tolist() == [2]
+
+
+def test_a_resumed_older_session_appends_without_the_columns_it_lacks(store):
+    """An errors table stored before errors had ``batch`` (and a points table before ``row`` and
+    the XPCS columns): a resumed session appends to them, the missing columns read as defaults."""
+    import uuid
+
+    import pyarrow as pa
+
+    from core.live.session import ERRORS_SCHEMA
+
+    node = store.root.create_container(f"old-{uuid.uuid4().hex[:6]}", metadata={"n_components": 2})
+    old_errors = pa.schema([f for f in ERRORS_SCHEMA if f.name != "batch"])
+    node.create_appendable_table(old_errors, key="errors")
+    old_points = pa.schema([f for f in points_schema(2) if f.name not in LATER_COLUMNS])
+    node.create_appendable_table(old_points, key="points")
+    session = LiveSession(store, "old", node)
+    session.append_errors({"index": [7], "source": ["sim"], "reason": ["NaN in frame"],
+                           "received": [1.5], "batch": [3]})
+    session.append_points(points([5], [1]))
+    errors, table = session.errors(), session.points()
+    assert errors["index"].tolist() == [7] and errors["batch"].tolist() == [-1]
+    assert table["index"].tolist() == [15] and table["row"].tolist() == [-1]
+    assert table["cluster"].tolist() == [1] and np.isnan(table["non_equilibrium"]).all()

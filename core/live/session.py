@@ -206,13 +206,17 @@ class LiveSession:
         return self.node[IMAGES]
 
     def _append(self, name: str, rows: Mapping[str, Any], schema: pa.Schema) -> None:
-        table = pa.table({col: rows[col] for col in schema.names}, schema=schema)
-        if not table.num_rows:
+        """Append to table ``name``, made with ``schema`` on first use. A table stored before
+        a column existed (a resumed older session) keeps its columns: the new one is left out,
+        and reads as its default (:meth:`points`, :meth:`errors`)."""
+        if not len(rows["index"]):
             return
         if name not in self._tables:
             self._tables[name] = (self.node[name] if name in self.node
                                   else self.node.create_appendable_table(schema, key=name))
-        self._tables[name].append_partition(0, table)
+        node = self._tables[name]
+        schema = pa.schema([field for field in schema if field.name in node.columns])
+        node.append_partition(0, pa.table({col: rows[col] for col in schema.names}, schema=schema))
 
     def points(self) -> pd.DataFrame:
         """The points table, with :data:`LATER_COLUMNS` filled in for older sessions."""
