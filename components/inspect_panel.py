@@ -153,16 +153,16 @@ def live_source(store: ResultStore, selection: Selection | None) -> FrameSource 
     rows = np.unique(np.asarray(live.get("rows") or [], dtype=np.int64))
     if not live.get("session") or not len(rows):
         return None
-    session = LiveSession.open(store, live["session"])
-    table = session.points()
-    table = table[table["row"] >= 0].drop_duplicates("row").sort_values("row")  # a twice-written append
-    stored = table["row"].to_numpy(np.int64)
-    found = np.isin(rows, stored)
-    positions = np.searchsorted(stored, rows[found])
-    return FrameSource("live", SessionImages(session), session.id,
-                       table["cluster"].to_numpy(np.int64), positions, rows[found],
-                       table["index"].to_numpy(np.int64)[positions],
-                       table["patch"].to_numpy(np.int64)[positions], missing=int((~found).sum()))
+    session = LiveSession.kept(store, live["session"])  # looked up for the lasso already
+    table = session.columns("points", ["row", "cluster", "index", "patch"])
+    stored = table["row"] >= 0
+    # by row, each once (a twice-written append)
+    rows_stored, first = np.unique(table["row"][stored], return_index=True)
+    cluster, index, patch = (table[name][stored][first].astype(np.int64) for name in ("cluster", "index", "patch"))
+    found = np.isin(rows, rows_stored)
+    positions = np.searchsorted(rows_stored, rows[found])
+    return FrameSource("live", SessionImages(session), session.id, cluster, positions, rows[found],
+                       index[positions], patch[positions], missing=int((~found).sum()))
 
 
 def frame_sources(store: ResultStore, selection: Selection | None, current: MapRef | None) -> list[FrameSource]:
