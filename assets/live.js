@@ -160,11 +160,29 @@
         dc.set_props(LIVE_SHOWN, {data: value});
     }
 
+    /* plotly.js (4.1) leaks a WebGL buffer per scattergl trace at every redraw while the map is in
+     * lasso or box mode: its selection layer (a subplot's _scene.select2d) draws each trace's
+     * selected points with an index stream that regl never returns to its pool, even when nothing
+     * is selected. Live mode redraws many times a second for hours (bench/README.md: the page's
+     * heap rose ~20 bytes a frame), so the layer's draw is skipped while nothing is selected:
+     * with no selected point it draws nothing. A selection draws as plotly does. */
+    function guardSelectionLayer(gd) {
+        Object.values((gd._fullLayout && gd._fullLayout._plots) || {}).forEach(plot => {
+            const layer = plot._scene && plot._scene.select2d;
+            if (!layer || layer._liveGuarded) { return; }
+            const draw = layer.draw;
+            layer.draw = function (batches) {
+                return (batches || []).some(b => b && b.length) ? draw.apply(this, arguments) : this;
+            };
+            layer._liveGuarded = true;
+        });
+    }
+
     /* Hooks on the map's graph, once per graph div. */
     function hook(gd) {
         if (gd._liveHooked || !gd.on) { return; }
         // A server-side redraw replaces the traces: add ours back.
-        gd.on("plotly_afterplot", () => window.morphoLive.redrawn());
+        gd.on("plotly_afterplot", () => { guardSelectionLayer(gd); window.morphoLive.redrawn(); });
         // Before a lasso or box is let go, so the selection callback reads the current value.
         gd.on("plotly_selecting", () => { if (!gd._liveSelecting) { gd._liveSelecting = true; publishShown(); } });
         gd.on("plotly_selected", () => { gd._liveSelecting = false; });
@@ -184,10 +202,11 @@
                opacity: 0.55, showscale: false, zsmooth: false,
                hovertemplate: "%{z} earlier live frames here<extra></extra>"};
         const points = {type: kind, mode: "markers", name: "live frames", meta: "live",
-                        marker: {colorscale: "Viridis", size: three ? 4 : 7, line: {width: 1, color: "#222"},
+                        marker: {colorscale: "Viridis", reversescale: true, size: three ? 4 : 7,
+                                 line: {width: 1, color: "#222"},
                                  // Above the plot, across: the map's own colour bar (the cluster
                                  // legend) keeps the right-hand side.
-                                 colorbar: {title: {text: "live frame", side: "left"}, orientation: "h",
+                                 colorbar: {title: {text: "live: frames before the latest", side: "left"}, orientation: "h",
                                             x: 0.5, xanchor: "center", y: 1.02, yanchor: "bottom",
                                             len: 0.6, thickness: 10}},
                         hovertemplate: "%{text}<extra></extra>"};
@@ -297,6 +316,19 @@
         return out;
     }
 
+    /* The colours of the drawn points [a, b): frames before the newest (0: the newest). The colour
+     * bar's range is rounded up to 1, 2 or 5 x 10^k, so its tick labels stay put from one draw to
+     * the next: plotly measures every label it has not seen at that place (getBoundingClientRect,
+     * a layout) and caches the box, up to 10,000 of them; a range that grew with each frame
+     * moved every label at every draw, and the page's heap rose ~20 bytes a frame for an hour. */
+    function age(p, a, b) {
+        const newest = p.index[b - 1], color = new Int32Array(b - a);
+        for (let k = a; k < b; k++) { color[k - a] = newest - p.index[k]; }
+        const span = Math.max(1, newest - p.index[a]), decade = Math.pow(10, Math.floor(Math.log10(span)));
+        const cmax = [1, 2, 5, 10].map(m => m * decade).find(v => v >= span);
+        return {color, cmin: 0, cmax};
+    }
+
     /* One redraw per animation frame, whatever arrived since the last: the newest WINDOW points,
      * the folded rest, the start and end markers. Only the live traces' data change. */
     function draw() {
@@ -307,8 +339,7 @@
         const b = p.n, a = Math.max(0, b - WINDOW);
         const data = {
             "live-folded": foldedTrace(lay),
-            live: Object.assign(pointsTrace(p, a, b), {marker: {color: p.index.slice(a, b), cmin: lay.first.customdata[0][1],
-                                                                cmax: p.index[b - 1]}}),
+            live: Object.assign(pointsTrace(p, a, b), {marker: age(p, a, b)}),
             "live-start": lay.first,
             "live-end": pointsTrace(p, b - 1, b),
         };
@@ -318,6 +349,7 @@
             Object.keys(data).forEach(meta => { const i = traceIndex(gd, meta); gd.data[i] = merge(gd.data[i], data[meta]); });
             window.Plotly.redraw(gd);
         }
+        guardSelectionLayer(gd);
         live.drawn = {count: total(lay), frame: p.index[b - 1], time: p.time[b - 1], scrubbed: lay === live.view};
         show();
     }

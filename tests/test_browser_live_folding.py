@@ -149,3 +149,48 @@ def test_a_restarted_operator_s_batches_are_read_anew_and_each_point_held_once(b
     s = out["summary"]
     assert (s["held"], s["rows"], s["repeats"]) == (50, [[0, 45], [46, 51]], 20)
     assert "1 bad frames skipped" in out["text"]
+
+
+# The app's map as it is while live points arrive: a scattergl trace, lasso mode, nothing
+# selected. Counts WebGL buffers made and freed, and redraws, from the ``warm``-th batch on
+# (the live traces' own buffers are made by then); one batch a frame, as a beamline's come.
+FEED_ONE_A_FRAME = """
+const [messages, warm, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const gd = document.getElementById('graph'), counts = {made: 0, freed: 0, redraws: 0, cmax: []};
+for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {
+    const make = C.prototype.createBuffer, free = C.prototype.deleteBuffer;
+    C.prototype.createBuffer = function () { counts.made += 1; return make.apply(this, arguments); };
+    C.prototype.deleteBuffer = function () { counts.freed += 1; return free.apply(this, arguments); };
+}
+const map = {type: 'scattergl', mode: 'markers', x: [-1, 0, 1, 2], y: [0, 1, 0, 1]};
+Plotly.newPlot(gd, [map], {dragmode: 'lasso', clickmode: 'event+select'}).then(async () => {
+    window.morphoLive.configure({mode: 'live', ws_url: 'ws://test/', token: 't', session: 's', dims: 2});
+    for (let k = 0; k < messages.length; k++) {
+        if (k === warm) { Object.assign(counts, {made: 0, freed: 0, redraws: 0}); }
+        window.__socket.onmessage({data: messages[k]});
+        await new Promise(next => setTimeout(next, 0));  // the batch is applied, its draw asked for
+        await new Promise(next => requestAnimationFrame(next));
+        const live = gd.data.find(t => t.meta === 'live');
+        counts.redraws += 1;
+        counts.cmax.push(live.marker.cmax);
+    }
+    const live = gd.data.find(t => t.meta === 'live');
+    done(Object.assign(counts, {newest: live.marker.color[live.marker.color.length - 1],
+                                oldest: live.marker.color[0]}));
+}).catch(e => done({error: String(e)}));
+"""
+
+
+def test_live_redraws_in_lasso_mode_free_their_webgl_buffers(browser, tmp_path):
+    """60 batches of 50 points, one a frame, on a map in lasso mode with nothing selected: after
+    the first 10, every WebGL buffer a redraw makes is freed again (plotly's selection layer
+    kept one per trace and redraw: ~4 a redraw here). The colour is frames before the newest, on
+    a bar whose range (1, 2 or 5 x 10^k) stays put once the window is full."""
+    page = tmp_path / "live.html"
+    page.write_text(PAGE % (PLOTLY_JS.as_uri(), (ROOT / "assets/live.js").as_uri()))
+    browser.get(page.as_uri())
+    out = browser.execute_async_script(FEED_ONE_A_FRAME, [message(b, 50 * b, 50) for b in range(60)], 10)
+    assert out.get("redraws") == 50, out
+    assert out["made"] - out["freed"] <= 2, out
+    assert (out["newest"], out["oldest"]) == (0, 1999)  # the newest 2,000 points drawn, by age in frames
+    assert set(out["cmax"][40:]) == {2000} and out["cmax"][0] == 50  # 50 points: 0..49, bar to 50
