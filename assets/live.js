@@ -165,7 +165,8 @@
      * selected points with an index stream that regl never returns to its pool, even when nothing
      * is selected. Live mode redraws many times a second for hours (bench/README.md: the page's
      * heap rose ~20 bytes a frame), so the layer's draw is skipped while nothing is selected:
-     * with no selected point it draws nothing. A selection draws as plotly does. */
+     * with no selected point it draws nothing. A selection draws as plotly does, and keeps its
+     * buffers while it is shown (6 a redraw on the live map; bench/README.md, page_heap.py). */
     function guardSelectionLayer(gd) {
         Object.values((gd._fullLayout && gd._fullLayout._plots) || {}).forEach(plot => {
             const layer = plot._scene && plot._scene.select2d;
